@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model/gguf"

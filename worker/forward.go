@@ -31,11 +31,21 @@ func (s *Stage) newScratch(n int) *scratch {
 // keys and values in the KV cache. Earlier positions must have been run.
 func (s *Stage) Forward(x []float32, pos, n int) error {
 	c := &s.cfg
-	if n <= 0 || pos < 0 || pos+n > s.kv.Positions() {
-		return fmt.Errorf("%w: positions [%d,%d) with room for %d", ErrPosition, pos, pos+n, s.kv.Positions())
+	if n <= 0 || pos < 0 || pos+n > s.positions {
+		return fmt.Errorf("%w: positions [%d,%d) with room for %d", ErrPosition, pos, pos+n, s.positions)
 	}
 	if len(x) != n*c.Dim {
 		return fmt.Errorf("%w: %d values for %d positions of %d", ErrShape, len(x), n, c.Dim)
+	}
+	if c.SlidingWindow > 0 && n > maxChunk {
+		// A windowed cache holds only Window+maxChunk-1 positions.
+		for i := 0; i < n; i += maxChunk {
+			k := min(maxChunk, n-i)
+			if err := s.Forward(x[i*c.Dim:(i+k)*c.Dim], pos+i, k); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	sc := s.newScratch(n)
 	for li := range s.blocks {
@@ -79,7 +89,7 @@ func (s *Stage) attendAll(li int, sc *scratch, pos, n int) {
 	jobs := n * c.Heads
 	workers := runtime.GOMAXPROCS(0)
 	if jobs*(pos+n)*c.HeadDim < 1<<16 || workers == 1 {
-		s.attendJobs(li, sc, pos, 0, jobs, make([]float32, pos+n))
+		s.attendJobs(li, sc, pos, 0, jobs, make([]float32, pos+n+c.HeadDim))
 		return
 	}
 	var wg sync.WaitGroup
@@ -89,18 +99,19 @@ func (s *Stage) attendAll(li int, sc *scratch, pos, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.attendJobs(li, sc, pos, begin, end, make([]float32, pos+n))
+			s.attendJobs(li, sc, pos, begin, end, make([]float32, pos+n+c.HeadDim))
 		}()
 	}
 	wg.Wait()
 }
 
 // attendJobs runs jobs [begin,end), job j being position j/Heads, head
-// j%Heads, using scores as scratch.
-func (s *Stage) attendJobs(li int, sc *scratch, pos, begin, end int, scores []float32) {
+// j%Heads, using buf (pos+n+HeadDim values) as scratch.
+func (s *Stage) attendJobs(li int, sc *scratch, pos, begin, end int, buf []float32) {
 	c := &s.cfg
 	hd := c.HeadDim
 	group := c.Heads / c.KVHeads
+	tmp, scores := buf[:hd], buf[hd:]
 	for j := begin; j < end; j++ {
 		i, h := j/c.Heads, j%c.Heads
 		p := pos + i
@@ -109,16 +120,16 @@ func (s *Stage) attendJobs(li int, sc *scratch, pos, begin, end int, scores []fl
 			first = p - w + 1
 		}
 		q := sc.q[i*c.QDim()+h*hd : i*c.QDim()+(h+1)*hd]
-		kvOff := (h / group) * hd
+		kvh := h / group
 		att := scores[:p+1-first]
 		for t := first; t <= p; t++ {
-			att[t-first] = kernels.Dot32(q, s.kv.Key(li, t)[kvOff:kvOff+hd]) / s.attnScale
+			att[t-first] = s.kv.DotKey(li, t, kvh, q) / s.attnScale
 		}
 		kernels.Softmax(att)
 		out := sc.att[i*c.QDim()+h*hd : i*c.QDim()+(h+1)*hd]
 		clear(out)
 		for t := first; t <= p; t++ {
-			kernels.AXPY(att[t-first], s.kv.Value(li, t)[kvOff:kvOff+hd], out)
+			s.kv.AddValue(li, t, kvh, att[t-first], out, tmp)
 		}
 	}
 }

@@ -41,13 +41,18 @@ func NewPipeline(stages ...*Stage) (*Pipeline, error) {
 
 // Load builds an in-process pipeline of m split at the given block
 // boundaries (none: one stage holds the whole model), with room for
-// maxPositions positions.
+// maxPositions positions and an F32 KV cache.
 func Load(m *model.Model, maxPositions int, splits ...int) (*Pipeline, error) {
+	return LoadWith(m, Options{Positions: maxPositions}, splits...)
+}
+
+// LoadWith is Load with explicit stage options.
+func LoadWith(m *model.Model, o Options, splits ...int) (*Pipeline, error) {
 	bounds := append(append([]int{0}, splits...), m.Config.Layers)
 	var stages []*Stage
 	for i := 0; i+1 < len(bounds); i++ {
 		r := Range{Begin: bounds[i], End: bounds[i+1], First: i == 0, Last: i+2 == len(bounds)}
-		s, err := NewStage(m, r, maxPositions)
+		s, err := NewStage(m, r, o)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +65,7 @@ func Load(m *model.Model, maxPositions int, splits ...int) (*Pipeline, error) {
 func (p *Pipeline) Config() *model.Config { return p.cfg }
 
 // Positions is how many positions the pipeline's KV caches hold.
-func (p *Pipeline) Positions() int { return p.stages[0].kv.Positions() }
+func (p *Pipeline) Positions() int { return p.stages[0].positions }
 
 // Run runs tokens at positions pos.. through every stage and returns the
 // logits of the last position, or of every position when all is true

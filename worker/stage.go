@@ -50,24 +50,44 @@ type Stage struct {
 	output    *kernels.Matrix
 	rope      kernels.Rope
 	kv        *KVCache
+	positions int
 	attnScale float32
 }
 
-// NewStage loads the weights of r from m and allocates a KV cache for
-// maxPositions positions.
-func NewStage(m *model.Model, r Range, maxPositions int) (*Stage, error) {
+// Options size a stage's state.
+type Options struct {
+	// Positions is how many positions the stage can run (at most the
+	// model's context length).
+	Positions int
+	// KV says how the KV cache stores entries. A zero Window takes the
+	// model's sliding window; a positive one imposes a sliding window.
+	KV KVOptions
+}
+
+// NewStage loads the weights of r from m and allocates its KV cache.
+func NewStage(m *model.Model, r Range, o Options) (*Stage, error) {
 	c := m.Config
 	if r.Begin < 0 || r.End > c.Layers || r.Begin > r.End || (r.Begin == r.End && !r.First && !r.Last) {
 		return nil, fmt.Errorf("%w: blocks [%d,%d) of %d", ErrRange, r.Begin, r.End, c.Layers)
 	}
-	if maxPositions <= 0 || maxPositions > c.ContextLength {
-		return nil, fmt.Errorf("%w: %d positions (context length %d)", ErrPosition, maxPositions, c.ContextLength)
+	if o.Positions <= 0 || o.Positions > c.ContextLength {
+		return nil, fmt.Errorf("%w: %d positions (context length %d)", ErrPosition, o.Positions, c.ContextLength)
 	}
-	s := &Stage{cfg: *c, rng: r, attnScale: float32(math.Sqrt(float64(c.HeadDim)))}
+	if o.KV.Window < 0 {
+		return nil, fmt.Errorf("%w: sliding window %d", ErrPosition, o.KV.Window)
+	}
+	if o.KV.Window == 0 {
+		o.KV.Window = c.SlidingWindow
+	}
+	s := &Stage{cfg: *c, rng: r, positions: o.Positions, attnScale: float32(math.Sqrt(float64(c.HeadDim)))}
+	s.cfg.SlidingWindow = o.KV.Window
+	var err error
+	if s.kv, err = NewKVCache(c, r.End-r.Begin, o.Positions, o.KV); err != nil {
+		return nil, err
+	}
 	if err := s.load(m); err != nil {
 		return nil, err
 	}
-	s.kv = NewKVCache(r.End-r.Begin, maxPositions, c.KVDim())
 	return s, nil
 }
 
