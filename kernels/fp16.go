@@ -11,19 +11,22 @@ import (
 // FP16ToFP32 converts an IEEE binary16 value to float32 exactly; subnormals,
 // infinities and NaN payloads are preserved.
 func FP16ToFP32(h uint16) float32 {
-	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	man := uint32(h & 0x3ff)
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
-	case man == 0:
-		return math.Float32frombits(sign)
+	exp := h >> 10 & 0x1f
+	if exp == 0 {
+		return fp16SubnormalToFP32(h)
 	}
-	f := float32(man) * 0x1p-24 // subnormal: exact
-	if sign != 0 {
+	// Rebias the exponent (15 -> 127) by adding 112 to it; Inf and NaN
+	// (exponent 31, the only one with (exp+1)>>5 == 1) need 112 more to
+	// reach 255. Arithmetic rather than a branch keeps the loops that call
+	// this tight.
+	rebias := (112 + 112*uint32((exp+1)>>5)) << 23
+	return math.Float32frombits(uint32(h&0x8000)<<16 | (uint32(h&0x7fff)<<13 + rebias))
+}
+
+// fp16SubnormalToFP32 converts a binary16 zero or subnormal, man × 2^-24.
+func fp16SubnormalToFP32(h uint16) float32 {
+	f := float32(h&0x3ff) * 0x1p-24
+	if h&0x8000 != 0 {
 		f = -f
 	}
 	return f
@@ -88,7 +91,7 @@ func FP32ToBF16(f float32) uint16 {
 func dequantizeF32(dst []float32, src []byte) {
 	blockCount(len(dst), 1, len(src), 4)
 	for i := range dst {
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		dst[i] = getF32(src[4*i:])
 	}
 }
 
@@ -99,23 +102,31 @@ func quantizeF32(dst []byte, src []float32) {
 	}
 }
 
-// dotF32 decodes 32 values at a time onto the stack and sums them as
-// dotAcc does.
+// dotF32 reads the row's floats in place, accumulating exactly as
+// dotSums.add does (the same holds for dotF16 and dotBF16).
 func dotF32(src []byte, x []float32) float32 {
 	blockCount(len(x), 1, len(src), 4)
-	var buf [32]float32
-	var acc dotSums
-	for len(x) > 0 {
-		n := min(len(x), 32)
-		a := buf[:n]
-		for i := range a {
-			a[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-		}
-		acc.add(a, x[:n])
-		src, x = src[4*n:], x[n:]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		b, q := src[4*i:4*i+16:4*i+16], x[i:i+4:i+4]
+		s0 += float64(getF32(b[0:])) * float64(q[0])
+		s1 += float64(getF32(b[4:])) * float64(q[1])
+		s2 += float64(getF32(b[8:])) * float64(q[2])
+		s3 += float64(getF32(b[12:])) * float64(q[3])
 	}
-	return acc.sum()
+	d := dotSums{s0, s1, s2, s3}
+	var buf [3]float32
+	a := buf[:len(x)-i]
+	for k := range a {
+		a[k] = getF32(src[4*(i+k):])
+	}
+	d.add(a, x[i:])
+	return d.sum()
 }
+
+// getF32 reads the little-endian float32 at b[0:4].
+func getF32(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) }
 
 func dequantizeF16(dst []float32, src []byte) {
 	blockCount(len(dst), 1, len(src), 2)
@@ -133,18 +144,16 @@ func quantizeF16(dst []byte, src []float32) {
 
 func dotF16(src []byte, x []float32) float32 {
 	blockCount(len(x), 1, len(src), 2)
-	var buf [32]float32
-	var acc dotSums
-	for len(x) > 0 {
-		n := min(len(x), 32)
-		a := buf[:n]
-		for i := range a {
-			a[i] = FP16ToFP32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
-		acc.add(a, x[:n])
-		src, x = src[2*n:], x[n:]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		b, q := src[2*i:2*i+8:2*i+8], x[i:i+4:i+4]
+		s0 += float64(FP16ToFP32(binary.LittleEndian.Uint16(b[0:]))) * float64(q[0])
+		s1 += float64(FP16ToFP32(binary.LittleEndian.Uint16(b[2:]))) * float64(q[1])
+		s2 += float64(FP16ToFP32(binary.LittleEndian.Uint16(b[4:]))) * float64(q[2])
+		s3 += float64(FP16ToFP32(binary.LittleEndian.Uint16(b[6:]))) * float64(q[3])
 	}
-	return acc.sum()
+	return halvesTail(dotSums{s0, s1, s2, s3}, src[2*i:], x[i:], FP16ToFP32)
 }
 
 func dequantizeBF16(dst []float32, src []byte) {
@@ -163,16 +172,28 @@ func quantizeBF16(dst []byte, src []float32) {
 
 func dotBF16(src []byte, x []float32) float32 {
 	blockCount(len(x), 1, len(src), 2)
-	var buf [32]float32
-	var acc dotSums
-	for len(x) > 0 {
-		n := min(len(x), 32)
-		a := buf[:n]
-		for i := range a {
-			a[i] = BF16ToFP32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
-		acc.add(a, x[:n])
-		src, x = src[2*n:], x[n:]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		b, q := src[2*i:2*i+8:2*i+8], x[i:i+4:i+4]
+		s0 += float64(BF16ToFP32(binary.LittleEndian.Uint16(b[0:]))) * float64(q[0])
+		s1 += float64(BF16ToFP32(binary.LittleEndian.Uint16(b[2:]))) * float64(q[1])
+		s2 += float64(BF16ToFP32(binary.LittleEndian.Uint16(b[4:]))) * float64(q[2])
+		s3 += float64(BF16ToFP32(binary.LittleEndian.Uint16(b[6:]))) * float64(q[3])
 	}
-	return acc.sum()
+	return halvesTail(dotSums{s0, s1, s2, s3}, src[2*i:], x[i:], BF16ToFP32)
+}
+
+// halvesTail adds the last len(x) < 4 values of a row of 16-bit floats,
+// decoded by conv, and returns the dot product. The 4-way loops of dotF16
+// and dotBF16 accumulate exactly as dotSums.add does, so this completes
+// the same sum.
+func halvesTail(d dotSums, src []byte, x []float32, conv func(uint16) float32) float32 {
+	var buf [3]float32
+	a := buf[:len(x)]
+	for k := range a {
+		a[k] = conv(binary.LittleEndian.Uint16(src[2*k:]))
+	}
+	d.add(a, x)
+	return d.sum()
 }

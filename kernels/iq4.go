@@ -164,13 +164,21 @@ func dequantizeIQ4NL(dst []float32, src []byte) {
 
 func dotIQ4NL(src []byte, x []float32) float32 {
 	n := blockCount(len(x), 32, len(src), iq4NLBytes)
-	var buf [32]float32
+	var lut [16]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockIQ4NL(&buf, (*[iq4NLBytes]byte)(src[iq4NLBytes*i:]))
-		acc.add(buf[:], x[32*i:][:32])
+		b := src[iq4NLBytes*i:][:iq4NLBytes]
+		iq4Table(&lut, getFP16(b))
+		acc.addNibblePairs(&lut, b[2:], x[32*i:])
 	}
 	return acc.sum()
+}
+
+// iq4Table sets lut to the values d*K[k] of the codebook scaled by d.
+func iq4Table(lut *[16]float64, d float32) {
+	for k, v := range iq4Values {
+		lut[k] = float64(d * float32(v))
+	}
 }
 
 func quantizeIQ4NL(dst []byte, src []float32) {
@@ -189,11 +197,15 @@ func dequantizeIQ4XS(dst []float32, src []byte) {
 
 func dotIQ4XS(src []byte, x []float32) float32 {
 	n := blockCount(len(x), qkK, len(src), iq4XSBytes)
-	var buf [qkK]float32
+	var lut [16]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockIQ4XS(&buf, (*[iq4XSBytes]byte)(src[iq4XSBytes*i:]))
-		acc.add(buf[:], x[qkK*i:][:qkK])
+		b := (*[iq4XSBytes]byte)(src[iq4XSBytes*i:])
+		d := getFP16(b[0:])
+		for ib := range 8 {
+			iq4Table(&lut, d*float32(iq4XSScale(b, ib)-32))
+			acc.addNibblePairs(&lut, b[8+16*ib:], x[qkK*i+32*ib:])
+		}
 	}
 	return acc.sum()
 }

@@ -94,11 +94,19 @@ func dequantizeQ2K(dst []float32, src []byte) {
 
 func dotQ2K(src []byte, x []float32) float32 {
 	n := blockCount(len(x), qkK, len(src), q2KBytes)
-	var buf [qkK]float32
+	var lut [4]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockQ2K(&buf, (*[q2KBytes]byte)(src[q2KBytes*i:]))
-		acc.add(buf[:], x[qkK*i:][:qkK])
+		b := (*[q2KBytes]byte)(src[q2KBytes*i:])
+		d, dmin := getFP16(b[80:]), getFP16(b[82:])
+		for s, sc := range b[:16] {
+			dl, ml := d*float32(sc&0xf), float32(dmin*float32(sc>>4))
+			for k := range lut {
+				lut[k] = float64(float32(dl*float32(k)) - ml)
+			}
+			q := b[16+32*(s/8)+16*(s%2):]
+			acc.addCrumbs(&lut, q, uint8(2*(s%8/2)), x[qkK*i+16*s:])
+		}
 	}
 	return acc.sum()
 }

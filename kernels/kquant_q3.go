@@ -107,11 +107,20 @@ func dequantizeQ3K(dst []float32, src []byte) {
 
 func dotQ3K(src []byte, x []float32) float32 {
 	n := blockCount(len(x), qkK, len(src), q3KBytes)
-	var buf [qkK]float32
+	var lut [8]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockQ3K(&buf, (*[q3KBytes]byte)(src[q3KBytes*i:]))
-		acc.add(buf[:], x[qkK*i:][:qkK])
+		b := (*[q3KBytes]byte)(src[q3KBytes*i:])
+		d := getFP16(b[108:])
+		for s, sc := range q3KScales((*[12]byte)(b[96:108])) {
+			dl := d * float32(sc)
+			for k := range lut {
+				lut[k] = float64(dl * float32(k-4))
+			}
+			off := 16 * (s % 2)
+			q := b[32+32*(s/8)+off:]
+			acc.addQ3Run(&lut, q, b[off:], uint8(2*(s%8/2)), uint8(s/2), x[qkK*i+16*s:])
+		}
 	}
 	return acc.sum()
 }

@@ -132,11 +132,18 @@ func dequantizeQ4K(dst []float32, src []byte) {
 
 func dotQ4K(src []byte, x []float32) float32 {
 	n := blockCount(len(x), qkK, len(src), q4KBytes)
-	var buf [qkK]float32
+	var lut [16]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockQ4K(&buf, (*[q4KBytes]byte)(src[q4KBytes*i:]))
-		acc.add(buf[:], x[qkK*i:][:qkK])
+		b := (*[q4KBytes]byte)(src[q4KBytes*i:])
+		k := decodeScaleMinK(b[:16])
+		for j := range 8 {
+			d, m := k.d[j], k.m[j]
+			for c := range lut {
+				lut[c] = float64(float32(d*float32(c)) - m)
+			}
+			acc.addNibbleRun(&lut, b[16+32*(j/2):], uint8(4*(j%2)), x[qkK*i+32*j:])
+		}
 	}
 	return acc.sum()
 }

@@ -46,11 +46,18 @@ func dequantizeQ5K(dst []float32, src []byte) {
 
 func dotQ5K(src []byte, x []float32) float32 {
 	n := blockCount(len(x), qkK, len(src), q5KBytes)
-	var buf [qkK]float32
+	var lut [32]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockQ5K(&buf, (*[q5KBytes]byte)(src[q5KBytes*i:]))
-		acc.add(buf[:], x[qkK*i:][:qkK])
+		b := (*[q5KBytes]byte)(src[q5KBytes*i:])
+		k := decodeScaleMinK(b[:16])
+		for j := range 8 {
+			d, m := k.d[j], k.m[j]
+			for c := range lut {
+				lut[c] = float64(float32(d*float32(c)) - m)
+			}
+			acc.addQ5Run(&lut, b[48+32*(j/2):], b[16:48], uint8(4*(j%2)), uint8(j), x[qkK*i+32*j:])
+		}
 	}
 	return acc.sum()
 }

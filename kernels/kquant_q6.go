@@ -88,11 +88,17 @@ func dequantizeQ6K(dst []float32, src []byte) {
 
 func dotQ6K(src []byte, x []float32) float32 {
 	n := blockCount(len(x), qkK, len(src), q6KBytes)
-	var buf [qkK]float32
 	var acc dotSums
 	for i := range n {
-		deqBlockQ6K(&buf, (*[q6KBytes]byte)(src[q6KBytes*i:]))
-		acc.add(buf[:], x[qkK*i:][:qkK])
+		b := (*[q6KBytes]byte)(src[q6KBytes*i:])
+		d := getFP16(b[208:])
+		for s, sc := range b[192:208] {
+			dl := float64(d * float32(int8(sc)))
+			h, k, l := s/8, s%8/2, 16*(s%2)
+			ql := b[64*h+32*(k%2)+l:]
+			qh := b[128+32*h+l:]
+			acc.addQ6Run(dl, ql, qh, uint8(4*(k/2)), uint8(2*k), x[qkK*i+16*s:])
+		}
 	}
 	return acc.sum()
 }

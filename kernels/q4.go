@@ -62,11 +62,15 @@ func dequantizeQ4_0(dst []float32, src []byte) {
 
 func dotQ4_0(src []byte, x []float32) float32 {
 	n := blockCount(len(x), 32, len(src), q4_0Bytes)
-	var buf [32]float32
+	var lut [16]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockQ4_0(&buf, (*[q4_0Bytes]byte)(src[q4_0Bytes*i:]))
-		acc.add(buf[:], x[32*i:][:32])
+		b := src[q4_0Bytes*i:][:q4_0Bytes]
+		d := getFP16(b)
+		for k := range lut {
+			lut[k] = float64(float32(k-8) * d)
+		}
+		acc.addNibblePairs(&lut, b[2:], x[32*i:])
 	}
 	return acc.sum()
 }
@@ -87,11 +91,15 @@ func dequantizeQ4_1(dst []float32, src []byte) {
 
 func dotQ4_1(src []byte, x []float32) float32 {
 	n := blockCount(len(x), 32, len(src), q4_1Bytes)
-	var buf [32]float32
+	var lut [16]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockQ4_1(&buf, (*[q4_1Bytes]byte)(src[q4_1Bytes*i:]))
-		acc.add(buf[:], x[32*i:][:32])
+		b := src[q4_1Bytes*i:][:q4_1Bytes]
+		d, m := getFP16(b[0:]), getFP16(b[2:])
+		for k := range lut {
+			lut[k] = float64(float32(float32(k)*d) + m)
+		}
+		acc.addNibblePairs(&lut, b[4:], x[32*i:])
 	}
 	return acc.sum()
 }

@@ -86,11 +86,15 @@ func dequantizeQ5_0(dst []float32, src []byte) {
 
 func dotQ5_0(src []byte, x []float32) float32 {
 	n := blockCount(len(x), 32, len(src), q5_0Bytes)
-	var buf [32]float32
+	var lut [32]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockQ5_0(&buf, (*[q5_0Bytes]byte)(src[q5_0Bytes*i:]))
-		acc.add(buf[:], x[32*i:][:32])
+		b := src[q5_0Bytes*i:][:q5_0Bytes]
+		d := getFP16(b)
+		for k := range lut {
+			lut[k] = float64(float32(k-16) * d)
+		}
+		acc.addQ5Pairs(&lut, b[6:], binary.LittleEndian.Uint32(b[2:]), x[32*i:])
 	}
 	return acc.sum()
 }
@@ -111,11 +115,15 @@ func dequantizeQ5_1(dst []float32, src []byte) {
 
 func dotQ5_1(src []byte, x []float32) float32 {
 	n := blockCount(len(x), 32, len(src), q5_1Bytes)
-	var buf [32]float32
+	var lut [32]float64
 	var acc dotSums
 	for i := range n {
-		deqBlockQ5_1(&buf, (*[q5_1Bytes]byte)(src[q5_1Bytes*i:]))
-		acc.add(buf[:], x[32*i:][:32])
+		b := src[q5_1Bytes*i:][:q5_1Bytes]
+		d, m := getFP16(b[0:]), getFP16(b[2:])
+		for k := range lut {
+			lut[k] = float64(float32(float32(k)*d) + m)
+		}
+		acc.addQ5Pairs(&lut, b[8:], binary.LittleEndian.Uint32(b[4:]), x[32*i:])
 	}
 	return acc.sum()
 }

@@ -40,11 +40,10 @@ func dequantizeQ8_0(dst []float32, src []byte) {
 
 func dotQ8_0(src []byte, x []float32) float32 {
 	n := blockCount(len(x), 32, len(src), q8_0Bytes)
-	var buf [32]float32
 	var acc dotSums
 	for i := range n {
-		deqBlockQ8_0(&buf, (*[q8_0Bytes]byte)(src[q8_0Bytes*i:]))
-		acc.add(buf[:], x[32*i:][:32])
+		b := src[q8_0Bytes*i:][:q8_0Bytes]
+		acc.addInt8(float64(getFP16(b)), b[2:], x[32*i:])
 	}
 	return acc.sum()
 }

@@ -153,3 +153,78 @@ func TestMatVecShapeErrors(t *testing.T) {
 		t.Errorf("Codec of retired id 4: got %v", err)
 	}
 }
+
+// TestDotMatchesDequantize checks that Dot gives the bits of dequantizing
+// the row and summing it (MatMulRows' batch path), on quantized rows of
+// varied magnitude and on random bytes (negative, subnormal, infinite and
+// NaN scales), with odd row lengths for the float types.
+func TestDotMatchesDequantize(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, typ := range allTypes() {
+		l, _ := typ.Layout()
+		finite := 0
+		for trial := range 6 {
+			cols := 256 << (trial % 3)
+			if l.BlockElems == 1 {
+				cols += rng.IntN(4)
+			}
+			w := randomRows(t, rng, typ, cols, 8, trial%2 == 1)
+			finite += compareDotPaths(t, typ, w, cols, rng)
+		}
+		if finite < 16 {
+			t.Errorf("%v: only %d finite results compared", typ, finite)
+		}
+	}
+}
+
+// randomRows returns rows×cols values of typ: random bytes, or random
+// normal data at random magnitudes quantized.
+func randomRows(t *testing.T, rng *rand.Rand, typ kernels.DType, cols, rows int, raw bool) []byte {
+	if raw {
+		w := make([]byte, rows*rowBytes(t, typ, cols))
+		for i := range w {
+			w[i] = byte(rng.Uint32())
+		}
+		return w
+	}
+	src := make([]float32, rows*cols)
+	for r := range rows {
+		scale := math.Pow(10, float64(rng.IntN(10)-7))
+		for j := range cols {
+			src[r*cols+j] = float32(rng.NormFloat64() * scale)
+		}
+	}
+	return quantizeRows(t, typ, src, cols)
+}
+
+// compareDotPaths checks Dot against dequantize-then-sum for each row of w
+// and returns how many finite results it compared.
+func compareDotPaths(t *testing.T, typ kernels.DType, w []byte, cols int, rng *rand.Rand) int {
+	rows := len(w) / rowBytes(t, typ, cols)
+	x := make([]float32, cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	fused := make([]float32, rows)
+	if err := kernels.MatVecRows(typ, w, cols, 0, rows, x, fused); err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]float32, 2*rows)
+	if err := kernels.MatMulRows(typ, w, cols, 0, rows, append(x[:cols:cols], x...), 2, batch); err != nil {
+		t.Fatal(err)
+	}
+	finite := 0
+	for r := range rows {
+		a, b := fused[r], batch[r]
+		if a != a && b != b {
+			continue
+		}
+		if math.Float32bits(a) != math.Float32bits(b) {
+			t.Errorf("%v cols %d row %d: Dot %g, dequantized %g", typ, cols, r, a, b)
+		}
+		if !math.IsInf(float64(a), 0) {
+			finite++
+		}
+	}
+	return finite
+}

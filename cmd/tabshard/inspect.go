@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/tabshard/tabshard/model/gguf"
+	"strconv"
 )
 
 // longArray is the length past which inspect summarises an array.
@@ -19,6 +21,8 @@ const longArray = 16
 func runInspect(_ context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
+	tensor := fs.String("tensor", "", "print only this tensor's row of the table")
+	dequant := fs.Bool("dequant", false, "with --tensor: print its values as float32, one per line (%.9g)")
 	rest, err := parseFlags(fs, e, args)
 	if err != nil {
 		return err
@@ -31,6 +35,12 @@ func runInspect(_ context.Context, e *env, args []string) error {
 		return fmt.Errorf("%s: %w", rest[0], err)
 	}
 	defer osf.Close()
+	if *dequant && *tensor == "" {
+		return usageErr("--dequant needs --tensor NAME")
+	}
+	if *tensor != "" {
+		return inspectTensor(e.stdout, f, osf, *tensor, *dequant)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -131,7 +141,7 @@ func inspectText(w io.Writer, path string, f *gguf.File) error {
 	tw.Flush()
 	fmt.Fprintln(w)
 	rows, tot := tensorTable(f)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTYPE\tSHAPE\tOFFSET\tBYTES\t")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t\n", r.Name, r.Type, dims(r.Dims), r.Offset, r.Bytes)
@@ -161,4 +171,43 @@ func byteSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// dequantRows is how many rows inspect decodes at a time.
+const dequantRows = 64
+
+// inspectTensor prints one tensor's table row, or all its values.
+func inspectTensor(w io.Writer, f *gguf.File, r io.ReaderAt, name string, dequant bool) error {
+	t, ok := f.Tensor(name)
+	if !ok {
+		return fmt.Errorf("no tensor %q in the file (tabshard inspect FILE lists them)", name)
+	}
+	if !dequant {
+		fmt.Fprintf(w, "%s\t%s\t%s\toffset %d\t%d bytes\n", t.Name, t.Type, dims(t.Dims), t.Offset, t.Size)
+		return nil
+	}
+	codec, err := t.Type.Codec()
+	if err != nil {
+		return fmt.Errorf("tensor %s: %w", name, err)
+	}
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	row := make([]float32, t.Dims[0])
+	rb := t.RowBytes()
+	buf := make([]byte, 0, 24)
+	for begin := int64(0); begin < t.Rows(); begin += dequantRows {
+		end := min(begin+dequantRows, t.Rows())
+		data, err := f.ReadRows(r, t, begin, end)
+		if err != nil {
+			return fmt.Errorf("tensor %s: %w", name, err)
+		}
+		for i := int64(0); i < end-begin; i++ {
+			codec.Dequantize(row, data[i*rb:(i+1)*rb])
+			for _, v := range row {
+				buf = strconv.AppendFloat(buf[:0], float64(v), 'g', 9, 32)
+				bw.Write(append(buf, '\n'))
+			}
+		}
+	}
+	return nil
 }

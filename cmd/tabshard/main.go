@@ -31,7 +31,9 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"generate", "generate text with a model on this machine's CPU", runGenerate},
-		{"inspect", "print a GGUF file's metadata and tensor table", runInspect},
+		{"inspect", "print a GGUF file's metadata and tensor table, or one tensor's values", runInspect},
+		{"quantize", "rewrite a GGUF file with other tensor types (f16, q8_0, q4_k, ..., mixed)", runQuantize},
+		{"eval", "measure a quantized model against its reference: top-1 agreement and KL divergence", runEval},
 		{"version", "print the version", runVersion},
 	}
 }

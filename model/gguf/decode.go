@@ -31,7 +31,7 @@ type decoder struct {
 
 func newDecoder(r io.ReaderAt, size int64) *decoder {
 	sr := io.NewSectionReader(r, 0, size)
-	return &decoder{r: bufio.NewReaderSize(sr, readBufferSize), size: size}
+	return &decoder{r: bufio.NewReaderSize(sr, int(min(size, readBufferSize))), size: size}
 }
 
 func (d *decoder) remaining() int64 { return d.size - d.off }
@@ -125,7 +125,7 @@ func (d *decoder) bytes(n int64) ([]byte, error) {
 }
 
 func (d *decoder) str(what string) (string, error) {
-	n, err := d.count(1, what+" length")
+	n, err := d.count(1, what)
 	if err != nil {
 		return "", err
 	}
@@ -150,7 +150,7 @@ func (d *decoder) valueType(what string) (ValueType, error) {
 func (d *decoder) value(t ValueType, depth int) (Value, error) {
 	switch t {
 	case TypeString:
-		s, err := d.str("string")
+		s, err := d.str("string length")
 		return Value{typ: TypeString, str: s}, err
 	case TypeArray:
 		return d.array(depth)
@@ -197,7 +197,7 @@ func (d *decoder) array(depth int) (Value, error) {
 func (d *decoder) strings(n int64) ([]string, error) {
 	out := make([]string, 0, min(n, capHint))
 	for i := range n {
-		s, err := d.str("string")
+		s, err := d.str("string length")
 		if err != nil {
 			return nil, within(err, fmt.Sprintf("[%d]", i))
 		}

@@ -28,7 +28,7 @@ type File struct {
 	KV         []KV         // in file order
 	Tensors    []TensorInfo // in file order
 	Alignment  int64
-	DataOffset int64 // absolute start of the data section
+	DataOffset int64 // absolute start of the data section (may exceed Size when there are no tensors)
 	Size       int64 // file size
 
 	keys    map[string]int // key -> index in KV

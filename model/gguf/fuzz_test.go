@@ -22,7 +22,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(newRaw(3, 2, 0).tensor("a", kernels.F32, 0, 8).tensor("b", kernels.Q8_0, 32, 32).data(96))
 	f.Add(newRaw(1, 1, 1).kv(KeyAlignment, TypeUint32).u32(64).tensor("a", kernels.F16, 0, 2, 2).data(8))
 	for _, rel := range []string{storiesV1, storiesV3, quantVectors, quantMatvec} {
-		if b := sharedHead(rel, 16<<10); b != nil {
+		if b := testHead(rel, 4<<10); b != nil {
 			f.Add(b)
 		}
 	}
@@ -89,13 +89,11 @@ func checkRewrite(t *testing.T, f *File, b []byte) {
 	sameHeader(t, f, again)
 }
 
-// sharedHead returns the first n bytes of a shared test file, or nil.
-func sharedHead(rel string, n int) []byte {
-	for _, root := range []string{os.Getenv("TABSHARD_SHARED"), filepath.Join("..", "..", "shared"), "/work/shared"} {
-		b, err := os.ReadFile(filepath.Join(root, rel))
-		if err == nil && root != "" {
-			return b[:min(n, len(b))]
-		}
+// testHead returns the first n bytes of a committed test file, or nil.
+func testHead(rel string, n int) []byte {
+	b, err := os.ReadFile(filepath.Join("..", "..", rel))
+	if err != nil {
+		return nil
 	}
-	return nil
+	return b[:min(n, len(b))]
 }

@@ -12,29 +12,20 @@ import (
 	"github.com/tabshard/tabshard/kernels"
 )
 
-// sharedFile finds a file of the shared test data (models, ggml vectors):
-// under $TABSHARD_SHARED, the repository's shared/ folder, or /work/shared.
-// The test is skipped when none has it.
-func sharedFile(t testing.TB, rel string) string {
+// testFile is the path of a file of the repository's test data (models,
+// ggml vectors). A missing file fails the test: these files are committed.
+func testFile(t testing.TB, rel string) string {
 	t.Helper()
-	var roots []string
-	if env := os.Getenv("TABSHARD_SHARED"); env != "" {
-		roots = append(roots, env)
+	p := filepath.Join("..", "..", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("test file: %v", err)
 	}
-	roots = append(roots, filepath.Join("..", "..", "shared"), filepath.Join("..", "..", "..", "shared"), "/work/shared")
-	for _, root := range roots {
-		p := filepath.Join(root, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skipf("shared test file %s not found (set TABSHARD_SHARED)", rel)
-	return ""
+	return p
 }
 
 const (
-	storiesV1    = "models/stories260K/stories260K-f32.v1.gguf"
-	storiesV3    = "models/stories260K/stories260K-f32.v3.gguf"
+	storiesV1    = "testdata/stories260K/stories260K-f32.v1.gguf"
+	storiesV3    = "model/bundled/stories260K.gguf"
 	quantVectors = "testdata/ggml/quant-vectors.gguf"
 	quantMatvec  = "testdata/ggml/quant-matvec.gguf"
 )

@@ -100,7 +100,7 @@ func (d *decoder) kvs(f *File, n int64) error {
 
 func (d *decoder) kv(f *File, i int64) (KV, error) {
 	start := d.off
-	key, err := d.str("key")
+	key, err := d.str("key length")
 	if err != nil {
 		return KV{}, within(err, fmt.Sprintf("kv %d key", i))
 	}
@@ -158,7 +158,7 @@ func (d *decoder) tensorInfos(h *header, n int64) error {
 
 func (d *decoder) tensorInfo(h *header, i int64) (TensorInfo, error) {
 	start := d.off
-	name, err := d.str("name")
+	name, err := d.str("name length")
 	if err != nil {
 		return TensorInfo{}, within(err, fmt.Sprintf("tensor %d name", i))
 	}

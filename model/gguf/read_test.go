@@ -13,8 +13,8 @@ import (
 
 // The two stories260K files hold the same model in GGUF v1 and v3.
 func TestStoriesV1V3Identical(t *testing.T) {
-	b1 := readFile(t, sharedFile(t, storiesV1))
-	b3 := readFile(t, sharedFile(t, storiesV3))
+	b1 := readFile(t, testFile(t, storiesV1))
+	b3 := readFile(t, testFile(t, storiesV3))
 	f1, f3 := mustRead(t, b1), mustRead(t, b3)
 	if f1.Version != 1 || f3.Version != 3 {
 		t.Fatalf("versions %d, %d", f1.Version, f3.Version)
@@ -41,7 +41,7 @@ func TestStoriesV1V3Identical(t *testing.T) {
 }
 
 func TestStoriesMetadata(t *testing.T) {
-	f, osf, err := Open(sharedFile(t, storiesV1))
+	f, osf, err := Open(testFile(t, storiesV1))
 	check(t, err)
 	defer osf.Close()
 	if s, err := f.String("general.architecture"); err != nil || s != "llama" {
@@ -96,7 +96,7 @@ func TestQuantFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			f, osf, err := Open(sharedFile(t, tt.path))
+			f, osf, err := Open(testFile(t, tt.path))
 			check(t, err)
 			defer osf.Close()
 			if f.DataOffset != tt.dataOffset || f.Size != tt.size || len(f.Tensors) != tt.tensors || len(f.KV) != int(tt.nKV) {
@@ -190,5 +190,63 @@ func TestOpenErrors(t *testing.T) {
 	_, _, err := Open(p)
 	if !errors.Is(err, ErrNotGGUF) || !strings.Contains(err.Error(), "not a GGUF file") {
 		t.Errorf("text file: %v", err)
+	}
+}
+
+func TestReadRowsErrors(t *testing.T) {
+	b := sampleBytes(t, 3)
+	f := mustRead(t, b)
+	ti, _ := f.Tensor("blk.0.q") // Q4_0 [32 3]: 3 rows of 18 bytes
+	r := bytes.NewReader(b)
+	if got, err := f.ReadRows(r, ti, 1, 3); err != nil || !bytes.Equal(got, seq(54)[18:]) {
+		t.Fatalf("rows 1..3: %v", err)
+	}
+	if got, err := f.ReadRows(r, ti, 2, 2); err != nil || len(got) != 0 {
+		t.Fatalf("empty range: %v", err)
+	}
+	for _, rng := range [][2]int64{{-1, 1}, {2, 1}, {0, 4}} {
+		if _, err := f.ReadRows(r, ti, rng[0], rng[1]); !errors.Is(err, ErrRange) || !strings.Contains(err.Error(), "blk.0.q") {
+			t.Errorf("rows %v: %v", rng, err)
+		}
+	}
+	outside := *ti
+	outside.Offset = f.Size - 8
+	if _, err := f.ReadTensor(r, &outside); !errors.Is(err, ErrRange) {
+		t.Errorf("tensor past the end: %v", err)
+	}
+	if _, err := f.ReadTensor(bytes.NewReader(b[:ti.Offset+4]), ti); !errors.Is(err, ErrTruncated) {
+		t.Errorf("short reader: %v", err)
+	}
+	bad := *ti
+	bad.Dims = []uint64{16, 3}
+	if _, err := f.ReadRows(r, &bad, 0, 1); !errors.Is(err, ErrTensorSize) {
+		t.Errorf("inconsistent info: %v", err)
+	}
+}
+
+func TestIndex(t *testing.T) {
+	w := sampleWriter(t, 3)
+	f := mustRead(t, sampleBytes(t, 3))
+	for i, want := range w.Tensors() {
+		got := f.Tensors[i]
+		if got.Name != want.Name || got.Offset-f.DataOffset != want.Offset || got.Size != want.Size {
+			t.Errorf("tensor %d: read %+v, writer planned %+v", i, got, want)
+		}
+	}
+	f.KV = f.KV[:1]
+	f.Tensors = f.Tensors[1:]
+	f.Reindex()
+	if _, ok := f.Lookup("i8"); ok {
+		t.Error("Lookup finds a removed key")
+	}
+	if _, ok := f.Tensor("a"); ok {
+		t.Error("Tensor finds a removed tensor")
+	}
+	if ti, ok := f.Tensor("k"); !ok || ti.Elements() != 512 || ti.Rows() != 2 || ti.RowBytes() != 144 {
+		t.Errorf("k: %+v", ti)
+	}
+	nested, _ := mustRead(t, sampleBytes(t, 3)).Lookup("arr.nested")
+	if elems := nested.Elems(); len(elems) != 4 || !elems[1].Equal(Strings([]string{"x"})) || elems[0].Equal(elems[1]) {
+		t.Errorf("Elems: %v", elems)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"os"
 )
 
-const writeBufferSize = 1 << 20
+const writeBufferSize = 64 << 10
 
 var zeroBlock [64 << 10]byte
 

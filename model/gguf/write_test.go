@@ -60,7 +60,7 @@ func TestRoundTrip(t *testing.T) {
 func TestStoriesRewriteExact(t *testing.T) {
 	for _, rel := range []string{storiesV3, storiesV1} {
 		t.Run(filepath.Base(rel), func(t *testing.T) {
-			b := readFile(t, sharedFile(t, rel))
+			b := readFile(t, testFile(t, rel))
 			w, err := rewrite(mustRead(t, b), bytes.NewReader(b))
 			check(t, err)
 			var out bytes.Buffer
@@ -75,8 +75,8 @@ func TestStoriesRewriteExact(t *testing.T) {
 
 // The v1 file rewritten as v3 equals the v3 file.
 func TestStoriesV1ToV3(t *testing.T) {
-	b1 := readFile(t, sharedFile(t, storiesV1))
-	b3 := readFile(t, sharedFile(t, storiesV3))
+	b1 := readFile(t, testFile(t, storiesV1))
+	b3 := readFile(t, testFile(t, storiesV3))
 	w, err := rewrite(mustRead(t, b1), bytes.NewReader(b1))
 	check(t, err)
 	check(t, w.SetVersion(3))

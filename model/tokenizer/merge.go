@@ -1,7 +1,5 @@
 package tokenizer
 
-import "container/heap"
-
 // pairRule says whether the adjacent tokens left and right merge, into which
 // token, and with what priority: the lowest priority merges first.
 type pairRule func(left, right int) (merged int, prio float64, ok bool)
@@ -16,23 +14,51 @@ type candidate struct {
 }
 
 // candidates is a min-heap ordered by priority, then by position, so that
-// among equal priorities the leftmost pair merges first.
+// among equal priorities the leftmost pair merges first. (Typed rather than
+// container/heap, whose interface boxes every candidate.)
 type candidates []candidate
 
-func (q candidates) Len() int { return len(q) }
-func (q candidates) Less(i, j int) bool {
+func (q candidates) less(i, j int) bool {
 	if q[i].prio != q[j].prio {
 		return q[i].prio < q[j].prio
 	}
 	return q[i].left < q[j].left
 }
-func (q candidates) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *candidates) Push(x any)   { *q = append(*q, x.(candidate)) }
-func (q *candidates) Pop() any {
-	old := *q
-	c := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return c
+
+func (q *candidates) push(c candidate) {
+	*q = append(*q, c)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			break
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func (q *candidates) pop() candidate {
+	h := *q
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		least := i
+		for _, child := range []int{2*i + 1, 2*i + 2} {
+			if child < len(h) && h.less(child, least) {
+				least = child
+			}
+		}
+		if least == i {
+			break
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+	*q = h
+	return top
 }
 
 // merger is a doubly linked list of symbols being merged.
@@ -56,8 +82,8 @@ func mergeAll(syms []int, rule pairRule) []int {
 	for i := 0; i+1 < len(syms); i++ {
 		m.consider(i, i+1)
 	}
-	for m.queue.Len() > 0 {
-		c := heap.Pop(&m.queue).(candidate)
+	for len(m.queue) > 0 {
+		c := m.queue.pop()
 		if m.current(c) {
 			m.apply(c)
 		}
@@ -82,7 +108,7 @@ func (m *merger) consider(left, right int) {
 	lid, rid := m.syms[left], m.syms[right]
 	merged, prio, ok := m.rule(lid, rid)
 	if ok {
-		heap.Push(&m.queue, candidate{prio: prio, left: left, right: right, lid: lid, rid: rid, merged: merged})
+		m.queue.push(candidate{prio: prio, left: left, right: right, lid: lid, rid: rid, merged: merged})
 	}
 }
 

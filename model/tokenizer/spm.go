@@ -56,7 +56,13 @@ func hexDigit(c byte) int {
 
 // encodeSPM appends the tokens of text as run.c's encode does: a " " dummy
 // prefix, one token per UTF-8 character or byte tokens for characters not in
-// the vocabulary, then score merges.
+// the vocabulary, then score merges. Like run.c it merges any adjacent pair
+// whose concatenated strings are a token (byte tokens' "<0xNN>" strings
+// included), highest score first, leftmost on ties, and never a pair whose
+// token scores -1e10 or less. Where run.c differs, we do not follow it:
+// BOS takes no part in merges (run.c's "\n<s>\n" never merged either), a
+// NUL byte is text rather than the end of a C string, and a vocabulary
+// without " " gets the dummy prefix as a byte token instead of id -1.
 func (t *Tokenizer) encodeSPM(ids []int, text string) []int {
 	if text == "" {
 		return ids
