@@ -65,14 +65,19 @@ func MatVecRows(t DType, w []byte, cols int, rowBegin, rowEnd int, x []float32, 
 // MatMulRows is MatVecRows for a batch: xs is n×cols row-major and ys is
 // n×(rowEnd-rowBegin) row-major, ys[i*(rowEnd-rowBegin)+r-rowBegin] being
 // row r of w dotted with vector i of xs. Each result equals what MatVecRows
-// gives for that vector, bit for bit.
+// gives for that vector, bit for bit. For n > 1 each row is dequantized
+// once, into one cols-long scratch row allocated per call, and reused for
+// the whole batch.
 func MatMulRows(t DType, w []byte, cols int, rowBegin, rowEnd int, xs []float32, n int, ys []float32) error {
 	c, rowBytes, err := checkMatMul(t, w, cols, rowBegin, rowEnd, xs, n, ys)
 	if err != nil {
 		return err
 	}
 	m := rowEnd - rowBegin
-	if n == 1 {
+	switch {
+	case n == 0:
+		return nil
+	case n == 1:
 		for r := range m {
 			ys[r] = c.Dot(w[(rowBegin+r)*rowBytes:][:rowBytes], xs)
 		}

@@ -25,7 +25,7 @@ func decodeScaleMinK(b []byte) kScaleMin {
 	d, dmin := getFP16(b[0:]), getFP16(b[2:])
 	for j := range 8 {
 		sc, m := scaleMinK4(j, (*[12]byte)(b[4:16]))
-		k.d[j], k.m[j] = d*float32(sc), dmin*float32(m)
+		k.d[j], k.m[j] = d*float32(sc), float32(dmin*float32(m))
 	}
 	return k
 }

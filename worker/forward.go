@@ -29,19 +29,22 @@ func (s *Stage) newScratch(n int) *scratch {
 // Forward runs the stage's blocks over the hidden states x of n consecutive
 // positions starting at pos (n×Dim values, updated in place), storing their
 // keys and values in the KV cache. Earlier positions must have been run.
-func (s *Stage) Forward(x []float32, pos, n int) error {
+func (s *Stage) Forward(kv *KVCache, x []float32, pos, n int) error {
 	c := &s.cfg
-	if n <= 0 || pos < 0 || pos+n > s.positions {
-		return fmt.Errorf("%w: positions [%d,%d) with room for %d", ErrPosition, pos, pos+n, s.positions)
+	if kv.Blocks() != len(s.blocks) {
+		return fmt.Errorf("%w: KV cache of %d blocks for a stage of %d", ErrShape, kv.Blocks(), len(s.blocks))
+	}
+	if n <= 0 || pos < 0 || pos+n > kv.Positions() {
+		return fmt.Errorf("%w: positions [%d,%d) with room for %d", ErrPosition, pos, pos+n, kv.Positions())
 	}
 	if len(x) != n*c.Dim {
 		return fmt.Errorf("%w: %d values for %d positions of %d", ErrShape, len(x), n, c.Dim)
 	}
-	if c.SlidingWindow > 0 && n > maxChunk {
+	if kv.Window() > 0 && n > maxChunk {
 		// A windowed cache holds only Window+maxChunk-1 positions.
 		for i := 0; i < n; i += maxChunk {
 			k := min(maxChunk, n-i)
-			if err := s.Forward(x[i*c.Dim:(i+k)*c.Dim], pos+i, k); err != nil {
+			if err := s.Forward(kv, x[i*c.Dim:(i+k)*c.Dim], pos+i, k); err != nil {
 				return err
 			}
 		}
@@ -49,14 +52,14 @@ func (s *Stage) Forward(x []float32, pos, n int) error {
 	}
 	sc := s.newScratch(n)
 	for li := range s.blocks {
-		s.attention(li, x, sc, pos, n)
+		s.attention(kv, li, x, sc, pos, n)
 		s.feedForward(&s.blocks[li], x, sc, n)
 	}
 	return nil
 }
 
 // attention runs block li's attention sublayer and adds it to x.
-func (s *Stage) attention(li int, x []float32, sc *scratch, pos, n int) {
+func (s *Stage) attention(kv *KVCache, li int, x []float32, sc *scratch, pos, n int) {
 	c := &s.cfg
 	b := &s.blocks[li]
 	d, qd, kvd := c.Dim, c.QDim(), c.KVDim()
@@ -75,21 +78,21 @@ func (s *Stage) attention(li int, x []float32, sc *scratch, pos, n int) {
 		}
 		s.rope.Apply(q, c.HeadDim, pos+i)
 		s.rope.Apply(k, c.HeadDim, pos+i)
-		s.kv.Store(li, pos+i, k, v)
+		kv.Store(li, pos+i, k, v)
 	}
-	s.attendAll(li, sc, pos, n)
+	s.attendAll(kv, li, sc, pos, n)
 	b.o.MatMul(sc.xb, sc.att, n)
 	kernels.Add(x, sc.xb)
 }
 
 // attendAll computes every head's attention output for the n positions,
 // spreading (position, head) pairs over the cores when there is enough work.
-func (s *Stage) attendAll(li int, sc *scratch, pos, n int) {
+func (s *Stage) attendAll(kv *KVCache, li int, sc *scratch, pos, n int) {
 	c := &s.cfg
 	jobs := n * c.Heads
 	workers := runtime.GOMAXPROCS(0)
 	if jobs*(pos+n)*c.HeadDim < 1<<16 || workers == 1 {
-		s.attendJobs(li, sc, pos, 0, jobs, make([]float32, pos+n+c.HeadDim))
+		s.attendJobs(kv, li, sc, pos, 0, jobs, make([]float32, pos+n+c.HeadDim))
 		return
 	}
 	var wg sync.WaitGroup
@@ -99,7 +102,7 @@ func (s *Stage) attendAll(li int, sc *scratch, pos, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.attendJobs(li, sc, pos, begin, end, make([]float32, pos+n+c.HeadDim))
+			s.attendJobs(kv, li, sc, pos, begin, end, make([]float32, pos+n+c.HeadDim))
 		}()
 	}
 	wg.Wait()
@@ -107,7 +110,7 @@ func (s *Stage) attendAll(li int, sc *scratch, pos, n int) {
 
 // attendJobs runs jobs [begin,end), job j being position j/Heads, head
 // j%Heads, using buf (pos+n+HeadDim values) as scratch.
-func (s *Stage) attendJobs(li int, sc *scratch, pos, begin, end int, buf []float32) {
+func (s *Stage) attendJobs(kv *KVCache, li int, sc *scratch, pos, begin, end int, buf []float32) {
 	c := &s.cfg
 	hd := c.HeadDim
 	group := c.Heads / c.KVHeads
@@ -116,20 +119,20 @@ func (s *Stage) attendJobs(li int, sc *scratch, pos, begin, end int, buf []float
 		i, h := j/c.Heads, j%c.Heads
 		p := pos + i
 		first := 0
-		if w := c.SlidingWindow; w > 0 && p-w+1 > 0 {
+		if w := kv.Window(); w > 0 && p-w+1 > 0 {
 			first = p - w + 1
 		}
 		q := sc.q[i*c.QDim()+h*hd : i*c.QDim()+(h+1)*hd]
 		kvh := h / group
 		att := scores[:p+1-first]
 		for t := first; t <= p; t++ {
-			att[t-first] = s.kv.DotKey(li, t, kvh, q) / s.attnScale
+			att[t-first] = kv.DotKey(li, t, kvh, q) / s.attnScale
 		}
 		kernels.Softmax(att)
 		out := sc.att[i*c.QDim()+h*hd : i*c.QDim()+(h+1)*hd]
 		clear(out)
 		for t := first; t <= p; t++ {
-			s.kv.AddValue(li, t, kvh, att[t-first], out, tmp)
+			kv.AddValue(li, t, kvh, att[t-first], out, tmp)
 		}
 	}
 }

@@ -40,15 +40,16 @@ func KVBytesPerToken(c *model.Config, blocks int, t kernels.DType) (int64, error
 // in their element type, one row of KVDim values per position; with a
 // window, position p lives in slot p mod capacity.
 type KVCache struct {
-	typ      kernels.DType
-	codec    *kernels.Codec
-	slots    int // positions held at once
-	window   int
-	kvDim    int
-	headDim  int
-	rowBytes int
-	headSize int // bytes of one head's slice of a row
-	k, v     [][]byte
+	typ       kernels.DType
+	codec     *kernels.Codec
+	slots     int // positions held at once
+	positions int // positions the sequence may reach
+	window    int
+	kvDim     int
+	headDim   int
+	rowBytes  int
+	headSize  int // bytes of one head's slice of a row
+	k, v      [][]byte
 }
 
 // NewKVCache allocates room for positions positions (fewer with a window)
@@ -63,7 +64,7 @@ func NewKVCache(c *model.Config, blocks, positions int, o KVOptions) (*KVCache, 
 	}
 	row, _ := o.Type.RowBytes(int64(c.KVDim()))
 	head, _ := o.Type.RowBytes(int64(c.HeadDim))
-	kv := &KVCache{typ: o.Type, codec: codec, slots: positions, window: o.Window, kvDim: c.KVDim(), headDim: c.HeadDim, rowBytes: int(row), headSize: int(head)}
+	kv := &KVCache{typ: o.Type, codec: codec, slots: positions, positions: positions, window: o.Window, kvDim: c.KVDim(), headDim: c.HeadDim, rowBytes: int(row), headSize: int(head)}
 	if o.Window > 0 {
 		kv.slots = min(positions, o.Window+maxChunk-1)
 	}
@@ -81,6 +82,12 @@ const maxChunk = 64
 
 // Type is the element type of the entries.
 func (c *KVCache) Type() kernels.DType { return c.typ }
+
+// Positions is how many positions the sequence may reach.
+func (c *KVCache) Positions() int { return c.positions }
+
+// Blocks is the number of transformer blocks the cache holds.
+func (c *KVCache) Blocks() int { return len(c.k) }
 
 // Window is the sliding window, 0 for none.
 func (c *KVCache) Window() int { return c.window }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
 	"github.com/tabshard/tabshard/worker"
@@ -245,4 +246,25 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// Activations cross stage boundaries as F16 on the wire; the greedy text of
+// stories260K is the oracle's for every split even so.
+func TestF16HopsKeepGreedyOutput(t *testing.T) {
+	m := openBundled(t)
+	bos := []int{m.Tokenizer.BOS()}
+	whole, _ := worker.Load(m, 200)
+	want := greedyIDs(t, whole, bos, 200)
+	for _, splits := range [][]int{{1}, {2}, {3}, {4}, {2, 4}, {1, 2, 3, 4}} {
+		p, err := worker.Load(m, 200, splits...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.EncodeHops(kernels.F16); err != nil {
+			t.Fatal(err)
+		}
+		if got := greedyIDs(t, p, bos, 200); !equalInts(got, want) {
+			t.Fatalf("splits %v with F16 hops: %v\nunsharded %v", splits, got, want)
+		}
+	}
 }

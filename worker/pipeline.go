@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
 )
 
@@ -14,13 +15,18 @@ var ErrPrompt = errors.New("bad prompt")
 // Pipeline chains stages that together hold a whole model, in order, in one
 // process: each stage's output hidden states are the next one's input.
 type Pipeline struct {
-	stages []*Stage
-	cfg    *model.Config
+	stages    []*Stage
+	kvs       []*KVCache
+	positions int
+	cfg       *model.Config
+	hop       *kernels.Codec
+	hopBuf    []byte
 }
 
 // NewPipeline checks that stages cover the model's blocks contiguously, the
-// first holding the embedding and the last the output head.
-func NewPipeline(stages ...*Stage) (*Pipeline, error) {
+// first holding the embedding and the last the output head, and gives each
+// a KV cache for one sequence sized by o.
+func NewPipeline(o Options, stages ...*Stage) (*Pipeline, error) {
 	if len(stages) == 0 {
 		return nil, fmt.Errorf("%w: no stages", ErrRange)
 	}
@@ -36,7 +42,15 @@ func NewPipeline(stages ...*Stage) (*Pipeline, error) {
 	if next != cfg.Layers {
 		return nil, fmt.Errorf("%w: stages end at block %d of %d", ErrRange, next, cfg.Layers)
 	}
-	return &Pipeline{stages: stages, cfg: cfg}, nil
+	p := &Pipeline{stages: stages, cfg: cfg, positions: o.Positions}
+	for _, s := range stages {
+		kv, err := s.NewKV(o)
+		if err != nil {
+			return nil, err
+		}
+		p.kvs = append(p.kvs, kv)
+	}
+	return p, nil
 }
 
 // Load builds an in-process pipeline of m split at the given block
@@ -52,20 +66,45 @@ func LoadWith(m *model.Model, o Options, splits ...int) (*Pipeline, error) {
 	var stages []*Stage
 	for i := 0; i+1 < len(bounds); i++ {
 		r := Range{Begin: bounds[i], End: bounds[i+1], First: i == 0, Last: i+2 == len(bounds)}
-		s, err := NewStage(m, r, o)
+		s, err := NewStage(m, r)
 		if err != nil {
 			return nil, err
 		}
 		stages = append(stages, s)
 	}
-	return NewPipeline(stages...)
+	return NewPipeline(o, stages...)
+}
+
+// EncodeHops makes activations pass between stages encoded as t (F16, as
+// on the wire), instead of as exact float32.
+func (p *Pipeline) EncodeHops(t kernels.DType) error {
+	c, err := t.Codec()
+	if err != nil {
+		return err
+	}
+	if _, err := t.RowBytes(int64(p.cfg.Dim)); err != nil {
+		return err
+	}
+	rb, _ := t.RowBytes(int64(p.cfg.Dim))
+	p.hop, p.hopBuf = c, make([]byte, rb)
+	return nil
+}
+
+// roundTrip encodes and decodes x as a hop between stages would.
+func (p *Pipeline) roundTrip(x []float32) {
+	d := p.cfg.Dim
+	for i := 0; i < len(x); i += d {
+		row := x[i : i+d]
+		p.hop.Quantize(p.hopBuf, row)
+		p.hop.Dequantize(row, p.hopBuf)
+	}
 }
 
 // Config is the model configuration.
 func (p *Pipeline) Config() *model.Config { return p.cfg }
 
 // Positions is how many positions the pipeline's KV caches hold.
-func (p *Pipeline) Positions() int { return p.stages[0].positions }
+func (p *Pipeline) Positions() int { return p.positions }
 
 // Run runs tokens at positions pos.. through every stage and returns the
 // logits of the last position, or of every position when all is true
@@ -76,8 +115,11 @@ func (p *Pipeline) Run(tokens []int, pos int, all bool) ([]float32, error) {
 	if err := p.stages[0].Embed(x, tokens); err != nil {
 		return nil, err
 	}
-	for _, s := range p.stages {
-		if err := s.Forward(x, pos, n); err != nil {
+	for i, s := range p.stages {
+		if i > 0 && p.hop != nil {
+			p.roundTrip(x)
+		}
+		if err := s.Forward(p.kvs[i], x, pos, n); err != nil {
 			return nil, err
 		}
 	}

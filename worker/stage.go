@@ -49,14 +49,25 @@ type Stage struct {
 	outNorm   []float32
 	output    *kernels.Matrix
 	rope      kernels.Rope
-	kv        *KVCache
-	positions int
 	attnScale float32
 }
 
-// Options size a stage's state.
+// NewStage loads the weights of r from m.
+func NewStage(m *model.Model, r Range) (*Stage, error) {
+	c := m.Config
+	if r.Begin < 0 || r.End > c.Layers || r.Begin > r.End || (r.Begin == r.End && !r.First && !r.Last) {
+		return nil, fmt.Errorf("%w: blocks [%d,%d) of %d", ErrRange, r.Begin, r.End, c.Layers)
+	}
+	s := &Stage{cfg: *c, rng: r, attnScale: float32(math.Sqrt(float64(c.HeadDim)))}
+	if err := s.load(m); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Options size the state of one sequence on a stage.
 type Options struct {
-	// Positions is how many positions the stage can run (at most the
+	// Positions is how many positions the sequence can run (at most the
 	// model's context length).
 	Positions int
 	// KV says how the KV cache stores entries. A zero Window takes the
@@ -64,12 +75,9 @@ type Options struct {
 	KV KVOptions
 }
 
-// NewStage loads the weights of r from m and allocates its KV cache.
-func NewStage(m *model.Model, r Range, o Options) (*Stage, error) {
-	c := m.Config
-	if r.Begin < 0 || r.End > c.Layers || r.Begin > r.End || (r.Begin == r.End && !r.First && !r.Last) {
-		return nil, fmt.Errorf("%w: blocks [%d,%d) of %d", ErrRange, r.Begin, r.End, c.Layers)
-	}
+// NewKV allocates the KV cache of one sequence on this stage.
+func (s *Stage) NewKV(o Options) (*KVCache, error) {
+	c := &s.cfg
 	if o.Positions <= 0 || o.Positions > c.ContextLength {
 		return nil, fmt.Errorf("%w: %d positions (context length %d)", ErrPosition, o.Positions, c.ContextLength)
 	}
@@ -79,16 +87,7 @@ func NewStage(m *model.Model, r Range, o Options) (*Stage, error) {
 	if o.KV.Window == 0 {
 		o.KV.Window = c.SlidingWindow
 	}
-	s := &Stage{cfg: *c, rng: r, positions: o.Positions, attnScale: float32(math.Sqrt(float64(c.HeadDim)))}
-	s.cfg.SlidingWindow = o.KV.Window
-	var err error
-	if s.kv, err = NewKVCache(c, r.End-r.Begin, o.Positions, o.KV); err != nil {
-		return nil, err
-	}
-	if err := s.load(m); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return NewKVCache(c, s.rng.End-s.rng.Begin, o.Positions, o.KV)
 }
 
 func (s *Stage) load(m *model.Model) error {

@@ -103,20 +103,24 @@ func TestSlidingWindow(t *testing.T) {
 func TestStageRejectsBadInput(t *testing.T) {
 	m := openBundled(t)
 	d := m.Config.Dim
-	if _, err := worker.NewStage(m, worker.Range{Begin: 3, End: 9}, worker.Options{Positions: 8}); !errors.Is(err, worker.ErrRange) {
+	if _, err := worker.NewStage(m, worker.Range{Begin: 3, End: 9}); !errors.Is(err, worker.ErrRange) {
 		t.Errorf("blocks past the model: %v", err)
 	}
-	if _, err := worker.NewStage(m, worker.Whole(5), worker.Options{Positions: 513}); !errors.Is(err, worker.ErrPosition) {
-		t.Errorf("positions past the context: %v", err)
-	}
-	mid, err := worker.NewStage(m, worker.Range{Begin: 1, End: 3}, worker.Options{Positions: 8})
+	mid, err := worker.NewStage(m, worker.Range{Begin: 1, End: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mid.Forward(make([]float32, 2*d-1), 0, 2); !errors.Is(err, worker.ErrShape) {
+	if _, err := mid.NewKV(worker.Options{Positions: 513}); !errors.Is(err, worker.ErrPosition) {
+		t.Errorf("positions past the context: %v", err)
+	}
+	kv, err := mid.NewKV(worker.Options{Positions: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mid.Forward(kv, make([]float32, 2*d-1), 0, 2); !errors.Is(err, worker.ErrShape) {
 		t.Errorf("short activation: %v", err)
 	}
-	if err := mid.Forward(make([]float32, 2*d), 7, 2); !errors.Is(err, worker.ErrPosition) {
+	if err := mid.Forward(kv, make([]float32, 2*d), 7, 2); !errors.Is(err, worker.ErrPosition) {
 		t.Errorf("positions past the cache: %v", err)
 	}
 	if err := mid.Embed(make([]float32, d), []int{1}); !errors.Is(err, worker.ErrRange) {
@@ -125,15 +129,19 @@ func TestStageRejectsBadInput(t *testing.T) {
 	if err := mid.Logits(make([]float32, m.Config.Vocab), make([]float32, d), 1); !errors.Is(err, worker.ErrRange) {
 		t.Errorf("logits on a middle stage: %v", err)
 	}
-	first, _ := worker.NewStage(m, worker.Range{Begin: 0, End: 1, First: true}, worker.Options{Positions: 8})
+	first, _ := worker.NewStage(m, worker.Range{Begin: 0, End: 1, First: true})
 	if err := first.Embed(make([]float32, d), []int{512}); err == nil {
 		t.Error("token past the vocabulary accepted")
 	}
-	last, _ := worker.NewStage(m, worker.Range{Begin: 3, End: 5, Last: true}, worker.Options{Positions: 8})
-	if _, err := worker.NewPipeline(first, last); !errors.Is(err, worker.ErrRange) {
+	otherKV, _ := first.NewKV(worker.Options{Positions: 8})
+	if err := mid.Forward(otherKV, make([]float32, d), 0, 1); !errors.Is(err, worker.ErrShape) {
+		t.Errorf("another stage's KV cache: %v", err)
+	}
+	last, _ := worker.NewStage(m, worker.Range{Begin: 3, End: 5, Last: true})
+	if _, err := worker.NewPipeline(worker.Options{Positions: 8}, first, last); !errors.Is(err, worker.ErrRange) {
 		t.Errorf("a pipeline with a gap: %v", err)
 	}
-	if _, err := worker.NewPipeline(); !errors.Is(err, worker.ErrRange) {
+	if _, err := worker.NewPipeline(worker.Options{Positions: 8}); !errors.Is(err, worker.ErrRange) {
 		t.Errorf("an empty pipeline: %v", err)
 	}
 }

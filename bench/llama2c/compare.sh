@@ -56,30 +56,40 @@ prepare() {
 
 cp model/bundled/stories260K.gguf "$WORK/stories260K.gguf"
 prepare stories260K "$WORK/stories260K.gguf"
-if [[ ! -f $WORK/synth110M.gguf ]]; then
-	"$WORK/synth" -out "$WORK/synth110M.gguf" -shape stories110M -type f32 -seed 1
-fi
+"$WORK/synth" -out "$WORK/synth110M.gguf" -shape stories110M -type f32 -seed 1
 prepare synth110M "$WORK/synth110M.gguf"
 
 # runc BIN THREADS NAME STEPS: prints run.c's tok/s; its text goes to $WORK/out.runc.
 runc() {
 	OMP_NUM_THREADS=$2 "$1" "$WORK/$3.bin" -z "$WORK/$3.tok" -t 0 -n "$4" \
 		>"$WORK/out.runc" 2>"$WORK/err.runc"
-	sed -n 's/^achieved tok\/s: //p' "$WORK/err.runc"
+	rate "$WORK/err.runc" 's/^achieved tok\/s: //p'
 }
 
 # tabshard THREADS NAME STEPS: prints tabshard's decode tokens/s.
 tabshard() {
 	GOMAXPROCS=$1 "$WORK/tabshard" generate --model "$WORK/$2.gguf" --steps "$3" \
 		--temperature 0 --seed 1 >"$WORK/out.tabshard" 2>"$WORK/err.tabshard"
-	sed -n 's/.*decode \([0-9.]*\) tokens\/s.*/\1/p' "$WORK/err.tabshard"
+	rate "$WORK/err.tabshard" 's/.*decode \([0-9.]*\) tokens\/s.*/\1/p'
+}
+
+# rate FILE SED: prints the rate SED finds in FILE, or fails showing FILE.
+rate() {
+	local r
+	r=$(sed -n "$2" "$1")
+	if [[ -z $r ]]; then
+		echo "no tokens/s reported:" >&2
+		cat "$1" >&2
+		return 1
+	fi
+	echo "$r"
 }
 
 # stats: median and best of the numbers on stdin, and the runs themselves.
 stats() {
 	sort -g | awk '{v[NR] = $1} END {
 		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		runs = v[1]; for (i = 2; i <= NR; i++) runs = runs ", " v[i]
+		runs = sprintf("%.1f", v[1]); for (i = 2; i <= NR; i++) runs = runs sprintf(", %.1f", v[i])
 		printf "%.1f | %.1f | %s", m, v[NR], runs }'
 }
 
@@ -105,6 +115,7 @@ measure() {
 	done
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 measure stories260K "$STEPS_260K"
 measure synth110M "$STEPS_110M"
 
@@ -133,4 +144,5 @@ for name in stories260K synth110M; do
 done | awk '!seen[$0]++'
 echo
 echo "text printed by run.c and tabshard (greedy): ${same_text[*]}"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $CORES cores; $(date -u +%Y-%m-%d)"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $CORES cores; $(date -u +%Y-%m-%d);" \
+	"load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"

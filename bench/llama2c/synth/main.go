@@ -49,6 +49,6 @@ func run(out, shape, typ string, seed uint64) error {
 	if err := synth.Write(out, spec, seed); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s: %s, %.1fM parameters, %s\n", out, shape, float64(spec.Params())/1e6, strings.ToUpper(typ))
+	fmt.Fprintf(os.Stderr, "wrote %s: %s, %d parameters, %s\n", out, shape, spec.Params(), strings.ToUpper(typ))
 	return nil
 }
