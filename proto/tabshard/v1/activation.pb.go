@@ -29,7 +29,7 @@ type Activation struct {
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// epoch is the plan epoch the sender acts in; receivers reject older ones.
 	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	// stage is the index of the stage that produced it.
+	// stage is the index of the stage that consumes it.
 	Stage         uint32 `protobuf:"varint,3,opt,name=stage,proto3" json:"stage,omitempty"`
 	FirstPosition uint32 `protobuf:"varint,4,opt,name=first_position,json=firstPosition,proto3" json:"first_position,omitempty"`
 	TokenCount    uint32 `protobuf:"varint,5,opt,name=token_count,json=tokenCount,proto3" json:"token_count,omitempty"`
@@ -37,9 +37,15 @@ type Activation struct {
 	Dtype DType    `protobuf:"varint,6,opt,name=dtype,proto3,enum=tabshard.v1.DType" json:"dtype,omitempty"`
 	Shape []uint32 `protobuf:"varint,7,rep,packed,name=shape,proto3" json:"shape,omitempty"`
 	// payload holds token_count*embedding_length values, little endian.
-	Payload       []byte `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Payload []byte `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
+	// tokens is the input of the first stage instead of a payload.
+	Tokens []uint32 `protobuf:"varint,9,rep,packed,name=tokens,proto3" json:"tokens,omitempty"`
+	// sampling travels to the last stage, which samples with it.
+	Sampling *Sampling `protobuf:"bytes,10,opt,name=sampling,proto3" json:"sampling,omitempty"`
+	// producer_worker_id is who sent it ("" for a coordinator).
+	ProducerWorkerId string `protobuf:"bytes,11,opt,name=producer_worker_id,json=producerWorkerId,proto3" json:"producer_worker_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Activation) Reset() {
@@ -128,15 +134,40 @@ func (x *Activation) GetPayload() []byte {
 	return nil
 }
 
+func (x *Activation) GetTokens() []uint32 {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *Activation) GetSampling() *Sampling {
+	if x != nil {
+		return x.Sampling
+	}
+	return nil
+}
+
+func (x *Activation) GetProducerWorkerId() string {
+	if x != nil {
+		return x.ProducerWorkerId
+	}
+	return ""
+}
+
 // Token is a token chosen by the last stage at one position.
 type Token struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Position      uint32                 `protobuf:"varint,3,opt,name=position,proto3" json:"position,omitempty"`
-	Id            uint32                 `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Epoch     uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// position is where the token goes (one past the position that ran).
+	Position uint32 `protobuf:"varint,3,opt,name=position,proto3" json:"position,omitempty"`
+	Id       uint32 `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
+	// rng_state is the generator state after the draw.
+	RngState         uint64 `protobuf:"varint,5,opt,name=rng_state,json=rngState,proto3" json:"rng_state,omitempty"`
+	ProducerWorkerId string `protobuf:"bytes,6,opt,name=producer_worker_id,json=producerWorkerId,proto3" json:"producer_worker_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Token) Reset() {
@@ -197,11 +228,25 @@ func (x *Token) GetId() uint32 {
 	return 0
 }
 
+func (x *Token) GetRngState() uint64 {
+	if x != nil {
+		return x.RngState
+	}
+	return 0
+}
+
+func (x *Token) GetProducerWorkerId() string {
+	if x != nil {
+		return x.ProducerWorkerId
+	}
+	return ""
+}
+
 var File_tabshard_v1_activation_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x18tabshard/v1/tensor.proto\"\xf9\x01\n" +
+	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\xf2\x02\n" +
 	"\n" +
 	"Activation\x12\x1d\n" +
 	"\n" +
@@ -213,13 +258,19 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"tokenCount\x12(\n" +
 	"\x05dtype\x18\x06 \x01(\x0e2\x12.tabshard.v1.DTypeR\x05dtype\x12\x14\n" +
 	"\x05shape\x18\a \x03(\rR\x05shape\x12\x18\n" +
-	"\apayload\x18\b \x01(\fR\apayload\"h\n" +
+	"\apayload\x18\b \x01(\fR\apayload\x12\x16\n" +
+	"\x06tokens\x18\t \x03(\rR\x06tokens\x121\n" +
+	"\bsampling\x18\n" +
+	" \x01(\v2\x15.tabshard.v1.SamplingR\bsampling\x12,\n" +
+	"\x12producer_worker_id\x18\v \x01(\tR\x10producerWorkerId\"\xb3\x01\n" +
 	"\x05Token\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1a\n" +
 	"\bposition\x18\x03 \x01(\rR\bposition\x12\x0e\n" +
-	"\x02id\x18\x04 \x01(\rR\x02idB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"\x02id\x18\x04 \x01(\rR\x02id\x12\x1b\n" +
+	"\trng_state\x18\x05 \x01(\x04R\brngState\x12,\n" +
+	"\x12producer_worker_id\x18\x06 \x01(\tR\x10producerWorkerIdB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_activation_proto_rawDescOnce sync.Once
@@ -238,14 +289,16 @@ var file_tabshard_v1_activation_proto_goTypes = []any{
 	(*Activation)(nil), // 0: tabshard.v1.Activation
 	(*Token)(nil),      // 1: tabshard.v1.Token
 	(DType)(0),         // 2: tabshard.v1.DType
+	(*Sampling)(nil),   // 3: tabshard.v1.Sampling
 }
 var file_tabshard_v1_activation_proto_depIdxs = []int32{
 	2, // 0: tabshard.v1.Activation.dtype:type_name -> tabshard.v1.DType
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 1: tabshard.v1.Activation.sampling:type_name -> tabshard.v1.Sampling
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_activation_proto_init() }
@@ -253,6 +306,7 @@ func file_tabshard_v1_activation_proto_init() {
 	if File_tabshard_v1_activation_proto != nil {
 		return
 	}
+	file_tabshard_v1_cluster_proto_init()
 	file_tabshard_v1_tensor_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
