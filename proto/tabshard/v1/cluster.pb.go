@@ -548,6 +548,8 @@ type ClusterState struct {
 	Failovers []*FailoverEvent `protobuf:"bytes,5,rep,name=failovers,proto3" json:"failovers,omitempty"`
 	// next_worker is the number the next admitted worker's id is made from.
 	NextWorker uint64 `protobuf:"varint,6,opt,name=next_worker,json=nextWorker,proto3" json:"next_worker,omitempty"`
+	// next_session is the number the next session's id is made from.
+	NextSession uint64 `protobuf:"varint,8,opt,name=next_session,json=nextSession,proto3" json:"next_session,omitempty"`
 	// model names the model the cluster serves.
 	Model         string `protobuf:"bytes,7,opt,name=model,proto3" json:"model,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -622,6 +624,13 @@ func (x *ClusterState) GetFailovers() []*FailoverEvent {
 func (x *ClusterState) GetNextWorker() uint64 {
 	if x != nil {
 		return x.NextWorker
+	}
+	return 0
+}
+
+func (x *ClusterState) GetNextSession() uint64 {
+	if x != nil {
+		return x.NextSession
 	}
 	return 0
 }
@@ -805,11 +814,12 @@ func (*Command_EndSession) isCommand_Change() {}
 
 func (*Command_SetModel) isCommand_Change() {}
 
-// AdmitWorker adds a member; its id is "w" + next_worker.
+// AdmitWorker adds a member. The leader names it "w<next_worker>".
 type AdmitWorker struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Capabilities  *Capabilities          `protobuf:"bytes,2,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
+	WorkerId      string                 `protobuf:"bytes,3,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -856,6 +866,13 @@ func (x *AdmitWorker) GetCapabilities() *Capabilities {
 		return x.Capabilities
 	}
 	return nil
+}
+
+func (x *AdmitWorker) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
 }
 
 // ExpireWorker marks a member expired (lease missed) or left.
@@ -1532,7 +1549,7 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\fto_worker_id\x18\x04 \x01(\tR\n" +
 	"toWorkerId\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x17\n" +
-	"\aunix_ms\x18\x06 \x01(\x03R\x06unixMs\"\x9d\x02\n" +
+	"\aunix_ms\x18\x06 \x01(\x03R\x06unixMs\"\xc0\x02\n" +
 	"\fClusterState\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12-\n" +
@@ -1540,7 +1557,8 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\bsessions\x18\x04 \x03(\v2\x14.tabshard.v1.SessionR\bsessions\x128\n" +
 	"\tfailovers\x18\x05 \x03(\v2\x1a.tabshard.v1.FailoverEventR\tfailovers\x12\x1f\n" +
 	"\vnext_worker\x18\x06 \x01(\x04R\n" +
-	"nextWorker\x12\x14\n" +
+	"nextWorker\x12!\n" +
+	"\fnext_session\x18\b \x01(\x04R\vnextSession\x12\x14\n" +
 	"\x05model\x18\a \x01(\tR\x05model\"\xc2\x03\n" +
 	"\aCommand\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x120\n" +
@@ -1553,10 +1571,11 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\vend_session\x18\a \x01(\v2\x17.tabshard.v1.EndSessionH\x00R\n" +
 	"endSession\x124\n" +
 	"\tset_model\x18\b \x01(\v2\x15.tabshard.v1.SetModelH\x00R\bsetModelB\b\n" +
-	"\x06change\"`\n" +
+	"\x06change\"}\n" +
 	"\vAdmitWorker\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
-	"\fcapabilities\x18\x02 \x01(\v2\x19.tabshard.v1.CapabilitiesR\fcapabilities\"s\n" +
+	"\fcapabilities\x18\x02 \x01(\v2\x19.tabshard.v1.CapabilitiesR\fcapabilities\x12\x1b\n" +
+	"\tworker_id\x18\x03 \x01(\tR\bworkerId\"s\n" +
 	"\fExpireWorker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.tabshard.v1.MemberStateR\x05state\x12\x16\n" +

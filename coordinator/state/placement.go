@@ -1,0 +1,163 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// ErrNoCandidate is a stage whose worker is gone with no worker left to
+// take it over.
+var ErrNoCandidate = errors.New("no worker can take the stage over")
+
+// PlanFunc makes a fresh plan for devices (in pipeline order).
+type PlanFunc func(devices []*tabshardv1.Device) (*tabshardv1.Plan, error)
+
+// Placement is what the leader needs to decide plans.
+type Placement struct {
+	// Plan makes the first plan.
+	Plan PlanFunc
+	// MinWorkers is how many active workers the first plan waits for.
+	MinWorkers int
+	// Standbys is how many standbys each stage should have.
+	Standbys int
+}
+
+// Active lists the active members in the order they joined.
+func Active(st *tabshardv1.ClusterState) []*tabshardv1.Member {
+	var out []*tabshardv1.Member
+	for _, m := range st.GetMembers() {
+		if m.GetState() == tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Devices describes members as planner devices.
+func Devices(members []*tabshardv1.Member) []*tabshardv1.Device {
+	out := make([]*tabshardv1.Device, len(members))
+	for i, m := range members {
+		out[i] = &tabshardv1.Device{Id: m.GetWorkerId(), Capabilities: m.GetCapabilities()}
+	}
+	return out
+}
+
+// Decide returns the plan the leader should commit next for st, or nil when
+// the current plan stands. Without a plan it waits for MinWorkers active
+// workers and plans over them. With one, it repairs it: a stage whose
+// worker is no longer active goes to its first active standby (else to a
+// worker with no role), and stages short of standbys get idle workers. It
+// never moves a stage whose worker is still active.
+func (p Placement) Decide(st *tabshardv1.ClusterState, now int64) (*tabshardv1.CommitPlan, error) {
+	active := Active(st)
+	if st.GetPlan() == nil {
+		if len(active) < max(p.MinWorkers, 1) {
+			return nil, nil
+		}
+		plan, err := p.Plan(Devices(active))
+		if err != nil {
+			return nil, err
+		}
+		return &tabshardv1.CommitPlan{Plan: plan, ExpectedEpoch: st.GetEpoch()}, nil
+	}
+	plan := proto.Clone(st.GetPlan()).(*tabshardv1.Plan)
+	r := repair{plan: plan, active: map[string]bool{}, now: now}
+	for _, m := range active {
+		r.active[m.GetWorkerId()] = true
+		r.order = append(r.order, m.GetWorkerId())
+	}
+	if err := r.primaries(); err != nil {
+		return nil, err
+	}
+	r.standbys(p.Standbys)
+	if !r.changed {
+		return nil, nil
+	}
+	r.unused()
+	return &tabshardv1.CommitPlan{Plan: plan, Failovers: r.events, ExpectedEpoch: st.GetEpoch()}, nil
+}
+
+// repair mends a plan in place.
+type repair struct {
+	plan    *tabshardv1.Plan
+	active  map[string]bool
+	order   []string // active ids in join order
+	events  []*tabshardv1.FailoverEvent
+	changed bool
+	now     int64
+}
+
+// busy reports whether id already has a role in the plan.
+func (r *repair) busy(id string) bool {
+	for _, s := range r.plan.GetStages() {
+		if s.GetDeviceId() == id || slices.Contains(s.GetStandbyDeviceIds(), id) {
+			return true
+		}
+	}
+	return false
+}
+
+// idle returns the first active worker with no role, or "".
+func (r *repair) idle() string {
+	for _, id := range r.order {
+		if !r.busy(id) {
+			return id
+		}
+	}
+	return ""
+}
+
+func (r *repair) primaries() error {
+	for _, s := range r.plan.GetStages() {
+		before := len(s.StandbyDeviceIds)
+		s.StandbyDeviceIds = slices.DeleteFunc(s.StandbyDeviceIds, func(id string) bool { return !r.active[id] })
+		r.changed = r.changed || len(s.StandbyDeviceIds) != before
+		if r.active[s.GetDeviceId()] {
+			continue
+		}
+		from, to, reason := s.GetDeviceId(), "", "standby promoted"
+		if len(s.StandbyDeviceIds) > 0 {
+			to, s.StandbyDeviceIds = s.StandbyDeviceIds[0], s.StandbyDeviceIds[1:]
+		} else if to = r.idle(); to != "" {
+			reason = "idle worker assigned (no standby)"
+		} else {
+			return fmt.Errorf("%w: stage %d (blocks %d-%d) lost %s", ErrNoCandidate, s.GetIndex(), s.GetLayerBegin(), s.GetLayerEnd(), from)
+		}
+		s.DeviceId = to
+		r.changed = true
+		r.events = append(r.events, &tabshardv1.FailoverEvent{Stage: s.GetIndex(), FromWorkerId: from, ToWorkerId: to, Reason: reason, UnixMs: r.now})
+	}
+	return nil
+}
+
+// standbys gives each stage short of k standbys an idle worker, stage by
+// stage, until none is idle.
+func (r *repair) standbys(k int) {
+	for round := 0; round < k; round++ {
+		for _, s := range r.plan.GetStages() {
+			if len(s.StandbyDeviceIds) > round {
+				continue
+			}
+			id := r.idle()
+			if id == "" {
+				return
+			}
+			s.StandbyDeviceIds = append(s.StandbyDeviceIds, id)
+			r.changed = true
+		}
+	}
+}
+
+func (r *repair) unused() {
+	r.plan.UnusedDeviceIds = nil
+	for _, id := range r.order {
+		if !r.busy(id) {
+			r.plan.UnusedDeviceIds = append(r.plan.UnusedDeviceIds, id)
+		}
+	}
+}
