@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tabshard/tabshard/kernels"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+	"github.com/tabshard/tabshard/worker"
+)
+
+// Outbox is where a runner's results go: the next stage's input or the
+// sampled token, and the activation log it rebuilds KV caches from.
+type Outbox interface {
+	SendActivation(ctx context.Context, a *tabshardv1.Activation) error
+	SendToken(ctx context.Context, t *tabshardv1.Token) error
+	// Replay calls fn for the logged inputs of stage covering positions
+	// [from, to) of session, in order.
+	Replay(ctx context.Context, session string, stage, from, to uint32, fn func(*tabshardv1.Activation) error) error
+}
+
+// Runner runs one stage of a plan for many sessions. Each input is
+// idempotent: a position already run is not run again (its remembered
+// output is re-sent), and a gap is filled from the activation log first.
+// It is not safe for concurrent use: one goroutine feeds it.
+type Runner struct {
+	Stage    *worker.Stage
+	Index    uint32
+	WorkerID string
+	// Options size each session's KV cache.
+	Options worker.Options
+	// Wire is the type hidden states travel as (F16 by default).
+	Wire        kernels.DType
+	Out         Outbox
+	Log         *slog.Logger
+	MaxSessions int
+
+	sessions map[string]*sequence
+	clock    int64
+}
+
+// sequence is one session's state on this stage.
+type sequence struct {
+	kv      *worker.KVCache
+	next    uint32
+	lastIn  [2]uint32 // the last input's [first, end) positions
+	lastAct *tabshardv1.Activation
+	lastTok *tabshardv1.Token
+	used    int64
+}
+
+// Handle runs one input activation stamped with epoch (the runner's
+// current epoch, which outputs carry).
+func (r *Runner) Handle(ctx context.Context, a *tabshardv1.Activation, epoch uint64) error {
+	if a.GetStage() != r.Index {
+		return fmt.Errorf("%w: for stage %d, this is stage %d", ErrBadActivation, a.GetStage(), r.Index)
+	}
+	s, err := r.sequence(a.GetSessionId())
+	if err != nil {
+		return err
+	}
+	p, end := a.GetFirstPosition(), a.GetFirstPosition()+a.GetTokenCount()
+	switch {
+	case a.GetTokenCount() == 0:
+		return fmt.Errorf("%w: no positions", ErrBadActivation)
+	case end <= s.next:
+		return r.resend(ctx, s, p, end, epoch)
+	case p < s.next:
+		return fmt.Errorf("%w: positions [%d,%d) overlap the %d already run", ErrBadActivation, p, end, s.next)
+	case p > s.next:
+		if err := r.replay(ctx, a.GetSessionId(), s, p); err != nil {
+			return err
+		}
+	}
+	return r.run(ctx, s, a, epoch, true)
+}
+
+func (r *Runner) sequence(id string) (*sequence, error) {
+	if r.sessions == nil {
+		r.sessions = map[string]*sequence{}
+	}
+	r.clock++
+	if s, ok := r.sessions[id]; ok {
+		s.used = r.clock
+		return s, nil
+	}
+	r.evict()
+	kv, err := r.Stage.NewKV(r.Options)
+	if err != nil {
+		return nil, err
+	}
+	s := &sequence{kv: kv, used: r.clock}
+	r.sessions[id] = s
+	return s, nil
+}
+
+// evict forgets the least recently used sessions past MaxSessions.
+func (r *Runner) evict() {
+	limit := max(r.MaxSessions, 1)
+	if len(r.sessions) < limit {
+		return
+	}
+	ids := make([]string, 0, len(r.sessions))
+	for id := range r.sessions {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return r.sessions[ids[i]].used < r.sessions[ids[j]].used })
+	for _, id := range ids[:len(ids)-limit+1] {
+		delete(r.sessions, id)
+	}
+}
+
+// Forget drops a session's state.
+func (r *Runner) Forget(session string) { delete(r.sessions, session) }
+
+// resend re-sends the output of the last input when the same positions come
+// again (a step the coordinator re-issued), stamped with the current epoch.
+// Older inputs are dropped: their outputs have been consumed.
+func (r *Runner) resend(ctx context.Context, s *sequence, p, end uint32, epoch uint64) error {
+	if [2]uint32{p, end} != s.lastIn {
+		return nil
+	}
+	if s.lastTok != nil {
+		t := proto.Clone(s.lastTok).(*tabshardv1.Token)
+		t.Epoch = epoch
+		return r.Out.SendToken(ctx, t)
+	}
+	if s.lastAct != nil {
+		a := proto.Clone(s.lastAct).(*tabshardv1.Activation)
+		a.Epoch = epoch
+		return r.Out.SendActivation(ctx, a)
+	}
+	return nil
+}
+
+// replay rebuilds the session's KV cache from the logged inputs of
+// positions [s.next, upTo), sending nothing.
+func (r *Runner) replay(ctx context.Context, session string, s *sequence, upTo uint32) error {
+	r.Log.Info("rebuilding KV cache from the activation log", "session", session, "stage", r.Index, "from", s.next, "to", upTo)
+	err := r.Out.Replay(ctx, session, r.Index, s.next, upTo, func(a *tabshardv1.Activation) error {
+		if a.GetFirstPosition() != s.next {
+			return nil // a duplicate or an overlap in the log
+		}
+		return r.run(ctx, s, a, a.GetEpoch(), false)
+	})
+	if err != nil {
+		return fmt.Errorf("replay of session %s stage %d [%d,%d): %w", session, r.Index, s.next, upTo, err)
+	}
+	if s.next != upTo {
+		return fmt.Errorf("replay of session %s stage %d stopped at position %d of %d: the log lacks inputs", session, r.Index, s.next, upTo)
+	}
+	return nil
+}
+
+// run computes one input and, when send is true, sends its output.
+func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation, epoch uint64, send bool) error {
+	x, err := r.input(a)
+	if err != nil {
+		return err
+	}
+	n := int(a.GetTokenCount())
+	p := a.GetFirstPosition()
+	if err := r.Stage.Forward(s.kv, x, int(p), n); err != nil {
+		return err
+	}
+	s.next = p + uint32(n)
+	s.lastIn = [2]uint32{p, s.next}
+	s.lastAct, s.lastTok = nil, nil
+	if r.Stage.Range().Last {
+		tok, err := r.sample(a, x, n, epoch)
+		if err != nil || !send {
+			return err
+		}
+		s.lastTok = tok
+		return r.Out.SendToken(ctx, tok)
+	}
+	out, err := r.output(a, x, n, epoch)
+	if err != nil || !send {
+		return err
+	}
+	s.lastAct = out
+	return r.Out.SendActivation(ctx, out)
+}
+
+// input turns an activation into hidden states: embedded tokens on the
+// first stage, decoded payload elsewhere.
+func (r *Runner) input(a *tabshardv1.Activation) ([]float32, error) {
+	dim := r.Stage.Config().Dim
+	if !r.Stage.Range().First {
+		return decodeHidden(a, dim)
+	}
+	if len(a.GetTokens()) != int(a.GetTokenCount()) {
+		return nil, fmt.Errorf("%w: %d tokens for %d positions", ErrBadActivation, len(a.GetTokens()), a.GetTokenCount())
+	}
+	toks := make([]int, len(a.GetTokens()))
+	for i, t := range a.GetTokens() {
+		toks[i] = int(t)
+	}
+	x := make([]float32, len(toks)*dim)
+	if err := r.Stage.Embed(x, toks); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadActivation, err)
+	}
+	return x, nil
+}
+
+// sample draws the token after the input's last position.
+func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint64) (*tabshardv1.Token, error) {
+	dim := r.Stage.Config().Dim
+	logits := make([]float32, r.Stage.Config().Vocab)
+	if err := r.Stage.Logits(logits, x[(n-1)*dim:], 1); err != nil {
+		return nil, err
+	}
+	sm := a.GetSampling()
+	sampler := worker.NewSampler(sm.GetTemperature(), sm.GetTopP(), sm.GetRngState())
+	id := sampler.Sample(logits)
+	return &tabshardv1.Token{
+		SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + uint32(n),
+		Id: uint32(id), RngState: sampler.RNG.State, ProducerWorkerId: r.WorkerID,
+	}, nil
+}
+
+// output packs the hidden states for the next stage.
+func (r *Runner) output(a *tabshardv1.Activation, x []float32, n int, epoch uint64) (*tabshardv1.Activation, error) {
+	dim := r.Stage.Config().Dim
+	wire := r.Wire
+	if wire != kernels.F32 {
+		wire = kernels.F16
+	}
+	payload, err := encodeHidden(x, n, dim, wire)
+	if err != nil {
+		return nil, err
+	}
+	return &tabshardv1.Activation{
+		SessionId: a.GetSessionId(), Epoch: epoch, Stage: r.Index + 1,
+		FirstPosition: a.GetFirstPosition(), TokenCount: uint32(n), Dtype: protoType(wire),
+		Shape: []uint32{uint32(n), uint32(dim)}, Payload: payload, Sampling: a.GetSampling(),
+		ProducerWorkerId: r.WorkerID,
+	}, nil
+}

@@ -1,0 +1,218 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/bundled"
+	"github.com/tabshard/tabshard/worker"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// memBus is an in-memory Outbox shared by the runners of one pipeline: a
+// queue of messages and the activation log.
+type memBus struct {
+	queue  []*tabshardv1.Activation
+	tokens []*tabshardv1.Token
+	log    map[string][]*tabshardv1.Activation // session/stage → inputs
+}
+
+func key(session string, stage uint32) string { return session + "/" + strconv.Itoa(int(stage)) }
+
+func (b *memBus) SendActivation(_ context.Context, a *tabshardv1.Activation) error {
+	if b.log == nil {
+		b.log = map[string][]*tabshardv1.Activation{}
+	}
+	k := key(a.GetSessionId(), a.GetStage())
+	b.log[k] = append(b.log[k], a)
+	b.queue = append(b.queue, a)
+	return nil
+}
+
+func (b *memBus) SendToken(_ context.Context, t *tabshardv1.Token) error {
+	b.tokens = append(b.tokens, t)
+	return nil
+}
+
+func (b *memBus) Replay(_ context.Context, session string, stage, from, to uint32, fn func(*tabshardv1.Activation) error) error {
+	for _, a := range b.log[key(session, stage)] {
+		if a.GetFirstPosition() >= from && a.GetFirstPosition() < to {
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func stories(t *testing.T) *model.Model {
+	t.Helper()
+	m, err := bundled.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func newRunner(t *testing.T, m *model.Model, bus *memBus, index uint32, r worker.Range) *Runner {
+	t.Helper()
+	s, err := worker.NewStage(m, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Runner{Stage: s, Index: index, WorkerID: "w" + strconv.Itoa(int(index)), Options: worker.Options{Positions: 512},
+		Out: bus, Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), MaxSessions: 4}
+}
+
+// pipeline is three runners over blocks [0,2), [2,4), [4,5).
+func pipeline(t *testing.T, m *model.Model, bus *memBus) []*Runner {
+	return []*Runner{
+		newRunner(t, m, bus, 0, worker.Range{Begin: 0, End: 2, First: true}),
+		newRunner(t, m, bus, 1, worker.Range{Begin: 2, End: 4}),
+		newRunner(t, m, bus, 2, worker.Range{Begin: 4, End: 5, Last: true}),
+	}
+}
+
+// drive plays the coordinator: it sends the prompt, then each committed
+// token, delivering messages until steps positions ran. before is called
+// ahead of each step.
+func drive(t *testing.T, bus *memBus, runners []*Runner, prompt []uint32, steps int, sampling *tabshardv1.Sampling, before func(pos int)) []uint32 {
+	t.Helper()
+	ctx := context.Background()
+	var generated []uint32
+	in := &tabshardv1.Activation{SessionId: "s1", Epoch: 1, Stage: 0, FirstPosition: 0, TokenCount: uint32(len(prompt)), Tokens: prompt, Sampling: sampling}
+	for pos := len(prompt) - 1; pos < steps; pos++ {
+		if before != nil {
+			before(pos)
+		}
+		bus.SendActivation(ctx, in)
+		for len(bus.queue) > 0 {
+			a := bus.queue[0]
+			bus.queue = bus.queue[1:]
+			if err := runners[a.GetStage()].Handle(ctx, a, 1); err != nil {
+				t.Fatalf("stage %d: %v", a.GetStage(), err)
+			}
+		}
+		tok := bus.tokens[len(bus.tokens)-1]
+		if tok.GetPosition() != uint32(pos+1) {
+			t.Fatalf("token for position %d after running position %d", tok.GetPosition(), pos)
+		}
+		generated = append(generated, tok.GetId())
+		sampling = &tabshardv1.Sampling{Temperature: sampling.GetTemperature(), TopP: sampling.GetTopP(), RngState: tok.GetRngState()}
+		in = &tabshardv1.Activation{SessionId: "s1", Epoch: 1, FirstPosition: uint32(pos + 1), TokenCount: 1, Tokens: []uint32{tok.GetId()}, Sampling: sampling}
+	}
+	return generated
+}
+
+func oracleIDs(t *testing.T, name string) []uint32 {
+	b, err := os.ReadFile("../../testdata/stories260K/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if ids, ok := strings.CutPrefix(line, "generated_ids: "); ok {
+			var out []uint32
+			for _, f := range strings.Fields(ids) {
+				n, _ := strconv.Atoi(f)
+				out = append(out, uint32(n))
+			}
+			return out
+		}
+	}
+	t.Fatal("no generated_ids")
+	return nil
+}
+
+func TestRunnersProduceOracle(t *testing.T) {
+	m := stories(t)
+	bus := &memBus{}
+	got := drive(t, bus, pipeline(t, m, bus), []uint32{1}, 100, &tabshardv1.Sampling{Temperature: 1, TopP: 0.9, RngState: 42}, nil)
+	if want := oracleIDs(t, "noprompt_t1_p0.9_s42_n100.ids.txt"); !equal(got, want) {
+		t.Fatalf("got %v\nrun.c %v", got, want)
+	}
+}
+
+// Replacing any stage's runner with a fresh one (a standby with no KV
+// cache) mid-generation changes nothing: it rebuilds from the log.
+func TestFreshRunnerRebuildsFromLog(t *testing.T) {
+	m := stories(t)
+	want := oracleIDs(t, "once_upon_a_time_t0_n64.ids.txt")
+	prompt := []uint32{1, 403, 407, 261, 378}
+	ranges := []worker.Range{{Begin: 0, End: 2, First: true}, {Begin: 2, End: 4}, {Begin: 4, End: 5, Last: true}}
+	for stage := range 3 {
+		bus := &memBus{}
+		runners := pipeline(t, m, bus)
+		got := drive(t, bus, runners, prompt, 64, &tabshardv1.Sampling{}, func(pos int) {
+			if pos == 30 {
+				runners[stage] = newRunner(t, m, bus, uint32(stage), ranges[stage])
+			}
+		})
+		if !equal(got, want) {
+			t.Fatalf("stage %d replaced: %v\nrun.c %v", stage, got, want)
+		}
+	}
+}
+
+// A re-issued step is answered from memory: the same output, once more.
+func TestDuplicateInputResendsOutput(t *testing.T) {
+	m := stories(t)
+	bus := &memBus{}
+	r := newRunner(t, m, bus, 0, worker.Range{Begin: 0, End: 2, First: true})
+	in := &tabshardv1.Activation{SessionId: "s", FirstPosition: 0, TokenCount: 2, Tokens: []uint32{1, 403}}
+	ctx := context.Background()
+	if err := r.Handle(ctx, in, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Handle(ctx, in, 4); err != nil {
+		t.Fatal(err)
+	}
+	if len(bus.queue) != 2 || bus.queue[1].GetEpoch() != 4 || string(bus.queue[0].GetPayload()) != string(bus.queue[1].GetPayload()) {
+		t.Fatalf("resend: %d messages", len(bus.queue))
+	}
+}
+
+func TestRunnerRejectsBadActivations(t *testing.T) {
+	m := stories(t)
+	bus := &memBus{}
+	mid := newRunner(t, m, bus, 1, worker.Range{Begin: 2, End: 4})
+	ctx := context.Background()
+	good, _ := encodeHidden(make([]float32, 64), 1, 64, 1)
+	cases := map[string]*tabshardv1.Activation{
+		"wrong stage":   {SessionId: "s", Stage: 2, TokenCount: 1, Dtype: tabshardv1.DType_D_TYPE_F16, Shape: []uint32{1, 64}, Payload: good},
+		"wrong width":   {SessionId: "s", Stage: 1, TokenCount: 1, Dtype: tabshardv1.DType_D_TYPE_F16, Shape: []uint32{1, 32}, Payload: good[:64]},
+		"short payload": {SessionId: "s", Stage: 1, TokenCount: 1, Dtype: tabshardv1.DType_D_TYPE_F16, Shape: []uint32{1, 64}, Payload: good[:100]},
+		"bad dtype":     {SessionId: "s", Stage: 1, TokenCount: 1, Dtype: tabshardv1.DType_D_TYPE_Q4_0, Shape: []uint32{1, 64}, Payload: good},
+		"no positions":  {SessionId: "s", Stage: 1, TokenCount: 0},
+	}
+	for name, a := range cases {
+		if err := mid.Handle(ctx, a, 1); !errors.Is(err, ErrBadActivation) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if len(bus.queue) != 0 {
+		t.Fatalf("a bad activation produced output")
+	}
+	// A gap the log cannot fill is an error, not a guess.
+	gap := &tabshardv1.Activation{SessionId: "s3", Stage: 1, FirstPosition: 7, TokenCount: 1, Dtype: tabshardv1.DType_D_TYPE_F16, Shape: []uint32{1, 64}, Payload: good}
+	if err := mid.Handle(ctx, gap, 1); err == nil || !strings.Contains(err.Error(), "log lacks") {
+		t.Fatalf("unfillable gap: %v", err)
+	}
+}
+
+func equal(a, b []uint32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
