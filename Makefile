@@ -31,8 +31,8 @@ check-proto: ## fail if regenerating proto/ would change the committed code
 	@tmp=$$(mktemp -d) && $(TOOL) buf generate -o $$tmp && \
 	  diff -r --exclude='*.proto' $$tmp/proto proto && rm -rf $$tmp && echo "proto: generated code is current"
 
-run: ## generate a story with the bundled model (the coordinator's `up` comes with its issue)
-	$(GO) run ./cmd/tabshard generate --temperature 0 --steps 200
+run: ## start the coordinator with 3 local workers on the bundled model (tabshard up)
+	$(GO) run ./cmd/tabshard up
 
 test: lint check-proto test-unit fuzz ## everything CI runs: lint, proto check, race tests, bounded fuzzing
 

@@ -45,7 +45,7 @@
 // where the message is the f16 hidden state (2·Dim bytes) from the
 // previous stage's device, or for the first stage the sampled token (4
 // bytes) at the first device's default link, since the sampling device is
-// not known until the plan is. Bandwidth is the device's measured matvec
+// not known until the plan is; a plan of one stage has no hop. Bandwidth is the device's measured matvec
 // bandwidth. With a stream of tokens in flight every stage is busy, so the
 // pipeline's throughput is 1 / the slowest stage; one stream's token takes
 // the sum of the stage times.
@@ -75,13 +75,23 @@
 //
 // Both passes consider every (j,l) → (k,m) transition, so they are exact;
 // they are fast because, for a fixed (k,l), the stage time grows with m
-// and memory fits for a prefix of m. In pass 1 only the predecessors on
-// the Pareto front of (B(j,l), hop(j,k)) can be optimal and the best one
-// moves monotonically along the front as m grows; in pass 2 the allowed
-// predecessors are those with hop(j,k) ≤ B* − compute(k,l,m), a prefix of
-// the predecessors sorted by hop that shrinks as m grows, so a running
-// prefix minimum answers each m in amortised O(1). Both passes cost
-// O(D²·L + D·L²) for D devices and L blocks.
+// and memory fits for a prefix of m (found once per device with two
+// pointers). In pass 1 only the predecessors on the Pareto front of
+// (B(j,l), hop(j,k)) can be optimal and the best one moves monotonically
+// along the front as m grows; in pass 2 the allowed predecessors are those
+// with hop(j,k) ≤ B* − compute(k,l,m), a prefix of the predecessors
+// sorted by hop that shrinks as m grows, so a running prefix minimum
+// answers each m in amortised O(1). Both passes cost O(D²·L + D·L²) for
+// D devices and L blocks; when every device's incoming hops are alike
+// (links not given pairwise) the front is a single running minimum and
+// they cost O(D·L²). With Options.Stages = S the states gain a layer per
+// stage count, at S times the cost.
+//
+// The tests hold the passes to an exhaustive search on random small
+// models and fleets, pairwise links and stage counts included.
+//
+// Proportional gives the split peers use — blocks in proportion to
+// memory — costed by the same model, for comparison.
 //
 // Standbys (Options.Standby) are chosen after the partition: a standby of
 // a stage is any other device whose spare memory (its budget less its own

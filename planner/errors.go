@@ -35,6 +35,9 @@ type InfeasibleError struct {
 	// fleet, would make it fit; 0 when no number of them would.
 	MoreDevices     int
 	MoreDeviceBytes int64
+	// Standby is the standbys per stage asked for: the MoreDevices make
+	// the stages fit; standbys need room of their own.
+	Standby int
 	// MaxContext is the longest context that fits; 0 when none does.
 	MaxContext int
 	// WeightBytes is the model's weights, for a fewer-bits suggestion.
@@ -65,7 +68,11 @@ func (e *InfeasibleError) Error() string {
 func (e *InfeasibleError) Fixes() []string {
 	var out []string
 	if e.MoreDevices > 0 {
-		out = append(out, fmt.Sprintf("%d more device(s) of %s", e.MoreDevices, FormatBytes(e.MoreDeviceBytes)))
+		more := fmt.Sprintf("%d more device(s) of %s", e.MoreDevices, FormatBytes(e.MoreDeviceBytes))
+		if e.Standby > 0 {
+			more += fmt.Sprintf(", plus room for %d standby(s) per stage", e.Standby)
+		}
+		out = append(out, more)
 	}
 	if e.MaxContext > 0 {
 		out = append(out, fmt.Sprintf("a context of at most %d positions", e.MaxContext))

@@ -1,6 +1,9 @@
 package planner
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/preset"
@@ -46,6 +49,9 @@ func FromFile(name string, m *model.Model, pol *quantize.Policy) *Model {
 		if pol != nil {
 			c := pol.TypeFor(t.Name, t.Dims)
 			typ = c.Type
+			if c.Note != "" {
+				out.Notes = addNote(out.Notes, fmt.Sprintf("%s: rows of %d are not whole %s blocks; using %s", blockPattern(t.Name), t.Dims[0], c.Requested, c.Type))
+			}
 		}
 		out.Tensors = append(out.Tensors, Tensor{Name: t.Name, Type: typ, Dims: t.Dims})
 	}
@@ -53,4 +59,12 @@ func FromFile(name string, m *model.Model, pol *quantize.Policy) *Model {
 		out.Name += ":" + pol.Name
 	}
 	return out
+}
+
+// addNote appends n unless notes has it.
+func addNote(notes []string, n string) []string {
+	if slices.Contains(notes, n) {
+		return notes
+	}
+	return append(notes, n)
 }

@@ -37,6 +37,9 @@ type Options struct {
 	SlidingWindow int
 	// Standby is how many standby devices each stage needs.
 	Standby int
+	// Stages, when positive, is the exact number of stages the plan has;
+	// 0 lets the objective choose.
+	Stages int
 	// Batch is how many positions a stage runs at once in prefill; it
 	// sizes the activation buffers.
 	Batch int
@@ -77,6 +80,8 @@ func (o Options) Validate() error {
 		return bad("sliding window %d is negative", o.SlidingWindow)
 	case o.Standby < 0:
 		return bad("standby count %d is negative", o.Standby)
+	case o.Stages < 0:
+		return bad("stage count %d is negative", o.Stages)
 	case o.Batch < 1:
 		return bad("prefill batch %d must be at least 1", o.Batch)
 	case !finite(o.Link.LatencyMs) || o.Link.LatencyMs < 0:

@@ -30,9 +30,12 @@ type env struct {
 
 func commands() []command {
 	return []command{
+		{"up", "run a coordinator: Raft, NATS, the HTTP API, and local workers", runUp},
+		{"worker", "run a native worker that joins a coordinator's cluster", runWorker},
 		{"generate", "generate text with a model on this machine's CPU", runGenerate},
 		{"inspect", "print a GGUF file's metadata and tensor table, or one tensor's values", runInspect},
 		{"quantize", "rewrite a GGUF file with other tensor types (f16, q8_0, q4_k, ..., mixed)", runQuantize},
+		{"plan", "split a model into layer shards that fit a fleet of devices", runPlan},
 		{"eval", "measure a quantized model against its reference: top-1 agreement and KL divergence", runEval},
 		{"version", "print the version", runVersion},
 	}

@@ -125,10 +125,14 @@ func Session(st *tabshardv1.ClusterState, id string) *tabshardv1.Session {
 }
 
 // NextWorkerID is the id the next admitted worker gets.
-func NextWorkerID(st *tabshardv1.ClusterState) string { return fmt.Sprintf("w%d", st.GetNextWorker()+1) }
+func NextWorkerID(st *tabshardv1.ClusterState) string {
+	return fmt.Sprintf("w%d", st.GetNextWorker()+1)
+}
 
 // NextSessionID is the id the next session gets.
-func NextSessionID(st *tabshardv1.ClusterState) string { return fmt.Sprintf("s%d", st.GetNextSession()+1) }
+func NextSessionID(st *tabshardv1.ClusterState) string {
+	return fmt.Sprintf("s%d", st.GetNextSession()+1)
+}
 
 func admit(st *tabshardv1.ClusterState, a *tabshardv1.AdmitWorker, now int64) error {
 	if a.GetWorkerId() != NextWorkerID(st) {
@@ -218,7 +222,9 @@ func pruneSessions(st *tabshardv1.ClusterState) {
 }
 
 // NextPosition is the position of the session's next token.
-func NextPosition(s *tabshardv1.Session) uint32 { return uint32(len(s.GetPrompt()) + len(s.GetGenerated())) }
+func NextPosition(s *tabshardv1.Session) uint32 {
+	return uint32(len(s.GetPrompt()) + len(s.GetGenerated()))
+}
 
 func appendToken(st *tabshardv1.ClusterState, c *tabshardv1.AppendToken) error {
 	s := Session(st, c.GetSessionId())

@@ -11,8 +11,8 @@ import (
 
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
-	"github.com/tabshard/tabshard/worker"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+	"github.com/tabshard/tabshard/worker"
 )
 
 // memBus is an in-memory Outbox shared by the runners of one pipeline: a

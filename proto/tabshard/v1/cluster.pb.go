@@ -1514,6 +1514,59 @@ func (x *EpochAnnouncement) GetExpiredWorkerIds() []string {
 	return nil
 }
 
+// StartSessionReply answers a StartSession request sent to the leader.
+type StartSessionReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartSessionReply) Reset() {
+	*x = StartSessionReply{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartSessionReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartSessionReply) ProtoMessage() {}
+
+func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
+func (*StartSessionReply) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *StartSessionReply) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *StartSessionReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_tabshard_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_cluster_proto_rawDesc = "" +
@@ -1623,7 +1676,11 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12\x1b\n" +
 	"\tmodel_url\x18\x03 \x01(\tR\bmodelUrl\x12,\n" +
-	"\x12expired_worker_ids\x18\x04 \x03(\tR\x10expiredWorkerIds*u\n" +
+	"\x12expired_worker_ids\x18\x04 \x03(\tR\x10expiredWorkerIds\"H\n" +
+	"\x11StartSessionReply\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error*u\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MEMBER_STATE_ACTIVE\x10\x01\x12\x18\n" +
@@ -1654,7 +1711,7 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),          // 0: tabshard.v1.MemberState
 	(SessionState)(0),         // 1: tabshard.v1.SessionState
@@ -1676,15 +1733,16 @@ var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(*JoinReply)(nil),         // 17: tabshard.v1.JoinReply
 	(*Heartbeat)(nil),         // 18: tabshard.v1.Heartbeat
 	(*EpochAnnouncement)(nil), // 19: tabshard.v1.EpochAnnouncement
-	(*Capabilities)(nil),      // 20: tabshard.v1.Capabilities
-	(*Plan)(nil),              // 21: tabshard.v1.Plan
+	(*StartSessionReply)(nil), // 20: tabshard.v1.StartSessionReply
+	(*Capabilities)(nil),      // 21: tabshard.v1.Capabilities
+	(*Plan)(nil),              // 22: tabshard.v1.Plan
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	20, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	21, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
 	4,  // 2: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
 	1,  // 3: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
-	21, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	22, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
 	3,  // 5: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
 	5,  // 6: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
 	6,  // 7: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
@@ -1695,15 +1753,15 @@ var file_tabshard_v1_cluster_proto_depIdxs = []int32{
 	13, // 12: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
 	14, // 13: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
 	15, // 14: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
-	20, // 15: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	21, // 15: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 16: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	21, // 17: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	22, // 17: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
 	6,  // 18: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
 	5,  // 19: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
 	1,  // 20: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	20, // 21: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	21, // 21: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
 	2,  // 22: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	21, // 23: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	22, // 23: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
 	24, // [24:24] is the sub-list for method output_type
 	24, // [24:24] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
@@ -1733,7 +1791,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tabshard/tabshard/coordinator"
+	"github.com/tabshard/tabshard/worker/agent"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+func runUp(ctx context.Context, e *env, args []string) error {
+	cfg := coordinator.DefaultConfig()
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "this coordinator's Raft id")
+	fs.StringVar(&cfg.DataDir, "data-dir", "tabshard-data", "Raft log, snapshots, join token and JetStream data (\"\" keeps all in memory)")
+	fs.StringVar(&cfg.ModelPath, "model", "", "GGUF model to serve (default: the bundled stories260K)")
+	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API address")
+	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: generated at first start, kept in --data-dir)")
+	fs.StringVar(&cfg.Cluster, "cluster", cfg.Cluster, "cluster name (NATS subject prefix)")
+	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server")
+	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "embedded NATS TCP port for native workers (-1: none)")
+	fs.IntVar(&cfg.NATSWebSocketPort, "nats-ws-port", cfg.NATSWebSocketPort, "embedded NATS WebSocket port for tabs (-1: none)")
+	fs.StringVar(&cfg.RaftBind, "raft-bind", cfg.RaftBind, "Raft TCP address")
+	peers := fs.String("raft-peers", "", "initial Raft voters, comma-separated id=host:port, this node included (3 or 5 for a cluster)")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
+	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
+	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers, at least 1)")
+	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: as many as pay off; default with local workers: one each)")
+	fs.IntVar(&cfg.Standbys, "standbys", 0, "standbys per stage")
+	local := fs.Int("local-workers", 3, "in-process workers to start")
+	verbose := fs.Bool("v", false, "log debug detail")
+	rest, err := parseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErr("unexpected argument %q", rest[0])
+	}
+	if *peers != "" {
+		cfg.RaftPeers = strings.Split(*peers, ",")
+	}
+	if *local < 0 {
+		return usageErr("--local-workers %d is negative", *local)
+	}
+	if cfg.MinWorkers == 0 {
+		cfg.MinWorkers = max(*local, 1)
+	}
+	if cfg.Stages == 0 && *local > 0 {
+		cfg.Stages = max(*local-cfg.Standbys, 1)
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	c, err := coordinator.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Fprintf(e.stdout, "tabshard coordinator %s\n  http:       %s\n  nats:       %s\n  nats (ws):  %s\n  join token: %s\n  worker tab: %s/worker?token=%s\n",
+		cfg.NodeID, c.HTTPURL(), c.NATSURL(), c.NATSWebSocketURL(), c.JoinToken(), c.HTTPURL(), c.JoinToken())
+	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL())
+	for i := 0; i < *local; i++ {
+		go runLocalWorker(ctx, c, i, cfg.Logger)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(e.stderr, "shutting down")
+	return nil
+}
+
+// runLocalWorker runs an in-process worker until ctx ends.
+func runLocalWorker(ctx context.Context, c *coordinator.Coordinator, i int, log *slog.Logger) {
+	cfg := agent.Config{
+		Coordinator: c.HTTPURL(), JoinToken: c.JoinToken(), Name: fmt.Sprintf("local-%d", i+1),
+		Capabilities: localCapabilities(0), Logger: log.With("local_worker", i+1),
+	}
+	for ctx.Err() == nil {
+		if err := agent.Run(ctx, cfg); err != nil && ctx.Err() == nil {
+			log.Error("local worker stopped; restarting", "worker", i+1, "err", err)
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// localCapabilities describes this machine's CPU as a worker.
+func localCapabilities(memory uint64) *tabshardv1.Capabilities {
+	if memory == 0 {
+		memory = 4 << 30
+	}
+	host, _ := os.Hostname()
+	return &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU, MemoryBudgetBytes: memory, CpuCores: uint32(numCPU()), UserAgent: "tabshard-native " + host}
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"runtime"
+
+	"github.com/tabshard/tabshard/planner"
+	"github.com/tabshard/tabshard/worker/agent"
+)
+
+func numCPU() int { return runtime.NumCPU() }
+
+func runWorker(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	coord := fs.String("coordinator", "", "a coordinator's HTTP address, e.g. http://127.0.0.1:8080 (required)")
+	token := fs.String("join-token", "", "the cluster's join token (required; `tabshard up` prints it)")
+	name := fs.String("name", "", "a name for this worker (default: the host name)")
+	memory := fs.String("memory", "4GiB", "memory budget for weights, KV cache and activations")
+	backend := fs.String("backend", "cpu", "compute backend: cpu (WebGPU runs in browser tabs)")
+	verbose := fs.Bool("v", false, "log debug detail")
+	rest, err := parseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(rest) > 0:
+		return usageErr("unexpected argument %q", rest[0])
+	case *coord == "" || *token == "":
+		return usageErr("want --coordinator URL --join-token T")
+	case *backend != "cpu":
+		return usageErr("--backend %q: native workers compute on the cpu", *backend)
+	}
+	mem, err := planner.ParseBytes(*memory)
+	if err != nil {
+		return usageErr("--memory %q: %v", *memory, err)
+	}
+	if *name == "" {
+		*name, _ = os.Hostname()
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	err = agent.Run(ctx, agent.Config{
+		Coordinator: *coord, JoinToken: *token, Name: *name, Capabilities: localCapabilities(mem),
+		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,128 @@
+package api
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/tabshard/tabshard/model/tokenizer"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// Backend is what the HTTP server needs from the coordinator daemon. Every
+// method must be safe for concurrent use. Errors wrap the sentinels of this
+// package (ErrUnknownModel, ErrUnknownSession, ErrBadRequest,
+// ErrUnavailable) where one applies; any other error is a 500.
+type Backend interface {
+	// Models lists the served models; ModelInfo.ID is the name requests use.
+	Models() []ModelInfo
+	// Tokenizer returns the tokenizer of a served model (ErrUnknownModel
+	// otherwise). WrapTokenizer adapts a *tokenizer.Tokenizer.
+	Tokenizer(model string) (Tokenizer, error)
+	// StartSession starts a generation and returns its id. It works on any
+	// coordinator (followers forward to the leader). ctx bounds the start
+	// only: the generation must go on when the HTTP client goes away, so
+	// that the client can resume it.
+	StartSession(ctx context.Context, req SessionRequest) (sessionID string, err error)
+	// Session describes a session, for clients that resume one
+	// (ErrUnknownSession otherwise).
+	Session(ctx context.Context, sessionID string) (SessionInfo, error)
+	// Follow streams a session's committed tokens from index from (0 is
+	// the first generated token), in order and without gaps, then one end
+	// event, then closes the channel. It also closes the channel, without
+	// an end event, when ctx is done or the stream breaks. Unknown ids give
+	// ErrUnknownSession.
+	Follow(ctx context.Context, sessionID string, from int) (<-chan TokenEvent, error)
+	// State is the cluster state this coordinator has applied, for
+	// /api/state; nil before it has any (503).
+	State() *tabshardv1.ClusterState
+	// Health is nil when this coordinator can serve: it knows a leader and
+	// its NATS connection is up.
+	Health() error
+	// ModelFile opens a served model's GGUF file for /model/<name>
+	// (ErrUnknownModel otherwise). Each call must return a reader of its
+	// own (io.NewSectionReader over a shared *os.File will do); the server
+	// closes it afterwards when it is an io.Closer.
+	ModelFile(name string) (f io.ReadSeeker, modTime time.Time, err error)
+}
+
+// ModelInfo describes a served model, as /v1/models lists it.
+type ModelInfo struct {
+	ID            string // the name requests use
+	ContextLength int    // the most positions, prompt and generated tokens together
+	Created       int64  // Unix seconds
+	OwnedBy       string // "tabshard" when empty
+}
+
+// SessionRequest is a generation to start.
+type SessionRequest struct {
+	Model string
+	// Prompt is the prompt's token ids as Tokenizer.Encode returns them
+	// (with BOS when the model's tokenizer adds one); never empty.
+	Prompt []int
+	// MaxTokens bounds the generated tokens, >= 1; len(Prompt)+MaxTokens
+	// never exceeds the model's ContextLength.
+	MaxTokens int
+	// Temperature is >= 0 (0: greedy); TopP is in [0, 1].
+	Temperature, TopP float32
+	Seed              uint64
+}
+
+// SessionInfo describes a session that exists.
+type SessionInfo struct {
+	ID      string
+	Model   string
+	Prompt  []int // as in SessionRequest
+	Created int64 // Unix seconds
+}
+
+// TokenEvent is one element of a Follow stream: a committed token, or the
+// end of the session.
+type TokenEvent struct {
+	// Index counts generated tokens from 0; the end event's Index is the
+	// number of tokens generated (one past the last token's).
+	Index int
+	// Token is the token id; meaningless in the end event.
+	Token int
+	// FinishReason is set only in the end event: "stop" (end of text),
+	// "length" (MaxTokens or the context reached) or an error's text.
+	FinishReason string
+}
+
+// End reports whether e is the end event.
+func (e TokenEvent) End() bool { return e.FinishReason != "" }
+
+// Tokenizer is a model's tokenizer as the server uses it.
+type Tokenizer interface {
+	// Encode returns the token ids of text, with BOS when the model adds it.
+	Encode(text string) []int
+	// NewStreamDecoder returns a decoder at the start of a text.
+	NewStreamDecoder() StreamDecoder
+}
+
+// StreamDecoder turns tokens into text one at a time, holding back the
+// bytes of an incomplete UTF-8 character until the tokens completing it
+// arrive (see tokenizer.StreamDecoder).
+type StreamDecoder interface {
+	// Push adds a token and returns the text that is now complete.
+	Push(tok int) string
+	// Flush returns what is held back, at the end of the text.
+	Flush() string
+}
+
+// WrapTokenizer adapts the model package's tokenizer to Tokenizer.
+func WrapTokenizer(t *tokenizer.Tokenizer) Tokenizer { return wrapped{t} }
+
+type wrapped struct{ t *tokenizer.Tokenizer }
+
+func (w wrapped) Encode(text string) []int        { return w.t.Encode(text) }
+func (w wrapped) NewStreamDecoder() StreamDecoder { return w.t.NewStreamDecoder() }
+
+// JoinInfo tells a worker that knows only the coordinator's HTTP address
+// where the rest of the cluster is (GET /api/join).
+type JoinInfo struct {
+	NATSURL   string `json:"nats_url"`    // NATS over TCP, for native workers
+	NATSWSURL string `json:"nats_ws_url"` // NATS over WebSocket, for tabs
+	Cluster   string `json:"cluster"`     // the subject prefix's cluster name
+	ModelURL  string `json:"model_url"`   // where to read the model's bytes
+}

@@ -1,0 +1,180 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// handleCompletions is POST /v1/completions.
+func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
+	var req completionRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	g, err := s.validate(req.samplingFields, req.Prompt.text, "prompt")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.generate(w, r, g)
+}
+
+// handleChatCompletions is POST /v1/chat/completions.
+func (s *server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
+	var req chatRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	prompt, err := chatPrompt(req.Messages)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	g, err := s.validate(req.samplingFields, prompt, "messages")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	g.Chat = true
+	s.generate(w, r, g)
+}
+
+// generate starts the session and answers with its stream or its whole text.
+func (s *server) generate(w http.ResponseWriter, r *http.Request, g generation) {
+	id, err := s.b.StartSession(r.Context(), g.Request)
+	if err != nil {
+		s.fail(w, r, "start session", err)
+		return
+	}
+	v := sessionView{ID: id, Model: g.Request.Model, Prompt: g.Request.Prompt,
+		Created: s.opts.Now().Unix(), Chat: g.Chat, tok: g.tok}
+	w.Header().Set(sessionHeader, id)
+	if g.Stream {
+		s.streamSSE(w, r, v, -1)
+		return
+	}
+	s.respondWhole(w, r, v)
+}
+
+// respondWhole waits for the session's end and answers with all its text.
+func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionView) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	events, err := s.follow(ctx, v)
+	if err != nil {
+		s.fail(w, r, "follow", err)
+		return
+	}
+	var text strings.Builder
+	var last piece
+	err = deliver(ctx, v, events, follower{after: -1, emit: func(p piece) error {
+		text.WriteString(p.Text)
+		last = p
+		return nil
+	}})
+	switch {
+	case errors.Is(err, errInterrupted):
+		err = fmt.Errorf("%w: session %s: %v; resume with GET /v1/sessions/%s/events", ErrUnavailable, v.ID, err, v.openAIID())
+	case err == nil && last.failed():
+		err = generationFailed(v, last)
+	}
+	if err != nil {
+		s.fail(w, r, "follow", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v.whole(text.String(), last.Index, last.FinishReason))
+}
+
+// handleSessionEvents is GET /v1/sessions/{id}/events: a session's event
+// stream from the event after Last-Event-ID (header, or query
+// last_event_id), or from the start without one.
+func (s *server) handleSessionEvents(w http.ResponseWriter, r *http.Request) {
+	after, err := lastEventID(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	v, err := s.sessionView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, "session", err)
+		return
+	}
+	s.streamSSE(w, r, v, after)
+}
+
+func lastEventID(r *http.Request) (int, error) {
+	s := r.Header.Get("Last-Event-ID")
+	if s == "" {
+		s = r.URL.Query().Get("last_event_id")
+	}
+	if s == "" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < -1 {
+		return 0, badParam("Last-Event-ID", fmt.Sprintf("Last-Event-ID must be an event id (an integer >= 0), got %q", s))
+	}
+	return n, nil
+}
+
+// streamSSE answers with the session's pieces past after as Server-Sent
+// Events, each with its index as id, then "data: [DONE]" once the session
+// has ended. A stream that stops without [DONE] can be resumed.
+func (s *server) streamSSE(w http.ResponseWriter, r *http.Request, v sessionView, after int) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	events, err := s.follow(ctx, v)
+	if err != nil {
+		s.fail(w, r, "follow", err)
+		return
+	}
+	s.opts.Metrics.HTTPStreams.Inc()
+	defer s.opts.Metrics.HTTPStreams.Dec()
+	sse := startSSE(w, v.ID)
+	err = deliver(ctx, v, events, follower{after: after, emit: func(p piece) error {
+		if p.failed() {
+			return sse.event(p.Index, generationFailed(v, p).body())
+		}
+		return sse.event(p.Index, v.chunk(p))
+	}, ping: sse.comment, keepAlive: s.opts.KeepAlive})
+	if err == nil {
+		err = sse.done()
+	}
+	if err != nil {
+		s.logStreamEnd(ctx, r, v, err)
+	}
+}
+
+// generationFailed is the error a session that ended in failure reports.
+func generationFailed(v sessionView, p piece) *apiError {
+	return &apiError{Status: http.StatusInternalServerError, Type: typeServer, Code: "generation_failed",
+		Message: fmt.Sprintf("session %s: generation failed: %s", v.ID, p.FinishReason)}
+}
+
+// fail answers with err unless the client is gone, and logs server errors.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if r.Context().Err() != nil {
+		s.opts.Logger.DebugContext(r.Context(), "client went away", "path", r.URL.Path, "during", what, "err", err)
+		return
+	}
+	if ae := asAPIError(err); ae.Status >= 500 {
+		s.opts.Logger.WarnContext(r.Context(), "request failed", "path", r.URL.Path, "during", what, "err", err)
+	}
+	writeError(w, err)
+}
+
+// logStreamEnd logs why a stream stopped before its end; ctx is the
+// stream's, done when the client went away.
+func (s *server) logStreamEnd(ctx context.Context, r *http.Request, v sessionView, err error) {
+	level := s.opts.Logger.WarnContext
+	if ctx.Err() != nil || errors.Is(err, errInterrupted) {
+		level = s.opts.Logger.DebugContext
+	}
+	level(r.Context(), "stream stopped", "session", v.ID, "path", r.URL.Path, "err", err)
+}

@@ -1,0 +1,124 @@
+package api
+
+import (
+	"net/http"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the coordinator's Prometheus metrics, on a registry of their
+// own (never the global default one, so that tests and several servers in
+// one process do not collide). The daemon updates the fields; the server
+// counts its own requests and open streams and serves the registry at
+// /metrics. All names start with "tabshard_".
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Tokens counts committed tokens (tabshard_tokens_total).
+	Tokens prometheus.Counter
+	// TokensPerSecond is the recent generation rate (tabshard_tokens_per_second).
+	TokensPerSecond prometheus.Gauge
+	// StageLatency is a stage's compute time per step, by stage index
+	// (tabshard_stage_latency_seconds{stage}).
+	StageLatency *prometheus.HistogramVec
+	// HopLatency is the time an activation takes to reach a stage, by the
+	// receiving stage's index (tabshard_hop_latency_seconds{stage}).
+	HopLatency *prometheus.HistogramVec
+	// Failovers counts stages moved to a standby (tabshard_failovers_total).
+	Failovers prometheus.Counter
+	// RejectedMessages counts fenced or malformed messages, by reason
+	// (tabshard_rejected_messages_total{reason}), e.g. "stale_epoch".
+	RejectedMessages *prometheus.CounterVec
+	// SessionsActive is the number of sessions generating (tabshard_sessions_active).
+	SessionsActive prometheus.Gauge
+
+	// HTTPRequests counts answered requests by route pattern and status
+	// (tabshard_http_requests_total{route,code}); the server updates it.
+	HTTPRequests *prometheus.CounterVec
+	// HTTPStreams is the number of open SSE and WebSocket streams
+	// (tabshard_http_streams_active); the server updates it.
+	HTTPStreams prometheus.Gauge
+
+	raft atomic.Pointer[func() RaftStatus]
+}
+
+// RaftStatus is what the Raft gauges report.
+type RaftStatus struct {
+	// State numbers hashicorp/raft's RaftState: 0 follower, 1 candidate,
+	// 2 leader, 3 shutdown.
+	State       int
+	Term        uint64
+	CommitIndex uint64
+}
+
+// latencyBuckets span 100 µs to ~6.5 s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 17)
+
+// NewMetrics returns the metrics registered on a new registry, with the Go
+// runtime and process collectors beside them.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry:         prometheus.NewRegistry(),
+		Tokens:           counter("tokens_total", "Committed tokens."),
+		TokensPerSecond:  gauge("tokens_per_second", "Recent token generation rate."),
+		StageLatency:     histogram("stage_latency_seconds", "Compute time of one stage step.", "stage"),
+		HopLatency:       histogram("hop_latency_seconds", "Time an activation takes to reach a stage.", "stage"),
+		Failovers:        counter("failovers_total", "Stages moved to a standby."),
+		RejectedMessages: counterVec("rejected_messages_total", "Messages rejected (fenced or malformed).", "reason"),
+		SessionsActive:   gauge("sessions_active", "Sessions generating."),
+		HTTPRequests:     counterVec("http_requests_total", "HTTP requests answered.", "route", "code"),
+		HTTPStreams:      gauge("http_streams_active", "Open SSE and WebSocket token streams."),
+	}
+	m.Registry.MustRegister(m.Tokens, m.TokensPerSecond, m.StageLatency, m.HopLatency, m.Failovers,
+		m.RejectedMessages, m.SessionsActive, m.HTTPRequests, m.HTTPStreams,
+		m.raftGauge("raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func(s RaftStatus) float64 { return float64(s.State) }),
+		m.raftGauge("raft_term", "Current Raft term.", func(s RaftStatus) float64 { return float64(s.Term) }),
+		m.raftGauge("raft_commit_index", "Raft commit index.", func(s RaftStatus) float64 { return float64(s.CommitIndex) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// SetRaftStatus sets the function the Raft gauges read at each scrape;
+// until it is set they read zero.
+func (m *Metrics) SetRaftStatus(f func() RaftStatus) { m.raft.Store(&f) }
+
+func (m *Metrics) raftStatus() RaftStatus {
+	if f := m.raft.Load(); f != nil {
+		return (*f)()
+	}
+	return RaftStatus{}
+}
+
+func (m *Metrics) raftGauge(name, help string, field func(RaftStatus) float64) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(opts(name, help), func() float64 { return field(m.raftStatus()) })
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+func opts(name, help string) prometheus.GaugeOpts {
+	return prometheus.GaugeOpts{Namespace: "tabshard", Name: name, Help: help}
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts(opts(name, help)))
+}
+
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts(opts(name, help)), labels)
+}
+
+func gauge(name, help string) prometheus.Gauge { return prometheus.NewGauge(opts(name, help)) }
+
+func histogram(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "tabshard", Name: name, Help: help, Buckets: latencyBuckets,
+	}, labels)
+}

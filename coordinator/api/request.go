@@ -1,0 +1,247 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+)
+
+// samplingFields are the request fields both completion endpoints share.
+// Fields the server does not implement (stop, logprobs, echo, penalties,
+// user, ...) are accepted and ignored.
+type samplingFields struct {
+	Model               string   `json:"model"`
+	MaxTokens           *int     `json:"max_tokens"`
+	MaxCompletionTokens *int     `json:"max_completion_tokens"`
+	Temperature         *float64 `json:"temperature"`
+	TopP                *float64 `json:"top_p"`
+	N                   *int     `json:"n"`
+	Seed                *int64   `json:"seed"`
+	Stream              bool     `json:"stream"`
+}
+
+// completionRequest is the body of POST /v1/completions.
+type completionRequest struct {
+	samplingFields
+	Prompt promptField `json:"prompt"`
+}
+
+// chatRequest is the body of POST /v1/chat/completions.
+type chatRequest struct {
+	samplingFields
+	Messages []chatMessage `json:"messages"`
+}
+
+// promptField is a prompt given as a string or as an array of one string.
+type promptField struct {
+	set  bool
+	text string
+}
+
+func (p *promptField) UnmarshalJSON(b []byte) error {
+	p.set = true
+	if err := json.Unmarshal(b, &p.text); err == nil {
+		return nil
+	}
+	var texts []string
+	if err := json.Unmarshal(b, &texts); err != nil {
+		return badParam("prompt", "prompt must be a string or an array of one string")
+	}
+	if len(texts) != 1 {
+		return badParam("prompt", fmt.Sprintf("prompt holds %d strings; only one prompt per request is supported", len(texts)))
+	}
+	p.text = texts[0]
+	return nil
+}
+
+// decodeBody reads the whole body (so that the server can notice a client
+// that goes away afterwards) and decodes it as JSON into v.
+func decodeBody(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+// jsonError names the offending field of a JSON decoding error.
+func jsonError(err error) error {
+	var ae *apiError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		field := strings.TrimPrefix(typeErr.Field, "samplingFields.")
+		return badParam(field, fmt.Sprintf("%s: got a JSON %s, want %s", field, typeErr.Value, typeErr.Type))
+	}
+	return badParam("", "malformed JSON body: "+err.Error())
+}
+
+// generation is a validated request: what to start and how to answer.
+type generation struct {
+	Request SessionRequest
+	Stream  bool
+	Chat    bool
+	tok     Tokenizer
+}
+
+// validate checks the shared fields and makes the session request for
+// prompt; promptParam names the field the prompt came from.
+func (s *server) validate(f samplingFields, prompt string, promptParam string) (generation, error) {
+	var g generation
+	info, tok, err := s.model(f.Model)
+	if err != nil {
+		return g, err
+	}
+	if prompt == "" {
+		return g, badParam(promptParam, promptParam+" must not be empty")
+	}
+	if err := checkSampling(f); err != nil {
+		return g, err
+	}
+	ids := tok.Encode(prompt)
+	maxTokens, err := s.maxTokens(f, promptParam, len(ids), info.ContextLength)
+	if err != nil {
+		return g, err
+	}
+	g.Request = SessionRequest{Model: info.ID, Prompt: ids, MaxTokens: maxTokens,
+		Temperature: float32(orDefault(f.Temperature, 1)), TopP: float32(orDefault(f.TopP, 1)), Seed: seed(f.Seed)}
+	g.Stream, g.tok = f.Stream, tok
+	return g, nil
+}
+
+// model finds a served model and its tokenizer. An empty name means the
+// served model when there is exactly one.
+func (s *server) model(name string) (ModelInfo, Tokenizer, error) {
+	if models := s.b.Models(); name == "" && len(models) == 1 {
+		name = models[0].ID
+	}
+	if name == "" {
+		return ModelInfo{}, nil, badParam("model", "model is required")
+	}
+	for _, m := range s.b.Models() {
+		if m.ID == name {
+			tok, err := s.b.Tokenizer(name)
+			return m, tok, err
+		}
+	}
+	return ModelInfo{}, nil, fmt.Errorf("%w: %q is not served here (GET /v1/models lists the models)", ErrUnknownModel, name)
+}
+
+func checkSampling(f samplingFields) error {
+	if t := f.Temperature; t != nil && (*t < 0 || math.IsNaN(*t) || math.IsInf(*t, 0)) {
+		return badParam("temperature", fmt.Sprintf("temperature must be >= 0, got %v", *t))
+	}
+	if p := f.TopP; p != nil && !(*p >= 0 && *p <= 1) {
+		return badParam("top_p", fmt.Sprintf("top_p must be in [0, 1], got %v", *p))
+	}
+	if f.N != nil && *f.N != 1 {
+		return badParam("n", fmt.Sprintf("n must be 1, got %d", *f.N))
+	}
+	return nil
+}
+
+// maxTokens returns the request's max_tokens (or max_completion_tokens), or
+// the default cut to what the context leaves after the prompt. A context
+// length of 0 means unknown: nothing is checked against it.
+func (s *server) maxTokens(f samplingFields, promptParam string, promptLen, contextLen int) (int, error) {
+	param, n := "max_tokens", f.MaxTokens
+	if n == nil && f.MaxCompletionTokens != nil {
+		param, n = "max_completion_tokens", f.MaxCompletionTokens
+	}
+	room := contextLen - promptLen
+	if contextLen > 0 && room < 1 {
+		return 0, badParam(promptParam, fmt.Sprintf("the prompt is %d tokens; the model's context holds %d", promptLen, contextLen))
+	}
+	if n == nil {
+		if contextLen > 0 {
+			return min(s.opts.DefaultMaxTokens, room), nil
+		}
+		return s.opts.DefaultMaxTokens, nil
+	}
+	if *n < 1 {
+		return 0, badParam(param, fmt.Sprintf("%s must be >= 1, got %d", param, *n))
+	}
+	if contextLen > 0 && *n > room {
+		return 0, badParam(param, fmt.Sprintf("the prompt (%d tokens) plus %s (%d) exceed the model's context of %d tokens", promptLen, param, *n, contextLen))
+	}
+	return *n, nil
+}
+
+func orDefault(v *float64, def float64) float64 {
+	if v == nil {
+		return def
+	}
+	return *v
+}
+
+// seed returns the request's seed, or a random one.
+func seed(v *int64) uint64 {
+	if v == nil {
+		return rand.Uint64()
+	}
+	return uint64(*v)
+}
+
+// chatMessage is one message of a chat request. Content is a string or an
+// array of {"type": "text", "text": ...} parts.
+type chatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+var chatRoles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true}
+
+// chatPrompt joins messages as "role: content" lines and ends with
+// "assistant:", the line the model continues: the served models have no
+// chat template.
+func chatPrompt(messages []chatMessage) (string, error) {
+	if len(messages) == 0 {
+		return "", badParam("messages", "messages must not be empty")
+	}
+	var b strings.Builder
+	for i, m := range messages {
+		if !chatRoles[m.Role] {
+			return "", badParam(fmt.Sprintf("messages[%d].role", i), fmt.Sprintf("unknown role %q", m.Role))
+		}
+		text, err := messageText(m.Content)
+		if err != nil {
+			return "", badParam(fmt.Sprintf("messages[%d].content", i), err.Error())
+		}
+		fmt.Fprintf(&b, "%s: %s\n", m.Role, text)
+	}
+	b.WriteString("assistant:")
+	return b.String(), nil
+}
+
+// messageText reads a message's content: a string, or text parts joined.
+func messageText(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", errors.New("content must be a string or an array of text parts")
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return "", fmt.Errorf("content part of type %q is not supported, only \"text\"", p.Type)
+		}
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,140 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tabshard/tabshard/coordinator/api"
+	"github.com/tabshard/tabshard/coordinator/bus"
+	"github.com/tabshard/tabshard/coordinator/state"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// backend serves the HTTP API from this coordinator's state.
+type backend struct{ c *Coordinator }
+
+func (b backend) Models() []api.ModelInfo {
+	return []api.ModelInfo{{ID: b.c.modelName, ContextLength: b.c.contextLength(), Created: b.c.started.Unix()}}
+}
+
+func (b backend) checkModel(name string) error {
+	if name != b.c.modelName && name != "" {
+		return fmt.Errorf("%w: %q (this coordinator serves %q)", api.ErrUnknownModel, name, b.c.modelName)
+	}
+	return nil
+}
+
+func (b backend) Tokenizer(name string) (api.Tokenizer, error) {
+	if err := b.checkModel(name); err != nil {
+		return nil, err
+	}
+	return api.WrapTokenizer(b.c.model.Tokenizer), nil
+}
+
+// StartSession starts a generation through the leader: directly when this
+// coordinator leads, else by a NATS request to whichever does.
+func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (string, error) {
+	if err := b.checkModel(req.Model); err != nil {
+		return "", err
+	}
+	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed}}
+	for _, t := range req.Prompt {
+		s.Prompt = append(s.Prompt, uint32(t))
+	}
+	tok := b.c.model.Tokenizer
+	for _, t := range []int{tok.BOS(), tok.EOS()} {
+		if t >= 0 {
+			s.StopTokens = append(s.StopTokens, uint32(t))
+		}
+	}
+	if l := b.c.currentLeader(); l != nil {
+		id, err := l.startSession(ctx, s)
+		return id, b.unavailable(err)
+	}
+	reply := &tabshardv1.StartSessionReply{}
+	if err := bus.Request(ctx, b.c.nc, b.c.subj.StartSession(), &tabshardv1.StartSession{Session: s}, reply); err != nil {
+		return "", fmt.Errorf("%w: no leader answered: %v", api.ErrUnavailable, err)
+	}
+	if reply.GetError() != "" {
+		return "", fmt.Errorf("%w: %s", api.ErrUnavailable, reply.GetError())
+	}
+	return reply.GetSessionId(), nil
+}
+
+func (b backend) unavailable(err error) error {
+	if errors.Is(err, errNoPlan) {
+		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	return err
+}
+
+func (b backend) Session(_ context.Context, id string) (api.SessionInfo, error) {
+	s := state.Session(b.c.machine.State(), id)
+	if s == nil {
+		return api.SessionInfo{}, fmt.Errorf("%w: %q", api.ErrUnknownSession, id)
+	}
+	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000}
+	for _, t := range s.GetPrompt() {
+		info.Prompt = append(info.Prompt, int(t))
+	}
+	return info, nil
+}
+
+// Follow streams committed tokens as this coordinator applies them.
+func (b backend) Follow(ctx context.Context, id string, from int) (<-chan api.TokenEvent, error) {
+	if state.Session(b.c.machine.State(), id) == nil {
+		// A session started through another coordinator may not have
+		// reached this one's log yet.
+		if err := b.c.waitSession(ctx, id); err != nil {
+			return nil, fmt.Errorf("%w: %q", api.ErrUnknownSession, id)
+		}
+	}
+	out := make(chan api.TokenEvent, 64)
+	go b.follow(ctx, id, from, out)
+	return out, nil
+}
+
+func (b backend) follow(ctx context.Context, id string, next int, out chan<- api.TokenEvent) {
+	defer close(out)
+	for {
+		changed := b.c.machine.Changed()
+		s := state.Session(b.c.machine.State(), id)
+		if s == nil {
+			return
+		}
+		for ; next < len(s.GetGenerated()); next++ {
+			select {
+			case out <- api.TokenEvent{Index: next, Token: int(s.GetGenerated()[next])}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+			select {
+			case out <- api.TokenEvent{Index: next, FinishReason: s.GetFinishReason()}:
+			case <-ctx.Done():
+			}
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (b backend) State() *tabshardv1.ClusterState { return b.c.machine.State() }
+
+func (b backend) Health() error { return b.c.health() }
+
+func (b backend) ModelFile(name string) (io.ReadSeeker, time.Time, error) {
+	if err := b.checkModel(name); err != nil {
+		return nil, time.Time{}, err
+	}
+	r, err := b.c.openModelFile()
+	return r, b.c.started, err
+}

@@ -1,0 +1,242 @@
+//go:build !js
+
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultMaxPayload is the largest message the embedded server accepts by
+// default: a prefill activation reaches about 8 MiB.
+const DefaultMaxPayload = 8 << 20
+
+// startTimeout bounds how long StartServer waits for the listeners.
+const startTimeout = 10 * time.Second
+
+// ServerConfig configures the embedded NATS server. The zero value listens
+// on random loopback ports for TCP and WebSocket and keeps JetStream in
+// memory.
+type ServerConfig struct {
+	// Host is the address both listeners bind; "" means 127.0.0.1. Use
+	// "0.0.0.0" to accept workers and tabs from other machines.
+	Host string
+	// Port is the TCP port for native workers: -1 none, 0 a random port.
+	Port int
+	// WebSocketPort is the WebSocket port for tabs (plain ws://, no TLS):
+	// -1 none, 0 a random port.
+	WebSocketPort int
+	// AllowedOrigins lists the page origins allowed to open a WebSocket;
+	// empty allows any origin.
+	AllowedOrigins []string
+	// JetStreamDir keeps the JetStream data (the activation log) across
+	// restarts; "" keeps it in memory only (see Server.LogOptions).
+	JetStreamDir string
+	// DontListen opens no listener at all, not even WebSocket: clients
+	// connect in-process through Server.Connect. For tests.
+	DontListen bool
+	// Logger receives the server's own logs at low levels; nil discards.
+	Logger *slog.Logger
+	// MaxPayload is the largest message in bytes; 0 means DefaultMaxPayload.
+	MaxPayload int32
+}
+
+// Server is an embedded NATS server with JetStream enabled.
+type Server struct {
+	ns        *server.Server
+	memOnly   bool
+	webSocket bool
+	tempDir   string // removed on Shutdown when JetStream runs in memory
+}
+
+// StartServer starts an embedded server and waits until it accepts clients.
+func StartServer(cfg ServerConfig) (*Server, error) {
+	opts, tempDir, err := cfg.options()
+	if err != nil {
+		return nil, err
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		removeTemp(tempDir)
+		return nil, fmt.Errorf("bus: configure nats server: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	logs := newSlogAdapter(log)
+	ns.SetLoggerV2(logs, log.Enabled(context.Background(), levelServerDebug), false, false)
+	ns.Start() // does not block; returning before it would leave it logging
+	if err := waitReady(ns, logs); err != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		removeTemp(tempDir)
+		return nil, err
+	}
+	return &Server{ns: ns, memOnly: cfg.JetStreamDir == "", webSocket: opts.Websocket.Port != 0, tempDir: tempDir}, nil
+}
+
+// waitReady waits until ns accepts clients, or fails as soon as it logs an
+// error (a port in use) or after startTimeout.
+func waitReady(ns *server.Server, logs slogAdapter) error {
+	deadline := time.Now().Add(startTimeout)
+	for time.Now().Before(deadline) {
+		if ns.ReadyForConnections(50 * time.Millisecond) {
+			return nil
+		}
+		if msg := logs.LastError(); msg != "" {
+			return fmt.Errorf("bus: nats server failed to start: %s", msg)
+		}
+	}
+	return fmt.Errorf("bus: nats server not ready after %s", startTimeout)
+}
+
+// options translates cfg into nats-server options. JetStream always needs a
+// store directory, even for memory streams: without JetStreamDir it gets a
+// private temporary one.
+func (cfg ServerConfig) options() (*server.Options, string, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, "", err
+	}
+	storeDir, tempDir := cfg.JetStreamDir, ""
+	if storeDir == "" {
+		d, err := os.MkdirTemp("", "tabshard-nats-")
+		if err != nil {
+			return nil, "", fmt.Errorf("bus: jetstream temp dir: %w", err)
+		}
+		storeDir, tempDir = d, d
+	}
+	host := cfg.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	opts := &server.Options{
+		ServerName:             "tabshard",
+		Host:                   host,
+		Port:                   natsPort(cfg.Port),
+		DontListen:             cfg.DontListen || cfg.Port < 0,
+		MaxPayload:             cfg.maxPayload(),
+		JetStream:              true,
+		StoreDir:               storeDir,
+		NoSigs:                 true,
+		DisableJetStreamBanner: true,
+	}
+	if !cfg.DontListen && cfg.WebSocketPort >= 0 {
+		opts.Websocket = server.WebsocketOpts{
+			Host:           host,
+			Port:           natsPort(cfg.WebSocketPort),
+			NoTLS:          true,
+			AllowedOrigins: cfg.AllowedOrigins,
+		}
+	}
+	return opts, tempDir, nil
+}
+
+func (cfg ServerConfig) validate() error {
+	if cfg.Port < -1 || cfg.Port > 65535 {
+		return fmt.Errorf("bus: server Port %d: want -1 (none), 0 (random) or a port", cfg.Port)
+	}
+	if cfg.WebSocketPort < -1 || cfg.WebSocketPort > 65535 {
+		return fmt.Errorf("bus: server WebSocketPort %d: want -1 (none), 0 (random) or a port", cfg.WebSocketPort)
+	}
+	if cfg.MaxPayload < 0 {
+		return fmt.Errorf("bus: server MaxPayload %d is negative", cfg.MaxPayload)
+	}
+	return nil
+}
+
+func (cfg ServerConfig) maxPayload() int32 {
+	if cfg.MaxPayload == 0 {
+		return DefaultMaxPayload
+	}
+	return cfg.MaxPayload
+}
+
+// natsPort maps our port convention (0 random) to nats-server's (-1 random).
+func natsPort(p int) int {
+	if p == 0 {
+		return server.RANDOM_PORT
+	}
+	return p
+}
+
+// ClientURL is the nats:// URL of the TCP listener, "" when there is none.
+func (s *Server) ClientURL() string {
+	addr, ok := s.ns.Addr().(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	return "nats://" + dialHostPort(addr.IP.String(), addr.Port)
+}
+
+// WebSocketURL is the ws:// URL of the WebSocket listener, "" when there is
+// none.
+func (s *Server) WebSocketURL() string {
+	if !s.webSocket {
+		return ""
+	}
+	u, err := url.Parse(s.ns.WebsocketURL())
+	if err != nil {
+		return ""
+	}
+	port, _ := strconv.Atoi(u.Port())
+	return "ws://" + dialHostPort(u.Hostname(), port)
+}
+
+// dialHostPort replaces a wildcard bind address by loopback, so the URL can
+// be dialled on this machine.
+func dialHostPort(host string, port int) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// InProcess lets nats.go connect without a socket: pass it to
+// nats.InProcessServer.
+func (s *Server) InProcess() nats.InProcessConnProvider { return s.ns }
+
+// Connect opens an in-process client connection named name, with the
+// options of ClientOptions and then opts.
+func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
+	base := []nats.Option{nats.InProcessServer(s.ns), nats.Name(name)}
+	return Connect("", append(base, opts...)...)
+}
+
+// LogOptions are the activation log's defaults for this server: memory
+// storage when it has no JetStreamDir, file storage otherwise.
+func (s *Server) LogOptions() LogOptions {
+	return LogOptions{Memory: s.memOnly}
+}
+
+// DisconnectClient closes the server side of the connection with the given
+// client ID (see nats.Conn.GetClientID), as a network fault would. For tests.
+func (s *Server) DisconnectClient(id uint64) error {
+	return s.ns.DisconnectClientByID(id)
+}
+
+// Shutdown stops the server, waits until it has stopped and removes its
+// temporary JetStream directory, if it had one.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+	removeTemp(s.tempDir)
+}
+
+func removeTemp(dir string) {
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
+}

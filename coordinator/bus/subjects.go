@@ -1,0 +1,97 @@
+package bus
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// subjectRoot is the first token of every tabshard subject.
+const subjectRoot = "tabshard"
+
+// maxNameLen bounds cluster and session names; JetStream stream names (which
+// embed the cluster) must stay well under the server's 255 bytes.
+const maxNameLen = 128
+
+// Subjects names the NATS subjects of one cluster, all under
+// "tabshard.<Cluster>.". See docs/coordinator.md for who sends what.
+type Subjects struct {
+	// Cluster must be a valid name (see ValidateCluster).
+	Cluster string
+}
+
+// NewSubjects returns the subjects of cluster after validating its name.
+func NewSubjects(cluster string) (Subjects, error) {
+	if err := ValidateCluster(cluster); err != nil {
+		return Subjects{}, err
+	}
+	return Subjects{Cluster: cluster}, nil
+}
+
+func (s Subjects) prefix() string { return subjectRoot + "." + s.Cluster + "." }
+
+// Join is the request/reply subject of JoinRequest → JoinReply.
+func (s Subjects) Join() string { return s.prefix() + "join" }
+
+// Heartbeat is where workers publish Heartbeat to every coordinator.
+func (s Subjects) Heartbeat() string { return s.prefix() + "hb" }
+
+// Epoch is where the leader publishes EpochAnnouncement.
+func (s Subjects) Epoch() string { return s.prefix() + "epoch" }
+
+// Token is where the last stage publishes each sampled Token.
+func (s Subjects) Token() string { return s.prefix() + "token" }
+
+// StartSession is the request/reply subject for starting a session.
+func (s Subjects) StartSession() string { return s.prefix() + "ctl.start" }
+
+// Activation is the subject of the inputs of stage in session.
+func (s Subjects) Activation(session string, stage uint32) string {
+	return s.prefix() + "act." + session + "." + strconv.FormatUint(uint64(stage), 10)
+}
+
+// Activations matches every activation of the cluster: what the activation
+// log's stream captures.
+func (s Subjects) Activations() string { return s.prefix() + "act.>" }
+
+// ActivationsFor matches the inputs of stage in every session: what a stage
+// worker subscribes to.
+func (s Subjects) ActivationsFor(stage uint32) string { return s.Activation("*", stage) }
+
+// SessionActivations matches every activation of one session, all stages.
+func (s Subjects) SessionActivations(session string) string {
+	return s.prefix() + "act." + session + ".>"
+}
+
+// ValidateCluster reports whether cluster can name a cluster: a non-empty
+// subject token that can also be part of a JetStream stream name.
+func ValidateCluster(cluster string) error { return validateName("cluster", cluster) }
+
+// ValidateSession reports whether session can name a session: a non-empty
+// subject token.
+func ValidateSession(session string) error { return validateName("session", session) }
+
+// validateName rejects what would break a subject token ('.', '*', '>',
+// whitespace, control characters) or a stream name or file path ('/', '\\').
+func validateName(kind, name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: %s name is empty", ErrInvalidName, kind)
+	}
+	if len(name) > maxNameLen {
+		return fmt.Errorf("%w: %s name is %d bytes, at most %d allowed", ErrInvalidName, kind, len(name), maxNameLen)
+	}
+	if i := strings.IndexFunc(name, badNameRune); i >= 0 {
+		return fmt.Errorf("%w: %s name %q has %q at byte %d (no '.', '*', '>', '/', '\\', spaces or control characters)",
+			ErrInvalidName, kind, name, []rune(name[i:])[0], i)
+	}
+	return nil
+}
+
+func badNameRune(r rune) bool {
+	switch r {
+	case '.', '*', '>', '/', '\\', unicode.ReplacementChar:
+		return true
+	}
+	return unicode.IsSpace(r) || unicode.IsControl(r)
+}

@@ -1,0 +1,125 @@
+// Package coordinator is the tabshard daemon: it keeps membership, plans,
+// leases and sessions consistent through Raft (package consensus over the
+// state machine of package state), talks to workers over NATS (package
+// bus), serves clients over HTTP (package api), and, while it leads, takes
+// the decisions: admit workers, expire silent ones, commit plans, drive
+// each session's steps, and re-issue steps after a failover.
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Clock is the time the daemon's decisions read; simulations control it.
+type Clock interface{ Now() time.Time }
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// ErrConfig is an invalid configuration.
+var ErrConfig = errors.New("invalid coordinator configuration")
+
+// Config configures one coordinator.
+type Config struct {
+	// NodeID names this coordinator in the Raft cluster.
+	NodeID string
+	// DataDir holds the Raft log, snapshots, the join token and JetStream
+	// data; "" keeps everything in memory (simulations).
+	DataDir string
+	// Cluster names the cluster in NATS subjects.
+	Cluster string
+	// JoinToken is the secret workers must present; "" generates one (kept
+	// in DataDir).
+	JoinToken string
+	// ModelPath is the GGUF file served; "" serves the bundled model.
+	ModelPath string
+	// HTTPAddr is where the HTTP API listens ("127.0.0.1:0" picks a port).
+	HTTPAddr string
+	// PublicURL is how workers reach HTTPAddr, when it differs.
+	PublicURL string
+
+	// NATSURL connects to an existing NATS cluster; "" embeds a server.
+	NATSURL string
+	// NATSHost, NATSPort and NATSWebSocketPort are the embedded server's
+	// listeners (-1 disables, 0 picks a port).
+	NATSHost          string
+	NATSPort          int
+	NATSWebSocketPort int
+
+	// RaftBind is the Raft TCP address; RaftPeers the initial voters
+	// ("id=host:port"), empty for a single node.
+	RaftBind  string
+	RaftPeers []string
+	// RaftTransport replaces TCP (in-process simulations).
+	RaftTransport raft.Transport
+	// RaftTimeouts shortens Raft's timers (simulations).
+	RaftTimeouts time.Duration
+
+	// Heartbeat is how often workers report; Lease how long one may be
+	// silent before it is expired.
+	Heartbeat time.Duration
+	Lease     time.Duration
+	// StepTimeout re-issues a session's pending step that made no progress.
+	StepTimeout time.Duration
+	// MinWorkers is how many workers the first plan waits for; Stages how
+	// many stages it makes (0: as many as pay off); Standbys how many
+	// standbys each stage gets.
+	MinWorkers int
+	Stages     int
+	Standbys   int
+	// Context is the positions each session may use (0: the model's).
+	Context int
+
+	Clock  Clock
+	Logger *slog.Logger
+}
+
+// DefaultConfig is a single node on loopback with an embedded NATS server.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:            "c1",
+		Cluster:           "default",
+		HTTPAddr:          "127.0.0.1:8080",
+		NATSHost:          "127.0.0.1",
+		NATSPort:          4222,
+		NATSWebSocketPort: 4223,
+		RaftBind:          "127.0.0.1:7946",
+		Heartbeat:         200 * time.Millisecond,
+		Lease:             1000 * time.Millisecond,
+		StepTimeout:       3 * time.Second,
+		MinWorkers:        1,
+		Standbys:          0,
+	}
+}
+
+// Validate checks the configuration and fills in clock and logger.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.NodeID == "":
+		return bad("node id is empty")
+	case c.Cluster == "":
+		return bad("cluster name is empty")
+	case c.Heartbeat <= 0 || c.Lease <= c.Heartbeat:
+		return bad("lease %v must be longer than the heartbeat %v", c.Lease, c.Heartbeat)
+	case c.StepTimeout <= 0:
+		return bad("step timeout %v", c.StepTimeout)
+	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0:
+		return bad("negative worker, stage, standby or context count")
+	}
+	if c.Clock == nil {
+		c.Clock = wallClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}

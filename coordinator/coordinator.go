@@ -1,0 +1,409 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tabshard/tabshard/coordinator/api"
+	"github.com/tabshard/tabshard/coordinator/bus"
+	"github.com/tabshard/tabshard/coordinator/consensus"
+	"github.com/tabshard/tabshard/coordinator/state"
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/bundled"
+	"github.com/tabshard/tabshard/planner"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// Coordinator is one running coordinator.
+type Coordinator struct {
+	cfg       Config
+	machine   *watchedMachine
+	node      *consensus.Node
+	nats      *bus.Server // nil when using an external NATS
+	nc        *nats.Conn
+	subj      bus.Subjects
+	alog      *bus.ActivationLog
+	model     *model.Model
+	modelName string
+	modelFile string // "" for the bundled model
+	http      *http.Server
+	httpLn    net.Listener
+	metrics   *api.Metrics
+	started   time.Time
+	decider   *leader
+
+	done    chan struct{} // closed by Close
+	mu      sync.Mutex
+	leading bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  bool
+}
+
+// Start starts a coordinator: model, NATS, Raft, HTTP, and the goroutine
+// that takes the leader's duties whenever this node leads.
+func Start(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Coordinator{cfg: cfg, machine: newWatchedMachine(), started: cfg.Clock.Now(), metrics: api.NewMetrics(), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	steps := []func(context.Context) error{c.openModel, c.loadJoinToken, c.startNATS, c.startRaft, c.startHTTP, c.subscribe}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.followLeadership(runCtx)
+	}()
+	return c, nil
+}
+
+func (c *Coordinator) openModel(context.Context) error {
+	var err error
+	if c.cfg.ModelPath == "" {
+		c.model, err = bundled.Open()
+		c.modelName = bundled.Name
+		return err
+	}
+	if c.model, err = model.Open(c.cfg.ModelPath); err != nil {
+		return err
+	}
+	c.modelFile = c.cfg.ModelPath
+	c.modelName = strings.TrimSuffix(filepath.Base(c.cfg.ModelPath), filepath.Ext(c.cfg.ModelPath))
+	return nil
+}
+
+func (c *Coordinator) openModelFile() (io.ReadSeeker, error) {
+	if c.modelFile == "" {
+		return strings.NewReader(string(bundled.Bytes())), nil
+	}
+	return os.Open(c.modelFile)
+}
+
+// loadJoinToken uses the configured token, else the one kept in the data
+// directory, else a new random one (kept there).
+func (c *Coordinator) loadJoinToken(context.Context) error {
+	if c.cfg.JoinToken != "" {
+		return nil
+	}
+	path := ""
+	if c.cfg.DataDir != "" {
+		path = filepath.Join(c.cfg.DataDir, "join-token")
+		if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			c.cfg.JoinToken = strings.TrimSpace(string(b))
+			return nil
+		}
+	}
+	raw := make([]byte, 16)
+	rand.Read(raw)
+	c.cfg.JoinToken = hex.EncodeToString(raw)
+	if path == "" {
+		return nil
+	}
+	if err := os.MkdirAll(c.cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(c.cfg.JoinToken+"\n"), 0o600)
+}
+
+func (c *Coordinator) startNATS(ctx context.Context) error {
+	subj, err := bus.NewSubjects(c.cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	c.subj = subj
+	logOpts := bus.LogOptions{}
+	if c.cfg.NATSURL != "" {
+		if c.nc, err = bus.Connect(c.cfg.NATSURL, nats.Name("tabshard-coordinator "+c.cfg.NodeID), bus.LogEvents(c.cfg.Logger)); err != nil {
+			return fmt.Errorf("nats %s: %w", c.cfg.NATSURL, err)
+		}
+	} else {
+		sc := bus.ServerConfig{Host: c.cfg.NATSHost, Port: c.cfg.NATSPort, WebSocketPort: c.cfg.NATSWebSocketPort, Logger: c.cfg.Logger}
+		if c.cfg.DataDir != "" {
+			sc.JetStreamDir = filepath.Join(c.cfg.DataDir, "jetstream")
+		}
+		if c.nats, err = bus.StartServer(sc); err != nil {
+			return err
+		}
+		logOpts = c.nats.LogOptions()
+		if c.nc, err = c.nats.Connect("tabshard-coordinator "+c.cfg.NodeID, bus.LogEvents(c.cfg.Logger)); err != nil {
+			return err
+		}
+	}
+	c.alog, err = bus.OpenLog(ctx, c.nc, c.cfg.Cluster, logOpts)
+	return err
+}
+
+func (c *Coordinator) startRaft(context.Context) error {
+	rc := consensus.Config{NodeID: c.cfg.NodeID, Bind: c.cfg.RaftBind, Transport: c.cfg.RaftTransport, Logger: c.cfg.Logger}
+	if c.cfg.DataDir != "" {
+		rc.DataDir = filepath.Join(c.cfg.DataDir, "raft")
+	}
+	if d := c.cfg.RaftTimeouts; d > 0 {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout, rc.CommitTimeout = d, d, d, d/10
+	}
+	for _, p := range c.cfg.RaftPeers {
+		id, addr, ok := strings.Cut(p, "=")
+		if !ok {
+			return fmt.Errorf("%w: raft peer %q: want id=host:port", ErrConfig, p)
+		}
+		rc.Peers = append(rc.Peers, consensus.Peer{ID: id, Address: addr})
+	}
+	var err error
+	c.node, err = consensus.Start(rc, c.machine)
+	return err
+}
+
+func (c *Coordinator) startHTTP(context.Context) error {
+	ln, err := net.Listen("tcp", c.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http %s: %w", c.cfg.HTTPAddr, err)
+	}
+	c.httpLn = ln
+	handler := api.New(backend{c}, api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Logger: c.cfg.Logger})
+	c.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := c.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.cfg.Logger.Error("http server", "err", err)
+		}
+	}()
+	c.decider = newLeader(&c.cfg, c.node, c.machine.Machine, c.nc, c.subj, c.alog, c.placement(), c.ModelURL())
+	return nil
+}
+
+// joinInfo tells workers where NATS and the model are.
+func (c *Coordinator) joinInfo(*http.Request) api.JoinInfo {
+	info := api.JoinInfo{Cluster: c.cfg.Cluster, ModelURL: c.ModelURL(), NATSURL: c.cfg.NATSURL}
+	if c.nats != nil {
+		info.NATSURL, info.NATSWSURL = c.nats.ClientURL(), c.nats.WebSocketURL()
+	}
+	return info
+}
+
+// HTTPURL is the base URL of the HTTP API.
+func (c *Coordinator) HTTPURL() string {
+	if c.cfg.PublicURL != "" {
+		return strings.TrimSuffix(c.cfg.PublicURL, "/")
+	}
+	return "http://" + c.httpLn.Addr().String()
+}
+
+// ModelURL is where workers read the served model.
+func (c *Coordinator) ModelURL() string { return c.HTTPURL() + "/model/" + c.modelName }
+
+// JoinToken is the token workers must present.
+func (c *Coordinator) JoinToken() string { return c.cfg.JoinToken }
+
+// NATSURL is the NATS address workers use.
+func (c *Coordinator) NATSURL() string { return c.joinInfo(nil).NATSURL }
+
+// NATSWebSocketURL is the NATS address tabs use ("" without one).
+func (c *Coordinator) NATSWebSocketURL() string { return c.joinInfo(nil).NATSWSURL }
+
+// NATSServer is the embedded NATS server, nil with an external one.
+func (c *Coordinator) NATSServer() *bus.Server { return c.nats }
+
+// State is the state this coordinator has applied.
+func (c *Coordinator) State() *tabshardv1.ClusterState { return c.machine.State() }
+
+// IsLeader reports whether this coordinator leads.
+func (c *Coordinator) IsLeader() bool { return c.node.IsLeader() }
+
+// NodeID is this coordinator's Raft id.
+func (c *Coordinator) NodeID() string { return c.cfg.NodeID }
+
+func (c *Coordinator) contextLength() int {
+	if c.cfg.Context > 0 {
+		return min(c.cfg.Context, c.model.Config.ContextLength)
+	}
+	return c.model.Config.ContextLength
+}
+
+// placement plans the bundled or given model over the workers.
+func (c *Coordinator) placement() state.Placement {
+	pm := planner.FromFile(c.modelName, c.model, nil)
+	return state.Placement{
+		MinWorkers: c.cfg.MinWorkers,
+		Standbys:   c.cfg.Standbys,
+		Plan: func(devices []*tabshardv1.Device) (*tabshardv1.Plan, error) {
+			o := planner.DefaultOptions()
+			o.Context = c.contextLength()
+			o.Standby = c.cfg.Standbys
+			o.Stages = c.cfg.Stages
+			return planner.Plan(pm, devices, o)
+		},
+	}
+}
+
+// subscribe listens to heartbeats and tokens on every coordinator; only the
+// leader acts on them.
+func (c *Coordinator) subscribe(context.Context) error {
+	ctx := context.Background()
+	if _, err := bus.Subscribe(c.nc, c.subj.Heartbeat(), func() *tabshardv1.Heartbeat { return &tabshardv1.Heartbeat{} },
+		func(hb *tabshardv1.Heartbeat, _ *nats.Msg) { c.decider.heard(ctx, hb) }, bus.WithLogger(c.cfg.Logger)); err != nil {
+		return err
+	}
+	tokens := make(chan *tabshardv1.Token, 256)
+	if _, err := bus.Subscribe(c.nc, c.subj.Token(), func() *tabshardv1.Token { return &tabshardv1.Token{} },
+		func(t *tabshardv1.Token, _ *nats.Msg) { tokens <- t }, bus.WithLogger(c.cfg.Logger)); err != nil {
+		return err
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			select {
+			case t := <-tokens:
+				c.decider.onToken(ctx, t)
+			case <-c.done:
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// followLeadership runs the leader's loop while this node leads.
+func (c *Coordinator) followLeadership(ctx context.Context) {
+	var stop context.CancelFunc
+	var done chan struct{}
+	changes := c.node.LeaderChanges()
+	check := time.NewTicker(c.cfg.Heartbeat)
+	defer check.Stop()
+	for {
+		leading := c.node.IsLeader()
+		switch {
+		case leading && stop == nil:
+			var lctx context.Context
+			lctx, stop = context.WithCancel(ctx)
+			done = make(chan struct{})
+			c.setLeading(true)
+			go func() {
+				defer close(done)
+				if err := c.node.Barrier(lctx); err == nil {
+					c.decider.run(lctx)
+				}
+			}()
+		case !leading && stop != nil:
+			stop()
+			<-done
+			stop = nil
+			c.setLeading(false)
+		}
+		select {
+		case <-ctx.Done():
+			if stop != nil {
+				stop()
+				<-done
+			}
+			return
+		case <-changes:
+		case <-check.C:
+		}
+	}
+}
+
+func (c *Coordinator) setLeading(v bool) {
+	c.mu.Lock()
+	c.leading = v
+	c.mu.Unlock()
+	c.cfg.Logger.Info("leadership", "node", c.cfg.NodeID, "leader", v)
+}
+
+// currentLeader is the decider when this node leads, else nil.
+func (c *Coordinator) currentLeader() *leader {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leading && c.node.IsLeader() {
+		return c.decider
+	}
+	return nil
+}
+
+// waitSession waits briefly for a session to appear in this node's log.
+func (c *Coordinator) waitSession(ctx context.Context, id string) error {
+	deadline := time.NewTimer(2 * time.Second)
+	defer deadline.Stop()
+	for {
+		changed := c.machine.Changed()
+		if state.Session(c.machine.State(), id) != nil {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return fmt.Errorf("session %s unknown", id)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (c *Coordinator) health() error {
+	if id, _ := c.node.Leader(); id == "" {
+		return errors.New("no Raft leader known")
+	}
+	if !c.nc.IsConnected() {
+		return errors.New("NATS connection down")
+	}
+	return nil
+}
+
+// Close stops the coordinator: HTTP, leadership, Raft, NATS.
+func (c *Coordinator) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.done)
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c.http.Shutdown(ctx)
+		cancel()
+	}
+	if c.node != nil {
+		c.node.Shutdown()
+	}
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	if c.nats != nil {
+		c.nats.Shutdown()
+	}
+	if c.model != nil {
+		c.model.Close()
+	}
+	c.wg.Wait()
+	return nil
+}

@@ -1,0 +1,404 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tabshard/tabshard/coordinator/bus"
+	"github.com/tabshard/tabshard/coordinator/state"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// replicator is the consensus node as the leader uses it.
+type replicator interface {
+	Apply(ctx context.Context, cmd *tabshardv1.Command) error
+	IsLeader() bool
+}
+
+// activationSender publishes (and logs) stage inputs.
+type activationSender interface {
+	Publish(ctx context.Context, a *tabshardv1.Activation) error
+}
+
+// leader holds the decisions a coordinator takes while it leads. Every
+// change goes through Raft first; only what committed is published.
+type leader struct {
+	cfg       *Config
+	node      replicator
+	machine   *state.Machine
+	nc        *nats.Conn
+	subj      bus.Subjects
+	acts      activationSender
+	placement state.Placement
+	modelURL  string
+	log       *slog.Logger
+	metrics   *leaderMetrics
+
+	propose sync.Mutex // serialises proposals that read the state to build a command
+
+	mu       sync.Mutex
+	seen     map[string]time.Time // worker → last heartbeat
+	progress map[string]time.Time // session → last progress
+}
+
+// leaderMetrics are counters the HTTP layer exports.
+type leaderMetrics struct {
+	mu        sync.Mutex
+	rejected  map[string]uint64
+	tokens    uint64
+	failovers uint64
+}
+
+func (m *leaderMetrics) reject(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rejected == nil {
+		m.rejected = map[string]uint64{}
+	}
+	m.rejected[reason]++
+}
+
+func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string) *leader {
+	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
+		log: cfg.Logger, metrics: &leaderMetrics{}, seen: map[string]time.Time{}, progress: map[string]time.Time{}}
+}
+
+func (l *leader) now() time.Time { return l.cfg.Clock.Now() }
+
+// apply proposes cmd, stamped with the leader's time.
+func (l *leader) apply(ctx context.Context, cmd *tabshardv1.Command) error {
+	cmd.UnixMs = l.now().UnixMilli()
+	return l.node.Apply(ctx, cmd)
+}
+
+// run is the leader's loop while this coordinator leads: it subscribes to
+// joins and session starts, and on every tick checks leases, plans and
+// stalled steps. It returns when ctx ends (leadership lost).
+func (l *leader) run(ctx context.Context) error {
+	l.resetLeases()
+	jsub, err := bus.Subscribe(l.nc, l.subj.Join(), func() *tabshardv1.JoinRequest { return &tabshardv1.JoinRequest{} },
+		func(req *tabshardv1.JoinRequest, msg *nats.Msg) { go l.onJoin(ctx, req, msg) }, bus.WithLogger(l.log))
+	if err != nil {
+		return err
+	}
+	defer jsub.Unsubscribe()
+	ssub, err := bus.Subscribe(l.nc, l.subj.StartSession(), func() *tabshardv1.StartSession { return &tabshardv1.StartSession{} },
+		func(req *tabshardv1.StartSession, msg *nats.Msg) { go l.onStartRequest(ctx, req, msg) }, bus.WithLogger(l.log))
+	if err != nil {
+		return err
+	}
+	defer ssub.Unsubscribe()
+	l.tick(ctx)
+	l.reissueAll(ctx)
+	t := time.NewTicker(l.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			l.tick(ctx)
+		}
+	}
+}
+
+// resetLeases gives every active member a fresh lease: a new leader has no
+// heartbeat history.
+func (l *leader) resetLeases() {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range state.Active(l.machine.State()) {
+		l.seen[m.GetWorkerId()] = now
+	}
+}
+
+// tick checks leases, plans, stalled steps, and re-announces the epoch.
+func (l *leader) tick(ctx context.Context) {
+	if !l.node.IsLeader() {
+		return
+	}
+	l.expireSilent(ctx)
+	if err := l.replan(ctx); err != nil && ctx.Err() == nil {
+		l.log.Warn("no plan", "err", err)
+	}
+	l.announce()
+	l.reissueStalled(ctx)
+}
+
+// heard records a heartbeat; every coordinator keeps these, so a new leader
+// starts from fresh leases anyway.
+func (l *leader) heard(ctx context.Context, hb *tabshardv1.Heartbeat) {
+	st := l.machine.State()
+	m := state.Member(st, hb.GetWorkerId())
+	if m == nil || m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
+		l.metrics.reject("heartbeat from unknown or expired worker")
+		return
+	}
+	l.mu.Lock()
+	l.seen[hb.GetWorkerId()] = l.now()
+	l.mu.Unlock()
+	if hb.GetLifecycle() == tabshardv1.Lifecycle_LIFECYCLE_LEAVING && l.node.IsLeader() {
+		l.expire(ctx, hb.GetWorkerId(), tabshardv1.MemberState_MEMBER_STATE_LEFT, "left")
+		l.replanAndAnnounce(ctx)
+	}
+}
+
+func (l *leader) expireSilent(ctx context.Context) {
+	now := l.now()
+	for _, m := range state.Active(l.machine.State()) {
+		l.mu.Lock()
+		last, ok := l.seen[m.GetWorkerId()]
+		if !ok {
+			l.seen[m.GetWorkerId()], last = now, now
+		}
+		l.mu.Unlock()
+		if now.Sub(last) > l.cfg.Lease {
+			l.expire(ctx, m.GetWorkerId(), tabshardv1.MemberState_MEMBER_STATE_EXPIRED, fmt.Sprintf("no heartbeat for %v", now.Sub(last).Round(time.Millisecond)))
+		}
+	}
+}
+
+func (l *leader) expire(ctx context.Context, id string, to tabshardv1.MemberState, reason string) {
+	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_Expire{Expire: &tabshardv1.ExpireWorker{WorkerId: id, State: to, Reason: reason}}})
+	if err != nil && !errors.Is(err, state.ErrDuplicate) {
+		l.log.Warn("expire", "worker", id, "err", err)
+		return
+	}
+	l.log.Info("worker expired", "worker", id, "state", to, "reason", reason)
+}
+
+func (l *leader) replanAndAnnounce(ctx context.Context) {
+	if err := l.replan(ctx); err != nil {
+		l.log.Warn("no plan", "err", err)
+	}
+	l.announce()
+}
+
+// replan commits the plan placement decides, if any, and re-issues the
+// pending steps in the new epoch.
+func (l *leader) replan(ctx context.Context) error {
+	l.propose.Lock()
+	defer l.propose.Unlock()
+	c, err := l.placement.Decide(l.machine.State(), l.now().UnixMilli())
+	if err != nil || c == nil {
+		return err
+	}
+	if err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_CommitPlan{CommitPlan: c}}); err != nil {
+		return err
+	}
+	st := l.machine.State()
+	l.metrics.mu.Lock()
+	l.metrics.failovers += uint64(len(c.GetFailovers()))
+	l.metrics.mu.Unlock()
+	for _, f := range c.GetFailovers() {
+		l.log.Info("failover", "epoch", st.GetEpoch(), "stage", f.GetStage(), "from", f.GetFromWorkerId(), "to", f.GetToWorkerId(), "reason", f.GetReason())
+	}
+	l.log.Info("plan committed", "epoch", st.GetEpoch(), "stages", len(st.GetPlan().GetStages()))
+	l.announce()
+	l.reissueAll(ctx)
+	return nil
+}
+
+// announce publishes the committed plan to the workers.
+func (l *leader) announce() {
+	st := l.machine.State()
+	if st.GetPlan() == nil || !l.node.IsLeader() {
+		return
+	}
+	ann := &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), Plan: st.GetPlan(), ModelUrl: l.modelURL}
+	for _, m := range st.GetMembers() {
+		if m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
+			ann.ExpiredWorkerIds = append(ann.ExpiredWorkerIds, m.GetWorkerId())
+		}
+	}
+	if err := bus.Publish(l.nc, l.subj.Epoch(), ann); err != nil {
+		l.log.Warn("announce", "err", err)
+	}
+}
+
+func (l *leader) onJoin(ctx context.Context, req *tabshardv1.JoinRequest, msg *nats.Msg) {
+	reply := l.admit(ctx, req)
+	if err := bus.Respond(l.nc, msg, reply); err != nil {
+		l.log.Warn("join reply", "err", err)
+	}
+	if reply.GetError() == "" {
+		l.replanAndAnnounce(ctx)
+	}
+}
+
+func (l *leader) admit(ctx context.Context, req *tabshardv1.JoinRequest) *tabshardv1.JoinReply {
+	if req.GetJoinToken() != l.cfg.JoinToken {
+		l.metrics.reject("wrong join token")
+		l.log.Warn("join refused: wrong join token", "name", req.GetName())
+		return &tabshardv1.JoinReply{Error: "wrong join token"}
+	}
+	l.propose.Lock()
+	id := state.NextWorkerID(l.machine.State())
+	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_Admit{Admit: &tabshardv1.AdmitWorker{WorkerId: id, Name: req.GetName(), Capabilities: req.GetCapabilities()}}})
+	l.propose.Unlock()
+	if err != nil {
+		return &tabshardv1.JoinReply{Error: "not admitted: " + err.Error()}
+	}
+	l.mu.Lock()
+	l.seen[id] = l.now()
+	l.mu.Unlock()
+	l.log.Info("worker admitted", "worker", id, "name", req.GetName())
+	return &tabshardv1.JoinReply{WorkerId: id, HeartbeatIntervalMs: uint32(l.cfg.Heartbeat.Milliseconds()), LeaseMs: uint32(l.cfg.Lease.Milliseconds()),
+		ModelUrl: l.modelURL, Epoch: l.machine.State().GetEpoch()}
+}
+
+// startSession commits a new session and issues its prompt.
+func (l *leader) startSession(ctx context.Context, s *tabshardv1.Session) (string, error) {
+	l.propose.Lock()
+	st := l.machine.State()
+	if st.GetPlan() == nil {
+		l.propose.Unlock()
+		return "", errNoPlan
+	}
+	s.Id = state.NextSessionID(st)
+	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_StartSession{StartSession: &tabshardv1.StartSession{Session: s}}})
+	l.propose.Unlock()
+	if err != nil {
+		return "", err
+	}
+	l.issue(ctx, state.Session(l.machine.State(), s.GetId()))
+	return s.GetId(), nil
+}
+
+var errNoPlan = errors.New("no plan yet: waiting for workers to join")
+
+func (l *leader) onStartRequest(ctx context.Context, req *tabshardv1.StartSession, msg *nats.Msg) {
+	id, err := l.startSession(ctx, req.GetSession())
+	reply := &tabshardv1.StartSessionReply{SessionId: id}
+	if err != nil {
+		reply.Error = err.Error()
+	}
+	if err := bus.Respond(l.nc, msg, reply); err != nil {
+		l.log.Warn("start reply", "err", err)
+	}
+}
+
+// issue publishes the session's pending step: the whole prompt before the
+// first token, else the last committed token.
+func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
+	if s == nil || s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+		return
+	}
+	st := l.machine.State()
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, Sampling: s.GetSampling()}
+	if gen := s.GetGenerated(); len(gen) == 0 {
+		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
+	} else {
+		a.FirstPosition, a.TokenCount, a.Tokens = state.NextPosition(s)-1, 1, gen[len(gen)-1:]
+	}
+	l.mu.Lock()
+	l.progress[s.GetId()] = l.now()
+	l.mu.Unlock()
+	if err := l.acts.Publish(ctx, a); err != nil {
+		l.log.Warn("issue step", "session", s.GetId(), "err", err)
+	}
+}
+
+func (l *leader) reissueAll(ctx context.Context) {
+	for _, s := range l.machine.State().GetSessions() {
+		l.issue(ctx, s)
+	}
+}
+
+func (l *leader) reissueStalled(ctx context.Context) {
+	now := l.now()
+	for _, s := range l.machine.State().GetSessions() {
+		l.mu.Lock()
+		last, ok := l.progress[s.GetId()]
+		l.mu.Unlock()
+		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE && (!ok || now.Sub(last) > l.cfg.StepTimeout) {
+			l.log.Info("re-issuing a stalled step", "session", s.GetId(), "position", state.NextPosition(s))
+			l.issue(ctx, s)
+		}
+	}
+}
+
+// onToken commits a token from the last stage's primary of the current
+// epoch and moves its session on. Anything else is rejected.
+func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
+	if !l.node.IsLeader() {
+		return
+	}
+	st := l.machine.State()
+	stages := st.GetPlan().GetStages()
+	switch {
+	case t.GetEpoch() != st.GetEpoch():
+		l.rejectToken(t, "stale epoch")
+		return
+	case len(stages) == 0 || t.GetProducerWorkerId() != stages[len(stages)-1].GetDeviceId():
+		l.rejectToken(t, "not from the last stage's primary")
+		return
+	}
+	s := state.Session(st, t.GetSessionId())
+	if s == nil || s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE || t.GetPosition() != state.NextPosition(s) {
+		l.metrics.reject("duplicate or out-of-order token")
+		return
+	}
+	if reason := l.finish(s, t); reason == "stop" {
+		l.end(ctx, s.GetId(), reason)
+		return
+	}
+	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_AppendToken{AppendToken: &tabshardv1.AppendToken{
+		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState()}}})
+	if err != nil {
+		l.log.Debug("token not committed", "session", t.GetSessionId(), "position", t.GetPosition(), "err", err)
+		return
+	}
+	l.metrics.mu.Lock()
+	l.metrics.tokens++
+	l.metrics.mu.Unlock()
+	s = state.Session(l.machine.State(), t.GetSessionId())
+	if reason := l.finish(s, nil); reason != "" {
+		l.end(ctx, s.GetId(), reason)
+		return
+	}
+	l.issue(ctx, s)
+}
+
+func (l *leader) rejectToken(t *tabshardv1.Token, why string) {
+	l.metrics.reject(why)
+	l.log.Warn("token rejected", "why", why, "from", t.GetProducerWorkerId(), "epoch", t.GetEpoch(), "session", t.GetSessionId(), "position", t.GetPosition())
+}
+
+// finish says whether the session ends: "stop" when t is a stop token,
+// "length" when it reached max_tokens or the context, "" otherwise.
+func (l *leader) finish(s *tabshardv1.Session, t *tabshardv1.Token) string {
+	if t != nil {
+		if slices.Contains(s.GetStopTokens(), t.GetId()) {
+			return "stop"
+		}
+		return ""
+	}
+	ctxLen := l.machine.State().GetPlan().GetContextLength()
+	switch {
+	case s.GetMaxTokens() > 0 && uint32(len(s.GetGenerated())) >= s.GetMaxTokens():
+		return "length"
+	case ctxLen > 0 && state.NextPosition(s) >= ctxLen:
+		return "length"
+	}
+	return ""
+}
+
+func (l *leader) end(ctx context.Context, id, reason string) {
+	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_EndSession{EndSession: &tabshardv1.EndSession{
+		SessionId: id, State: tabshardv1.SessionState_SESSION_STATE_DONE, FinishReason: reason}}})
+	if err != nil {
+		l.log.Debug("end session", "session", id, "err", err)
+	}
+	l.mu.Lock()
+	delete(l.progress, id)
+	l.mu.Unlock()
+}

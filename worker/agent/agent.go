@@ -1,0 +1,456 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tabshard/tabshard/coordinator/bus"
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/worker"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// Errors a worker stops or rejoins on.
+var (
+	// ErrRefused is a join the coordinator refused (a wrong join token).
+	ErrRefused = errors.New("join refused")
+	// ErrFenced is a worker the leader expired: it must rejoin as new.
+	ErrFenced = errors.New("expired by the leader")
+)
+
+// Config says how a worker reaches its cluster.
+type Config struct {
+	// Coordinator is a coordinator's HTTP address, e.g. http://127.0.0.1:8080.
+	Coordinator string
+	JoinToken   string
+	Name        string
+	// Capabilities are reported when joining (backend, memory budget).
+	Capabilities *tabshardv1.Capabilities
+	Logger       *slog.Logger
+	HTTP         *http.Client
+	// NATSOptions are added when connecting (e.g. an in-process dialer).
+	NATSOptions []nats.Option
+	// MaxSessions bounds the sessions whose KV caches a worker keeps.
+	MaxSessions int
+	// OnEvent, when set, hears what the worker does (for tests and the CLI).
+	OnEvent func(Event)
+}
+
+// Event is something a worker did: joined, loaded, became primary, ...
+type Event struct {
+	WorkerID string
+	Kind     string
+	Epoch    uint64
+	Stage    int
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.HTTP == nil {
+		c.HTTP = &http.Client{Timeout: 5 * time.Minute}
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 16
+	}
+	if c.Capabilities == nil {
+		c.Capabilities = &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU}
+	}
+}
+
+// Run joins the cluster and works until ctx ends; a worker the leader
+// expired (after a partition, say) rejoins under a new id. It returns
+// ErrRefused at once when the join token is wrong.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	info, err := fetchJoinInfo(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	nc, err := bus.Connect(info.NATSURL, append([]nats.Option{nats.Name("tabshard-worker " + cfg.Name), bus.LogEvents(cfg.Logger)}, cfg.NATSOptions...)...)
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", info.NATSURL, err)
+	}
+	defer nc.Close()
+	for {
+		err := runOnce(ctx, cfg, info, nc)
+		if !errors.Is(err, ErrFenced) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		cfg.Logger.Warn("expired by the leader; rejoining as a new worker")
+	}
+}
+
+// joinInfo is GET /api/join.
+type joinInfo struct {
+	NATSURL  string `json:"nats_url"`
+	Cluster  string `json:"cluster"`
+	ModelURL string `json:"model_url"`
+}
+
+func fetchJoinInfo(ctx context.Context, cfg Config) (joinInfo, error) {
+	var info joinInfo
+	url := strings.TrimSuffix(cfg.Coordinator, "/") + "/api/join"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return info, err
+	}
+	resp, err := cfg.HTTP.Do(req)
+	if err != nil {
+		return info, fmt.Errorf("coordinator %s: %w", cfg.Coordinator, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return info, fmt.Errorf("coordinator %s: GET /api/join: %s", cfg.Coordinator, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return info, fmt.Errorf("coordinator %s: /api/join: %w", cfg.Coordinator, err)
+	}
+	if info.NATSURL == "" || info.Cluster == "" {
+		return info, fmt.Errorf("coordinator %s: /api/join gave no NATS address", cfg.Coordinator)
+	}
+	return info, nil
+}
+
+// join asks the leader to admit the worker, retrying while there is none.
+func join(ctx context.Context, cfg Config, nc *nats.Conn, subj bus.Subjects) (*tabshardv1.JoinReply, error) {
+	req := &tabshardv1.JoinRequest{JoinToken: cfg.JoinToken, Name: cfg.Name, Capabilities: cfg.Capabilities}
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		reply := &tabshardv1.JoinReply{}
+		err := bus.Request(rctx, nc, subj.Join(), req, reply)
+		cancel()
+		switch {
+		case err == nil && reply.GetError() == "":
+			return reply, nil
+		case err == nil && strings.Contains(reply.GetError(), "join token"):
+			return nil, fmt.Errorf("%w: %s", ErrRefused, reply.GetError())
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		}
+		cfg.Logger.Debug("join not answered yet", "err", err, "reply", reply.GetError())
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// member is a joined worker: its id, its view of the plan, its stage.
+type member struct {
+	cfg   Config
+	info  joinInfo
+	nc    *nats.Conn
+	subj  bus.Subjects
+	log   *bus.ActivationLog
+	id    string
+	epoch uint64
+	plan  *tabshardv1.Plan
+
+	mu       sync.Mutex // guards loaded, progress (read by heartbeats)
+	loaded   int        // stage whose weights are loaded, -1 none
+	progress float32
+	runner   *Runner
+	loading  int // stage being loaded, -1 none
+
+	actSub   *nats.Subscription
+	actStage int
+	pending  []*tabshardv1.Activation // from newer epochs, until their announcement
+	rejected int
+}
+
+func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn) error {
+	subj, err := bus.NewSubjects(info.Cluster)
+	if err != nil {
+		return err
+	}
+	reply, err := join(ctx, cfg, nc, subj)
+	if err != nil {
+		return err
+	}
+	alog, err := bus.OpenLog(ctx, nc, info.Cluster, bus.LogOptions{})
+	if err != nil {
+		return err
+	}
+	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1}
+	if reply.GetModelUrl() != "" {
+		m.info.ModelURL = reply.GetModelUrl()
+	}
+	cfg.Logger.Info("joined", "worker", m.id, "heartbeat_ms", reply.GetHeartbeatIntervalMs(), "lease_ms", reply.GetLeaseMs())
+	m.event("joined", -1)
+	return m.loop(ctx, time.Duration(reply.GetHeartbeatIntervalMs())*time.Millisecond)
+}
+
+func (m *member) event(kind string, stage int) {
+	if m.cfg.OnEvent != nil {
+		m.cfg.OnEvent(Event{WorkerID: m.id, Kind: kind, Epoch: m.epoch, Stage: stage})
+	}
+}
+
+// loaded is a finished weight load.
+type loaded struct {
+	stage int
+	st    *worker.Stage
+	err   error
+}
+
+// loop is the worker's one goroutine of state: every message and timer
+// lands here, so the runner needs no locks.
+func (m *member) loop(ctx context.Context, beat time.Duration) error {
+	if beat <= 0 {
+		beat = 500 * time.Millisecond
+	}
+	epochs := make(chan *tabshardv1.EpochAnnouncement, 16)
+	acts := make(chan *tabshardv1.Activation, 1024)
+	loads := make(chan loaded, 1)
+	esub, err := bus.Subscribe(m.nc, m.subj.Epoch(), func() *tabshardv1.EpochAnnouncement { return &tabshardv1.EpochAnnouncement{} },
+		func(a *tabshardv1.EpochAnnouncement, _ *nats.Msg) { epochs <- a }, bus.WithLogger(m.cfg.Logger))
+	if err != nil {
+		return err
+	}
+	defer esub.Unsubscribe()
+	defer m.unsubscribe()
+	ticker := time.NewTicker(beat)
+	defer ticker.Stop()
+	m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
+	for {
+		select {
+		case <-ctx.Done():
+			m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_LEAVING)
+			m.nc.Flush()
+			return ctx.Err()
+		case <-ticker.C:
+			m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
+		case ann := <-epochs:
+			if err := m.onEpoch(ctx, ann, acts, loads); err != nil {
+				return err
+			}
+		case l := <-loads:
+			m.onLoaded(ctx, l)
+		case a := <-acts:
+			m.onActivation(ctx, a)
+		}
+	}
+}
+
+func (m *member) heartbeat(life tabshardv1.Lifecycle) {
+	m.mu.Lock()
+	hb := &tabshardv1.Heartbeat{WorkerId: m.id, Epoch: m.epoch, LoadedStage: int32(m.loaded), LoadProgress: m.progress, Lifecycle: life}
+	m.mu.Unlock()
+	if err := bus.Publish(m.nc, m.subj.Heartbeat(), hb); err != nil {
+		m.cfg.Logger.Warn("heartbeat", "err", err)
+	}
+}
+
+// role is the stage a worker runs (primary) or stands by for in plan.
+func role(plan *tabshardv1.Plan, id string) (stage int, primary bool) {
+	for _, s := range plan.GetStages() {
+		if s.GetDeviceId() == id {
+			return int(s.GetIndex()), true
+		}
+	}
+	for _, s := range plan.GetStages() {
+		for _, sb := range s.GetStandbyDeviceIds() {
+			if sb == id {
+				return int(s.GetIndex()), false
+			}
+		}
+	}
+	return -1, false
+}
+
+func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement, acts chan *tabshardv1.Activation, loads chan loaded) error {
+	if ann.GetEpoch() <= m.epoch {
+		return nil
+	}
+	for _, id := range ann.GetExpiredWorkerIds() {
+		if id == m.id {
+			return fmt.Errorf("%w: worker %s in epoch %d", ErrFenced, m.id, ann.GetEpoch())
+		}
+	}
+	m.epoch, m.plan = ann.GetEpoch(), ann.GetPlan()
+	if ann.GetModelUrl() != "" {
+		m.info.ModelURL = ann.GetModelUrl()
+	}
+	stage, primary := role(m.plan, m.id)
+	m.cfg.Logger.Info("new epoch", "worker", m.id, "epoch", m.epoch, "stage", stage, "primary", primary)
+	m.ensureLoaded(ctx, stage, loads)
+	if primary {
+		if err := m.subscribe(stage, acts); err != nil {
+			return err
+		}
+		m.event("primary", stage)
+	} else {
+		m.unsubscribe()
+		if stage >= 0 {
+			m.event("standby", stage)
+		}
+	}
+	m.drainPending(ctx)
+	return nil
+}
+
+// ensureLoaded starts loading stage's weights unless they are loaded or
+// loading; stage -1 drops them.
+func (m *member) ensureLoaded(ctx context.Context, stage int, loads chan loaded) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if stage == m.loaded || stage == m.loading {
+		return
+	}
+	if stage < 0 {
+		m.loaded, m.runner = -1, nil
+		return
+	}
+	spec := m.plan.GetStages()[stage]
+	m.loading, m.progress = stage, 0
+	go func() {
+		st, err := m.load(ctx, spec)
+		loads <- loaded{stage: stage, st: st, err: err}
+	}()
+}
+
+// load fetches exactly the stage's tensors over HTTP Range.
+func (m *member) load(ctx context.Context, spec *tabshardv1.Stage) (*worker.Stage, error) {
+	src, err := openRange(ctx, m.cfg.HTTP, m.info.ModelURL)
+	if err != nil {
+		return nil, err
+	}
+	mod, err := model.Load(src, src.size)
+	if err != nil {
+		return nil, fmt.Errorf("model header: %w", err)
+	}
+	r := worker.Range{Begin: int(spec.GetLayerBegin()), End: int(spec.GetLayerEnd()), First: spec.GetEmbedding(), Last: spec.GetOutputHead()}
+	return worker.NewStage(mod, r)
+}
+
+func (m *member) onLoaded(ctx context.Context, l loaded) {
+	m.mu.Lock()
+	if l.stage != m.loading {
+		m.mu.Unlock()
+		return // superseded by a newer assignment
+	}
+	m.loading = -1
+	if l.err != nil {
+		m.mu.Unlock()
+		m.cfg.Logger.Error("loading stage", "stage", l.stage, "err", l.err)
+		return
+	}
+	spec := m.plan.GetStages()[l.stage]
+	m.loaded, m.progress = l.stage, 1
+	m.runner = &Runner{
+		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.cfg.MaxSessions,
+		Options: worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
+		Out:     natsOutbox{m: m, ctx: ctx},
+	}
+	_ = spec
+	m.mu.Unlock()
+	m.cfg.Logger.Info("stage loaded", "worker", m.id, "stage", l.stage)
+	m.event("loaded", l.stage)
+	m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
+	m.drainPending(ctx)
+}
+
+func (m *member) subscribe(stage int, acts chan *tabshardv1.Activation) error {
+	if m.actSub != nil && m.actStage == stage {
+		return nil
+	}
+	m.unsubscribe()
+	sub, err := bus.Subscribe(m.nc, m.subj.ActivationsFor(uint32(stage)), func() *tabshardv1.Activation { return &tabshardv1.Activation{} },
+		func(a *tabshardv1.Activation, _ *nats.Msg) { acts <- a }, bus.WithLogger(m.cfg.Logger))
+	if err != nil {
+		return err
+	}
+	m.actSub, m.actStage = sub, stage
+	return nil
+}
+
+func (m *member) unsubscribe() {
+	if m.actSub != nil {
+		m.actSub.Unsubscribe()
+		m.actSub, m.actStage = nil, -1
+	}
+}
+
+// onActivation checks an input against the worker's epoch and plan, then
+// runs it. Inputs of newer epochs wait for their announcement; inputs of
+// older epochs, or from a worker that is not the previous stage's primary,
+// are rejected.
+func (m *member) onActivation(ctx context.Context, a *tabshardv1.Activation) {
+	switch {
+	case a.GetEpoch() > m.epoch:
+		m.pending = append(m.pending, a)
+		return
+	case a.GetEpoch() < m.epoch:
+		m.reject(a, "stale epoch")
+		return
+	}
+	if want := m.producer(a.GetStage()); a.GetStage() > 0 && a.GetProducerWorkerId() != want {
+		m.reject(a, "not from the previous stage's primary "+want)
+		return
+	}
+	m.mu.Lock()
+	r := m.runner
+	m.mu.Unlock()
+	if r == nil || int(r.Index) != int(a.GetStage()) {
+		m.pending = append(m.pending, a) // weights still loading
+		return
+	}
+	if err := r.Handle(ctx, a, m.epoch); err != nil {
+		m.cfg.Logger.Error("activation rejected", "worker", m.id, "session", a.GetSessionId(), "stage", a.GetStage(), "position", a.GetFirstPosition(), "err", err)
+	}
+}
+
+func (m *member) producer(stage uint32) string {
+	if stage == 0 || int(stage) > len(m.plan.GetStages()) {
+		return ""
+	}
+	return m.plan.GetStages()[stage-1].GetDeviceId()
+}
+
+func (m *member) reject(a *tabshardv1.Activation, why string) {
+	m.rejected++
+	m.cfg.Logger.Warn("activation rejected", "worker", m.id, "why", why, "epoch", a.GetEpoch(), "my_epoch", m.epoch, "from", a.GetProducerWorkerId(), "session", a.GetSessionId(), "position", a.GetFirstPosition())
+}
+
+// drainPending retries inputs that waited for an epoch or for weights.
+func (m *member) drainPending(ctx context.Context) {
+	pending := m.pending
+	m.pending = nil
+	for _, a := range pending {
+		m.onActivation(ctx, a)
+	}
+}
+
+// natsOutbox sends a runner's results over NATS and reads the activation
+// log from JetStream.
+type natsOutbox struct {
+	m   *member
+	ctx context.Context
+}
+
+func (o natsOutbox) SendActivation(ctx context.Context, a *tabshardv1.Activation) error {
+	return o.m.log.Publish(ctx, a)
+}
+
+func (o natsOutbox) SendToken(_ context.Context, t *tabshardv1.Token) error {
+	return bus.Publish(o.m.nc, o.m.subj.Token(), t)
+}
+
+func (o natsOutbox) Replay(ctx context.Context, session string, stage, from, to uint32, fn func(*tabshardv1.Activation) error) error {
+	return o.m.log.Replay(ctx, session, stage, from, to, fn)
+}
