@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -192,7 +193,8 @@ func (c *Coordinator) startHTTP(context.Context) error {
 			c.cfg.Logger.Error("http server", "err", err)
 		}
 	}()
-	c.decider = newLeader(&c.cfg, c.node, c.machine.Machine, c.nc, c.subj, c.alog, c.placement(), c.ModelURL())
+	c.decider = newLeader(&c.cfg, c.node, c.machine.Machine, c.nc, c.subj, c.alog, c.placement(), c.ModelURL(), c.metrics)
+	c.metrics.SetRaftStatus(c.raftStatus)
 	return nil
 }
 
@@ -322,7 +324,10 @@ func (c *Coordinator) followLeadership(ctx context.Context) {
 				<-done
 			}
 			return
-		case <-changes:
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil
+			}
 		case <-check.C:
 		}
 	}
@@ -362,6 +367,23 @@ func (c *Coordinator) waitSession(ctx context.Context, id string) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// raftStatus reads Raft's state for /metrics.
+func (c *Coordinator) raftStatus() api.RaftStatus {
+	st := c.node.Stats()
+	var rs api.RaftStatus
+	switch st["state"] {
+	case "Candidate":
+		rs.State = 1
+	case "Leader":
+		rs.State = 2
+	case "Shutdown":
+		rs.State = 3
+	}
+	rs.Term, _ = strconv.ParseUint(st["term"], 10, 64)
+	rs.CommitIndex, _ = strconv.ParseUint(st["commit_index"], 10, 64)
+	return rs
 }
 
 func (c *Coordinator) health() error {

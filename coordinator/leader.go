@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/bus"
 	"github.com/tabshard/tabshard/coordinator/state"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
@@ -39,7 +40,8 @@ type leader struct {
 	placement state.Placement
 	modelURL  string
 	log       *slog.Logger
-	metrics   *leaderMetrics
+	metrics   *api.Metrics
+	rate      tokenRate
 
 	propose sync.Mutex // serialises proposals that read the state to build a command
 
@@ -48,26 +50,31 @@ type leader struct {
 	progress map[string]time.Time // session → last progress
 }
 
-// leaderMetrics are counters the HTTP layer exports.
-type leaderMetrics struct {
-	mu        sync.Mutex
-	rejected  map[string]uint64
-	tokens    uint64
-	failovers uint64
-}
-
-func (m *leaderMetrics) reject(reason string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.rejected == nil {
-		m.rejected = map[string]uint64{}
-	}
-	m.rejected[reason]++
-}
-
-func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string) *leader {
+func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
-		log: cfg.Logger, metrics: &leaderMetrics{}, seen: map[string]time.Time{}, progress: map[string]time.Time{}}
+		log: cfg.Logger, metrics: m, seen: map[string]time.Time{}, progress: map[string]time.Time{}}
+}
+
+// reject counts and logs a rejected message.
+func (l *leader) reject(reason string) { l.metrics.RejectedMessages.WithLabelValues(reason).Inc() }
+
+// tokenRate is an exponentially weighted tokens/s.
+type tokenRate struct {
+	mu   sync.Mutex
+	last time.Time
+	rate float64
+}
+
+func (r *tokenRate) observe(now time.Time) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.last.IsZero() {
+		if dt := now.Sub(r.last).Seconds(); dt > 0 {
+			r.rate = 0.9*r.rate + 0.1/dt
+		}
+	}
+	r.last = now
+	return r.rate
 }
 
 func (l *leader) now() time.Time { return l.cfg.Clock.Now() }
@@ -131,6 +138,13 @@ func (l *leader) tick(ctx context.Context) {
 	}
 	l.announce()
 	l.reissueStalled(ctx)
+	active := 0
+	for _, s := range l.machine.State().GetSessions() {
+		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+			active++
+		}
+	}
+	l.metrics.SessionsActive.Set(float64(active))
 }
 
 // heard records a heartbeat; every coordinator keeps these, so a new leader
@@ -139,7 +153,7 @@ func (l *leader) heard(ctx context.Context, hb *tabshardv1.Heartbeat) {
 	st := l.machine.State()
 	m := state.Member(st, hb.GetWorkerId())
 	if m == nil || m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
-		l.metrics.reject("heartbeat from unknown or expired worker")
+		l.reject("heartbeat from unknown or expired worker")
 		return
 	}
 	l.mu.Lock()
@@ -195,9 +209,7 @@ func (l *leader) replan(ctx context.Context) error {
 		return err
 	}
 	st := l.machine.State()
-	l.metrics.mu.Lock()
-	l.metrics.failovers += uint64(len(c.GetFailovers()))
-	l.metrics.mu.Unlock()
+	l.metrics.Failovers.Add(float64(len(c.GetFailovers())))
 	for _, f := range c.GetFailovers() {
 		l.log.Info("failover", "epoch", st.GetEpoch(), "stage", f.GetStage(), "from", f.GetFromWorkerId(), "to", f.GetToWorkerId(), "reason", f.GetReason())
 	}
@@ -236,7 +248,7 @@ func (l *leader) onJoin(ctx context.Context, req *tabshardv1.JoinRequest, msg *n
 
 func (l *leader) admit(ctx context.Context, req *tabshardv1.JoinRequest) *tabshardv1.JoinReply {
 	if req.GetJoinToken() != l.cfg.JoinToken {
-		l.metrics.reject("wrong join token")
+		l.reject("wrong join token")
 		l.log.Warn("join refused: wrong join token", "name", req.GetName())
 		return &tabshardv1.JoinReply{Error: "wrong join token"}
 	}
@@ -344,7 +356,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 	}
 	s := state.Session(st, t.GetSessionId())
 	if s == nil || s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE || t.GetPosition() != state.NextPosition(s) {
-		l.metrics.reject("duplicate or out-of-order token")
+		l.reject("duplicate or out-of-order token")
 		return
 	}
 	if reason := l.finish(s, t); reason == "stop" {
@@ -357,9 +369,14 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 		l.log.Debug("token not committed", "session", t.GetSessionId(), "position", t.GetPosition(), "err", err)
 		return
 	}
-	l.metrics.mu.Lock()
-	l.metrics.tokens++
-	l.metrics.mu.Unlock()
+	l.metrics.Tokens.Inc()
+	l.metrics.TokensPerSecond.Set(l.rate.observe(l.now()))
+	l.mu.Lock()
+	issued := l.progress[t.GetSessionId()]
+	l.mu.Unlock()
+	if !issued.IsZero() {
+		l.metrics.StageLatency.WithLabelValues("pipeline").Observe(l.now().Sub(issued).Seconds())
+	}
 	s = state.Session(l.machine.State(), t.GetSessionId())
 	if reason := l.finish(s, nil); reason != "" {
 		l.end(ctx, s.GetId(), reason)
@@ -369,7 +386,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 }
 
 func (l *leader) rejectToken(t *tabshardv1.Token, why string) {
-	l.metrics.reject(why)
+	l.reject(why)
 	l.log.Warn("token rejected", "why", why, "from", t.GetProducerWorkerId(), "epoch", t.GetEpoch(), "session", t.GetSessionId(), "position", t.GetPosition())
 }
 

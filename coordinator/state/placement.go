@@ -125,6 +125,8 @@ func (r *repair) primaries() error {
 			to, s.StandbyDeviceIds = s.StandbyDeviceIds[0], s.StandbyDeviceIds[1:]
 		} else if to = r.idle(); to != "" {
 			reason = "idle worker assigned (no standby)"
+		} else if to = r.stealStandby(); to != "" {
+			reason = "another stage's standby reassigned (no standby of its own)"
 		} else {
 			return fmt.Errorf("%w: stage %d (blocks %d-%d) lost %s", ErrNoCandidate, s.GetIndex(), s.GetLayerBegin(), s.GetLayerEnd(), from)
 		}
@@ -133,6 +135,22 @@ func (r *repair) primaries() error {
 		r.events = append(r.events, &tabshardv1.FailoverEvent{Stage: s.GetIndex(), FromWorkerId: from, ToWorkerId: to, Reason: reason, UnixMs: r.now})
 	}
 	return nil
+}
+
+// stealStandby takes the last standby of the stage with the most.
+func (r *repair) stealStandby() string {
+	var from *tabshardv1.Stage
+	for _, s := range r.plan.GetStages() {
+		if len(s.StandbyDeviceIds) > 0 && (from == nil || len(s.StandbyDeviceIds) > len(from.StandbyDeviceIds)) {
+			from = s
+		}
+	}
+	if from == nil {
+		return ""
+	}
+	id := from.StandbyDeviceIds[len(from.StandbyDeviceIds)-1]
+	from.StandbyDeviceIds = from.StandbyDeviceIds[:len(from.StandbyDeviceIds)-1]
+	return id
 }
 
 // standbys gives each stage short of k standbys an idle worker, stage by

@@ -21,6 +21,10 @@ import (
 
 // Errors a worker stops or rejoins on.
 var (
+	// ErrKilled, as the cause of Run's context (context.WithCancelCause),
+	// stops a worker without a goodbye, as a crash would: simulations use
+	// it to inject faults.
+	ErrKilled = errors.New("killed")
 	// ErrRefused is a join the coordinator refused (a wrong join token).
 	ErrRefused = errors.New("join refused")
 	// ErrFenced is a worker the leader expired: it must rejoin as new.
@@ -81,7 +85,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", info.NATSURL, err)
 	}
-	defer nc.Close()
+	defer func() {
+		if errors.Is(context.Cause(ctx), ErrKilled) {
+			nc.Close() // no flush: a crash loses what was unsent
+			return
+		}
+		nc.Drain()
+	}()
 	for {
 		err := runOnce(ctx, cfg, info, nc)
 		if !errors.Is(err, ErrFenced) || ctx.Err() != nil {
@@ -230,8 +240,10 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 	for {
 		select {
 		case <-ctx.Done():
-			m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_LEAVING)
-			m.nc.Flush()
+			if !errors.Is(context.Cause(ctx), ErrKilled) {
+				m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_LEAVING)
+				m.nc.Flush()
+			}
 			return ctx.Err()
 		case <-ticker.C:
 			m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
