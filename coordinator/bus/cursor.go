@@ -3,7 +3,6 @@ package bus
 import (
 	"errors"
 	"fmt"
-	"sort"
 
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -110,15 +109,11 @@ func (c *replayCursor) finish() error {
 
 // firstAhead is the smallest waiting first position past next, or -1.
 func (c *replayCursor) firstAhead() int64 {
-	var firsts []uint64
+	first := int64(-1)
 	for p := range c.ahead {
-		if p > c.next {
-			firsts = append(firsts, p)
+		if p > c.next && (first < 0 || int64(p) < first) {
+			first = int64(p)
 		}
 	}
-	if len(firsts) == 0 {
-		return -1
-	}
-	sort.Slice(firsts, func(i, j int) bool { return firsts[i] < firsts[j] })
-	return int64(firsts[0])
+	return first
 }

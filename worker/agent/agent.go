@@ -192,7 +192,7 @@ func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn) erro
 	if err != nil {
 		return err
 	}
-	alog, err := bus.OpenLog(ctx, nc, info.Cluster, bus.LogOptions{})
+	alog, err := bus.AttachLog(ctx, nc, info.Cluster, cfg.Logger)
 	if err != nil {
 		return err
 	}
