@@ -56,6 +56,10 @@ type Config struct {
 	// ("id=host:port"), empty for a single node.
 	RaftBind  string
 	RaftPeers []string
+	// RaftJoin starts this node without bootstrapping and asks the leader
+	// (through NATS) to add it as a voter: a coordinator joining a running
+	// cluster. It needs NATSURL (the cluster's NATS) and no RaftPeers.
+	RaftJoin bool
 	// RaftTransport replaces TCP (in-process simulations).
 	RaftTransport raft.Transport
 	// RaftTimeouts shortens Raft's timers (simulations).
@@ -112,6 +116,8 @@ func (c *Config) Validate() error {
 		return bad("lease %v must be longer than the heartbeat %v", c.Lease, c.Heartbeat)
 	case c.StepTimeout <= 0:
 		return bad("step timeout %v", c.StepTimeout)
+	case c.RaftJoin && (c.NATSURL == "" || len(c.RaftPeers) > 0):
+		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0:
 		return bad("negative worker, stage, standby or context count")
 	}

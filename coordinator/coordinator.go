@@ -159,7 +159,7 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 }
 
 func (c *Coordinator) startRaft(context.Context) error {
-	rc := consensus.Config{NodeID: c.cfg.NodeID, Bind: c.cfg.RaftBind, Transport: c.cfg.RaftTransport, Logger: c.cfg.Logger}
+	rc := consensus.Config{NodeID: c.cfg.NodeID, Bind: c.cfg.RaftBind, Transport: c.cfg.RaftTransport, Logger: c.cfg.Logger, Join: c.cfg.RaftJoin}
 	if c.cfg.DataDir != "" {
 		rc.DataDir = filepath.Join(c.cfg.DataDir, "raft")
 	}
@@ -174,8 +174,39 @@ func (c *Coordinator) startRaft(context.Context) error {
 		rc.Peers = append(rc.Peers, consensus.Peer{ID: id, Address: addr})
 	}
 	var err error
-	c.node, err = consensus.Start(rc, c.machine)
-	return err
+	if c.node, err = consensus.Start(rc, c.machine); err != nil {
+		return err
+	}
+	if c.cfg.RaftJoin {
+		return c.askToJoin()
+	}
+	return nil
+}
+
+// askToJoin asks the running cluster's leader to add this node.
+func (c *Coordinator) askToJoin() error {
+	req := &tabshardv1.AddCoordinatorRequest{JoinToken: c.cfg.JoinToken, NodeId: c.cfg.NodeID, RaftAddress: c.node.Address()}
+	var last error
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		reply := &tabshardv1.AddCoordinatorReply{}
+		err := bus.Request(ctx, c.nc, c.subj.AddCoordinator(), req, reply)
+		cancel()
+		if err == nil && reply.GetError() == "" {
+			c.cfg.Logger.Info("joined the Raft cluster", "node", c.cfg.NodeID, "address", c.node.Address())
+			return nil
+		}
+		if err == nil {
+			last = errors.New(reply.GetError())
+			if strings.Contains(reply.GetError(), "join token") {
+				break
+			}
+		} else {
+			last = err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("joining the Raft cluster: %w", last)
 }
 
 func (c *Coordinator) startHTTP(context.Context) error {

@@ -21,6 +21,7 @@ import (
 type replicator interface {
 	Apply(ctx context.Context, cmd *tabshardv1.Command) error
 	IsLeader() bool
+	AddVoter(ctx context.Context, id, address string) error
 }
 
 // activationSender publishes (and logs) stage inputs.
@@ -102,6 +103,12 @@ func (l *leader) run(ctx context.Context) error {
 		return err
 	}
 	defer ssub.Unsubscribe()
+	asub, err := bus.Subscribe(l.nc, l.subj.AddCoordinator(), func() *tabshardv1.AddCoordinatorRequest { return &tabshardv1.AddCoordinatorRequest{} },
+		func(req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) { go l.onAddCoordinator(ctx, req, msg) }, bus.WithLogger(l.log))
+	if err != nil {
+		return err
+	}
+	defer asub.Unsubscribe()
 	l.tick(ctx)
 	l.reissueAll(ctx)
 	t := time.NewTicker(l.cfg.Heartbeat)
@@ -418,4 +425,21 @@ func (l *leader) end(ctx context.Context, id, reason string) {
 	l.mu.Lock()
 	delete(l.progress, id)
 	l.mu.Unlock()
+}
+
+// onAddCoordinator adds a coordinator that presents the join token to the
+// Raft cluster.
+func (l *leader) onAddCoordinator(ctx context.Context, req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) {
+	reply := &tabshardv1.AddCoordinatorReply{}
+	if req.GetJoinToken() != l.cfg.JoinToken {
+		l.reject("wrong join token")
+		reply.Error = "wrong join token"
+	} else if err := l.node.AddVoter(ctx, req.GetNodeId(), req.GetRaftAddress()); err != nil {
+		reply.Error = err.Error()
+	} else {
+		l.log.Info("coordinator added to the Raft cluster", "node", req.GetNodeId(), "address", req.GetRaftAddress())
+	}
+	if err := bus.Respond(l.nc, msg, reply); err != nil {
+		l.log.Warn("add coordinator reply", "err", err)
+	}
 }

@@ -46,6 +46,10 @@ func (s Subjects) Token() string { return s.prefix() + "token" }
 // StartSession is the request/reply subject for starting a session.
 func (s Subjects) StartSession() string { return s.prefix() + "ctl.start" }
 
+// AddCoordinator is where a joining coordinator asks the leader to add it
+// to the Raft cluster (request/reply).
+func (s Subjects) AddCoordinator() string { return s.prefix() + "ctl.add-coordinator" }
+
 // Activation is the subject of the inputs of stage in session.
 func (s Subjects) Activation(session string, stage uint32) string {
 	return s.prefix() + "act." + session + "." + strconv.FormatUint(uint64(stage), 10)

@@ -1567,6 +1567,113 @@ func (x *StartSessionReply) GetError() string {
 	return ""
 }
 
+// AddCoordinatorRequest asks the leader to add a coordinator to the Raft
+// cluster as a voter (tabshard up --join).
+type AddCoordinatorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JoinToken     string                 `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddress   string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCoordinatorRequest) Reset() {
+	*x = AddCoordinatorRequest{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCoordinatorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCoordinatorRequest) ProtoMessage() {}
+
+func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCoordinatorRequest.ProtoReflect.Descriptor instead.
+func (*AddCoordinatorRequest) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AddCoordinatorRequest) GetJoinToken() string {
+	if x != nil {
+		return x.JoinToken
+	}
+	return ""
+}
+
+func (x *AddCoordinatorRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *AddCoordinatorRequest) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+// AddCoordinatorReply says whether it was added.
+type AddCoordinatorReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCoordinatorReply) Reset() {
+	*x = AddCoordinatorReply{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCoordinatorReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCoordinatorReply) ProtoMessage() {}
+
+func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCoordinatorReply.ProtoReflect.Descriptor instead.
+func (*AddCoordinatorReply) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AddCoordinatorReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_tabshard_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_cluster_proto_rawDesc = "" +
@@ -1680,7 +1787,14 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x11StartSessionReply\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error*u\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"r\n" +
+	"\x15AddCoordinatorRequest\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
+	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\"+\n" +
+	"\x13AddCoordinatorReply\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error*u\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MEMBER_STATE_ACTIVE\x10\x01\x12\x18\n" +
@@ -1711,38 +1825,40 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
-	(MemberState)(0),          // 0: tabshard.v1.MemberState
-	(SessionState)(0),         // 1: tabshard.v1.SessionState
-	(Lifecycle)(0),            // 2: tabshard.v1.Lifecycle
-	(*Member)(nil),            // 3: tabshard.v1.Member
-	(*Sampling)(nil),          // 4: tabshard.v1.Sampling
-	(*Session)(nil),           // 5: tabshard.v1.Session
-	(*FailoverEvent)(nil),     // 6: tabshard.v1.FailoverEvent
-	(*ClusterState)(nil),      // 7: tabshard.v1.ClusterState
-	(*Command)(nil),           // 8: tabshard.v1.Command
-	(*AdmitWorker)(nil),       // 9: tabshard.v1.AdmitWorker
-	(*ExpireWorker)(nil),      // 10: tabshard.v1.ExpireWorker
-	(*CommitPlan)(nil),        // 11: tabshard.v1.CommitPlan
-	(*StartSession)(nil),      // 12: tabshard.v1.StartSession
-	(*AppendToken)(nil),       // 13: tabshard.v1.AppendToken
-	(*EndSession)(nil),        // 14: tabshard.v1.EndSession
-	(*SetModel)(nil),          // 15: tabshard.v1.SetModel
-	(*JoinRequest)(nil),       // 16: tabshard.v1.JoinRequest
-	(*JoinReply)(nil),         // 17: tabshard.v1.JoinReply
-	(*Heartbeat)(nil),         // 18: tabshard.v1.Heartbeat
-	(*EpochAnnouncement)(nil), // 19: tabshard.v1.EpochAnnouncement
-	(*StartSessionReply)(nil), // 20: tabshard.v1.StartSessionReply
-	(*Capabilities)(nil),      // 21: tabshard.v1.Capabilities
-	(*Plan)(nil),              // 22: tabshard.v1.Plan
+	(MemberState)(0),              // 0: tabshard.v1.MemberState
+	(SessionState)(0),             // 1: tabshard.v1.SessionState
+	(Lifecycle)(0),                // 2: tabshard.v1.Lifecycle
+	(*Member)(nil),                // 3: tabshard.v1.Member
+	(*Sampling)(nil),              // 4: tabshard.v1.Sampling
+	(*Session)(nil),               // 5: tabshard.v1.Session
+	(*FailoverEvent)(nil),         // 6: tabshard.v1.FailoverEvent
+	(*ClusterState)(nil),          // 7: tabshard.v1.ClusterState
+	(*Command)(nil),               // 8: tabshard.v1.Command
+	(*AdmitWorker)(nil),           // 9: tabshard.v1.AdmitWorker
+	(*ExpireWorker)(nil),          // 10: tabshard.v1.ExpireWorker
+	(*CommitPlan)(nil),            // 11: tabshard.v1.CommitPlan
+	(*StartSession)(nil),          // 12: tabshard.v1.StartSession
+	(*AppendToken)(nil),           // 13: tabshard.v1.AppendToken
+	(*EndSession)(nil),            // 14: tabshard.v1.EndSession
+	(*SetModel)(nil),              // 15: tabshard.v1.SetModel
+	(*JoinRequest)(nil),           // 16: tabshard.v1.JoinRequest
+	(*JoinReply)(nil),             // 17: tabshard.v1.JoinReply
+	(*Heartbeat)(nil),             // 18: tabshard.v1.Heartbeat
+	(*EpochAnnouncement)(nil),     // 19: tabshard.v1.EpochAnnouncement
+	(*StartSessionReply)(nil),     // 20: tabshard.v1.StartSessionReply
+	(*AddCoordinatorRequest)(nil), // 21: tabshard.v1.AddCoordinatorRequest
+	(*AddCoordinatorReply)(nil),   // 22: tabshard.v1.AddCoordinatorReply
+	(*Capabilities)(nil),          // 23: tabshard.v1.Capabilities
+	(*Plan)(nil),                  // 24: tabshard.v1.Plan
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	21, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	23, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
 	4,  // 2: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
 	1,  // 3: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
-	22, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	24, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
 	3,  // 5: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
 	5,  // 6: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
 	6,  // 7: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
@@ -1753,15 +1869,15 @@ var file_tabshard_v1_cluster_proto_depIdxs = []int32{
 	13, // 12: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
 	14, // 13: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
 	15, // 14: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
-	21, // 15: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	23, // 15: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 16: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	22, // 17: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	24, // 17: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
 	6,  // 18: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
 	5,  // 19: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
 	1,  // 20: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	21, // 21: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	23, // 21: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
 	2,  // 22: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	22, // 23: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	24, // 23: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
 	24, // [24:24] is the sub-list for method output_type
 	24, // [24:24] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
@@ -1791,7 +1907,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
