@@ -15,8 +15,8 @@ import (
 
 	"github.com/tabshard/tabshard/coordinator/bus"
 	"github.com/tabshard/tabshard/model"
-	"github.com/tabshard/tabshard/worker"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+	"github.com/tabshard/tabshard/worker"
 )
 
 // Errors a worker stops or rejoins on.
@@ -47,6 +47,8 @@ type Config struct {
 	MaxSessions int
 	// OnEvent, when set, hears what the worker does (for tests and the CLI).
 	OnEvent func(Event)
+	// Load builds a stage's arithmetic; nil means CPU.
+	Load Loader
 }
 
 // Event is something a worker did: joined, loaded, became primary, ...
@@ -66,6 +68,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxSessions == 0 {
 		c.MaxSessions = 16
+	}
+	if c.Load == nil {
+		c.Load = CPU
 	}
 	if c.Capabilities == nil {
 		c.Capabilities = &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU}
@@ -214,7 +219,7 @@ func (m *member) event(kind string, stage int) {
 // loaded is a finished weight load.
 type loaded struct {
 	stage int
-	st    *worker.Stage
+	st    Compute
 	err   error
 }
 
@@ -337,7 +342,7 @@ func (m *member) ensureLoaded(ctx context.Context, stage int, loads chan loaded)
 }
 
 // load fetches exactly the stage's tensors over HTTP Range.
-func (m *member) load(ctx context.Context, spec *tabshardv1.Stage) (*worker.Stage, error) {
+func (m *member) load(ctx context.Context, spec *tabshardv1.Stage) (Compute, error) {
 	src, err := openRange(ctx, m.cfg.HTTP, m.info.ModelURL)
 	if err != nil {
 		return nil, err
@@ -347,7 +352,7 @@ func (m *member) load(ctx context.Context, spec *tabshardv1.Stage) (*worker.Stag
 		return nil, fmt.Errorf("model header: %w", err)
 	}
 	r := worker.Range{Begin: int(spec.GetLayerBegin()), End: int(spec.GetLayerEnd()), First: spec.GetEmbedding(), Last: spec.GetOutputHead()}
-	return worker.NewStage(mod, r)
+	return m.cfg.Load(ctx, mod, r)
 }
 
 func (m *member) onLoaded(ctx context.Context, l loaded) {

@@ -28,7 +28,7 @@ type Outbox interface {
 // output is re-sent), and a gap is filled from the activation log first.
 // It is not safe for concurrent use: one goroutine feeds it.
 type Runner struct {
-	Stage    *worker.Stage
+	Stage    Compute
 	Index    uint32
 	WorkerID string
 	// Options size each session's KV cache.
@@ -45,7 +45,7 @@ type Runner struct {
 
 // sequence is one session's state on this stage.
 type sequence struct {
-	kv      *worker.KVCache
+	kv      KV
 	next    uint32
 	lastIn  [2]uint32 // the last input's [first, end) positions
 	lastAct *tabshardv1.Activation

@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/worker"
+)
+
+// Compute is a stage's arithmetic on some backend: the CPU (worker.Stage)
+// or a GPU through WebGPU (in a browser tab). The runner drives it; it never
+// sees the network.
+type Compute interface {
+	Config() *model.Config
+	Range() worker.Range
+	// NewKV allocates one sequence's KV cache.
+	NewKV(o worker.Options) (KV, error)
+	Embed(x []float32, tokens []int) error
+	Forward(kv KV, x []float32, pos, n int) error
+	Logits(out, x []float32, n int) error
+}
+
+// KV is one sequence's KV cache on a backend.
+type KV interface{ Positions() int }
+
+// Loader builds a stage's Compute from a model whose tensors are read on
+// demand (over HTTP Range in a worker).
+type Loader func(ctx context.Context, m *model.Model, r worker.Range) (Compute, error)
+
+// CPU is the Loader of the Go CPU backend.
+func CPU(_ context.Context, m *model.Model, r worker.Range) (Compute, error) {
+	s, err := worker.NewStage(m, r)
+	if err != nil {
+		return nil, err
+	}
+	return cpuCompute{s}, nil
+}
+
+// cpuCompute adapts worker.Stage to Compute.
+type cpuCompute struct{ *worker.Stage }
+
+func (c cpuCompute) NewKV(o worker.Options) (KV, error) { return c.Stage.NewKV(o) }
+
+func (c cpuCompute) Forward(kv KV, x []float32, pos, n int) error {
+	return c.Stage.Forward(kv.(*worker.KVCache), x, pos, n)
+}
