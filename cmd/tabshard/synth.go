@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/tabshard/tabshard/model/preset"
+	"github.com/tabshard/tabshard/model/quantize"
+	"github.com/tabshard/tabshard/model/synth"
+)
+
+func runSynth(_ context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("synth", flag.ContinueOnError)
+	name := fs.String("preset", "", "model shape: "+strings.Join(preset.Names(), ", ")+" (required)")
+	policyName := fs.String("policy", preset.DefaultPolicy, "tensor types: "+strings.Join(quantize.Names(), ", "))
+	out := fs.String("out", "", "GGUF file to write (required)")
+	weights := fs.String("weights", "zero", "zero (stored sparsely: no disk for a 40 GB model) or random (seeded)")
+	seed := fs.Uint64("seed", 1, "seed of random weights")
+	rest, err := parseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 || *name == "" || *out == "" {
+		return usageErr("want --preset NAME --out FILE")
+	}
+	p, err := preset.Lookup(*name)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	pol, err := quantize.Parse(*policyName)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	w, err := synth.ParseWeights(*weights)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	notes, err := synth.WritePreset(*out, p, pol, w, *seed)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(e.stderr, "note:", n)
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %s at %s, %s weights\n", *out, p.Name, pol.Name, *weights)
+	return nil
+}

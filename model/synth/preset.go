@@ -1,0 +1,100 @@
+package synth
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/tabshard/tabshard/model/gguf"
+	"github.com/tabshard/tabshard/model/preset"
+	"github.com/tabshard/tabshard/model/quantize"
+)
+
+// Weights says what a preset file's tensors hold.
+type Weights int
+
+// What preset files can hold. WeightsZero is the zero value.
+const (
+	// WeightsZero writes every tensor as zeros, stored sparsely: a 40 GB
+	// model costs no disk, and its header and byte ranges are exact.
+	WeightsZero Weights = iota
+	// WeightsRandom draws seeded random values, quantized to each tensor's
+	// type.
+	WeightsRandom
+)
+
+// ParseWeights reads "zero" or "random".
+func ParseWeights(s string) (Weights, error) {
+	switch strings.ToLower(s) {
+	case "zero":
+		return WeightsZero, nil
+	case "random":
+		return WeightsRandom, nil
+	}
+	return 0, fmt.Errorf("%w: weights %q (want zero or random)", ErrBadSpec, s)
+}
+
+// WritePreset writes a GGUF file with p's exact tensor list, each tensor of
+// the type pol gives it, p's architecture metadata and a synthetic
+// vocabulary of p's size. It returns the policy's fallback notes.
+func WritePreset(path string, p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64) ([]string, error) {
+	b := builder{w: gguf.NewWriter()}
+	for _, kv := range p.Metadata() {
+		b.add(kv.Key, kv.Value)
+	}
+	b.add("general.file_type", gguf.Uint32(pol.FileType))
+	b.add("general.quantization_version", gguf.Uint32(2))
+	b.vocab(p.Vocab)
+	typed, notes := p.Typed(pol)
+	for _, t := range typed {
+		b.presetTensor(t, w, seed)
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	return notes, b.w.WriteFile(path)
+}
+
+func (b *builder) presetTensor(t preset.TypedTensor, w Weights, seed uint64) {
+	switch {
+	case w == WeightsZero:
+		b.keep(b.w.AddZeroTensor(t.Name, t.Type, t.Dims))
+	case len(t.Dims) == 1 && t.Role == quantize.RoleNorm && strings.HasSuffix(t.Name, "norm.weight"):
+		b.ones(t.Name, int(t.Dims[0]))
+	default:
+		b.keep(b.w.AddTensor(t.Name, t.Type, t.Dims, func(out io.Writer) error {
+			return writeTyped(out, t, streamSeed(seed, t.Name))
+		}))
+	}
+}
+
+// writeTyped draws a tensor's rows (uniform in ±1/sqrt(cols)) and encodes
+// each in the tensor's type.
+func writeTyped(w io.Writer, t preset.TypedTensor, seed uint64) error {
+	codec, err := t.Type.Codec()
+	if err != nil {
+		return fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	cols := int(t.Dims[0])
+	rows := 1
+	for _, d := range t.Dims[1:] {
+		rows *= int(d)
+	}
+	rb, err := t.Type.RowBytes(int64(cols))
+	if err != nil {
+		return fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	row := make([]float32, cols)
+	enc := make([]byte, rb)
+	rng := splitmix{seed}
+	scale := float32(1 / math.Sqrt(float64(cols)))
+	for range rows {
+		rng.fill(row, scale)
+		codec.Quantize(enc, row)
+		if _, err := w.Write(enc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
