@@ -26,6 +26,7 @@ var goldenCases = []goldenCase{
 	{name: "llama-3-70b-q3_k-8x4GiB", model: "llama-3-70b:q3_k", devices: "8x4GiB"},
 	{name: "llama-3-70b-q4_k-mixed", model: "llama-3-70b:q4_k",
 		devices: "4x8GiB:bw=400GB/s:binding=1GiB:buffer=2GiB,4x6GiB:bw=150GB/s,2x16GiB:cpu:bw=20GB/s"},
+	{name: "llama-3-70b-q4_k-small-ends", model: "llama-3-70b:q4_k", devices: "1x256MiB,7x6GiB,1x512MiB"},
 	{name: "llama-3-8b-q8_0-4x4GiB-standby", model: "llama-3-8b:q8_0", devices: "4x4GiB,1x2GiB",
 		edit: func(o *planner.Options) { o.Standby = 1; o.Context = 8192 }},
 	{name: "qwen2-72b-q4_k-16x4GiB-q8kv", model: "qwen2-72b:q4_k", devices: "16x4GiB",

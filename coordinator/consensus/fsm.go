@@ -51,7 +51,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	err := f.applyEntry(l.Index, l.Data)
 	f.applied.fire()
 	if err != nil {
-		f.log.Debug("command rejected", "index", l.Index, "err", err)
+		f.log.Debug("command rejected", "index", l.Index, "error", err)
 		return rejection{err}
 	}
 	return nil

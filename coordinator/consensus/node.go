@@ -1,18 +1,12 @@
 package consensus
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/raft"
-	"google.golang.org/protobuf/proto"
-
-	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
 // Node is one Raft server replicating a StateMachine. Its methods are safe
@@ -66,18 +60,6 @@ func Start(cfg Config, sm StateMachine) (*Node, error) {
 	return n, nil
 }
 
-// transport is cfg.Transport or a new TCP transport.
-func (c Config) transport(hl *hcLogger) (raft.Transport, error) {
-	if c.Transport != nil {
-		return c.Transport, nil
-	}
-	trans, err := newTCPTransport(c.Bind, c.Advertise, hl)
-	if err != nil {
-		return nil, err
-	}
-	return trans, nil
-}
-
 func start(cfg Config, sm StateMachine, st *stores, trans raft.Transport) (*Node, error) {
 	notify := make(chan bool, 1)
 	rc := cfg.raftConfig(notify)
@@ -85,10 +67,11 @@ func start(cfg Config, sm StateMachine, st *stores, trans raft.Transport) (*Node
 	if err != nil {
 		return nil, err
 	}
+	log := cfg.Logger.With("component", "consensus", "node", cfg.NodeID)
 	n := &Node{
 		id:           cfg.NodeID,
-		log:          cfg.Logger.With("component", "consensus", "node", cfg.NodeID),
-		fsm:          newFSM(sm, cfg.Logger),
+		log:          log,
+		fsm:          newFSM(sm, log),
 		stores:       st,
 		trans:        trans,
 		leaderEvents: newLeaderEvents(),
@@ -161,146 +144,6 @@ func (n *Node) drainNotify(notify <-chan bool) {
 	}
 }
 
-// ID is the node's ID.
-func (n *Node) ID() string { return n.id }
-
-// Address is the address peers reach this node at.
-func (n *Node) Address() string { return string(n.trans.LocalAddr()) }
-
-// Done is closed when the node shuts down.
-func (n *Node) Done() <-chan struct{} { return n.stop }
-
-// Apply proposes cmd and returns once it is committed and applied to this
-// node's state machine, with the state machine's rejection if any (matching
-// both ErrRejected and the state machine's error). Only the leader accepts
-// commands: elsewhere the error is a *NotLeaderError. After ErrLeadershipLost
-// or a context error the command may or may not commit.
-func (n *Node) Apply(ctx context.Context, cmd *tabshardv1.Command) error {
-	if cmd == nil {
-		return fmt.Errorf("%w: nil command", ErrMalformedCommand)
-	}
-	data, err := proto.Marshal(cmd)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformedCommand, err)
-	}
-	var resp any
-	err = n.await(ctx, func(timeout time.Duration) error {
-		f := n.raft.Apply(data, timeout)
-		if err := f.Error(); err != nil {
-			return err
-		}
-		resp = f.Response()
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if rejected, ok := resp.(error); ok {
-		return rejected
-	}
-	return nil
-}
-
-// Barrier returns once the state machine has applied every command
-// committed before it (leader only). A new leader calls it before it decides
-// anything from its state.
-func (n *Node) Barrier(ctx context.Context) error {
-	return n.await(ctx, func(timeout time.Duration) error {
-		return n.raft.Barrier(timeout).Error()
-	})
-}
-
-// AddVoter adds a voting server, or updates its address (leader only).
-func (n *Node) AddVoter(ctx context.Context, id, address string) error {
-	return n.await(ctx, func(timeout time.Duration) error {
-		return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(address), 0, timeout).Error()
-	})
-}
-
-// RemoveServer removes a server from the cluster (leader only). A removed
-// node stays up, idle, until it is shut down.
-func (n *Node) RemoveServer(ctx context.Context, id string) error {
-	return n.await(ctx, func(timeout time.Duration) error {
-		return n.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error()
-	})
-}
-
-// Snapshot takes a snapshot now and compacts the log. Nothing new since the
-// last snapshot is not an error.
-func (n *Node) Snapshot(ctx context.Context) error {
-	err := n.await(ctx, func(time.Duration) error {
-		return n.raft.Snapshot().Error()
-	})
-	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
-		return nil
-	}
-	return err
-}
-
-// Servers is the latest cluster configuration (possibly not yet committed).
-func (n *Node) Servers() ([]Peer, error) {
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return nil, n.translate(err)
-	}
-	servers := f.Configuration().Servers
-	peers := make([]Peer, 0, len(servers))
-	for _, s := range servers {
-		peers = append(peers, Peer{ID: string(s.ID), Address: string(s.Address)})
-	}
-	return peers, nil
-}
-
-// IsLeader reports whether this node is the leader now.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
-
-// Leader is the leader this node knows of; empty when none is.
-func (n *Node) Leader() (id, address string) {
-	addr, sid := n.raft.LeaderWithID()
-	return string(sid), string(addr)
-}
-
-// WaitLeader waits until this node knows a leader and returns it.
-func (n *Node) WaitLeader(ctx context.Context) (id, address string, err error) {
-	for {
-		changed := n.leaderSeen.wait()
-		if id, address = n.Leader(); id != "" {
-			return id, address, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return "", "", ctx.Err()
-		case <-n.stop:
-			return "", "", ErrShutdown
-		}
-	}
-}
-
-// LeaderChanges delivers true when this node becomes the leader and false
-// when it stops being the leader. It is meant for one reader; raft never
-// waits for it: if the reader falls 16 events behind, the oldest are dropped,
-// so the last value read is always the current one. It is closed after
-// Shutdown.
-func (n *Node) LeaderChanges() <-chan bool { return n.leaderEvents.ch }
-
-// Stats is the node's Raft state for /metrics: raft's own stats (state,
-// term, last_log_index, commit_index, applied_index, num_peers, …) plus
-// node_id, leader, leader_id and fsm_index (the last log index the state
-// machine reflects).
-func (n *Node) Stats() map[string]string {
-	select {
-	case <-n.stop:
-		return map[string]string{"node_id": n.id, "state": raft.Shutdown.String()}
-	default:
-	}
-	s := n.raft.Stats()
-	s["node_id"] = n.id
-	s["leader_id"], s["leader"] = n.Leader()
-	s["fsm_index"] = strconv.FormatUint(n.AppliedIndex(), 10)
-	return s
-}
-
 // Shutdown stops Raft, its transport and its goroutines, and closes the
 // stores. It is idempotent; the state machine keeps its state.
 func (n *Node) Shutdown() error {
@@ -318,58 +161,4 @@ func (n *Node) shutdown() error {
 	err = errors.Join(err, n.stores.close())
 	n.log.Info("raft node stopped", "applied_index", n.AppliedIndex())
 	return err
-}
-
-// await runs op, which blocks on a raft future, and returns its error or
-// the context's, whichever comes first. raft's futures cannot be cancelled:
-// after a context error the operation may still take effect. op gets the
-// context's remaining time as raft's enqueue timeout.
-func (n *Node) await(ctx context.Context, op func(timeout time.Duration) error) error {
-	if err := n.usable(ctx); err != nil {
-		return err
-	}
-	var timeout time.Duration
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(deadline), time.Millisecond)
-	}
-	done := make(chan error, 1)
-	go func() { done <- op(timeout) }()
-	select {
-	case err := <-done:
-		return n.translate(err)
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.stop:
-		return ErrShutdown
-	}
-}
-
-func (n *Node) usable(ctx context.Context) error {
-	select {
-	case <-n.stop:
-		return ErrShutdown
-	default:
-		return ctx.Err()
-	}
-}
-
-// translate maps raft's errors to this package's.
-func (n *Node) translate(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, raft.ErrNotLeader):
-		id, addr := n.Leader()
-		return &NotLeaderError{LeaderID: id, LeaderAddress: addr}
-	case errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		return fmt.Errorf("%w: %v", ErrNotLeader, err)
-	case errors.Is(err, raft.ErrLeadershipLost):
-		return ErrLeadershipLost
-	case errors.Is(err, raft.ErrRaftShutdown):
-		return ErrShutdown
-	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
-	default:
-		return fmt.Errorf("consensus: %w", err)
-	}
 }

@@ -21,6 +21,18 @@ const (
 	handlerGrace = 2 * time.Second
 )
 
+// transport is cfg.Transport or a new TCP transport.
+func (c Config) transport(hl *hcLogger) (raft.Transport, error) {
+	if c.Transport != nil {
+		return c.Transport, nil
+	}
+	trans, err := newTCPTransport(c.Bind, c.Advertise, hl)
+	if err != nil {
+		return nil, err
+	}
+	return trans, nil
+}
+
 // newTCPTransport binds a raft NetworkTransport on bind, advertising
 // advertise (or the bound address).
 func newTCPTransport(bind, advertise string, log *hcLogger) (*raft.NetworkTransport, error) {

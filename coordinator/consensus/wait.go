@@ -28,6 +28,8 @@ func (n *Node) AppliedIndex() uint64 { return n.fsm.index.Load() }
 //		case <-changed:
 //		case <-ctx.Done():
 //			return
+//		case <-node.Done():
+//			return
 //		}
 //	}
 func (n *Node) Applied() <-chan struct{} { return n.fsm.applied.wait() }
