@@ -1,0 +1,16 @@
+// Package gpu is tabshard's WebGPU backend: a small binding to the
+// browser's (or Dawn's) WebGPU API over syscall/js, and a Stage that runs a
+// shard's layers with the shaders of kernels/wgsl, weights and KV cache in
+// GPU buffers. Stage implements agent.Compute; Loader builds one for a
+// wasm worker and Detect reports the device's capabilities.
+//
+// The binding and the Stage exist only for GOOS=js GOARCH=wasm (files
+// *_js.go). What does not touch JavaScript — planning a tensor's row
+// chunks, packing kernel parameters, workgroup grids, RoPE tables — lives
+// in files without build constraints and is tested natively.
+//
+// A forward pass is recorded once as a list of dispatches (pipeline and
+// bind group pairs) and replayed each call with that call's workgroup
+// counts: one command encoder, one compute pass, one queue.submit per
+// call, whatever the number of layers.
+package gpu

@@ -1,0 +1,262 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/worker"
+	"github.com/tabshard/tabshard/worker/agent"
+)
+
+// Embed writes the embeddings of tokens into x (len(tokens)×Dim), looked
+// up on the GPU.
+func (s *Stage) Embed(x []float32, tokens []int) error {
+	if !s.rng.First {
+		return fmt.Errorf("%w: stage [%d,%d) holds no embedding", worker.ErrRange, s.rng.Begin, s.rng.End)
+	}
+	d := s.cfg.Dim
+	if len(x) != len(tokens)*d {
+		return fmt.Errorf("%w: %d values for %d tokens of %d", worker.ErrShape, len(x), len(tokens), d)
+	}
+	ids := make([]uint32, len(tokens))
+	for i, t := range tokens {
+		if t < 0 || t >= s.cfg.Vocab {
+			return fmt.Errorf("token %d out of vocabulary [0,%d)", t, s.cfg.Vocab)
+		}
+		ids[i] = uint32(t)
+	}
+	ctx := context.Background()
+	if s.embedProg == nil {
+		p := s.d.NewProgram(s.step)
+		if err := s.ops.Embed(ctx, p, s.embed, s.tokens, s.x); err != nil {
+			return err
+		}
+		s.ops.Flush()
+		s.embedProg = p
+	}
+	for i := 0; i < len(tokens); i += s.opt.MaxBatch {
+		n := min(s.opt.MaxBatch, len(tokens)-i)
+		s.d.WriteU32(s.tokens, 0, ids[i:i+n])
+		s.embedProg.Run(n, 0)
+		if err := s.d.ReadF32(ctx, s.x, 0, x[i*d:(i+n)*d]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Forward runs the stage's blocks over the hidden states x of n
+// consecutive positions starting at pos (n×Dim values, updated in place),
+// storing their keys and values in kv, in one submission per MaxBatch
+// positions.
+func (s *Stage) Forward(akv agent.KV, x []float32, pos, n int) error {
+	c := &s.cfg
+	kv, ok := akv.(*KV)
+	if !ok || kv.s != s {
+		return fmt.Errorf("%w: KV cache of another backend or stage", worker.ErrShape)
+	}
+	if len(kv.k) != len(s.blocks) {
+		return fmt.Errorf("%w: KV cache of %d blocks for a stage of %d", worker.ErrShape, len(kv.k), len(s.blocks))
+	}
+	if n <= 0 || pos < 0 || pos+n > kv.positions {
+		return fmt.Errorf("%w: positions [%d,%d) with room for %d", worker.ErrPosition, pos, pos+n, kv.positions)
+	}
+	if len(x) != n*c.Dim {
+		return fmt.Errorf("%w: %d values for %d positions of %d", worker.ErrShape, len(x), n, c.Dim)
+	}
+	batch := s.opt.MaxBatch
+	if kv.window > 0 {
+		batch = min(batch, maxChunk)
+	}
+	ctx := context.Background()
+	for i := 0; i < n; i += batch {
+		k := min(batch, n-i)
+		if err := s.forward(ctx, kv, x[i*c.Dim:(i+k)*c.Dim], pos+i, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) error {
+	if len(s.blocks) == 0 {
+		return nil
+	}
+	p, err := s.program(ctx, kv, n >= s.opt.MatMulMin)
+	if err != nil {
+		return err
+	}
+	s.d.WriteF32(s.x, 0, x)
+	s.d.WriteF32(s.cs, 0, RopeTable(s.freqs, pos, n))
+	p.Run(n, pos)
+	return s.d.ReadF32(ctx, s.x, 0, x)
+}
+
+// program returns kv's forward program, recording it on first use.
+func (s *Stage) program(ctx context.Context, kv *KV, matmul bool) (*Program, error) {
+	slot := &kv.decode
+	if matmul {
+		slot = &kv.prefill
+	}
+	if *slot != nil {
+		return *slot, nil
+	}
+	p := s.d.NewProgram(s.step)
+	for li := range s.blocks {
+		if err := s.record(ctx, p, kv, li, matmul); err != nil {
+			return nil, err
+		}
+	}
+	s.ops.Flush()
+	*slot = p
+	return p, s.d.Err()
+}
+
+// record adds block li's dispatches to p: the same steps as worker.Stage's
+// attention and feedForward, residual adds fused into the output
+// projections.
+func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul bool) error {
+	c := &s.cfg
+	b := &s.blocks[li]
+	o := s.ops
+	d, qd, kvd, f := c.Dim, c.QDim(), c.KVDim(), c.FFNDim
+	shape := RopeShape{
+		Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Rot: len(s.freqs), NeoX: c.RopeStyle == model.RopeNeoX,
+		Slots: kv.slots, Window: kv.window, Scale: s.scale,
+	}
+	vec := func(b *Buffer, stride int) Vec { return Vec{Buf: b, Stride: stride} }
+	steps := []func() error{
+		func() error { return o.RMSNorm(ctx, p, vec(s.x, d), b.attnNorm, vec(s.xb, d), d, c.NormEps) },
+		func() error { return o.Linear(ctx, p, b.q, vec(s.xb, d), vec(s.q, qd), false, matmul) },
+		func() error { return o.Linear(ctx, p, b.k, vec(s.xb, d), vec(s.k, kvd), false, matmul) },
+		func() error { return o.Linear(ctx, p, b.v, vec(s.xb, d), vec(s.v, kvd), false, matmul) },
+		func() error {
+			if b.qBias == nil {
+				return nil
+			}
+			if err := o.Bias(ctx, p, s.q, b.qBias, qd, qd); err != nil {
+				return err
+			}
+			if err := o.Bias(ctx, p, s.k, b.kBias, kvd, kvd); err != nil {
+				return err
+			}
+			return o.Bias(ctx, p, s.v, b.vBias, kvd, kvd)
+		},
+		func() error { return o.Rope(ctx, p, shape, s.q, s.k, s.v, kv.k[li], kv.v[li], s.cs) },
+		func() error { return o.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att) },
+		func() error { return o.Linear(ctx, p, b.o, vec(s.att, qd), vec(s.x, d), true, matmul) },
+		func() error { return o.RMSNorm(ctx, p, vec(s.x, d), b.ffnNorm, vec(s.xb, d), d, c.NormEps) },
+		func() error { return o.Linear(ctx, p, b.gate, vec(s.xb, d), vec(s.hb, f), false, matmul) },
+		func() error { return o.Linear(ctx, p, b.up, vec(s.xb, d), vec(s.hb2, f), false, matmul) },
+		func() error { return o.SwiGLU(ctx, p, s.hb, s.hb2, f, f) },
+		func() error { return o.Linear(ctx, p, b.down, vec(s.hb, f), vec(s.x, d), true, matmul) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Logits writes the logits of each of the n hidden states in x (n×Dim)
+// into out (n×Vocab). x is overwritten by the final norm, as worker.Stage
+// does.
+func (s *Stage) Logits(out, x []float32, n int) error {
+	if err := s.checkHead(x, n); err != nil {
+		return err
+	}
+	if len(out) != n*s.cfg.Vocab {
+		return fmt.Errorf("%w: %d hidden and %d logit values for %d positions", worker.ErrShape, len(x), len(out), n)
+	}
+	ctx := context.Background()
+	d, v := s.cfg.Dim, s.cfg.Vocab
+	for i := 0; i < n; i += s.opt.MaxBatch {
+		k := min(s.opt.MaxBatch, n-i)
+		p, err := s.head(ctx)
+		if err != nil {
+			return err
+		}
+		s.d.WriteF32(s.x, 0, x[i*d:(i+k)*d])
+		p.Run(k, 0)
+		if err := s.d.ReadF32(ctx, s.xb, 0, x[i*d:(i+k)*d]); err != nil {
+			return err
+		}
+		if err := s.d.ReadF32(ctx, s.logits, 0, out[i*v:(i+k)*v]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stage) checkHead(x []float32, n int) error {
+	if !s.rng.Last {
+		return fmt.Errorf("%w: stage [%d,%d) holds no output head", worker.ErrRange, s.rng.Begin, s.rng.End)
+	}
+	if n <= 0 || len(x) != n*s.cfg.Dim {
+		return fmt.Errorf("%w: %d hidden values for %d positions", worker.ErrShape, len(x), n)
+	}
+	return nil
+}
+
+// head returns the program of the final norm and output head.
+func (s *Stage) head(ctx context.Context) (*Program, error) {
+	if s.headProg != nil {
+		return s.headProg, nil
+	}
+	p := s.d.NewProgram(s.step)
+	if err := s.recordHead(ctx, p); err != nil {
+		return nil, err
+	}
+	s.ops.Flush()
+	s.headProg = p
+	return p, nil
+}
+
+// Greedy returns the greedy (argmax) next token after each of the n
+// hidden states in x: final norm, output head and argmax all on the GPU,
+// so only n indices come back. x is not modified.
+func (s *Stage) Greedy(x []float32, n int) ([]int, error) {
+	if err := s.checkHead(x, n); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if s.greedyProg == nil {
+		p := s.d.NewProgram(s.step)
+		if err := s.recordHead(ctx, p); err != nil {
+			return nil, err
+		}
+		if err := s.ops.Argmax(ctx, p, s.logits, s.picks, s.cfg.Vocab, s.cfg.Vocab); err != nil {
+			return nil, err
+		}
+		s.ops.Flush()
+		s.greedyProg = p
+	}
+	d := s.cfg.Dim
+	out := make([]int, 0, n)
+	picks := make([]uint32, s.opt.MaxBatch)
+	for i := 0; i < n; i += s.opt.MaxBatch {
+		k := min(s.opt.MaxBatch, n-i)
+		s.d.WriteF32(s.x, 0, x[i*d:(i+k)*d])
+		s.greedyProg.Run(k, 0)
+		if err := s.d.ReadU32(ctx, s.picks, 0, picks[:k]); err != nil {
+			return nil, err
+		}
+		for _, t := range picks[:k] {
+			out = append(out, int(t))
+		}
+	}
+	return out, nil
+}
+
+// recordHead adds the final norm and output head to p.
+func (s *Stage) recordHead(ctx context.Context, p *Program) error {
+	d := s.cfg.Dim
+	if err := s.ops.RMSNorm(ctx, p, Vec{Buf: s.x, Stride: d}, s.outNorm, Vec{Buf: s.xb, Stride: d}, d, s.cfg.NormEps); err != nil {
+		return err
+	}
+	return s.ops.Linear(ctx, p, s.output, Vec{Buf: s.xb, Stride: d}, Vec{Buf: s.logits, Stride: s.cfg.Vocab}, false, false)
+}

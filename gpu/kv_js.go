@@ -1,0 +1,87 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"fmt"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/worker"
+	"github.com/tabshard/tabshard/worker/agent"
+)
+
+// maxChunk is the most positions a windowed stage runs in one batch, as in
+// worker: a batch must not overwrite cache entries its own positions still
+// attend to.
+const maxChunk = 64
+
+// KV is one sequence's KV cache in GPU buffers: per block, keys and values
+// of Slots positions × KVDim f32 values; with a window, position p lives
+// in slot p mod Slots. It also holds the forward programs bound to it.
+type KV struct {
+	s                *Stage
+	k, v             []*Buffer
+	slots, positions int
+	window           int
+	decode, prefill  *Program
+}
+
+var _ agent.KV = (*KV)(nil)
+
+// Positions is how many positions the sequence may reach.
+func (kv *KV) Positions() int { return kv.positions }
+
+// Window is the sliding window, 0 for none.
+func (kv *KV) Window() int { return kv.window }
+
+// Bytes is the GPU memory the cache holds.
+func (kv *KV) Bytes() int64 {
+	return 2 * int64(len(kv.k)) * int64(kv.slots) * int64(kv.s.cfg.KVDim()) * 4
+}
+
+// Release frees the cache's buffers; the KV must not be used after.
+func (kv *KV) Release() {
+	for i := range kv.k {
+		kv.k[i].Destroy()
+		kv.v[i].Destroy()
+	}
+	kv.k, kv.v, kv.decode, kv.prefill = nil, nil, nil, nil
+}
+
+// NewKV allocates one sequence's KV cache on the GPU. Entries are f32
+// (the only type the GPU cache stores).
+func (s *Stage) NewKV(o worker.Options) (agent.KV, error) {
+	c := &s.cfg
+	if o.Positions <= 0 || o.Positions > c.ContextLength {
+		return nil, fmt.Errorf("%w: %d positions (context length %d)", worker.ErrPosition, o.Positions, c.ContextLength)
+	}
+	if o.KV.Window < 0 {
+		return nil, fmt.Errorf("%w: sliding window %d", worker.ErrPosition, o.KV.Window)
+	}
+	if o.KV.Type != kernels.F32 {
+		return nil, fmt.Errorf("%w: GPU KV cache type %s (only F32)", ErrLimits, o.KV.Type)
+	}
+	if o.KV.Window == 0 {
+		o.KV.Window = c.SlidingWindow
+	}
+	kv := &KV{s: s, slots: o.Positions, positions: o.Positions, window: o.KV.Window}
+	if kv.window > 0 {
+		kv.slots = min(o.Positions, kv.window+maxChunk-1)
+	}
+	size := int64(kv.slots) * int64(c.KVDim()) * 4
+	for range s.blocks {
+		k, err := s.d.NewStorage(size)
+		if err != nil {
+			kv.Release()
+			return nil, err
+		}
+		v, err := s.d.NewStorage(size)
+		if err != nil {
+			k.Destroy()
+			kv.Release()
+			return nil, err
+		}
+		kv.k, kv.v = append(kv.k, k), append(kv.v, v)
+	}
+	return kv, s.d.Err()
+}

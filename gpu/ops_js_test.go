@@ -1,0 +1,336 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/wgsl"
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/worker"
+)
+
+// Tolerances of the element-wise and normalisation kernels, relative to
+// the magnitude of each value (they differ from the Go reference only in
+// float32 rounding order and the GPU's exp/sqrt): RMSNorm, RoPE, SwiGLU,
+// add and bias 1e-5; attention 1e-4 (absolute, values and weights of order
+// 1); embedding exact (the same dequantization, bit for bit).
+const (
+	elemTol = 1e-5
+	attnTol = 1e-4
+)
+
+// program records one op with rec and runs it for n positions at pos.
+func program(t *testing.T, n, pos int, rec func(ctx context.Context, o *Ops, p *Program) error) {
+	t.Helper()
+	ctx := context.Background()
+	step := newStep(t)
+	o := dev.NewOps(step)
+	defer o.Destroy()
+	p := dev.NewProgram(step)
+	if err := rec(ctx, o, p); err != nil {
+		t.Fatal(err)
+	}
+	o.Flush()
+	p.Run(n, pos)
+	if err := dev.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func magnitudes(v []float32) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = max(abs32(x), 1e-3)
+	}
+	return out
+}
+
+func TestRMSNorm(t *testing.T) {
+	for _, dim := range []int{8, 64, 172, 1000} {
+		t.Run(fmt.Sprint(dim), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(dim), 1))
+			n := 3
+			xs, g := randVec(r, n*dim, 2), randVec(r, dim, 1)
+			want := make([]float32, n*dim)
+			for i := range n {
+				kernels.RMSNorm(want[i*dim:(i+1)*dim], xs[i*dim:(i+1)*dim], g, 1e-5)
+			}
+			x, gb, y := storage(t, xs, 0), storage(t, g, 0), storage(t, nil, n*dim)
+			program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error {
+				return o.RMSNorm(ctx, p, Vec{Buf: x, Stride: dim}, gb, Vec{Buf: y, Stride: dim}, dim, 1e-5)
+			})
+			closeTo(t, "rmsnorm", readF32(t, y, n*dim), want, magnitudes(want), elemTol)
+		})
+	}
+}
+
+func TestSwiGLUAddBias(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	n, width := 5, 300
+	gate, up := randVec(r, n*width, 6), randVec(r, n*width, 2)
+	bias := randVec(r, width, 1)
+	t.Run("swiglu", func(t *testing.T) {
+		want := append([]float32(nil), gate...)
+		kernels.SwiGLU(want, up)
+		g, u := storage(t, gate, 0), storage(t, up, 0)
+		program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error { return o.SwiGLU(ctx, p, g, u, width, width) })
+		closeTo(t, "swiglu", readF32(t, g, n*width), want, magnitudes(want), elemTol)
+	})
+	t.Run("add", func(t *testing.T) {
+		want := append([]float32(nil), gate...)
+		kernels.Add(want, up)
+		y, x := storage(t, gate, 0), storage(t, up, 0)
+		program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error { return o.Add(ctx, p, y, x, width, width) })
+		closeTo(t, "add", readF32(t, y, n*width), want, magnitudes(want), 0)
+	})
+	t.Run("bias", func(t *testing.T) {
+		want := append([]float32(nil), gate...)
+		for i := range n {
+			kernels.Add(want[i*width:(i+1)*width], bias)
+		}
+		y, b := storage(t, gate, 0), storage(t, bias, 0)
+		program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error { return o.Bias(ctx, p, y, b, width, width) })
+		closeTo(t, "bias", readF32(t, y, n*width), want, magnitudes(want), 0)
+	})
+}
+
+func TestEmbed(t *testing.T) {
+	for _, typ := range wgsl.Types() {
+		t.Run(typ.String(), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(typ), 5))
+			rows, cols := 50, colsFor(typ, 512)
+			data := randWeights(t, r, typ, rows, cols)
+			rb, _ := typ.RowBytes(int64(cols))
+			w, err := dev.UploadWeights(typ, rows, cols, data, rb*7+4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Destroy()
+			ids := []uint32{0, 49, 7, 13, 14, 27}
+			want := make([]float32, len(ids)*cols)
+			c, _ := typ.Codec()
+			for i, id := range ids {
+				c.Dequantize(want[i*cols:(i+1)*cols], data[int64(id)*rb:int64(id+1)*rb])
+			}
+			tok, err := dev.NewStorage(4 * int64(len(ids)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tok.Destroy()
+			dev.WriteU32(tok, 0, ids)
+			y := storage(t, nil, len(want))
+			program(t, len(ids), 0, func(ctx context.Context, o *Ops, p *Program) error { return o.Embed(ctx, p, w, tok, y) })
+			got := readF32(t, y, len(want))
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && got[i] != want[i] {
+					t.Fatalf("value %d (row %d, column %d): GPU %g, reference %g", i, ids[i/cols], i%cols, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestRopeAttention runs RoPE + KV store + attention for a batch at a
+// position, against worker's RoPE and KVCache.Attend, for normal and NeoX
+// pairing, partial rotation, grouped-query heads and a sliding window.
+func TestRopeAttention(t *testing.T) {
+	cases := []struct {
+		heads, kvHeads, hd, rot int
+		neox                    bool
+		window, pos, n          int
+	}{
+		{8, 4, 8, 4, false, 0, 0, 5},
+		{4, 2, 64, 32, true, 0, 70, 3},
+		{4, 4, 96, 16, false, 0, 3, 1},
+		{6, 2, 32, 16, false, 7, 20, 4},
+		{2, 1, 160, 80, true, 0, 130, 2},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("h%d-kv%d-hd%d-rot%d-neox%v-w%d-pos%d-n%d", c.heads, c.kvHeads, c.hd, c.rot, c.neox, c.window, c.pos, c.n), func(t *testing.T) {
+			testRopeAttention(t, c.heads, c.kvHeads, c.hd, c.rot, c.neox, c.window, c.pos, c.n)
+		})
+	}
+}
+
+func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, window, pos, n int) {
+	r := rand.New(rand.NewPCG(uint64(heads*hd), uint64(pos)))
+	qd, kvd := heads*hd, kvHeads*hd
+	last := pos + n
+	slots := last
+	if window > 0 {
+		slots = window + 64 - 1
+	}
+	freqs := kernels.RopeFreqs(2*rot, 10000, nil)
+	rope := kernels.Rope{Freqs: freqs, NeoX: neox}
+	// Earlier positions' keys and values, already in the cache.
+	keys, vals := randVec(r, last*kvd, 1), randVec(r, last*kvd, 1)
+	q := randVec(r, n*qd, 1)
+	kc0, vc0 := make([]float32, slots*kvd), make([]float32, slots*kvd)
+	for p := 0; p < pos; p++ {
+		copy(kc0[(p%slots)*kvd:], keys[p*kvd:(p+1)*kvd])
+		copy(vc0[(p%slots)*kvd:], vals[p*kvd:(p+1)*kvd])
+	}
+	// Reference: rotate, store, attend.
+	wantQ := append([]float32(nil), q...)
+	wantK := append([]float32(nil), keys...)
+	scale := float32(math.Sqrt(float64(hd)))
+	want := make([]float32, n*qd)
+	scores, tmp := make([]float32, last), make([]float32, hd)
+	for i := range n {
+		p := pos + i
+		rope.Apply(wantQ[i*qd:(i+1)*qd], hd, p)
+		rope.Apply(wantK[p*kvd:(p+1)*kvd], hd, p)
+	}
+	ref := refCache(wantK, vals, kvHeads, hd, last)
+	for i := range n {
+		p := pos + i
+		first := 0
+		if window > 0 && p-window+1 > 0 {
+			first = p - window + 1
+		}
+		for h := range heads {
+			ref.Attend(0, h/(heads/kvHeads), first, p, wantQ[i*qd+h*hd:i*qd+(h+1)*hd], scale, scores, want[i*qd+h*hd:i*qd+(h+1)*hd], tmp)
+		}
+	}
+	qb := storage(t, q, 0)
+	kb := storage(t, keys[pos*kvd:], 0)
+	vb := storage(t, vals[pos*kvd:], 0)
+	kc, vc := storage(t, kc0, 0), storage(t, vc0, 0)
+	cs := storage(t, RopeTable(freqs, pos, n), 0)
+	out := storage(t, nil, n*qd)
+	sh := RopeShape{Heads: heads, KVHeads: kvHeads, HeadDim: hd, Rot: rot, NeoX: neox, Slots: slots, Window: window, Scale: scale}
+	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
+		if err := o.Rope(ctx, p, sh, qb, kb, vb, kc, vc, cs); err != nil {
+			return err
+		}
+		return o.Attention(ctx, p, sh, qb, kc, vc, out)
+	})
+	closeTo(t, "rotated q", readF32(t, qb, n*qd), wantQ, magnitudes(wantQ), elemTol)
+	gotK := readF32(t, kc, slots*kvd)
+	for i := range n {
+		p := pos + i
+		s := p % slots
+		closeTo(t, fmt.Sprintf("cached key %d", p), gotK[s*kvd:(s+1)*kvd], wantK[p*kvd:(p+1)*kvd], magnitudes(wantK[p*kvd:(p+1)*kvd]), elemTol)
+	}
+	closeTo(t, "attention", readF32(t, out, n*qd), want, nil, attnTol)
+}
+
+// refCache is a one-block worker.KVCache holding rows keys and values.
+func refCache(keys, vals []float32, kvHeads, hd, rows int) *worker.KVCache {
+	cfg := bundledConfig(kvHeads, hd, rows)
+	kv, err := worker.NewKVCache(cfg, 1, rows, worker.KVOptions{})
+	if err != nil {
+		panic(err)
+	}
+	kvd := kvHeads * hd
+	for p := range rows {
+		kv.Store(0, p, keys[p*kvd:(p+1)*kvd], vals[p*kvd:(p+1)*kvd])
+	}
+	return kv
+}
+
+func TestArgmaxSample(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	n, vocab := 4, 1000
+	logits := randVec(r, n*vocab, 8)
+	logits[vocab+17] = 100 // ties: the lowest index wins
+	logits[vocab+500] = 100
+	x := storage(t, logits, 0)
+	picks, err := dev.NewStorage(4 * int64(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer picks.Destroy()
+	got := make([]uint32, n)
+	t.Run("argmax", func(t *testing.T) {
+		program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error { return o.Argmax(ctx, p, x, picks, vocab, vocab) })
+		if err := dev.ReadU32(context.Background(), picks, 0, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if want := kernels.Argmax(logits[i*vocab : (i+1)*vocab]); int(got[i]) != want {
+				t.Errorf("row %d: %d, want %d", i, got[i], want)
+			}
+		}
+	})
+	t.Run("sample", func(t *testing.T) {
+		const temp = 0.9
+		coinVals := []float32{0.01, 0.5, 0.77, 0.999}
+		coins := storage(t, coinVals, 0)
+		soft := append([]float32(nil), logits...)
+		soft[vocab+17], soft[vocab+500] = 3, 2 // a spread-out distribution
+		dev.WriteF32(x, 0, soft)
+		program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error {
+			return o.Sample(ctx, p, x, picks, coins, vocab, vocab, temp)
+		})
+		if err := dev.ReadU32(context.Background(), picks, 0, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			row := append([]float32(nil), soft[i*vocab:(i+1)*vocab]...)
+			for j := range row {
+				row[j] /= temp
+			}
+			kernels.Softmax(row)
+			// The draw is the first index whose cumulative probability
+			// passes the coin; allow a neighbour only when the coin is
+			// within 1e-5 of the boundary between them.
+			var cdf float32
+			want := vocab - 1
+			for j, p := range row {
+				cdf += p
+				if coinVals[i] < cdf {
+					want = j
+					break
+				}
+			}
+			if int(got[i]) != want {
+				var c float32
+				for _, p := range row[:min(int(got[i]), want)+1] {
+					c += p
+				}
+				if math.Abs(float64(c-coinVals[i])) > 1e-5 {
+					t.Errorf("row %d coin %g: drew %d, want %d", i, coinVals[i], got[i], want)
+				}
+			}
+		}
+	})
+}
+
+// TestMatVecWorkgroupReduction repeats a few matvecs with the subgroup
+// reduction turned off, so that both paths are held to the reference on
+// adapters that have subgroups.
+func TestMatVecWorkgroupReduction(t *testing.T) {
+	dev.NoSubgroups = true
+	defer func() { dev.NoSubgroups = false }()
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.F16} {
+		c := linearCase{rows: 67, cols: 3 * colsFor(typ, 256), n: 2, accumulate: true}
+		t.Run(typ.String(), func(t *testing.T) { testLinear(t, typ, c, false) })
+	}
+}
+
+// TestMatVecShapes runs a Q4_0 and a Q6_K matvec under several work
+// splits, rows interleaved per invocation included.
+func TestMatVecShapes(t *testing.T) {
+	step := newStep(t)
+	for _, sh := range []wgsl.MatVecShape{{WG: 256, TPR: 256, RT: 1}, {WG: 128, TPR: 32, RT: 2}, {WG: 64, TPR: 64, RT: 4}, {WG: 32, TPR: 4, RT: 3}} {
+		for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q6_K} {
+			t.Run(fmt.Sprintf("%s/%d-%d-%d", typ, sh.WG, sh.TPR, sh.RT), func(t *testing.T) {
+				_ = step
+				testLinearShape(t, typ, linearCase{rows: 37, cols: 2 * colsFor(typ, 256), n: 2}, sh)
+			})
+		}
+	}
+}
+
+// bundledConfig is a minimal model configuration for a KV cache.
+func bundledConfig(kvHeads, hd, ctx int) *model.Config {
+	return &model.Config{Arch: model.ArchLlama, Layers: 1, Dim: kvHeads * hd, FFNDim: 1, Heads: kvHeads, KVHeads: kvHeads,
+		HeadDim: hd, RopeDim: hd, Vocab: 1, ContextLength: ctx, NormEps: 1e-5, RopeBase: 10000, RopeStyle: model.RopeNormal}
+}

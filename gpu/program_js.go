@@ -1,0 +1,123 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"context"
+	"fmt"
+	"syscall/js"
+)
+
+// Sizer gives a dispatch's workgroup counts for a batch of n positions.
+type Sizer func(n int) (x, y, z uint32)
+
+// Program is a recorded sequence of dispatches that share a Step uniform
+// (batch size n and first position pos) and run as one submission.
+type Program struct {
+	d     *Device
+	step  *Buffer
+	pass  *Pass
+	sizes []Sizer
+}
+
+// NewProgram starts an empty program whose kernels read step.
+func (d *Device) NewProgram(step *Buffer) *Program {
+	return &Program{d: d, step: step, pass: d.NewPass()}
+}
+
+// Len is the number of dispatches.
+func (p *Program) Len() int { return p.pass.Len() }
+
+func (p *Program) add(pl *Pipeline, group js.Value, size Sizer) {
+	p.pass.Add(pl, group, 0, 1, 1)
+	p.sizes = append(p.sizes, size)
+}
+
+// Run sets the Step uniform to (n, pos) and submits every dispatch, then
+// copies, in one command buffer. It does not wait for the GPU.
+func (p *Program) Run(n, pos int, copies ...Copy) {
+	p.d.WriteU32(p.step, 0, []uint32{uint32(n), uint32(pos), 0, 0})
+	for i, s := range p.sizes {
+		x, y, z := s(n)
+		p.pass.SetDims(i, x, y, z)
+	}
+	p.d.Run(p.pass, copies...)
+}
+
+// flat sizes a dispatch of per(n) workgroups spread over x and y.
+func flat(per func(n int) int) Sizer {
+	return func(n int) (uint32, uint32, uint32) {
+		x, y := Grid(per(n))
+		return x, y, 1
+	}
+}
+
+// Arena hands out uniform parameter blocks, each at its own aligned
+// offset of a shared buffer, so that hundreds of dispatches need a few
+// buffers and one upload.
+type Arena struct {
+	d     *Device
+	slot  int64
+	bufs  []*Buffer
+	data  [][]byte
+	used  int64 // bytes used in the last buffer
+	dirty bool
+}
+
+const arenaBytes = 64 << 10
+
+// NewArena returns an empty arena.
+func (d *Device) NewArena() *Arena {
+	return &Arena{d: d, slot: int64(max(256, d.Limits.MinUniformBufferOffsetAlignment)), used: arenaBytes}
+}
+
+// Put stores words (at most 64) and returns their binding; Flush uploads.
+func (a *Arena) Put(words []uint32) (Binding, error) {
+	if len(words) == 0 || 4*int64(len(words)) > a.slot {
+		return Binding{}, fmt.Errorf("gpu: uniform of %d words", len(words))
+	}
+	if a.used+a.slot > arenaBytes {
+		b, err := a.d.NewUniform(arenaBytes)
+		if err != nil {
+			return Binding{}, err
+		}
+		a.bufs, a.data, a.used = append(a.bufs, b), append(a.data, make([]byte, arenaBytes)), 0
+	}
+	last := len(a.bufs) - 1
+	copy(a.data[last][a.used:], u32Bytes(words))
+	bind := Binding{Buffer: a.bufs[last], Offset: a.used, Size: roundUp(4*int64(len(words)), 16)}
+	a.used += a.slot
+	a.dirty = true
+	return bind, nil
+}
+
+// Flush uploads what Put stored.
+func (a *Arena) Flush() {
+	if !a.dirty {
+		return
+	}
+	for i, b := range a.bufs {
+		a.d.Write(b, 0, a.data[i])
+	}
+	a.dirty = false
+}
+
+// Destroy frees the arena's buffers.
+func (a *Arena) Destroy() {
+	for _, b := range a.bufs {
+		b.Destroy()
+	}
+	a.bufs, a.data = nil, nil
+}
+
+// compile is Pipeline with the shader's name in errors.
+func (d *Device) compile(ctx context.Context, name, src string, err error) (*Pipeline, error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	p, err := d.Pipeline(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}

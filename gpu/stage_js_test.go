@@ -1,0 +1,283 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/bundled"
+	"github.com/tabshard/tabshard/model/gguf"
+	"github.com/tabshard/tabshard/model/synth"
+	"github.com/tabshard/tabshard/worker"
+	"github.com/tabshard/tabshard/worker/agent"
+)
+
+// Whole-stage tolerances: logits within 1e-3 of worker.Stage's (absolute,
+// for logits of order 1–10), greedy tokens identical.
+const logitTol = 1e-3
+
+// stagePair runs the same tokens through CPU stages and GPU stages (split
+// at the same layers) and compares.
+type stagePair struct {
+	cpu, gpu []agent.Compute
+	cpuKV    []agent.KV
+	gpuKV    []agent.KV
+}
+
+func newPair(t *testing.T, m *model.Model, src []byte, splits []int, opts Options, positions int) *stagePair {
+	t.Helper()
+	ctx := context.Background()
+	opts.Device = dev
+	opts.Source = bytes.NewReader(src)
+	layers := m.Config.Layers
+	bounds := append(append([]int{0}, splits...), layers)
+	p := &stagePair{}
+	for i := 0; i+1 < len(bounds); i++ {
+		r := worker.Range{Begin: bounds[i], End: bounds[i+1], First: i == 0, Last: i+2 == len(bounds)}
+		c, err := agent.CPU(ctx, m, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := NewStage(ctx, m, r, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(g.Close)
+		o := worker.Options{Positions: positions}
+		ckv, err := c.NewKV(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gkv, err := g.NewKV(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(gkv.(*KV).Release)
+		p.cpu, p.gpu = append(p.cpu, c), append(p.gpu, g)
+		p.cpuKV, p.gpuKV = append(p.cpuKV, ckv), append(p.gpuKV, gkv)
+	}
+	return p
+}
+
+// run feeds tokens at pos through one chain of stages and returns the
+// logits of every position.
+func run(t *testing.T, stages []agent.Compute, kvs []agent.KV, tokens []int, pos int) []float32 {
+	t.Helper()
+	c := stages[0].Config()
+	x := make([]float32, len(tokens)*c.Dim)
+	if err := stages[0].Embed(x, tokens); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range stages {
+		if err := s.Forward(kvs[i], x, pos, len(tokens)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := make([]float32, len(tokens)*c.Vocab)
+	if err := stages[len(stages)-1].Logits(out, x, len(tokens)); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// generate runs prompt then steps greedy tokens on both backends,
+// comparing logits at every position and the tokens chosen.
+func (p *stagePair) generate(t *testing.T, prompt []int, steps int) {
+	t.Helper()
+	vocab := p.cpu[0].Config().Vocab
+	want := run(t, p.cpu, p.cpuKV, prompt, 0)
+	got := run(t, p.gpu, p.gpuKV, prompt, 0)
+	compareLogits(t, "prompt", got, want, vocab)
+	next := kernels.Argmax(want[len(want)-vocab:])
+	pos := len(prompt)
+	var gen []int
+	for step := range steps {
+		want := run(t, p.cpu, p.cpuKV, []int{next}, pos)
+		got := run(t, p.gpu, p.gpuKV, []int{next}, pos)
+		if !compareLogits(t, fmt.Sprintf("step %d", step), got, want, vocab) {
+			return
+		}
+		gn, wn := kernels.Argmax(got), kernels.Argmax(want)
+		if gn != wn {
+			t.Fatalf("step %d: GPU picks %d, CPU %d (after %v)", step, gn, wn, gen)
+		}
+		gen = append(gen, wn)
+		next = wn
+		pos++
+	}
+	t.Logf("%d prompt + %d greedy tokens identical: %v", len(prompt), steps, gen)
+}
+
+func compareLogits(t *testing.T, what string, got, want []float32, vocab int) bool {
+	t.Helper()
+	worst, at := 0.0, 0
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > worst || math.IsNaN(d) {
+			worst, at = d, i
+		}
+	}
+	if !(worst <= logitTol) {
+		t.Errorf("%s: logit [%d][%d] GPU %g CPU %g (|Δ| %g > %g)", what, at/vocab, at%vocab, got[at], want[at], worst, logitTol)
+		return false
+	}
+	return true
+}
+
+func openBundled(t *testing.T) *model.Model {
+	t.Helper()
+	m, err := bundled.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestStageStories260K holds gpu.Stage to worker.Stage on the bundled
+// model: a prompt (prefill through the matmul), then 64 greedy steps.
+func TestStageStories260K(t *testing.T) {
+	m := openBundled(t)
+	prompt := append([]int{m.Tokenizer.BOS()}, m.Tokenizer.Encode("Once upon a time")...)
+	for _, c := range []struct {
+		name   string
+		splits []int
+		opts   Options
+	}{
+		{"whole", nil, Options{}},
+		{"split-2-4/chunks/batch3", []int{2, 4}, Options{MaxChunkBytes: 4096, MaxBatch: 3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPair(t, m, bundled.Bytes(), c.splits, c.opts, 128)
+			p.generate(t, prompt, 64)
+		})
+	}
+}
+
+// TestStageGreedy checks the on-GPU argmax head against Logits.
+func TestStageGreedy(t *testing.T) {
+	m := openBundled(t)
+	p := newPair(t, m, bundled.Bytes(), nil, Options{}, 16)
+	g := p.gpu[0].(*Stage)
+	tokens := []int{1, 403, 407, 261, 378}
+	x := make([]float32, len(tokens)*m.Config.Dim)
+	if err := g.Embed(x, tokens); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Forward(p.gpuKV[0], x, 0, len(tokens)); err != nil {
+		t.Fatal(err)
+	}
+	picks, err := g.Greedy(x, len(tokens))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := make([]float32, len(tokens)*m.Config.Vocab)
+	if err := g.Logits(logits, x, len(tokens)); err != nil {
+		t.Fatal(err)
+	}
+	for i, pk := range picks {
+		if want := kernels.Argmax(logits[i*m.Config.Vocab : (i+1)*m.Config.Vocab]); pk != want {
+			t.Errorf("position %d: Greedy %d, argmax of Logits %d", i, pk, want)
+		}
+	}
+}
+
+// quantizedSynth writes a random synth model and re-encodes its matrices
+// in the given types, all in memory.
+func quantizedSynth(t *testing.T, spec synth.Spec, types map[string]kernels.DType) []byte {
+	t.Helper()
+	w, err := synth.NewWriter(spec, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f32 bytes.Buffer
+	if _, err := w.WriteTo(&f32); err != nil {
+		t.Fatal(err)
+	}
+	src := bytes.NewReader(f32.Bytes())
+	f, err := gguf.Read(src, int64(f32.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := gguf.NewWriter()
+	for _, kv := range f.KV {
+		if kv.Key != gguf.KeyAlignment {
+			out.Add(kv.Key, kv.Value)
+		}
+	}
+	for i := range f.Tensors {
+		ti := &f.Tensors[i]
+		data, err := f.ReadTensor(src, ti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typ, ok := types[roleName(ti.Name)]
+		if !ok || len(ti.Dims) != 2 {
+			out.AddTensorBytes(ti.Name, ti.Type, ti.Dims, data)
+			continue
+		}
+		vals := make([]float32, ti.Elements())
+		mustCodec(t, ti.Type).Dequantize(vals, data)
+		rb, _ := typ.RowBytes(int64(ti.Dims[0]))
+		q := make([]byte, rb*int64(ti.Dims[1]))
+		mustCodec(t, typ).Quantize(q, vals)
+		out.AddTensorBytes(ti.Name, typ, ti.Dims, q)
+	}
+	var buf bytes.Buffer
+	if _, err := out.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// roleName strips "blk.N." from a tensor name.
+func roleName(name string) string {
+	var i int
+	if _, err := fmt.Sscanf(name, "blk.%d.", &i); err == nil {
+		return name[len(fmt.Sprintf("blk.%d.", i)):]
+	}
+	return name
+}
+
+// TestStageQuantizedSynth runs a random model whose matrices are Q4_0,
+// Q4_K, Q6_K and Q8_0 (grouped-query attention, untied head), whole and
+// split, then with a sliding window.
+func TestStageQuantizedSynth(t *testing.T) {
+	spec := synth.Spec{Dim: 256, Layers: 3, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 320, Context: 256, Untied: true, Name: "synth-q"}
+	types := map[string]kernels.DType{
+		"token_embd.weight": kernels.Q8_0, "output.weight": kernels.Q6_K,
+		"attn_q.weight": kernels.Q4_0, "attn_k.weight": kernels.Q4_0, "attn_v.weight": kernels.Q6_K,
+		"attn_output.weight": kernels.Q4_K, "ffn_gate.weight": kernels.Q4_K, "ffn_up.weight": kernels.Q4_0,
+		"ffn_down.weight": kernels.Q6_K,
+	}
+	data := quantizedSynth(t, spec, types)
+	m, err := model.Load(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := []int{1, 300, 301, 302, 303, 304, 305, 306, 307, 308}
+	t.Run("whole", func(t *testing.T) {
+		newPair(t, m, data, nil, Options{}, 96).generate(t, prompt, 24)
+	})
+	t.Run("split/chunks", func(t *testing.T) {
+		newPair(t, m, data, []int{1}, Options{MaxChunkBytes: 16 << 10}, 96).generate(t, prompt, 8)
+	})
+	t.Run("window", func(t *testing.T) {
+		m.Config.SlidingWindow = 6
+		defer func() { m.Config.SlidingWindow = 0 }()
+		newPair(t, m, data, nil, Options{MaxBatch: 4}, 96).generate(t, prompt, 16)
+	})
+}
+
+func mustCodec(t *testing.T, typ kernels.DType) *kernels.Codec {
+	t.Helper()
+	c, err := typ.Codec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

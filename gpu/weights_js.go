@@ -1,0 +1,139 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/gguf"
+)
+
+// Weights is a 2-D tensor in GPU memory in its stored type and byte
+// layout, split into row chunks, one buffer each.
+type Weights struct {
+	Type       kernels.DType
+	Rows, Cols int
+	RowBytes   int64
+	Chunks     []Chunk
+	Buffers    []*Buffer
+}
+
+// NewWeights allocates the buffers of a rows × cols tensor of type t in
+// chunks of at most maxChunk bytes (0: the device's binding limit).
+func (d *Device) NewWeights(t kernels.DType, rows, cols int, maxChunk int64) (*Weights, error) {
+	rb, err := t.RowBytes(int64(cols))
+	if err != nil {
+		return nil, err
+	}
+	limit := d.Limits.MaxStorageBufferBindingSize
+	if maxChunk > 0 {
+		limit = min(limit, maxChunk)
+	}
+	limit = min(limit, d.Limits.MaxBufferSize)
+	chunks, err := PlanChunks(rows, rb, limit)
+	if err != nil {
+		return nil, err
+	}
+	w := &Weights{Type: t, Rows: rows, Cols: cols, RowBytes: rb, Chunks: chunks}
+	for _, c := range chunks {
+		b, err := d.NewStorage(c.BufferBytes())
+		if err != nil {
+			w.Destroy()
+			return nil, err
+		}
+		w.Buffers = append(w.Buffers, b)
+	}
+	return w, nil
+}
+
+// Bytes is the tensor's size as stored.
+func (w *Weights) Bytes() int64 { return w.RowBytes * int64(w.Rows) }
+
+// Destroy frees the buffers.
+func (w *Weights) Destroy() {
+	for _, b := range w.Buffers {
+		b.Destroy()
+	}
+	w.Buffers = nil
+}
+
+// UploadWeights copies a tensor held in memory (rows × cols of t) to the
+// GPU.
+func (d *Device) UploadWeights(t kernels.DType, rows, cols int, data []byte, maxChunk int64) (*Weights, error) {
+	w, err := d.NewWeights(t, rows, cols, maxChunk)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != w.Bytes() {
+		w.Destroy()
+		return nil, fmt.Errorf("%w: %d bytes for %d×%d %s", kernels.ErrShape, len(data), rows, cols, t)
+	}
+	for i, c := range w.Chunks {
+		d.Write(w.Buffers[i], 0, data[int64(c.RowBegin)*w.RowBytes:int64(c.RowEnd)*w.RowBytes])
+	}
+	return w, nil
+}
+
+// uploadPiece is how much of a tensor is read into wasm memory at once
+// when streaming it from a model file.
+const uploadPiece = 8 << 20
+
+// Rows reads rows [begin, end) of a tensor of a model's file.
+type Rows func(t *gguf.TensorInfo, begin, end int64) ([]byte, error)
+
+// rowsReader is a model that can read row ranges itself.
+type rowsReader interface {
+	ReadRows(t *gguf.TensorInfo, begin, end int64) ([]byte, error)
+}
+
+// RowsOf returns how to read m's rows: from src (the reader m was loaded
+// from: a file, or HTTP Range requests in a tab) when given, else through
+// m itself if it can. model.Model keeps its reader private, so a caller
+// that has the reader should pass it.
+func RowsOf(m *model.Model, src io.ReaderAt) (Rows, error) {
+	if src != nil {
+		return func(t *gguf.TensorInfo, b, e int64) ([]byte, error) { return m.File.ReadRows(src, t, b, e) }, nil
+	}
+	if r, ok := any(m).(rowsReader); ok {
+		return r.ReadRows, nil
+	}
+	return nil, fmt.Errorf("gpu: no reader for the model's tensor data (pass LoaderOptions.Source)")
+}
+
+// LoadWeights streams the tensor name (rows × cols) of m into GPU buffers,
+// a few MiB of rows at a time read with rows (over HTTP Range in a tab),
+// so that no large tensor is ever whole in wasm memory.
+func (d *Device) LoadWeights(ctx context.Context, m *model.Model, rowsOf Rows, name string, rows, cols int, maxChunk int64) (*Weights, error) {
+	ti, ok := m.File.Tensor(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is missing", model.ErrTensor, name)
+	}
+	if len(ti.Dims) != 2 || ti.Dims[0] != uint64(cols) || ti.Dims[1] != uint64(rows) {
+		return nil, fmt.Errorf("%w: %s has dims %v, want [%d %d]", model.ErrTensor, name, ti.Dims, cols, rows)
+	}
+	w, err := d.NewWeights(ti.Type, rows, cols, maxChunk)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for i, c := range w.Chunks {
+		off, row := int64(0), c.RowBegin
+		for _, n := range UploadPieces(c.RowEnd-c.RowBegin, w.RowBytes, uploadPiece) {
+			if err := ctx.Err(); err != nil {
+				w.Destroy()
+				return nil, err
+			}
+			data, err := rowsOf(ti, int64(row), int64(row+n))
+			if err != nil {
+				w.Destroy()
+				return nil, fmt.Errorf("%s rows [%d,%d): %w", name, row, row+n, err)
+			}
+			d.Write(w.Buffers[i], off, data)
+			off, row = off+int64(len(data)), row+n
+		}
+	}
+	return w, nil
+}

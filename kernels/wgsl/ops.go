@@ -1,0 +1,50 @@
+package wgsl
+
+import "fmt"
+
+// The kernels that read no weights. Each binds a Step uniform (n, pos).
+
+// RMSNorm: 0 x, 1 norm weights, 2 y, 3 Norm params, 4 Step. One workgroup
+// per position.
+func RMSNorm() string { return join(src("step.wgsl"), src("rmsnorm.wgsl")) }
+
+// Rope: 0 q (rotated in place), 1 k, 2 v, 3 key cache, 4 value cache,
+// 5 cos/sin pairs, 6 Rope params, 7 Step. 64 invocations per workgroup,
+// one per (position, head, pair).
+func Rope() string { return join(src("step.wgsl"), src("rope.wgsl")) }
+
+// AttentionWorkgroup is the invocations of an attention workgroup.
+const AttentionWorkgroup = 64
+
+// Attention: 0 q, 1 key cache, 2 value cache, 3 output, 4 Attn params,
+// 5 Step. One workgroup per (position, head) for heads of headDim values.
+func Attention(headDim int) (string, error) {
+	if headDim <= 0 || headDim > 1024 {
+		return "", fmt.Errorf("%w: head dimension %d", ErrUnsupported, headDim)
+	}
+	dpt := (headDim + AttentionWorkgroup - 1) / AttentionWorkgroup
+	return join(header(false, "AWG", AttentionWorkgroup, "HD", headDim, "DPT", dpt), src("step.wgsl"), src("attention.wgsl")), nil
+}
+
+// SwiGLU: 0 gate (overwritten), 1 up, 2 Elem params, 3 Step.
+func SwiGLU() string { return join(src("step.wgsl"), src("swiglu.wgsl")) }
+
+// Add (residual): 0 y, 1 x, 2 Elem params, 3 Step.
+func Add() string { return join(src("step.wgsl"), src("add.wgsl")) }
+
+// Bias: 0 y, 1 bias, 2 Elem params, 3 Step.
+func Bias() string { return join(src("step.wgsl"), src("bias.wgsl")) }
+
+// Argmax: 0 x, 1 result indices, 2 Pick params, 3 Step. One workgroup per
+// position.
+func Argmax() string { return join(src("step.wgsl"), src("argmax.wgsl")) }
+
+// Sample: as Argmax, plus 4 coins. One workgroup per position.
+func Sample() string { return join(src("step.wgsl"), src("sample.wgsl")) }
+
+// Fill: 0 words, 1 Fill params. 256 invocations per workgroup, one word
+// each.
+func Fill() string { return src("fill.wgsl") }
+
+// ReadBandwidth is the plain read kernel: 0 data (vec4<f32>), 1 sink.
+func ReadBandwidth() string { return src("readbw.wgsl") }

@@ -1,0 +1,130 @@
+// Package wgsl holds tabshard's WebGPU compute shaders (the .wgsl files
+// beside this one, embedded) and assembles them into complete modules.
+// WGSL has no includes: a module is the concatenation of a constants
+// header, shared helpers, and for weight-reading kernels one tensor type's
+// block (type_*.wgsl) providing
+//
+//	const UNIT: u32                          // values per unit of work
+//	struct XU; fn load_x(u, xr: u32) -> XU   // unit u's x values, in registers
+//	struct WU; fn unit_load(wb, u: u32) -> WU // unit u's raw weight words (row at byte wb)
+//	fn unit_dot(w: WU, u: u32, x: XU) -> f32 // their dot product
+//	fn deq(wb, e: u32) -> f32                 // value e of the row at byte wb
+//
+// The matvec interleaves RT rows per invocation: one load_x serves RT
+// rows, and the RT unit_loads are issued before any unit_dot uses them.
+// Weights stay in their GGUF byte layout, bound as array<u32>: nothing is
+// expanded or repacked, so a tensor takes exactly its file size on the GPU
+// (plus at most 3 bytes of padding per row chunk). Blocks that are not
+// 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K) are read as whole words and
+// shifted; see common.wgsl and the type files.
+//
+// Every function here is pure: it returns WGSL text. The gpu package
+// compiles it; the conformance suite there holds each kernel to the Go
+// reference in package kernels.
+package wgsl
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tabshard/tabshard/kernels"
+)
+
+//go:embed *.wgsl
+var files embed.FS
+
+// ErrUnsupported is a tensor type, shape or option no kernel handles.
+var ErrUnsupported = errors.New("wgsl: unsupported")
+
+// src returns an embedded file; the names are fixed, so a miss is a bug.
+func src(name string) string {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		panic("wgsl: missing embedded file " + name)
+	}
+	return string(b)
+}
+
+// Types lists the weight types the kernels read, in ggml id order.
+func Types() []kernels.DType {
+	return []kernels.DType{kernels.F32, kernels.F16, kernels.Q4_0, kernels.Q8_0, kernels.Q2_K, kernels.Q3_K, kernels.Q4_K, kernels.Q6_K}
+}
+
+// typeBlock names the type file for rows of cols values of t and says
+// whether its unit_dot reads x four values at a time.
+func typeBlock(t kernels.DType, cols int) (file string, vec4 bool, err error) {
+	if cols <= 0 {
+		return "", false, fmt.Errorf("%w: %d columns", ErrUnsupported, cols)
+	}
+	if _, err := t.RowBytes(int64(cols)); err != nil {
+		return "", false, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	switch t {
+	case kernels.F32:
+		if cols%4 == 0 {
+			return "type_f32.wgsl", true, nil
+		}
+		return "type_f32_x1.wgsl", false, nil
+	case kernels.F16:
+		if cols%8 == 0 {
+			return "type_f16.wgsl", true, nil
+		}
+		return "type_f16_x1.wgsl", false, nil
+	case kernels.Q4_0:
+		return "type_q4_0.wgsl", true, nil
+	case kernels.Q8_0:
+		return "type_q8_0.wgsl", true, nil
+	case kernels.Q2_K:
+		return "type_q2_k.wgsl", true, nil
+	case kernels.Q3_K:
+		return "type_q3_k.wgsl", true, nil
+	case kernels.Q4_K:
+		return "type_q4_k.wgsl", true, nil
+	case kernels.Q6_K:
+		return "type_q6_k.wgsl", true, nil
+	}
+	return "", false, fmt.Errorf("%w: no WGSL kernel reads %s", ErrUnsupported, t)
+}
+
+// unitElems are the values per unit_dot unit of each type file.
+var unitElems = map[string]int{
+	"type_f32.wgsl": 4, "type_f32_x1.wgsl": 1, "type_f16.wgsl": 8, "type_f16_x1.wgsl": 1,
+	"type_q4_0.wgsl": 32, "type_q8_0.wgsl": 32, "type_q2_k.wgsl": 32, "type_q3_k.wgsl": 32,
+	"type_q4_k.wgsl": 64, "type_q6_k.wgsl": 32,
+}
+
+// Units is how many unit_dot units a row of cols values of t holds: the
+// work a matvec spreads over the invocations that share a row.
+func Units(t kernels.DType, cols int) (int, error) {
+	f, _, err := typeBlock(t, cols)
+	if err != nil {
+		return 0, err
+	}
+	return cols / unitElems[f], nil
+}
+
+// Device is what assembly needs to know of the device.
+type Device struct {
+	// Subgroups is true when the device was created with the "subgroups"
+	// feature.
+	Subgroups bool
+	// SubgroupMaxSize is the adapter's largest subgroup size (0 unknown).
+	SubgroupMaxSize int
+}
+
+// header declares module constants.
+func header(enableSubgroups bool, consts ...any) string {
+	var b strings.Builder
+	if enableSubgroups {
+		b.WriteString("enable subgroups;\n\n")
+	}
+	for i := 0; i+1 < len(consts); i += 2 {
+		fmt.Fprintf(&b, "const %s: u32 = %du;\n", consts[i], consts[i+1])
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func join(parts ...string) string { return strings.Join(parts, "\n") }
