@@ -119,9 +119,14 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 			}
 			return
 		}
+		// A closing coordinator ends its streams without an end event, so
+		// that clients resume at another one: its state will not change
+		// any more.
 		select {
 		case <-changed:
 		case <-ctx.Done():
+			return
+		case <-b.c.done:
 			return
 		}
 	}

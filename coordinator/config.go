@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/tabshard/tabshard/coordinator/modelauth"
 )
 
 // Clock is the time the daemon's decisions read; simulations control it.
@@ -43,6 +45,15 @@ type Config struct {
 	HTTPAddr string
 	// PublicURL is how workers reach HTTPAddr, when it differs.
 	PublicURL string
+	// ModelServerURL is the model file's address on a model server of
+	// another origin (modelauth.FileServer) that tabs read from with
+	// grants signed with ModelKey; "" serves the model here, unguarded.
+	ModelServerURL string
+	ModelKey       []byte
+	// WebDir serves the tab worker (worker.wasm, wasm_exec.js) from this
+	// folder instead of the copy embedded at build time; "" uses the
+	// embedded one (package web).
+	WebDir string
 
 	// NATSURL connects to an existing NATS cluster; "" embeds a server.
 	NATSURL string
@@ -64,6 +75,11 @@ type Config struct {
 	RaftTransport raft.Transport
 	// RaftTimeouts shortens Raft's timers (simulations).
 	RaftTimeouts time.Duration
+	// RaftSnapshotThreshold and RaftSnapshotInterval override how many log
+	// entries trigger a snapshot and how often that is checked (0: Raft's
+	// defaults); simulations lower them so that restarts read snapshots.
+	RaftSnapshotThreshold uint64
+	RaftSnapshotInterval  time.Duration
 
 	// Heartbeat is how often workers report; Lease how long one may be
 	// silent before it is expired.
@@ -120,6 +136,8 @@ func (c *Config) Validate() error {
 		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0:
 		return bad("negative worker, stage, standby or context count")
+	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
+		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
 	}
 	if c.Clock == nil {
 		c.Clock = wallClock{}

@@ -21,11 +21,13 @@ import (
 	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/bus"
 	"github.com/tabshard/tabshard/coordinator/consensus"
+	"github.com/tabshard/tabshard/coordinator/modelauth"
 	"github.com/tabshard/tabshard/coordinator/state"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
 	"github.com/tabshard/tabshard/planner"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+	"github.com/tabshard/tabshard/web"
 )
 
 // Coordinator is one running coordinator.
@@ -166,6 +168,7 @@ func (c *Coordinator) startRaft(context.Context) error {
 	if d := c.cfg.RaftTimeouts; d > 0 {
 		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout, rc.CommitTimeout = d, d, d, d/10
 	}
+	rc.SnapshotThreshold, rc.SnapshotInterval = c.cfg.RaftSnapshotThreshold, c.cfg.RaftSnapshotInterval
 	for _, p := range c.cfg.RaftPeers {
 		id, addr, ok := strings.Cut(p, "=")
 		if !ok {
@@ -215,7 +218,16 @@ func (c *Coordinator) startHTTP(context.Context) error {
 		return fmt.Errorf("http %s: %w", c.cfg.HTTPAddr, err)
 	}
 	c.httpLn = ln
-	handler := api.New(backend{c}, api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Logger: c.cfg.Logger})
+	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir})}
+	if c.cfg.ModelServerURL != "" { // tabs read the model elsewhere, with grants signed here
+		signer, err := modelauth.NewSigner(c.cfg.ModelKey)
+		if err != nil {
+			return err
+		}
+		opts.ModelGrant = &modelauth.Issuer{Signer: signer, File: c.model.File, URL: c.cfg.ModelServerURL, JoinToken: c.cfg.JoinToken,
+			Stage: modelauth.PlanStages(func() *tabshardv1.Plan { return c.machine.State().GetPlan() }), Now: c.cfg.Clock.Now}
+	}
+	handler := api.New(backend{c}, opts)
 	c.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	c.wg.Add(1)
 	go func() {
@@ -232,6 +244,9 @@ func (c *Coordinator) startHTTP(context.Context) error {
 // joinInfo tells workers where NATS and the model are.
 func (c *Coordinator) joinInfo(*http.Request) api.JoinInfo {
 	info := api.JoinInfo{Cluster: c.cfg.Cluster, ModelURL: c.ModelURL(), NATSURL: c.cfg.NATSURL}
+	if c.cfg.ModelServerURL != "" {
+		info.ModelGrantURL = c.HTTPURL() + "/api/model-grant"
+	}
 	if c.nats != nil {
 		info.NATSURL, info.NATSWSURL = c.nats.ClientURL(), c.nats.WebSocketURL()
 	}
@@ -247,7 +262,12 @@ func (c *Coordinator) HTTPURL() string {
 }
 
 // ModelURL is where workers read the served model.
-func (c *Coordinator) ModelURL() string { return c.HTTPURL() + "/model/" + c.modelName }
+func (c *Coordinator) ModelURL() string {
+	if c.cfg.ModelServerURL != "" {
+		return c.cfg.ModelServerURL
+	}
+	return c.HTTPURL() + "/model/" + c.modelName
+}
 
 // JoinToken is the token workers must present.
 func (c *Coordinator) JoinToken() string { return c.cfg.JoinToken }
@@ -442,7 +462,9 @@ func (c *Coordinator) Close() error {
 	}
 	if c.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c.http.Shutdown(ctx)
+		if c.http.Shutdown(ctx) != nil {
+			c.http.Close() // connections still busy: cut them
+		}
 		cancel()
 	}
 	if c.node != nil {

@@ -49,11 +49,18 @@ type leader struct {
 	mu       sync.Mutex
 	seen     map[string]time.Time // worker → last heartbeat
 	progress map[string]time.Time // session → last progress
+	reports  map[string]report    // worker → what its last heartbeat said
+	// heartbeats wakes the leader's loop to check reissueWhenReady.
+	heartbeats chan struct{}
+	// reissued is the last epoch whose pending steps were re-issued once
+	// all its primaries were ready.
+	reissued uint64
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
-		log: cfg.Logger, metrics: m, seen: map[string]time.Time{}, progress: map[string]time.Time{}}
+		log: cfg.Logger, metrics: m, seen: map[string]time.Time{}, progress: map[string]time.Time{},
+		reports: map[string]report{}, heartbeats: make(chan struct{}, 1)}
 }
 
 // reject counts and logs a rejected message.
@@ -119,6 +126,8 @@ func (l *leader) run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			l.tick(ctx)
+		case <-l.heartbeats:
+			l.reissueWhenReady(ctx)
 		}
 	}
 }
@@ -157,19 +166,74 @@ func (l *leader) tick(ctx context.Context) {
 // heard records a heartbeat; every coordinator keeps these, so a new leader
 // starts from fresh leases anyway.
 func (l *leader) heard(ctx context.Context, hb *tabshardv1.Heartbeat) {
-	st := l.machine.State()
-	m := state.Member(st, hb.GetWorkerId())
-	if m == nil || m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
+	// Every coordinator hears every heartbeat: keep this cheap (no copy of
+	// the state, no Raft, no JetStream), or late processing eats leases.
+	active := false
+	l.machine.Read(func(st *tabshardv1.ClusterState) {
+		m := state.Member(st, hb.GetWorkerId())
+		active = m != nil && m.GetState() == tabshardv1.MemberState_MEMBER_STATE_ACTIVE
+	})
+	if !active {
 		l.reject("heartbeat from unknown or expired worker")
 		return
 	}
 	l.mu.Lock()
 	l.seen[hb.GetWorkerId()] = l.now()
+	l.reports[hb.GetWorkerId()] = report{epoch: hb.GetEpoch(), loaded: hb.GetLoadedStage()}
 	l.mu.Unlock()
 	if hb.GetLifecycle() == tabshardv1.Lifecycle_LIFECYCLE_LEAVING && l.node.IsLeader() {
 		l.expire(ctx, hb.GetWorkerId(), tabshardv1.MemberState_MEMBER_STATE_LEFT, "left")
 		l.replanAndAnnounce(ctx)
+		return
 	}
+	select {
+	case l.heartbeats <- struct{}{}: // the leader's loop checks readiness
+	default:
+	}
+}
+
+// report is what a worker's last heartbeat said: the newest epoch it has
+// seen and the stage it has loaded.
+type report struct {
+	epoch  uint64
+	loaded int32
+}
+
+// reissueWhenReady re-issues every session's pending step once each
+// primary of the current epoch has reported that epoch with its stage
+// loaded. A worker subscribes to its stage's inputs before it heartbeats
+// the epoch, on the same connection, so from then on no input sent to it
+// is lost; a step issued at the commit itself could reach a promoted
+// standby before it subscribed, and wait for the step timeout. Steps in
+// flight when the epoch changed are dropped as stale by workers of the new
+// epoch, so this re-issue is also what moves them on.
+func (l *leader) reissueWhenReady(ctx context.Context) {
+	var epoch uint64
+	var primaries []report // the stage each primary must have loaded, by worker
+	var ids []string
+	l.machine.Read(func(st *tabshardv1.ClusterState) {
+		epoch = st.GetEpoch()
+		for _, s := range st.GetPlan().GetStages() {
+			ids = append(ids, s.GetDeviceId())
+			primaries = append(primaries, report{epoch: epoch, loaded: int32(s.GetIndex())})
+		}
+	})
+	l.mu.Lock()
+	if len(ids) == 0 || l.reissued >= epoch {
+		l.mu.Unlock()
+		return
+	}
+	for i, id := range ids {
+		r, ok := l.reports[id]
+		if !ok || r.epoch < epoch || r.loaded != primaries[i].loaded {
+			l.mu.Unlock()
+			return
+		}
+	}
+	l.reissued = epoch
+	l.mu.Unlock()
+	l.log.Debug("every primary is ready; re-issuing pending steps", "epoch", epoch)
+	l.reissueAll(ctx)
 }
 
 func (l *leader) expireSilent(ctx context.Context) {
@@ -203,8 +267,9 @@ func (l *leader) replanAndAnnounce(ctx context.Context) {
 	l.announce()
 }
 
-// replan commits the plan placement decides, if any, and re-issues the
-// pending steps in the new epoch.
+// replan commits the plan placement decides, if any, and announces it; the
+// pending steps are re-issued in the new epoch once its primaries are
+// ready (reissueWhenReady).
 func (l *leader) replan(ctx context.Context) error {
 	l.propose.Lock()
 	defer l.propose.Unlock()
@@ -222,7 +287,6 @@ func (l *leader) replan(ctx context.Context) error {
 	}
 	l.log.Info("plan committed", "epoch", st.GetEpoch(), "stages", len(st.GetPlan().GetStages()))
 	l.announce()
-	l.reissueAll(ctx)
 	return nil
 }
 

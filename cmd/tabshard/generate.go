@@ -152,7 +152,9 @@ func (p *textPrinter) finish() {
 	}
 }
 
-func printable(b byte) bool { return (b >= 0x20 && b < 0x7f) || b == '\t' || b == '\n' || b == '\v' || b == '\f' || b == '\r' }
+func printable(b byte) bool {
+	return (b >= 0x20 && b < 0x7f) || b == '\t' || b == '\n' || b == '\v' || b == '\f' || b == '\r'
+}
 
 // completeUTF8 is the length of the longest prefix of b that does not end
 // in the middle of a UTF-8 sequence that could still be completed.

@@ -32,6 +32,7 @@ func commands() []command {
 	return []command{
 		{"up", "run a coordinator: Raft, NATS, the HTTP API, and local workers", runUp},
 		{"worker", "run a native worker that joins a coordinator's cluster", runWorker},
+		{"sim", "simulate a cluster in one process, inject faults, compare with the fault-free run", runSim},
 		{"generate", "generate text with a model on this machine's CPU", runGenerate},
 		{"inspect", "print a GGUF file's metadata and tensor table, or one tensor's values", runInspect},
 		{"quantize", "rewrite a GGUF file with other tensor types (f16, q8_0, q4_k, ..., mixed)", runQuantize},

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/coordinator"
-	"github.com/tabshard/tabshard/worker/agent"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+	"github.com/tabshard/tabshard/worker/agent"
 )
 
 func runUp(ctx context.Context, e *env, args []string) error {

@@ -139,7 +139,7 @@ func TestCompletionValidation(t *testing.T) {
 	}{
 		{"malformed JSON", "/v1/completions", `{"model":`, 400, "", ""},
 		{"not an object", "/v1/completions", `[1,2]`, 400, "", ""},
-		{"no model", "/v1/completions", `{"prompt":"x"}`, 400, "model", ""},
+		{"no model and no prompt", "/v1/completions", `{"max_tokens":3}`, 400, "prompt", ""},
 		{"unknown model", "/v1/completions", `{"model":"gpt-9","prompt":"x"}`, 400, "model", "model_not_found"},
 		{"empty prompt", "/v1/completions", `{"model":"stories260K","prompt":""}`, 400, "prompt", ""},
 		{"no prompt", "/v1/completions", `{"model":"stories260K"}`, 400, "prompt", ""},
@@ -255,5 +255,15 @@ func TestRoutes(t *testing.T) {
 				t.Errorf("error %+v, Allow %q", got.Error, resp.Header.Get("Allow"))
 			}
 		})
+	}
+}
+
+// A request that names no model gets the one model served.
+func TestCompletionDefaultModel(t *testing.T) {
+	e := newEnv(t)
+	var got completionResponse
+	readJSON(t, e.post(t, "/v1/completions", `{"prompt":"Once upon a time","max_tokens":3,"temperature":0}`), http.StatusOK, &got)
+	if got.Model != "stories260K" {
+		t.Fatalf("model %q", got.Model)
 	}
 }

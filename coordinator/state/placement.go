@@ -120,9 +120,9 @@ func (r *repair) primaries() error {
 		if r.active[s.GetDeviceId()] {
 			continue
 		}
-		from, to, reason := s.GetDeviceId(), "", "standby promoted"
-		if len(s.StandbyDeviceIds) > 0 {
-			to, s.StandbyDeviceIds = s.StandbyDeviceIds[0], s.StandbyDeviceIds[1:]
+		from, to, reason := s.GetDeviceId(), r.standbyFor(s), "standby promoted"
+		if to != "" {
+			s.StandbyDeviceIds = slices.DeleteFunc(s.StandbyDeviceIds, func(id string) bool { return id == to })
 		} else if to = r.idle(); to != "" {
 			reason = "idle worker assigned (no standby)"
 		} else if to = r.stealStandby(); to != "" {
@@ -131,26 +131,49 @@ func (r *repair) primaries() error {
 			return fmt.Errorf("%w: stage %d (blocks %d-%d) lost %s", ErrNoCandidate, s.GetIndex(), s.GetLayerBegin(), s.GetLayerEnd(), from)
 		}
 		s.DeviceId = to
+		r.dropStandby(to)
 		r.changed = true
 		r.events = append(r.events, &tabshardv1.FailoverEvent{Stage: s.GetIndex(), FromWorkerId: from, ToWorkerId: to, Reason: reason, UnixMs: r.now})
 	}
 	return nil
 }
 
-// stealStandby takes the last standby of the stage with the most.
-func (r *repair) stealStandby() string {
-	var from *tabshardv1.Stage
+// primaryElsewhere reports whether id runs some stage as its primary.
+func (r *repair) primaryElsewhere(id string) bool {
 	for _, s := range r.plan.GetStages() {
-		if len(s.StandbyDeviceIds) > 0 && (from == nil || len(s.StandbyDeviceIds) > len(from.StandbyDeviceIds)) {
-			from = s
+		if s.GetDeviceId() == id {
+			return true
 		}
 	}
-	if from == nil {
-		return ""
+	return false
+}
+
+// standbyFor is the first standby of s that runs no stage itself: a
+// worker runs one stage at a time.
+func (r *repair) standbyFor(s *tabshardv1.Stage) string {
+	for _, id := range s.StandbyDeviceIds {
+		if !r.primaryElsewhere(id) {
+			return id
+		}
 	}
-	id := from.StandbyDeviceIds[len(from.StandbyDeviceIds)-1]
-	from.StandbyDeviceIds = from.StandbyDeviceIds[:len(from.StandbyDeviceIds)-1]
-	return id
+	return ""
+}
+
+// dropStandby removes a newly promoted primary from every standby list.
+func (r *repair) dropStandby(id string) {
+	for _, s := range r.plan.GetStages() {
+		s.StandbyDeviceIds = slices.DeleteFunc(s.StandbyDeviceIds, func(sb string) bool { return sb == id })
+	}
+}
+
+// stealStandby takes the last standby of the stage with the most.
+func (r *repair) stealStandby() string {
+	for _, s := range r.plan.GetStages() {
+		if id := r.standbyFor(s); id != "" {
+			return id
+		}
+	}
+	return ""
 }
 
 // standbys gives each stage short of k standbys an idle worker, stage by

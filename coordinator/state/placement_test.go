@@ -83,3 +83,34 @@ func TestPlacementFailover(t *testing.T) {
 		t.Fatalf("orphaned stage went to %q", got)
 	}
 }
+
+// A standby that is also another stage's primary is never promoted: a
+// worker runs one stage at a time.
+func TestPlacementSkipsBusyStandby(t *testing.T) {
+	m := state.NewMachine()
+	for range 4 {
+		admit(m, t)
+	}
+	// w2 is stage 1's primary and also stands by for stage 0; w4 stands by
+	// for stage 2.
+	p := plan([]string{"w1", "w2"}, []string{"w2"}, []string{"w3", "w4"})
+	if err := m.Apply(commit(p, 0)); err != nil {
+		t.Fatal(err)
+	}
+	m.Apply(expireCmd("w1"))
+	c, err := state.Placement{Standbys: 1}.Decide(m.State(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.GetPlan().GetStages()
+	if got[0].GetDeviceId() != "w4" || got[1].GetDeviceId() != "w2" {
+		t.Fatalf("stage 0 went to %s, stage 1 is %s", got[0].GetDeviceId(), got[1].GetDeviceId())
+	}
+	for _, s := range got {
+		for _, sb := range s.GetStandbyDeviceIds() {
+			if sb == "w4" {
+				t.Fatalf("w4 is still a standby of stage %d", s.GetIndex())
+			}
+		}
+	}
+}

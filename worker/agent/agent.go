@@ -49,6 +49,12 @@ type Config struct {
 	OnEvent func(Event)
 	// Load builds a stage's arithmetic; nil means CPU.
 	Load Loader
+	// Lifecycle, when set, is the page state periodic heartbeats report (a
+	// tab: hidden, frozen); nil reports ACTIVE.
+	Lifecycle func() tabshardv1.Lifecycle
+	// Link, when set, also carries activations straight to the next
+	// stage's worker (a tab's BroadcastChannel or WebRTC); see Link.
+	Link Link
 }
 
 // Event is something a worker did: joined, loaded, became primary, ...
@@ -184,6 +190,7 @@ type member struct {
 
 	actSub   *nats.Subscription
 	actStage int
+	twins    twins                    // link deliveries awaiting their NATS copies
 	pending  []*tabshardv1.Activation // from newer epochs, until their announcement
 	rejected int
 }
@@ -231,7 +238,16 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 	}
 	epochs := make(chan *tabshardv1.EpochAnnouncement, 16)
 	acts := make(chan *tabshardv1.Activation, 1024)
+	linked := make(chan *tabshardv1.Activation, 1024)
 	loads := make(chan loaded, 1)
+	if m.cfg.Link != nil {
+		m.cfg.Link.Receive(func(a *tabshardv1.Activation) {
+			select {
+			case linked <- a:
+			default: // full: NATS carries it
+			}
+		})
+	}
 	esub, err := bus.Subscribe(m.nc, m.subj.Epoch(), func() *tabshardv1.EpochAnnouncement { return &tabshardv1.EpochAnnouncement{} },
 		func(a *tabshardv1.EpochAnnouncement, _ *nats.Msg) { epochs <- a }, bus.WithLogger(m.cfg.Logger))
 	if err != nil {
@@ -259,12 +275,37 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 		case l := <-loads:
 			m.onLoaded(ctx, l)
 		case a := <-acts:
-			m.onActivation(ctx, a)
+			m.drainLinked(ctx, linked) // a link copy waiting is older than this twin
+			if !m.twins.isTwin(a, time.Now()) {
+				m.onActivation(ctx, a)
+			}
+		case a := <-linked:
+			m.onLinked(ctx, a)
+		}
+	}
+}
+
+// onLinked runs an activation a Link delivered, expecting its NATS twin.
+func (m *member) onLinked(ctx context.Context, a *tabshardv1.Activation) {
+	m.twins.linked(a, time.Now())
+	m.onActivation(ctx, a)
+}
+
+func (m *member) drainLinked(ctx context.Context, linked chan *tabshardv1.Activation) {
+	for {
+		select {
+		case a := <-linked:
+			m.onLinked(ctx, a)
+		default:
+			return
 		}
 	}
 }
 
 func (m *member) heartbeat(life tabshardv1.Lifecycle) {
+	if life == tabshardv1.Lifecycle_LIFECYCLE_ACTIVE && m.cfg.Lifecycle != nil {
+		life = m.cfg.Lifecycle()
+	}
 	m.mu.Lock()
 	hb := &tabshardv1.Heartbeat{WorkerId: m.id, Epoch: m.epoch, LoadedStage: int32(m.loaded), LoadProgress: m.progress, Lifecycle: life}
 	m.mu.Unlock()
@@ -291,13 +332,20 @@ func role(plan *tabshardv1.Plan, id string) (stage int, primary bool) {
 }
 
 func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement, acts chan *tabshardv1.Activation, loads chan loaded) error {
-	if ann.GetEpoch() <= m.epoch {
+	if ann.GetEpoch() < m.epoch {
 		return nil
 	}
+	// The leader may expire a worker without a new epoch (no one could take
+	// its stage over): it must still stop and rejoin, or it would go on
+	// working, unheard, in a plan that counts it out.
 	for _, id := range ann.GetExpiredWorkerIds() {
 		if id == m.id {
 			return fmt.Errorf("%w: worker %s in epoch %d", ErrFenced, m.id, ann.GetEpoch())
 		}
+	}
+	if ann.GetEpoch() == m.epoch {
+		m.retryLoad(ctx, ann, loads)
+		return nil
 	}
 	m.epoch, m.plan = ann.GetEpoch(), ann.GetPlan()
 	if ann.GetModelUrl() != "" {
@@ -317,8 +365,24 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 			m.event("standby", stage)
 		}
 	}
+	// Tell the leader at once that this worker is in the epoch: it
+	// re-issues the pending steps when every primary is, and the
+	// subscription above reaches the server before this heartbeat does.
+	m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
 	m.drainPending(ctx)
 	return nil
+}
+
+// retryLoad starts again, with the announcing leader's model URL, a load
+// of this epoch's stage that failed (say, the coordinator serving the model
+// went away mid-load): announcements repeat every heartbeat interval.
+func (m *member) retryLoad(ctx context.Context, ann *tabshardv1.EpochAnnouncement, loads chan loaded) {
+	if ann.GetModelUrl() != "" {
+		m.info.ModelURL = ann.GetModelUrl()
+	}
+	if stage, _ := role(m.plan, m.id); stage >= 0 {
+		m.ensureLoaded(ctx, stage, loads)
+	}
 }
 
 // ensureLoaded starts loading stage's weights unless they are loaded or
@@ -335,15 +399,16 @@ func (m *member) ensureLoaded(ctx context.Context, stage int, loads chan loaded)
 	}
 	spec := m.plan.GetStages()[stage]
 	m.loading, m.progress = stage, 0
+	url := m.info.ModelURL // the loop goroutine owns m.info
 	go func() {
-		st, err := m.load(ctx, spec)
+		st, err := m.load(ctx, url, spec)
 		loads <- loaded{stage: stage, st: st, err: err}
 	}()
 }
 
 // load fetches exactly the stage's tensors over HTTP Range.
-func (m *member) load(ctx context.Context, spec *tabshardv1.Stage) (Compute, error) {
-	src, err := openRange(ctx, m.cfg.HTTP, m.info.ModelURL)
+func (m *member) load(ctx context.Context, url string, spec *tabshardv1.Stage) (Compute, error) {
+	src, err := openRange(ctx, m.cfg.HTTP, url)
 	if err != nil {
 		return nil, err
 	}
@@ -432,6 +497,14 @@ func (m *member) onActivation(ctx context.Context, a *tabshardv1.Activation) {
 	}
 }
 
+// primary is the worker that runs stage in the current plan, "" if none.
+func (m *member) primary(stage uint32) string {
+	if int(stage) >= len(m.plan.GetStages()) {
+		return ""
+	}
+	return m.plan.GetStages()[stage].GetDeviceId()
+}
+
 func (m *member) producer(stage uint32) string {
 	if stage == 0 || int(stage) > len(m.plan.GetStages()) {
 		return ""
@@ -461,6 +534,11 @@ type natsOutbox struct {
 }
 
 func (o natsOutbox) SendActivation(ctx context.Context, a *tabshardv1.Activation) error {
+	if l := o.m.cfg.Link; l != nil {
+		if to := o.m.primary(a.GetStage()); to != "" && to != o.m.id {
+			l.Send(to, a) // first: the link is the fast path
+		}
+	}
 	return o.m.log.Publish(ctx, a)
 }
 
