@@ -78,7 +78,7 @@ func sampleKVs() []KV {
 		)},
 	}
 	scalars := []Value{Uint8(1), Int8(-1), Uint16(2), Int16(-2), Uint32(3), Int32(-3),
-		Float32(-0.0), Bool(false), String("s"), Uint64(4), Int64(-4), Float64(math.NaN())}
+		Float32(float32(math.Copysign(0, -1))), Bool(false), String("s"), Uint64(4), Int64(-4), Float64(math.NaN())}
 	for _, s := range scalars {
 		kvs = append(kvs, KV{"arr.of." + s.Type().String(), Array(s.Type(), s, s)})
 	}
