@@ -61,3 +61,52 @@ fmt: ## format the Go code
 
 clean: ## remove build outputs
 	rm -rf bin
+
+# --- browser: the tab worker, its pages and real-browser tests -------------
+
+WASM_OUT := web/dist
+
+.PHONY: wasm-worker test-browser
+
+wasm-worker: ## build the tab worker into web/dist (worker.wasm.gz, wasm_exec.js), embedded by build
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $(WASM_OUT)/worker.wasm ./wasmworker/cmd/worker
+	gzip -9 -f $(WASM_OUT)/worker.wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $(WASM_OUT)/wasm_exec.js
+
+# The binary embeds the tab worker: build it first.
+build run wasm: wasm-worker
+
+test-browser: ## run the real-browser tests alone (headless Chromium; TABSHARD_SKIP_BROWSER=1 skips)
+	$(GO) test -count=1 -v ./e2e/browser/
+
+# WebGPU backend (gpu/, kernels/wgsl/): the conformance suite and benchmarks
+# run as a GOOS=js GOARCH=wasm test binary, under Node.js with Dawn (npm
+# "webgpu", pinned in tools/node) and in headless Chromium. Without a GPU
+# both use SwiftShader. On the GPU machine: bash ../shared/gpu/prepare.sh
+# here, scripts/bench-gpu --build-only, carry .gpu/, then make bench-gpu.
+.PHONY: test-gpu-node test-gpu-chromium bench-gpu
+
+test-gpu-node: ## WebGPU conformance suite under Node.js + Dawn (SwiftShader here)
+	scripts/install-test-deps.sh
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec $(CURDIR)/scripts/wasm-webgpu-exec ./gpu/
+
+test-gpu-chromium: ## the same suite in headless Chromium (WebGPU on SwiftShader)
+	scripts/install-test-deps.sh
+	scripts/test-gpu-chromium
+
+bench-gpu: ## WebGPU kernel benchmarks, Node + Dawn (BENCH=regexp, SMALL=1: small shapes)
+	scripts/bench-gpu
+
+# The browser tests in test-unit need Chromium: install it first (CI runs
+# as root; TABSHARD_SKIP_BROWSER=1 skips the browser tests and this).
+.PHONY: test-deps
+test-deps: ## install the test dependencies (Debian's Chromium, Node + Dawn) with scripts/install-test-deps.sh
+	@if [ "$$TABSHARD_SKIP_BROWSER" = 1 ]; then echo "TABSHARD_SKIP_BROWSER=1: not installing Chromium"; else scripts/install-test-deps.sh; fi
+
+test-unit: test-deps
+
+.PHONY: bench-browser
+bench-browser: ## activation hops inside headless Chromium: BroadcastChannel, WebRTC, NATS over WebSocket (root: a netns)
+	TABSHARD_BENCH=1 $(GO) test -count=1 -run '^TestLinkBench$$' -v ./e2e/browser/
+
+bench: bench-browser

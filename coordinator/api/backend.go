@@ -125,4 +125,7 @@ type JoinInfo struct {
 	NATSWSURL string `json:"nats_ws_url"` // NATS over WebSocket, for tabs
 	Cluster   string `json:"cluster"`     // the subject prefix's cluster name
 	ModelURL  string `json:"model_url"`   // where to read the model's bytes
+	// ModelGrantURL, when set, is where a worker gets the signed grant the
+	// model server at ModelURL wants (package coordinator/modelauth).
+	ModelGrantURL string `json:"model_grant_url,omitempty"`
 }

@@ -20,6 +20,10 @@
 //   - GET /metrics: Prometheus text format, from Options.Metrics.
 //   - GET /healthz: 200 "ok", or 503 with Backend.Health's error.
 //   - GET, HEAD /model/{name}: the GGUF file, with HTTP Range support.
+//   - GET /, /worker, /launcher, /chat, /dashboard, /static/…: the web
+//     pages, when Options.Pages is set.
+//   - GET /api/model-grant?worker=ID: a signed grant for a model server on
+//     another origin, when Options.ModelGrant is set.
 //
 // Unknown routes answer 404, wrong methods 405 with Allow; every error is
 // OpenAI-shaped: {"error": {"message", "type", "param", "code"}}.

@@ -101,6 +101,7 @@ func (s *server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	info.NATSURL = reachable(info.NATSURL, r.Host)
 	info.NATSWSURL = reachable(info.NATSWSURL, r.Host)
 	info.ModelURL = reachable(info.ModelURL, r.Host)
+	info.ModelGrantURL = reachable(info.ModelGrantURL, r.Host)
 	if info.ModelURL == "" {
 		info.ModelURL = s.modelURL(r)
 	}

@@ -42,6 +42,12 @@ type Options struct {
 	WebSocketOrigins []string
 	// Now is the clock for "created" fields; nil means time.Now.
 	Now func() time.Time
+	// Pages, when set, serves the web pages: /, /worker, /launcher, /chat,
+	// /dashboard and /static/ (package web); nil leaves those routes 404.
+	Pages http.Handler
+	// ModelGrant, when set, answers GET /api/model-grant: signed grants
+	// for a model server on another origin (modelauth.Issuer); nil: 404.
+	ModelGrant http.Handler
 }
 
 // withDefaults returns o with its zero values replaced by the defaults.

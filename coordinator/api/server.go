@@ -37,6 +37,14 @@ func (s *server) routes() *http.ServeMux {
 	handle("/healthz", s.handleHealth, http.MethodGet, http.MethodHead)
 	handle("/model/{name}", s.handleModelFile, http.MethodGet, http.MethodHead)
 	mux.Handle("/metrics", allow(s.opts.Metrics.Handler().ServeHTTP, http.MethodGet, http.MethodHead))
+	if s.opts.ModelGrant != nil {
+		handle("/api/model-grant", s.opts.ModelGrant.ServeHTTP, http.MethodGet)
+	}
+	if s.opts.Pages != nil {
+		for _, p := range []string{"/{$}", "/worker", "/launcher", "/chat", "/dashboard", "/static/"} {
+			handle(p, s.opts.Pages.ServeHTTP, http.MethodGet, http.MethodHead)
+		}
+	}
 	mux.HandleFunc("/", notFound)
 	return mux
 }

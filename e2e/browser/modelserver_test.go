@@ -22,6 +22,7 @@ import (
 // request outside its shard, an expired grant and a page of another
 // origin are refused with a clear error.
 func TestModelFromAnotherOrigin(t *testing.T) {
+	skipWithoutBrowser(t)
 	key := []byte("browser-e2e-model-key-0123456789abcdef")
 	signer, err := modelauth.NewSigner(key)
 	if err != nil {

@@ -1,0 +1,178 @@
+package link
+
+import (
+	"fmt"
+	"sync"
+	"syscall/js"
+	"time"
+)
+
+// Presence timings of the BroadcastChannel transport.
+const (
+	helloEvery = time.Second
+	helloTTL   = 3 * time.Second
+)
+
+// Broadcast is the BroadcastChannel transport between tabs of one browser
+// (one origin). Each tab listens on a channel named for its worker id and
+// says hello on the cluster's presence channel every second; a peer that
+// said hello within helloTTL is reached. Frames are copied once, to the
+// peer's channel only.
+type Broadcast struct {
+	prefix string
+	// Presence, when set, adds what the tab wants its neighbours (and the
+	// dashboard) to see to each hello: a JSON value.
+	Presence func() any
+
+	mu    sync.Mutex
+	self  string
+	inbox js.Value
+	hello js.Value
+	out   map[string]js.Value
+	seen  map[string]time.Time
+	recv  func(from string, frame []byte)
+}
+
+// NewBroadcast opens the presence channel of cluster.
+func NewBroadcast(cluster string) *Broadcast {
+	b := &Broadcast{prefix: "tabshard/" + cluster + "/", out: map[string]js.Value{}, seen: map[string]time.Time{}}
+	b.hello = js.Global().Get("BroadcastChannel").New(b.prefix + "hello")
+	b.hello.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		b.onHello(args[0].Get("data"))
+		return nil
+	}))
+	go func() {
+		for range time.Tick(helloEvery) {
+			b.sayHello()
+		}
+	}()
+	return b
+}
+
+// Supported reports whether the page has BroadcastChannel.
+func Supported() bool { return js.Global().Get("BroadcastChannel").Type() == js.TypeFunction }
+
+func (b *Broadcast) Kind() string { return "broadcast" }
+
+func (b *Broadcast) onHello(d js.Value) {
+	if d.Type() != js.TypeObject {
+		return
+	}
+	b.mu.Lock()
+	if id := d.Get("bye"); id.Type() == js.TypeString {
+		delete(b.seen, id.String())
+		b.mu.Unlock()
+		return
+	}
+	id := d.Get("hello")
+	if id.Type() != js.TypeString || id.String() == b.self {
+		b.mu.Unlock()
+		return
+	}
+	_, known := b.seen[id.String()]
+	b.seen[id.String()] = time.Now()
+	b.mu.Unlock()
+	if !known {
+		go b.sayHello() // a newcomer learns of this tab at once
+	}
+}
+
+func (b *Broadcast) sayHello() {
+	b.mu.Lock()
+	self := b.self
+	b.mu.Unlock()
+	if self == "" {
+		return
+	}
+	msg := map[string]any{"hello": self}
+	if b.Presence != nil {
+		msg["info"] = b.Presence()
+	}
+	b.hello.Call("postMessage", js.ValueOf(msg))
+}
+
+// SetSelf listens on the channel of worker id (and stops listening on the
+// previous one).
+func (b *Broadcast) SetSelf(id string) {
+	b.mu.Lock()
+	if b.self != "" {
+		b.hello.Call("postMessage", js.ValueOf(map[string]any{"bye": b.self}))
+	}
+	if !b.inbox.IsUndefined() && !b.inbox.IsNull() {
+		b.inbox.Call("close")
+	}
+	b.self = id
+	b.inbox = js.Global().Get("BroadcastChannel").New(b.prefix + "to/" + id)
+	b.inbox.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
+		d := args[0].Get("data")
+		if d.Type() != js.TypeObject || d.Get("from").Type() != js.TypeString {
+			return nil
+		}
+		frame := make([]byte, d.Get("data").Get("byteLength").Int())
+		js.CopyBytesToGo(frame, d.Get("data"))
+		b.mu.Lock()
+		recv := b.recv
+		b.mu.Unlock()
+		if recv != nil {
+			recv(d.Get("from").String(), frame)
+		}
+		return nil
+	}))
+	b.mu.Unlock()
+	b.sayHello()
+}
+
+// Leave says goodbye on the presence channel (the page is going away).
+func (b *Broadcast) Leave() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.self != "" {
+		b.hello.Call("postMessage", js.ValueOf(map[string]any{"bye": b.self}))
+	}
+}
+
+func (b *Broadcast) Reaches(peer string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.seen[peer]
+	return ok && time.Since(t) < helloTTL
+}
+
+func (b *Broadcast) Connect(string) {}
+
+func (b *Broadcast) State(peer string) string {
+	if b.Reaches(peer) {
+		return "open"
+	}
+	return "gone"
+}
+
+func (b *Broadcast) Send(peer string, frame []byte) error {
+	b.mu.Lock()
+	ch, ok := b.out[peer]
+	if !ok {
+		ch = js.Global().Get("BroadcastChannel").New(b.prefix + "to/" + peer)
+		b.out[peer] = ch
+	}
+	self := b.self
+	b.mu.Unlock()
+	data := js.Global().Get("Uint8Array").New(len(frame))
+	js.CopyBytesToJS(data, frame)
+	return post(ch, js.ValueOf(map[string]any{"from": self, "data": data}))
+}
+
+func post(ch, msg js.Value) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("broadcast: %v", r)
+		}
+	}()
+	ch.Call("postMessage", msg)
+	return nil
+}
+
+func (b *Broadcast) Receive(fn func(from string, frame []byte)) {
+	b.mu.Lock()
+	b.recv = fn
+	b.mu.Unlock()
+}

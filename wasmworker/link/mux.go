@@ -1,0 +1,174 @@
+package link
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// Transport moves frames between this worker and peers (workers by id).
+type Transport interface {
+	// Kind names the transport: "broadcast", "webrtc", "memory".
+	Kind() string
+	// SetSelf tells the transport this worker's id (again after a rejoin).
+	SetSelf(id string)
+	// Reaches reports whether a frame sent to peer now would arrive.
+	Reaches(peer string) bool
+	// Connect starts connecting to peer when the transport connects on
+	// demand (WebRTC); it must not block.
+	Connect(peer string)
+	// Send sends one frame (at most MaxFrame bytes) to peer, in order.
+	Send(peer string, frame []byte) error
+	// Receive sets where frames from peers go.
+	Receive(fn func(from string, frame []byte))
+	// State is the link to peer for the worker page: "open",
+	// "connecting", "failed" or "" (none).
+	State(peer string) string
+}
+
+// Stats are one peer's traffic over one transport.
+type Stats struct {
+	Peer, Kind, State string
+	Sent, Recv        int64 // messages
+	SentBytes         int64
+	Refused           int64 // malformed or oversized frames from the peer
+}
+
+// Mux is an agent.Link over transports, tried in order for each message.
+// Safe for concurrent use.
+type Mux struct {
+	transports []Transport
+	log        *slog.Logger
+	now        func() time.Time
+	ids        atomic.Uint64
+
+	mu      sync.Mutex
+	deliver func(*tabshardv1.Activation)
+	reasm   map[string]*Reassembler // kind/from → its frames
+	stats   map[string]*Stats       // kind/peer
+}
+
+// NewMux makes a Mux over transports, in order of preference.
+func NewMux(log *slog.Logger, transports ...Transport) *Mux {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Mux{transports: transports, log: log, now: time.Now, reasm: map[string]*Reassembler{}, stats: map[string]*Stats{}}
+	m.ids.Store(uint64(time.Now().UnixNano()))
+	for _, t := range transports {
+		kind := t.Kind()
+		t.Receive(func(from string, frame []byte) { m.onFrame(kind, from, frame) })
+	}
+	return m
+}
+
+// SetSelf tells every transport this worker's id.
+func (m *Mux) SetSelf(id string) {
+	for _, t := range m.transports {
+		t.SetSelf(id)
+	}
+}
+
+// Receive implements agent.Link.
+func (m *Mux) Receive(deliver func(*tabshardv1.Activation)) {
+	m.mu.Lock()
+	m.deliver = deliver
+	m.mu.Unlock()
+}
+
+// Send implements agent.Link: the first transport that reaches the peer
+// carries a; when none does, those that connect on demand start to, for
+// the next message.
+func (m *Mux) Send(to string, a *tabshardv1.Activation) {
+	for _, t := range m.transports {
+		if !t.Reaches(to) {
+			continue
+		}
+		msg, err := proto.Marshal(a)
+		if err != nil {
+			return
+		}
+		for _, f := range Split(KindActivation, m.ids.Add(1), msg) {
+			if err := t.Send(to, f); err != nil {
+				m.log.Debug("link send failed; NATS carries it", "peer", to, "link", t.Kind(), "err", err)
+				return
+			}
+		}
+		m.count(t.Kind(), to, func(s *Stats) { s.Sent++; s.SentBytes += int64(len(msg)) })
+		return
+	}
+	for _, t := range m.transports {
+		t.Connect(to)
+	}
+}
+
+func (m *Mux) onFrame(kind, from string, frame []byte) {
+	m.mu.Lock()
+	r := m.reasm[kind+"/"+from]
+	if r == nil {
+		r = &Reassembler{}
+		m.reasm[kind+"/"+from] = r
+	}
+	k, msg, err := r.Add(frame, m.now())
+	deliver := m.deliver
+	m.mu.Unlock()
+	if err != nil {
+		m.log.Warn("link frame refused", "peer", from, "link", kind, "err", err)
+		m.count(kind, from, func(s *Stats) { s.Refused++ })
+		return
+	}
+	if msg == nil || k != KindActivation {
+		return
+	}
+	a := &tabshardv1.Activation{}
+	if err := proto.Unmarshal(msg, a); err != nil {
+		m.log.Warn("link message refused", "peer", from, "link", kind, "err", err)
+		m.count(kind, from, func(s *Stats) { s.Refused++ })
+		return
+	}
+	m.count(kind, from, func(s *Stats) { s.Recv++ })
+	if deliver != nil {
+		deliver(a)
+	}
+}
+
+func (m *Mux) count(kind, peer string, fn func(*Stats)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.stats[kind+"/"+peer]
+	if s == nil {
+		s = &Stats{Peer: peer, Kind: kind}
+		m.stats[kind+"/"+peer] = s
+	}
+	fn(s)
+}
+
+// Stats lists the traffic per peer and transport, with each link's state.
+func (m *Mux) Stats() []Stats {
+	m.mu.Lock()
+	out := make([]Stats, 0, len(m.stats))
+	for _, s := range m.stats {
+		out = append(out, *s)
+	}
+	m.mu.Unlock()
+	for i := range out {
+		for _, t := range m.transports {
+			if t.Kind() == out[i].Kind {
+				out[i].State = t.State(out[i].Peer)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Peer != out[j].Peer {
+			return out[i].Peer < out[j].Peer
+		}
+		return out[i].Kind < out[j].Kind
+	})
+	return out
+}

@@ -1,0 +1,235 @@
+//go:build !js
+
+package wasmworker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/raft"
+	"github.com/nats-io/nats.go"
+
+	"github.com/tabshard/tabshard/coordinator"
+	"github.com/tabshard/tabshard/wasmworker/link"
+	"github.com/tabshard/tabshard/worker/agent"
+)
+
+const testToken = "tab-secret"
+
+// startCoordinator runs an in-process coordinator with NATS over TCP and
+// WebSocket on loopback, Raft in memory, and no workers.
+func startCoordinator(t *testing.T, stages int) *coordinator.Coordinator {
+	t.Helper()
+	_, trans := raft.NewInmemTransport("c1")
+	cfg := coordinator.DefaultConfig()
+	cfg.Cluster, cfg.JoinToken, cfg.HTTPAddr = "tabs", testToken, "127.0.0.1:0"
+	cfg.NATSPort, cfg.NATSWebSocketPort, cfg.RaftTransport, cfg.RaftTimeouts = 0, 0, trans, 50*time.Millisecond
+	cfg.Heartbeat, cfg.Lease, cfg.MinWorkers, cfg.Stages = 100*time.Millisecond, time.Second, stages, stages
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := coordinator.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dialWebSocket is a native stand-in for the page's WebSocket.
+func dialWebSocket(ctx context.Context, url string) (net.Conn, error) {
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadLimit(-1)
+	return websocket.NetConn(context.Background(), c, websocket.MessageBinary), nil
+}
+
+// oracle is llama2.c's greedy continuation of "Once upon a time" (60 tokens).
+func oracle(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/stories260K/once_upon_a_time_t0_n64.stdout.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(string(b), "Once upon a time")
+}
+
+func complete(t *testing.T, base string) string {
+	t.Helper()
+	body := `{"prompt": "Once upon a time", "max_tokens": 60, "temperature": 0}`
+	var out struct {
+		Choices []struct{ Text string } `json:"choices"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Post(base+"/v1/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		buf.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			if err := json.Unmarshal(buf.Bytes(), &out); err != nil || len(out.Choices) != 1 {
+				t.Fatalf("completion %s: %v", buf.String(), err)
+			}
+			return out.Choices[0].Text
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("completion: %s %s", resp.Status, buf.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestTabsOverWebSocket runs three workers the way tabs do (NATS over a
+// WebSocket through a custom dialer, weights through the caching
+// transport) and checks the text against llama2.c.
+func TestTabsOverWebSocket(t *testing.T) {
+	c := startCoordinator(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	workers := make([]*Worker, 3)
+	for i := range workers {
+		p, err := ParseParams(c.HTTPURL() + "/worker?token=" + testToken + "&name=tab" + string(rune('a'+i)) + "&backend=cpu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		workers[i] = New(p, Env{DialNATS: dialWebSocket, Store: &MemStore{}})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			workers[i].Run(ctx)
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	for run := range 2 {
+		rej := rejected(t, c.HTTPURL())
+		if got, want := complete(t, c.HTTPURL()), oracle(t); got != want {
+			t.Errorf("text\n got %q\nwant %q", got, want)
+		}
+		t.Logf("run %d: %d tokens rejected", run, rejected(t, c.HTTPURL())-rej)
+	}
+	for _, w := range workers {
+		s := w.Status()
+		if s.Phase != PhaseReady || s.Role != "primary" || s.NATS != "connected" || s.StageBytes == 0 || s.LoadedBytes < s.StageBytes || s.Positions == 0 {
+			t.Errorf("status %+v", s)
+		}
+	}
+}
+
+// TestTabsOverLinks runs the same pipeline with activations also carried
+// by a link (in memory here, as a BroadcastChannel carries them between
+// tabs): the link carries every hop, each NATS twin is dropped, and the
+// text is the same.
+func TestTabsOverLinks(t *testing.T) {
+	c := startCoordinator(t, 3)
+	hub := &link.Hub{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	workers := make([]*Worker, 3)
+	for i := range workers {
+		p, _ := ParseParams(c.HTTPURL() + "/worker?token=" + testToken + "&backend=cpu")
+		workers[i] = New(p, Env{DialNATS: dialWebSocket, Links: func(string, func() *nats.Conn) []link.Transport {
+			return []link.Transport{hub.NewMemory()}
+		}})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			workers[i].Run(ctx)
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	sent := func() (sent, recv int64) {
+		for _, w := range workers {
+			for _, l := range w.linkStatus() {
+				sent, recv = sent+l.Sent, recv+l.Recv
+				if l.Kind != "memory" || l.State != "open" || l.Refused != 0 {
+					t.Errorf("link %+v", l)
+				}
+			}
+		}
+		return sent, recv
+	}
+	// The first completion also meets the plan's first steps (re-issued
+	// when the workers report the epoch); the second shows a steady run.
+	for run := range 2 {
+		s0, r0 := sent()
+		rej0 := rejected(t, c.HTTPURL())
+		if got, want := complete(t, c.HTTPURL()), oracle(t); got != want {
+			t.Errorf("text\n got %q\nwant %q", got, want)
+		}
+		s1, r1 := sent()
+		rej1 := rejected(t, c.HTTPURL())
+		t.Logf("run %d: the links carried %d messages (%d received); %d tokens rejected", run, s1-s0, r1-r0, rej1-rej0)
+		// Two hops per position: the prompt's one message and 59 steps.
+		if run == 1 && (s1-s0 != 2*60 || r1-r0 != s1-s0 || rej1 != rej0) {
+			t.Errorf("the second run: %d sent, %d received, %d rejected; want 120, 120, 0", s1-s0, r1-r0, rej1-rej0)
+		}
+	}
+}
+
+// rejected counts the tokens the coordinator rejected as duplicates.
+func rejected(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	n := 0
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(line, "tabshard_rejected_messages_total{") && strings.Contains(line, "duplicate") {
+			var v float64
+			fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &v)
+			n += int(v)
+		}
+	}
+	return n
+}
+
+func TestWrongTokenIsRefused(t *testing.T) {
+	c := startCoordinator(t, 1)
+	p, _ := ParseParams(c.HTTPURL() + "/worker?token=wrong")
+	shown := make(chan Status, 100)
+	w := New(p, Env{DialNATS: dialWebSocket, OnStatus: func(s Status) {
+		select {
+		case shown <- s:
+		default:
+		}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := w.Run(ctx)
+	if !errors.Is(err, agent.ErrRefused) {
+		t.Fatalf("Run: %v, want ErrRefused", err)
+	}
+	if s := w.Status(); s.Phase != PhaseRefused || !strings.Contains(s.Error, "wrong join token") {
+		t.Errorf("status %+v", s)
+	}
+	time.Sleep(2 * minEmitInterval)
+	var last Status
+	for len(shown) > 0 {
+		last = <-shown
+	}
+	if last.Phase != PhaseRefused {
+		t.Errorf("the page last saw %+v", last)
+	}
+	if n := len(c.State().GetMembers()); n != 0 {
+		t.Errorf("%d members after a refused join", n)
+	}
+}

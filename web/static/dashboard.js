@@ -1,0 +1,199 @@
+"use strict";
+// The dashboard polls /api/state (members, plan, failovers, sessions) every
+// second and /metrics (tokens/s, step latency) every two.
+
+const tpsChart = new Series($("tps"), "tokens/s", "tok/s");
+const latencyChart = new Series($("latency"), "latency", "ms");
+let previous = null; // the last scrape's histogram sums and counts
+window.tabshardDashboard = { state: null, metrics: null };
+
+const short = (s, n = 40) => (s && s.length > n ? s.slice(0, n - 1) + "…" : s || "");
+const stateName = (s) => String(s || "").replace(/^[A-Z]+_STATE_/, "").toLowerCase();
+
+async function pollState() {
+  try {
+    const resp = await fetch("/api/state", { cache: "no-store" });
+    if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).error?.message || resp.statusText);
+    const st = await resp.json();
+    window.tabshardDashboard.state = st;
+    renderPlan(st);
+    renderMembers(st);
+    renderFailovers(st);
+    renderSessions(st);
+    health("ok", "ok");
+  } catch (e) {
+    health(String(e.message || e), "bad");
+  }
+}
+
+function health(text, cls) {
+  $("health").textContent = text;
+  $("health").className = "pill " + cls;
+}
+
+// roles maps a worker id to its role in the plan.
+function roles(plan) {
+  const r = new Map();
+  for (const s of plan?.stages || []) {
+    r.set(s.device_id, `primary of stage ${s.index}`);
+    for (const sb of s.standby_device_ids || []) r.set(sb, `standby of stage ${s.index}`);
+  }
+  for (const id of plan?.unused_device_ids || []) r.set(id, "unused");
+  return r;
+}
+
+function memberByID(st) {
+  return new Map((st.members || []).map((m) => [m.worker_id, m]));
+}
+
+function renderPlan(st) {
+  const plan = st.plan;
+  $("epoch").textContent = st.epoch && st.epoch !== "0" ? `epoch ${st.epoch}` : "";
+  if (!plan || !plan.stages?.length) return;
+  const members = memberByID(st);
+  const parts = [];
+  plan.stages.forEach((s, i) => {
+    if (i > 0) parts.push(el("div", { class: "hop" }, el("span", { class: "arrow" }, "→"), linkOf(members, plan.stages[i - 1], s)));
+    const m = members.get(s.device_id);
+    const blocks = s.layer_end > s.layer_begin ? `blocks ${s.layer_begin}–${s.layer_end - 1}` : "no blocks";
+    const extra = [s.embedding ? "embedding" : "", s.output_head ? "output head" : ""].filter(Boolean).join(", ");
+    parts.push(el("div", { class: "stage" },
+      el("h3", {}, `stage ${s.index}`),
+      el("div", { class: "who" }, `${s.device_id} ${m ? "(" + m.name + ")" : ""}`),
+      el("div", {}, blocks + (extra ? ` + ${extra}` : "")),
+      el("div", { class: "muted" }, `${fmtBytes(s.weight_bytes)} weights · ${fmtBytes(s.peak_bytes)} peak`),
+      el("div", { class: "muted" }, `${backendOf(m)} · predicted ${fmtNum(s.predicted_ms_per_token, 3)} ms/token`),
+      el("div", { class: "muted" }, `standby: ${(s.standby_device_ids || []).join(", ") || "none"}`)));
+  });
+  $("plan").replaceChildren(...parts);
+  $("plan_note").textContent = [
+    `${plan.model} · ${plan.block_count} blocks · context ${plan.context_length} · predicted ${fmtNum(plan.predicted_tokens_per_second)} tokens/s`,
+    (plan.unused_device_ids || []).length ? `unused: ${plan.unused_device_ids.join(", ")}` : "",
+    ...(plan.notes || []),
+  ].filter(Boolean).join(" · ");
+}
+
+function backendOf(m) {
+  const b = m?.capabilities?.backend || "";
+  return b.replace("BACKEND_", "").toLowerCase() || "?";
+}
+
+// Tabs of this browser say hello on their cluster's BroadcastChannel with
+// their links; the dashboard listens to draw each hop's link.
+const presence = new Map(); // worker id → {info, seen}
+async function listenPresence() {
+  try {
+    const join = await (await fetch("/api/join")).json();
+    if (!join.cluster || typeof BroadcastChannel === "undefined") return;
+    const ch = new BroadcastChannel(`tabshard/${join.cluster}/hello`);
+    ch.onmessage = (e) => {
+      const d = e.data || {};
+      if (d.bye) presence.delete(d.bye);
+      if (d.hello) presence.set(d.hello, { info: d.info || {}, seen: Date.now() });
+    };
+  } catch { /* no presence: hops show NATS */ }
+}
+listenPresence();
+
+const linkNames = { broadcast: "BroadcastChannel", webrtc: "WebRTC", memory: "in-process" };
+
+// linkOf names the link a hop uses: the sender tab's open link to the next
+// stage's worker when this browser hears of it, else NATS.
+function linkOf(members, from, to) {
+  const p = presence.get(from.device_id);
+  if (p && Date.now() - p.seen < 3000) {
+    const l = (p.info.links || []).find((l) => l.peer === to.device_id && l.state === "open" && l.sent > 0);
+    if (l) return `${linkNames[l.kind] || l.kind} (${l.sent} sent)`;
+  }
+  const tab = (m) => (m?.capabilities?.user_agent || "").includes("Mozilla");
+  return tab(members.get(from.device_id)) || tab(members.get(to.device_id)) ? "NATS (WebSocket)" : "NATS";
+}
+
+function renderMembers(st) {
+  const r = roles(st.plan);
+  const rows = (st.members || []).map((m) => {
+    const c = m.capabilities || {};
+    const adapter = c.adapter ? [c.adapter.vendor, c.adapter.architecture].filter(Boolean).join(" ") : "";
+    const state = stateName(m.state);
+    return el("tr", {}, el("td", {}, m.worker_id), el("td", {}, m.name),
+      el("td", {}, el("span", { class: "pill " + (state === "active" ? "ok" : "bad") }, state)),
+      el("td", {}, r.get(m.worker_id) || "–"), el("td", {}, backendOf(m)), el("td", {}, adapter || "–"),
+      el("td", {}, fmtBytes(c.memory_budget_bytes)),
+      el("td", {}, c.matvec_bandwidth_bytes_per_second ? fmtBytes(c.matvec_bandwidth_bytes_per_second) + "/s" : "–"),
+      el("td", {}, new Date(Number(m.joined_unix_ms)).toLocaleTimeString()));
+  });
+  $("members").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "no workers yet"))]));
+}
+
+function renderFailovers(st) {
+  const rows = (st.failovers || []).slice().reverse().map((f) => el("tr", {},
+    el("td", {}, new Date(Number(f.unix_ms)).toLocaleTimeString()), el("td", {}, f.epoch), el("td", {}, f.stage),
+    el("td", {}, f.from_worker_id), el("td", {}, f.to_worker_id), el("td", {}, f.reason)));
+  $("failovers").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "none"))]));
+}
+
+function renderSessions(st) {
+  const rows = (st.sessions || []).slice(-10).reverse().map((s) => el("tr", {},
+    el("td", {}, s.id), el("td", {}, stateName(s.state)), el("td", {}, (s.prompt || []).length),
+    el("td", {}, (s.generated || []).length), el("td", {}, short(s.finish_reason))));
+  $("sessions").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "none"))]));
+}
+
+// parseMetrics reads the Prometheus text format into name{labels} → value.
+function parseMetrics(text) {
+  const out = new Map();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const m = line.match(/^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/);
+    if (m) out.set(m[1] + (m[2] || ""), Number(m[3]));
+  }
+  return out;
+}
+
+// histograms sums the _sum and _count of a histogram by its label value.
+function histograms(metrics, name, label) {
+  const out = new Map();
+  for (const [key, v] of metrics) {
+    const m = key.match(new RegExp(`^${name}_(sum|count)\\{.*${label}="([^"]*)"`));
+    if (!m) continue;
+    const h = out.get(m[2]) || { sum: 0, count: 0 };
+    h[m[1]] = v;
+    out.set(m[2], h);
+  }
+  return out;
+}
+
+async function pollMetrics() {
+  try {
+    const resp = await fetch("/metrics", { cache: "no-store" });
+    const metrics = parseMetrics(await resp.text());
+    window.tabshardDashboard.metrics = Object.fromEntries(metrics);
+    tpsChart.push("tokens/s", metrics.get("tabshard_tokens_per_second") ?? 0);
+    const hist = histograms(metrics, "tabshard_stage_latency_seconds", "stage");
+    for (const [stage, h] of hist) {
+      const p = previous?.get(stage);
+      const dc = p ? h.count - p.count : 0;
+      latencyChart.push(stage === "pipeline" ? "whole pipeline" : `stage ${stage}`, dc > 0 ? (1000 * (h.sum - p.sum)) / dc : null);
+    }
+    previous = hist;
+    // Tabs of this browser report their own step time: per-stage latency.
+    const stages = window.tabshardDashboard.state?.plan?.stages || [];
+    for (const s of stages) {
+      const p = presence.get(s.device_id);
+      if (p && Date.now() - p.seen < 3000 && p.info.stage === s.index && p.info.role === "primary") {
+        latencyChart.push(`stage ${s.index}`, p.info.forward_ms);
+      }
+    }
+    $("counters").textContent = `${metrics.get("tabshard_tokens_total") ?? 0} tokens · ` +
+      `${metrics.get("tabshard_failovers_total") ?? 0} failovers · ${metrics.get("tabshard_sessions_active") ?? 0} sessions active`;
+    tpsChart.draw();
+    latencyChart.draw();
+  } catch (e) {
+    health("metrics: " + (e.message || e), "bad");
+  }
+}
+
+pollState();
+pollMetrics();
+setInterval(pollState, 1000);
+setInterval(pollMetrics, 2000);
