@@ -15,7 +15,7 @@ FUZZ_TARGETS := \
 .PHONY: help build wasm proto check-proto run test test-unit fuzz bench lint fmt clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/tabshard
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/tabshard
@@ -34,7 +34,7 @@ check-proto: ## fail if regenerating proto/ would change the committed code
 run: ## start the coordinator with 3 local workers on the bundled model (tabshard up)
 	$(GO) run ./cmd/tabshard up
 
-test: lint check-proto test-unit fuzz ## everything CI runs: lint, proto check, race tests, bounded fuzzing
+test: lint check-proto test-unit test-gpu-node test-gpu-chromium fuzz ## everything CI runs: lint, proto check, race tests (browser tests included), WebGPU conformance, bounded fuzzing
 
 test-unit: ## go test -race over every package
 	$(GO) test -race -count=1 ./...
@@ -46,8 +46,14 @@ fuzz: ## run each fuzz target for FUZZTIME
 	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-bench: ## run the CPU benchmarks (see BENCHMARKS.md)
-	$(GO) test -run='^$$' -bench=. -benchtime=2s ./kernels/ ./worker/
+bench: ## run the benchmarks of BENCHMARKS.md that need no GPU (RUNC=path/to/llama2.c/run adds the run.c comparison)
+	$(GO) test -run='^$$' -bench='MatVec|Memcpy' -benchtime=1s ./kernels/
+	$(GO) test -run='^$$' -bench=Decode -benchtime=3x ./model/synth/
+	$(GO) test -run='^$$' -bench=Plan -benchtime=200x ./planner/
+	$(GO) test -run TestCompareExo -v ./planner/ | grep -v '^=== RUN'
+	$(GO) test -run='^$$' -bench=Hop -benchtime=2000x ./coordinator/bus/
+	$(GO) test -run='^$$' -bench=Failover -benchtime=1x ./e2e/
+	@if [ -n "$(RUNC)" ]; then bench/llama2c/compare.sh "$(RUNC)"; else echo "bench: set RUNC=path/to/llama2.c/run for the run.c comparison (bench/llama2c/compare.sh)"; fi
 
 lint: ## gofmt, go vet, staticcheck, buf lint
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
