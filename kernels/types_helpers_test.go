@@ -12,8 +12,8 @@ import (
 
 // The test vectors generated with ggml; see FORMATS.txt beside them.
 const (
-	vectorsPath = "../../shared/testdata/ggml/quant-vectors.gguf"
-	matvecPath  = "../../shared/testdata/ggml/quant-matvec.gguf"
+	vectorsPath = "../testdata/ggml/quant-vectors.gguf"
+	matvecPath  = "../testdata/ggml/quant-matvec.gguf"
 )
 
 // vectorFile is one test-vector file read whole into memory.

@@ -104,7 +104,7 @@ func (w *WebRTC) SetSelf(id string) {
 			w.log.Warn("webrtc: malformed signal", "err", err)
 			return
 		}
-		go w.onSignal(s)
+		w.onSignal(s) // in order, on the subscription's one goroutine
 	})
 	if err != nil {
 		w.log.Warn("webrtc: cannot listen for signals", "err", err)
@@ -255,14 +255,19 @@ func (w *WebRTC) onSignal(s signal) {
 	w.mu.Lock()
 	p := w.peers[s.From]
 	self := w.self
+	var pc *webrtc.PeerConnection
+	offerer, failed := false, false
+	if p != nil {
+		pc, offerer, failed = p.pc, p.offerer, p.state == "failed"
+	}
 	w.mu.Unlock()
 	switch s.Kind {
 	case "offer":
-		if p != nil && p.offerer && p.state != "failed" && self < s.From {
+		if p != nil && offerer && !failed && self < s.From {
 			return // both offered: the lower id's offer wins
 		}
-		if p != nil && p.pc != nil {
-			p.pc.Close()
+		if pc != nil {
+			pc.Close()
 		}
 		p = &rtcPeer{state: "connecting", since: time.Now()}
 		w.mu.Lock()
@@ -273,17 +278,17 @@ func (w *WebRTC) onSignal(s signal) {
 			w.setState(s.From, p, "failed")
 		}
 	case "answer":
-		if p == nil || p.pc == nil || !p.offerer {
+		if pc == nil || !offerer {
 			return
 		}
-		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
 			w.log.Warn("webrtc: remote answer", "peer", s.From, "err", err)
 			w.setState(s.From, p, "failed")
 			return
 		}
 		w.remoteSet(p)
 	case "candidate":
-		if p == nil || p.pc == nil || s.Candidate == nil {
+		if pc == nil || s.Candidate == nil {
 			return
 		}
 		w.mu.Lock()
@@ -293,7 +298,7 @@ func (w *WebRTC) onSignal(s signal) {
 			return
 		}
 		w.mu.Unlock()
-		if err := p.pc.AddICECandidate(*s.Candidate); err != nil {
+		if err := pc.AddICECandidate(*s.Candidate); err != nil {
 			w.log.Debug("webrtc: candidate", "peer", s.From, "err", err)
 		}
 	}

@@ -182,7 +182,8 @@ type member struct {
 	epoch uint64
 	plan  *tabshardv1.Plan
 
-	mu       sync.Mutex // guards loaded, progress (read by heartbeats)
+	mu       sync.Mutex // guards loaded, progress, reported (read by heartbeats)
+	reported uint64     // the epoch heartbeats report
 	loaded   int        // stage whose weights are loaded, -1 none
 	progress float32
 	runner   *Runner
@@ -255,9 +256,15 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 	}
 	defer esub.Unsubscribe()
 	defer m.unsubscribe()
-	ticker := time.NewTicker(beat)
-	defer ticker.Stop()
-	m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
+	// Heartbeats have a goroutine of their own: a long replay or load in
+	// the loop below must not cost the worker its lease.
+	hbCtx, stopBeats := context.WithCancel(ctx)
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		m.beat(hbCtx, beat)
+	}()
+	defer func() { stopBeats(); <-beats }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -266,8 +273,6 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 				m.nc.Flush()
 			}
 			return ctx.Err()
-		case <-ticker.C:
-			m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
 		case ann := <-epochs:
 			if err := m.onEpoch(ctx, ann, acts, loads); err != nil {
 				return err
@@ -302,12 +307,27 @@ func (m *member) drainLinked(ctx context.Context, linked chan *tabshardv1.Activa
 	}
 }
 
+// beat sends a heartbeat every interval until ctx ends.
+func (m *member) beat(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
+		}
+	}
+}
+
 func (m *member) heartbeat(life tabshardv1.Lifecycle) {
 	if life == tabshardv1.Lifecycle_LIFECYCLE_ACTIVE && m.cfg.Lifecycle != nil {
 		life = m.cfg.Lifecycle()
 	}
 	m.mu.Lock()
-	hb := &tabshardv1.Heartbeat{WorkerId: m.id, Epoch: m.epoch, LoadedStage: int32(m.loaded), LoadProgress: m.progress, Lifecycle: life}
+	hb := &tabshardv1.Heartbeat{WorkerId: m.id, Epoch: m.reported, LoadedStage: int32(m.loaded), LoadProgress: m.progress, Lifecycle: life}
 	m.mu.Unlock()
 	if err := bus.Publish(m.nc, m.subj.Heartbeat(), hb); err != nil {
 		m.cfg.Logger.Warn("heartbeat", "err", err)
@@ -368,6 +388,10 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 	// Tell the leader at once that this worker is in the epoch: it
 	// re-issues the pending steps when every primary is, and the
 	// subscription above reaches the server before this heartbeat does.
+	// Periodic heartbeats report the epoch only from here on.
+	m.mu.Lock()
+	m.reported = m.epoch
+	m.mu.Unlock()
 	m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
 	m.drainPending(ctx)
 	return nil
