@@ -20,8 +20,9 @@ import (
 // kernel's bandwidth measured in the same run. Shapes are Llama-3-70B's
 // (rows × cols: 8192×8192 attention, 8192×28672 ffn_down, 28672×8192
 // ffn_gate/up, 128256×8192 output head); -short or TABSHARD_BENCH_SMALL=1
-// selects small ones (SwiftShader). TABSHARD_MATVEC=WG,TPR,RT overrides
-// the matvec work split.
+// selects small ones (SwiftShader). TABSHARD_MATVEC=WG,TPR,RT[,PF]
+// overrides the matvec work split (PF 1: prefetch), TABSHARD_XMODE how
+// the matvecs read x.
 
 func smallBench() bool { return testing.Short() || os.Getenv("TABSHARD_BENCH_SMALL") != "" }
 
@@ -43,7 +44,7 @@ func baseline(b *testing.B) float64 {
 		if smallBench() {
 			size = 32 << 20
 		}
-		bw, err := dev.MeasureRead(context.Background(), size, 10, 5)
+		bw, err := dev.MeasureRead(context.Background(), size, 20, 5)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -59,17 +60,31 @@ func shapeOverride(b *testing.B) *wgsl.MatVecShape {
 		return nil
 	}
 	f := strings.Split(v, ",")
-	var n [3]int
+	var n [4]int
 	for i := range n {
 		if i < len(f) {
 			n[i], _ = strconv.Atoi(f[i])
 		}
 	}
-	s := wgsl.MatVecShape{WG: n[0], TPR: n[1], RT: max(1, n[2])}
+	s := wgsl.MatVecShape{WG: n[0], TPR: n[1], RT: max(1, n[2]), Prefetch: n[3] != 0}
 	if err := s.Validate(); err != nil {
 		b.Fatal(err)
 	}
 	return &s
+}
+
+// xModeOverride is TABSHARD_XMODE (auto, direct, planar, int8,
+// int8coarse): how the matvecs read x.
+func xModeOverride(b *testing.B) wgsl.XMode {
+	v := os.Getenv("TABSHARD_XMODE")
+	if v == "" {
+		return wgsl.XAuto
+	}
+	m, err := wgsl.ParseXMode(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
 }
 
 var benchTypes = []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.Q8_0, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K, kernels.F16, kernels.F32}
@@ -86,13 +101,13 @@ func BenchmarkMatVec(b *testing.B) {
 				// Cycle through enough copies that ~256 MiB is read between
 				// two uses of one matrix: more than any GPU cache.
 				copies := int(min(8, max(1, (256<<20)/size)))
-				reps := int(max(8, min(400, (8<<30)/size)))
+				reps := int(max(8, min(2000, (8<<30)/size)))
 				if smallBench() {
 					copies, reps = 1, 8
 				}
 				var bw float64
 				for b.Loop() {
-					v, err := dev.MeasureMatVec(context.Background(), MatVecBench{Type: typ, Rows: s.rows, Cols: s.cols, Reps: reps, Copies: copies, Shape: shapeOverride(b)}, 3)
+					v, err := dev.MeasureMatVec(context.Background(), MatVecBench{Type: typ, Rows: s.rows, Cols: s.cols, Reps: reps, Copies: copies, Shape: shapeOverride(b), X: xModeOverride(b)}, 3)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -191,4 +206,103 @@ func TestDetect(t *testing.T) {
 		t.Fatalf("capabilities incomplete: %v", c)
 	}
 	t.Logf("capabilities: %v (matvec %.2f GB/s)", c, c.MatvecBandwidthBytesPerSecond/1e9)
+}
+
+// BenchmarkDecodeLayer times the seven matvecs of one Llama-3-70B layer
+// for one token (q, k and v sharing their prepared input, gate and up
+// theirs), the layer recorded layers times in one submission as a token's
+// pass would be, and reports the time per layer and the tokens/s that 80
+// such layers and the 128256×8192 head would allow. It leaves out
+// norms, RoPE, attention and hops between workers (a lower bound on a
+// token's time; BenchmarkMatVec's fractions say how far each matrix is
+// from the read kernel).
+func BenchmarkDecodeLayer(b *testing.B) {
+	dim, kv, ffn, vocab, layers := 8192, 1024, 28672, 128256, 80
+	if smallBench() {
+		dim, kv, ffn, vocab, layers = 256, 64, 512, 1024, 4
+	}
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.Q8_0, kernels.Q3_K, kernels.Q2_K} {
+		b.Run(typ.String(), func(b *testing.B) {
+			ctx := context.Background()
+			step := newStepB(b)
+			buf := func(n int) *Buffer {
+				x, err := dev.NewStorage(4 * int64(n))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(x.Destroy)
+				return x
+			}
+			xb, q, k, v, att, hb, hb2, x := buf(dim), buf(dim), buf(kv), buf(kv), buf(dim), buf(ffn), buf(ffn), buf(dim)
+			d := dev.NewOps(step)
+			defer d.Destroy()
+			mat := func(rows, cols int) *Weights {
+				w, err := dev.NewWeights(typ, rows, cols, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(w.Destroy)
+				if err := dev.FillWeights(ctx, w, uint32(rows+cols)); err != nil {
+					b.Fatal(err)
+				}
+				return w
+			}
+			wq, wk, wv, wo, wg, wu, wd := mat(dim, dim), mat(kv, dim), mat(kv, dim), mat(dim, dim), mat(ffn, dim), mat(ffn, dim), mat(dim, ffn)
+			var layerBytes int64
+			for _, w := range []*Weights{wq, wk, wv, wo, wg, wu, wd} {
+				layerBytes += w.Bytes()
+			}
+			vec := func(b *Buffer, n int) Vec { return Vec{Buf: b, Stride: n} }
+			const reps = 10
+			p := dev.NewProgram(step)
+			for range reps {
+				for _, m := range []struct {
+					w    *Weights
+					x, y Vec
+					acc  bool
+				}{
+					{wq, vec(xb, dim), vec(q, dim), false}, {wk, vec(xb, dim), vec(k, kv), false}, {wv, vec(xb, dim), vec(v, kv), false},
+					{wo, vec(att, dim), vec(x, dim), true},
+					{wg, vec(xb, dim), vec(hb, ffn), false}, {wu, vec(xb, dim), vec(hb2, ffn), false},
+					{wd, vec(hb, ffn), vec(x, dim), true},
+				} {
+					if err := d.Linear(ctx, p, m.w, m.x, m.y, m.acc, false); err != nil {
+						b.Fatal(err)
+					}
+				}
+				// The norm between attention and the MLP rewrites xb.
+				if err := d.Add(ctx, p, xb, x, dim, dim); err != nil {
+					b.Fatal(err)
+				}
+			}
+			d.Flush()
+			t, err := dev.NewTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer t.Destroy()
+			var fastest time.Duration
+			for b.Loop() {
+				for range 3 {
+					host, gpu, err := t.Run(ctx, p, 1)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if d := best(host, gpu); fastest == 0 || d < fastest {
+						fastest = d
+					}
+				}
+			}
+			layer := fastest.Seconds() / reps
+			head, _ := weightBytes(typ, vocab, dim)
+			bw := float64(layerBytes) / layer
+			token := float64(layers)*layer + float64(head)/bw
+			b.ReportMetric(layer*1e6, "us/layer")
+			b.ReportMetric(bw/1e9, "GB/s")
+			b.ReportMetric(bw/baseline(b), "of-read")
+			b.ReportMetric(1/token, "tok/s-matvec-only")
+			b.ReportMetric(baseline(b)/(float64(layers)*float64(layerBytes)+float64(head)), "tok/s-bound")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }

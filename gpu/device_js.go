@@ -56,6 +56,10 @@ type Device struct {
 	// workgroup memory even when the device has subgroups (tests of the
 	// fallback path).
 	NoSubgroups bool
+	// NoSplit keeps weights allocated from now on in their GGUF layout
+	// even where the split layout applies (wgsl.Split), so that the
+	// direct matvec reads them (benchmarks of that kernel).
+	NoSplit bool
 
 	mu        sync.Mutex
 	errs      []string

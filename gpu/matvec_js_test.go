@@ -62,15 +62,34 @@ func TestMatMul(t *testing.T) {
 	}
 }
 
+// TestMatVecModes holds each way of reading x to the reference, for the
+// types that have several (the default is TestMatVec's); direct reads
+// need unsplit weights.
+func TestMatVecModes(t *testing.T) {
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K} {
+		for _, m := range []wgsl.XMode{wgsl.XDirect, wgsl.XPlanar, wgsl.XInt8} {
+			for _, c := range linearCases(typ) {
+				t.Run(fmt.Sprintf("%s/%v/%dx%d/n%d/chunk%d", typ, m, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
+					if m == wgsl.XDirect {
+						dev.NoSplit = true
+						defer func() { dev.NoSplit = false }()
+					}
+					testLinearWith(t, typ, c, false, nil, m)
+				})
+			}
+		}
+	}
+}
+
 func testLinear(t *testing.T, typ kernels.DType, c linearCase, matmul bool) {
-	testLinearWith(t, typ, c, matmul, nil)
+	testLinearWith(t, typ, c, matmul, nil, wgsl.XAuto)
 }
 
 func testLinearShape(t *testing.T, typ kernels.DType, c linearCase, sh wgsl.MatVecShape) {
-	testLinearWith(t, typ, c, false, func(int) wgsl.MatVecShape { return sh })
+	testLinearWith(t, typ, c, false, func(int) wgsl.MatVecShape { return sh }, wgsl.XAuto)
 }
 
-func testLinearWith(t *testing.T, typ kernels.DType, c linearCase, matmul bool, shape func(int) wgsl.MatVecShape) {
+func testLinearWith(t *testing.T, typ kernels.DType, c linearCase, matmul bool, shape func(int) wgsl.MatVecShape, mode wgsl.XMode) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(uint64(c.rows), uint64(c.cols*c.n)))
 	data := randWeights(t, r, typ, c.rows, c.cols)
@@ -110,6 +129,7 @@ func testLinearWith(t *testing.T, typ kernels.DType, c linearCase, matmul bool, 
 	step := newStep(t)
 	ops := dev.NewOps(step)
 	ops.Shape = shape
+	ops.XMode = mode
 	defer ops.Destroy()
 	p := dev.NewProgram(step)
 	if err := ops.Linear(ctx, p, w, Vec{Buf: x, Stride: c.cols}, Vec{Buf: y, Off: yOff, Stride: yStride}, c.accumulate, matmul); err != nil {
@@ -134,4 +154,70 @@ func abs32(v float32) float32 {
 		return -v
 	}
 	return v
+}
+
+// TestPreparedReuse checks that prepared vectors serve the matvecs that
+// share their source, and are prepared again once a kernel may have
+// changed it: another op in between, or a matvec writing into its
+// buffer.
+func TestPreparedReuse(t *testing.T) {
+	typ, rows, cols := kernels.Q4_0, 24, 512
+	r := rand.New(rand.NewPCG(3, 4))
+	da, db := randWeights(t, r, typ, rows, cols), randWeights(t, r, typ, cols, cols)
+	a, err := dev.UploadWeights(typ, rows, cols, da, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Destroy()
+	b, err := dev.UploadWeights(typ, cols, cols, db, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Destroy()
+	x0, z := randVec(r, cols, 1), randVec(r, cols, 1)
+	// xy holds x, then room for b·x (cols values).
+	xy := storage(t, append(append([]float32{}, x0...), make([]float32, cols)...), 0)
+	zb := storage(t, z, 0)
+	y := storage(t, nil, 4*rows)
+	x := Vec{Buf: xy, Stride: 2 * cols}
+	var prepared int
+	program(t, 1, 0, func(ctx context.Context, o *Ops, p *Program) error {
+		steps := []func() error{
+			func() error { return o.Linear(ctx, p, a, x, Vec{Buf: y, Stride: rows}, false, false) },            // a·x0
+			func() error { return o.Linear(ctx, p, a, x, Vec{Buf: y, Off: rows, Stride: rows}, false, false) }, // again: reuse
+			func() error { return o.Add(ctx, p, xy, zb, cols, 2*cols) },                                        // x = x0+z
+			func() error { return o.Linear(ctx, p, a, x, Vec{Buf: y, Off: 2 * rows, Stride: rows}, false, false) },
+			func() error { return o.Linear(ctx, p, b, x, Vec{Buf: xy, Off: cols, Stride: 2 * cols}, false, false) }, // reuse, then writes into xy
+			func() error {
+				return o.Linear(ctx, p, a, Vec{Buf: xy, Off: cols, Stride: 2 * cols}, Vec{Buf: y, Off: 3 * rows, Stride: rows}, false, false)
+			},
+		}
+		for _, s := range steps {
+			n := p.Len()
+			if err := s(); err != nil {
+				return err
+			}
+			prepared += p.Len() - n - 1
+		}
+		return nil
+	})
+	if prepared != 3 { // the first, after the add, after the write into x's buffer
+		t.Errorf("%d vectors prepared, want 3", prepared)
+	}
+	x1 := make([]float32, cols)
+	for i := range x1 {
+		x1[i] = x0[i] + z[i]
+	}
+	bx := make([]float32, cols)
+	if err := kernels.MatMulRows(typ, db, cols, 0, cols, x1, 1, bx); err != nil {
+		t.Fatal(err)
+	}
+	got := readF32(t, y, 4*rows)
+	for i, in := range [][]float32{x0, x0, x1, bx} {
+		want := make([]float32, rows)
+		if err := kernels.MatMulRows(typ, da, cols, 0, rows, in, 1, want); err != nil {
+			t.Fatal(err)
+		}
+		closeTo(t, fmt.Sprintf("matvec %d", i), got[i*rows:(i+1)*rows], want, absDots(t, typ, da, rows, cols, in, 1), matvecTol)
+	}
 }

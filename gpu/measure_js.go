@@ -195,6 +195,9 @@ type MatVecBench struct {
 	// GPU's cache is not served from it.
 	Reps, Copies int
 	Shape        *wgsl.MatVecShape
+	// X is how the matvec reads x (XAuto: the default); XDirect keeps
+	// the weights unsplit so that the direct kernel can read them.
+	X wgsl.XMode
 }
 
 // MeasureMatVec returns the bandwidth (weight bytes read per second) of
@@ -223,6 +226,11 @@ func (d *Device) MeasureMatVec(ctx context.Context, b MatVecBench, rounds int) (
 	d.WriteF32(x, 0, xs)
 	o := d.NewOps(step)
 	defer o.Destroy()
+	o.XMode = b.X
+	if b.X == wgsl.XDirect {
+		d.NoSplit = true
+		defer func() { d.NoSplit = false }()
+	}
 	if b.Shape != nil {
 		sh := *b.Shape
 		o.Shape = func(int) wgsl.MatVecShape { return sh }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/wgsl"
 )
 
@@ -18,6 +19,27 @@ type Ops struct {
 	step   *Buffer
 	// Shape, when set, overrides the matvec work split (benchmarks).
 	Shape func(units int) wgsl.MatVecShape
+	// XMode, when not XAuto, asks the matvecs to read x that way
+	// (benchmarks, tests); wgsl.ResolveXMode says what each tensor gets.
+	XMode wgsl.XMode
+	// Batch is the most vectors a matvec takes (a Stage's MaxBatch): the
+	// scratch that prepared vectors live in is sized for it. Zero means
+	// 64.
+	Batch int
+
+	xp   []*Buffer // prepared-vector scratch; the last is current
+	prep prepKey   // what the scratch holds, while no other kernel intervened
+}
+
+// prepKey identifies prepared vectors: the program and its length when
+// they were last valid, the source vectors and the layout.
+type prepKey struct {
+	p             *Program
+	at            int
+	x             *Buffer
+	off, stride   int
+	planes, units int
+	mode          wgsl.XMode
 }
 
 // NewOps returns an Ops whose kernels read the Step uniform step.
@@ -28,8 +50,14 @@ func (d *Device) NewOps(step *Buffer) *Ops {
 // Flush uploads the recorded parameters.
 func (o *Ops) Flush() { o.params.Flush() }
 
-// Destroy frees the parameter buffers.
-func (o *Ops) Destroy() { o.params.Destroy() }
+// Destroy frees the parameter and scratch buffers.
+func (o *Ops) Destroy() {
+	o.params.Destroy()
+	for _, b := range o.xp {
+		b.Destroy()
+	}
+	o.xp, o.prep = nil, prepKey{}
+}
 
 // Vec is a run of vectors in a buffer: vector i of the batch starts at
 // element Off + i*Stride.
@@ -52,35 +80,90 @@ func (o *Ops) matVec(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 	if err != nil {
 		return err
 	}
-	shape := wgsl.DefaultMatVecShape(units, w.Rows)
+	mode, err := wgsl.ResolveXMode(w.Type, w.Cols, w.Split, o.XMode)
+	if err != nil {
+		return err
+	}
+	shape := wgsl.DefaultMatVecShape(units, w.Rows, mode != wgsl.XDirect)
 	if o.Shape != nil {
 		shape = o.Shape(units)
 	}
-	src, err := wgsl.MatVec(w.Type, w.Cols, shape, o.d.WGSL())
+	src, err := wgsl.MatVec(w.Type, w.Cols, w.Split, mode, shape, o.d.WGSL())
 	pl, err := o.d.compile(ctx, "matvec "+w.Type.String(), src, err)
 	if err != nil {
 		return err
 	}
+	xb, xOff, xStride := x.Buf, x.Off, x.Stride
+	if mode != wgsl.XDirect {
+		if xb, xStride, err = o.prepare(ctx, p, w.Type, mode, units, x); err != nil {
+			return err
+		}
+		xOff = 0
+	}
+	before := p.Len()
 	rpw := shape.RowsPerWorkgroup()
 	for i, c := range w.Chunks {
 		rows := c.RowEnd - c.RowBegin
 		par, err := o.params.Put(MatVecParams{
 			Rows: uint32(rows), RowBytes: uint32(w.RowBytes), Units: uint32(units),
-			XOff: uint32(x.Off), XStride: uint32(x.Stride), YOff: uint32(y.Off + c.RowBegin), YStride: uint32(y.Stride),
+			XOff: uint32(xOff), XStride: uint32(xStride), YOff: uint32(y.Off + c.RowBegin), YStride: uint32(y.Stride),
 			Accumulate: accumulate,
 		}.Words())
 		if err != nil {
 			return err
 		}
-		g := o.d.BindGroup(pl, w.Buffers[i].Whole(), x.Buf.Whole(), y.Buf.Whole(), par, o.step.Whole())
+		g := o.d.BindGroup(pl, w.Buffers[i].Whole(), xb.Whole(), y.Buf.Whole(), par, o.step.Whole())
 		groups := (rows + rpw - 1) / rpw
 		p.add(pl, g, flat(func(n int) int { return groups * n }))
+	}
+	// Prepared vectors stay valid across matvecs that leave their source
+	// alone (q, k and v share one; gate and up another).
+	if o.prep.p == p && o.prep.at == before && y.Buf != o.prep.x {
+		o.prep.at = p.Len()
 	}
 	return nil
 }
 
+// prepare records the Prep kernel laying out x for a planar matvec of t
+// in mode, unless the scratch already holds it, and returns the scratch
+// and its per-vector stride (in 16-byte planes).
+func (o *Ops) prepare(ctx context.Context, p *Program, t kernels.DType, mode wgsl.XMode, units int, x Vec) (*Buffer, int, error) {
+	planes := wgsl.PrepPlanes(t, mode)
+	stride := planes * units
+	key := prepKey{p: p, at: p.Len(), x: x.Buf, off: x.Off, stride: x.Stride, planes: planes, units: units, mode: mode}
+	if o.prep == key {
+		return o.xp[len(o.xp)-1], stride, nil
+	}
+	batch := o.Batch
+	if batch <= 0 {
+		batch = 64
+	}
+	size := int64(batch) * int64(stride) * 16
+	if len(o.xp) == 0 || o.xp[len(o.xp)-1].Size < size {
+		b, err := o.d.NewStorage(size)
+		if err != nil {
+			return nil, 0, err
+		}
+		o.xp = append(o.xp, b) // earlier ones stay: recorded bind groups use them
+	}
+	buf := o.xp[len(o.xp)-1]
+	src, err := wgsl.Prep(t, mode)
+	pl, err := o.d.compile(ctx, "prep "+mode.String(), src, err)
+	if err != nil {
+		return nil, 0, err
+	}
+	par, err := o.params.Put(PrepParams{Units: uint32(units), XOff: uint32(x.Off), XStride: uint32(x.Stride), OutStride: uint32(stride)}.Words())
+	if err != nil {
+		return nil, 0, err
+	}
+	p.add(pl, o.d.BindGroup(pl, x.Buf.Whole(), buf.Whole(), par, o.step.Whole()), flat(func(n int) int { return (n*units + 63) / 64 }))
+	key.at = p.Len()
+	o.prep = key
+	return buf, stride, nil
+}
+
 func (o *Ops) matMul(ctx context.Context, p *Program, w *Weights, x, y Vec, accumulate bool) error {
-	src, err := wgsl.MatMul(w.Type, w.Cols)
+	src, err := wgsl.MatMul(w.Type, w.Cols, w.Split)
 	pl, err := o.d.compile(ctx, "matmul "+w.Type.String(), src, err)
 	if err != nil {
 		return err
@@ -107,7 +190,7 @@ func (o *Ops) matMul(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 // Embed records y[i] = row tokens[i] of the embedding w for the batch
 // (y rows of w.Cols values, back to back).
 func (o *Ops) Embed(ctx context.Context, p *Program, w *Weights, tokens, y *Buffer) error {
-	src, err := wgsl.Embed(w.Type, w.Cols)
+	src, err := wgsl.Embed(w.Type, w.Cols, w.Split)
 	pl, err := o.d.compile(ctx, "embed "+w.Type.String(), src, err)
 	if err != nil {
 		return err

@@ -315,13 +315,14 @@ func TestMatVecWorkgroupReduction(t *testing.T) {
 	}
 }
 
-// TestMatVecShapes runs a Q4_0 and a Q6_K matvec under several work
-// splits, rows interleaved per invocation included.
+// TestMatVecShapes runs Q4_0, Q4_K and Q6_K matvecs under several work
+// splits, rows interleaved per invocation and prefetching included.
 func TestMatVecShapes(t *testing.T) {
 	step := newStep(t)
-	for _, sh := range []wgsl.MatVecShape{{WG: 256, TPR: 256, RT: 1}, {WG: 128, TPR: 32, RT: 2}, {WG: 64, TPR: 64, RT: 4}, {WG: 32, TPR: 4, RT: 3}} {
-		for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q6_K} {
-			t.Run(fmt.Sprintf("%s/%d-%d-%d", typ, sh.WG, sh.TPR, sh.RT), func(t *testing.T) {
+	for _, sh := range []wgsl.MatVecShape{{WG: 256, TPR: 256, RT: 1}, {WG: 128, TPR: 32, RT: 2}, {WG: 64, TPR: 64, RT: 4}, {WG: 32, TPR: 4, RT: 3},
+		{WG: 128, TPR: 32, RT: 3, Prefetch: true}, {WG: 64, TPR: 16, RT: 2, Prefetch: true}} {
+		for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.Q6_K} {
+			t.Run(fmt.Sprintf("%s/%d-%d-%d-pf%v", typ, sh.WG, sh.TPR, sh.RT, sh.Prefetch), func(t *testing.T) {
 				_ = step
 				testLinearShape(t, typ, linearCase{rows: 37, cols: 2 * colsFor(typ, 256), n: 2}, sh)
 			})

@@ -91,6 +91,14 @@ func (p MatVecParams) Words() []uint32 {
 	return []uint32{p.Rows, p.RowBytes, p.Units, p.XOff, p.XStride, p.YOff, p.YStride, b2u(p.Accumulate)}
 }
 
+// PrepParams are the Prep uniform's fields (see xprep.wgsl).
+type PrepParams struct {
+	Units, XOff, XStride, OutStride uint32
+}
+
+// Words is the uniform's memory.
+func (p PrepParams) Words() []uint32 { return []uint32{p.Units, p.XOff, p.XStride, p.OutStride} }
+
 // MatMulParams are the MatMul uniform's fields (see matmul.wgsl).
 type MatMulParams struct {
 	Rows, RowBytes, Cols         uint32

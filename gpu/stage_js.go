@@ -275,6 +275,7 @@ func (s *Stage) allocate() error {
 		s.coins = s.buffer(n, &err)
 	}
 	s.ops = s.d.NewOps(s.step)
+	s.ops.Batch = n
 	return err
 }
 

@@ -3,21 +3,26 @@
 package gpu
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 
 	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/wgsl"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/gguf"
 )
 
-// Weights is a 2-D tensor in GPU memory in its stored type and byte
-// layout, split into row chunks, one buffer each.
+// Weights is a 2-D tensor in GPU memory in its stored type, split into
+// row chunks, one buffer each. Rows keep their size; Split rows (Q4_0 and
+// Q8_0 with a multiple of 256 values) hold their blocks' scales first and
+// their codes after (wgsl.SplitRows), every other row its GGUF bytes.
 type Weights struct {
 	Type       kernels.DType
 	Rows, Cols int
 	RowBytes   int64
+	Split      bool
 	Chunks     []Chunk
 	Buffers    []*Buffer
 }
@@ -38,7 +43,7 @@ func (d *Device) NewWeights(t kernels.DType, rows, cols int, maxChunk int64) (*W
 	if err != nil {
 		return nil, err
 	}
-	w := &Weights{Type: t, Rows: rows, Cols: cols, RowBytes: rb, Chunks: chunks}
+	w := &Weights{Type: t, Rows: rows, Cols: cols, RowBytes: rb, Split: wgsl.Split(t, cols) && !d.NoSplit, Chunks: chunks}
 	for _, c := range chunks {
 		b, err := d.NewStorage(c.BufferBytes())
 		if err != nil {
@@ -73,9 +78,24 @@ func (d *Device) UploadWeights(t kernels.DType, rows, cols int, data []byte, max
 		return nil, fmt.Errorf("%w: %d bytes for %d×%d %s", kernels.ErrShape, len(data), rows, cols, t)
 	}
 	for i, c := range w.Chunks {
-		d.Write(w.Buffers[i], 0, data[int64(c.RowBegin)*w.RowBytes:int64(c.RowEnd)*w.RowBytes])
+		rows, err := w.layout(data[int64(c.RowBegin)*w.RowBytes : int64(c.RowEnd)*w.RowBytes])
+		if err != nil {
+			w.Destroy()
+			return nil, err
+		}
+		d.Write(w.Buffers[i], 0, rows)
 	}
 	return w, nil
+}
+
+// layout returns whole rows of the tensor as the GPU holds them: a split
+// copy of data when w is split, data itself otherwise.
+func (w *Weights) layout(data []byte) ([]byte, error) {
+	if !w.Split {
+		return data, nil
+	}
+	out := bytes.Clone(data)
+	return out, wgsl.SplitRows(w.Type, w.Cols, out)
 }
 
 // uploadPiece is how much of a tensor is read into wasm memory at once
@@ -130,6 +150,10 @@ func (d *Device) LoadWeights(ctx context.Context, m *model.Model, rowsOf Rows, n
 			if err != nil {
 				w.Destroy()
 				return nil, fmt.Errorf("%s rows [%d,%d): %w", name, row, row+n, err)
+			}
+			if data, err = w.layout(data); err != nil {
+				w.Destroy()
+				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			d.Write(w.Buffers[i], off, data)
 			off, row = off+int64(len(data)), row+n

@@ -11,8 +11,11 @@ import (
 // MatVecShape is how a matvec spreads its work: WG invocations per
 // workgroup, TPR of them per row (a power of two dividing WG), RT rows
 // interleaved per invocation. A workgroup covers (WG/TPR)*RT rows.
+// Prefetch issues each unit's loads one iteration ahead (software
+// pipelining: two units in flight per invocation and row).
 type MatVecShape struct {
 	WG, TPR, RT int
+	Prefetch    bool
 }
 
 // RowsPerWorkgroup is the rows one workgroup covers.
@@ -27,17 +30,22 @@ func (s MatVecShape) Validate() error {
 	return nil
 }
 
-// DefaultMatVecShape picks a shape for rows rows of units units. Long
-// rows (units >= 128: 4096+ values of the block types) take 64
-// invocations each, in workgroups of 128, with up to 8 rows interleaved
-// per invocation so that each x value loaded serves several rows and
-// several weight loads are in flight at once — the best of the shapes
-// measured on an H200 (gpu.BenchmarkMatVec, TABSHARD_MATVEC). Short rows
-// get about four units per invocation, from 4 to 64 invocations, in
-// workgroups of at least 64: a workgroup barrier costs in proportion to
-// the invocations it waits for (on SwiftShader a 256-wide workgroup of a
-// 64-column matrix took milliseconds).
-func DefaultMatVecShape(units, rows int) MatVecShape {
+// DefaultMatVecShape picks a shape for rows rows of units units, read
+// by the planar kernels (planar) or directly. Long planar rows (units >=
+// 128) take 32 invocations (one subgroup on NVIDIA) in workgroups of 64,
+// 4 rows interleaved and the next unit prefetched: the best of the shapes
+// measured on an H200 (BENCHMARKS.md; gpu.BenchmarkMatVec with
+// TABSHARD_MATVEC). Long direct rows take 64 invocations each, in
+// workgroups of 128, with up to 8 rows interleaved per invocation so that
+// each x value loaded serves several rows. Short rows get about four
+// units per invocation, from 4 to 64 invocations, in workgroups of at
+// least 64: a workgroup barrier costs in proportion to the invocations it
+// waits for (on SwiftShader a 256-wide workgroup of a 64-column matrix
+// took milliseconds).
+func DefaultMatVecShape(units, rows int, planar bool) MatVecShape {
+	if units >= 128 && planar {
+		return MatVecShape{WG: 64, TPR: 32, RT: 4, Prefetch: true}
+	}
 	if units >= 128 {
 		rt := 1
 		for rt < 8 && rows >= 1024*rt {
@@ -58,15 +66,25 @@ func (d Device) usesSubgroups(tpr int) bool {
 	return d.Subgroups && d.SubgroupMaxSize > 0 && tpr%d.SubgroupMaxSize == 0
 }
 
-// MatVec is the matrix-vector kernel for rows of cols values of type t.
-// Bindings: 0 weights (one row chunk), 1 x, 2 y, 3 MatVec params, 4 Step.
-func MatVec(t kernels.DType, cols int, s MatVecShape, d Device) (string, error) {
-	file, vec4, err := typeBlock(t, cols)
+// MatVec is the matrix-vector kernel for rows of cols values of type t,
+// held split or not (Split), reading x in mode x (see ResolveXMode).
+// Bindings: 0 weights (one row chunk), 1 x (f32, or Prep's planes), 2 y,
+// 3 MatVec params, 4 Step.
+func MatVec(t kernels.DType, cols int, split bool, x XMode, s MatVecShape, d Device) (string, error) {
+	file, vec4, err := typeBlock(t, cols, split)
 	if err != nil {
 		return "", err
 	}
 	if err := s.Validate(); err != nil {
 		return "", err
+	}
+	mode, err := ResolveXMode(t, cols, split, x)
+	if err != nil {
+		return "", err
+	}
+	block := join(xBlock(vec4), src(file))
+	if mode != XDirect {
+		block = planarBlock(t, mode)
 	}
 	sg := d.usesSubgroups(s.TPR)
 	body := src("matvec.wgsl")
@@ -79,8 +97,8 @@ func MatVec(t kernels.DType, cols int, s MatVecShape, d Device) (string, error) 
 	} else {
 		body = strings.NewReplacer("SUBGROUP_ARGS", "", "SUBGROUP_SIZE", "0u", "SUBGROUP_ID", "0u").Replace(body)
 	}
-	return join(header(sg, "WG", s.WG, "TPR", s.TPR, "RT", s.RT),
-		src("weights.wgsl"), xBlock(vec4), src("common.wgsl"), src(file), src("step.wgsl"), reduce, unroll(body, s.RT)), nil
+	return join(header(sg, "WG", s.WG, "TPR", s.TPR, "RT", s.RT, "PF", b2i(s.Prefetch)),
+		src("weights.wgsl"), src("common.wgsl"), block, src("step.wgsl"), reduce, unroll(body, s.RT)), nil
 }
 
 // unroll expands each line holding "//@NAME code" into rt copies of code
@@ -111,26 +129,43 @@ func xBlock(vec4 bool) string {
 }
 
 // MatMul is the tiled matrix-matrix kernel (prefill) for rows of cols
-// values of type t. Bindings as MatVec's, with MatMul params.
-func MatMul(t kernels.DType, cols int) (string, error) {
-	file, _, err := typeBlock(t, cols)
+// values of type t, held split or not. Bindings as MatVec's, with MatMul params.
+func MatMul(t kernels.DType, cols int, split bool) (string, error) {
+	file, _, err := typeBlock(t, cols, split)
 	if err != nil {
 		return "", err
 	}
-	return join(header(false), src("weights.wgsl"), xBlock(false), src("common.wgsl"), src(file),
+	return join(header(false), src("weights.wgsl"), xBlock(false), src("common.wgsl"), deqSrc(file, split),
 		src("step.wgsl"), src("matmul.wgsl")), nil
 }
 
 // MatMulTile is the rows × tokens tile one MatMul workgroup computes.
 const MatMulTile = 64
 
-// Embed is the embedding-lookup kernel for rows of cols values of type t.
+// Embed is the embedding-lookup kernel for rows of cols values of type t,
+// held split or not.
 // Bindings: 0 weights (one row chunk), 1 tokens, 2 y, 3 Embed params,
 // 4 Step.
-func Embed(t kernels.DType, cols int) (string, error) {
-	file, _, err := typeBlock(t, cols)
+func Embed(t kernels.DType, cols int, split bool) (string, error) {
+	file, _, err := typeBlock(t, cols, split)
 	if err != nil {
 		return "", err
 	}
-	return join(header(false), src("weights.wgsl"), src("x_none.wgsl"), src("common.wgsl"), src(file), src("step.wgsl"), src("embed.wgsl")), nil
+	return join(header(false), src("weights.wgsl"), src("x_none.wgsl"), src("common.wgsl"), deqSrc(file, split), src("step.wgsl"), src("embed.wgsl")), nil
+}
+
+// deqSrc is a type file for the kernels that only dequantize, with the
+// split layout's helpers when split.
+func deqSrc(file string, split bool) string {
+	if split {
+		return join(src("split.wgsl"), src(file))
+	}
+	return src(file)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -12,11 +12,14 @@
 //
 // The matvec interleaves RT rows per invocation: one load_x serves RT
 // rows, and the RT unit_loads are issued before any unit_dot uses them.
-// Weights stay in their GGUF byte layout, bound as array<u32>: nothing is
-// expanded or repacked, so a tensor takes exactly its file size on the GPU
-// (plus at most 3 bytes of padding per row chunk). Blocks that are not
-// 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K) are read as whole words and
-// shifted; see common.wgsl and the type files.
+// Weights keep their size on the GPU (plus at most 3 bytes of padding per
+// row chunk) and, but for one case, their GGUF byte layout: Q4_0 and Q8_0
+// rows of a multiple of 256 values are held split, scales first
+// (SplitRows, split.wgsl), so that block codes are aligned 16-byte loads.
+// Blocks that are not 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K unsplit) are
+// read as whole words and shifted; see common.wgsl and the type files.
+// Q4_0, Q8_0 and Q4_K matvecs read x prepared by the Prep kernel, in
+// planes and as int8 codes (planar.go, xprep.wgsl, dot_*.wgsl).
 //
 // Every function here is pure: it returns WGSL text. The gpu package
 // compiles it; the conformance suite there holds each kernel to the Go
@@ -52,14 +55,22 @@ func Types() []kernels.DType {
 	return []kernels.DType{kernels.F32, kernels.F16, kernels.Q4_0, kernels.Q8_0, kernels.Q2_K, kernels.Q3_K, kernels.Q4_K, kernels.Q6_K}
 }
 
-// typeBlock names the type file for rows of cols values of t and says
-// whether its unit_dot reads x four values at a time.
-func typeBlock(t kernels.DType, cols int) (file string, vec4 bool, err error) {
+// typeBlock names the type file for rows of cols values of t (held split
+// or not) and says whether its unit_dot reads x four values at a time. A
+// split type's file has deq alone: only the planar matvec reads it as
+// units.
+func typeBlock(t kernels.DType, cols int, split bool) (file string, vec4 bool, err error) {
 	if cols <= 0 {
 		return "", false, fmt.Errorf("%w: %d columns", ErrUnsupported, cols)
 	}
 	if _, err := t.RowBytes(int64(cols)); err != nil {
 		return "", false, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	if split {
+		if !Split(t, cols) {
+			return "", false, fmt.Errorf("%w: %s rows of %d values are never split", ErrUnsupported, t, cols)
+		}
+		return map[kernels.DType]string{kernels.Q4_0: "type_q4_0s.wgsl", kernels.Q8_0: "type_q8_0s.wgsl"}[t], false, nil
 	}
 	switch t {
 	case kernels.F32:
@@ -98,7 +109,7 @@ var unitElems = map[string]int{
 // Units is how many unit_dot units a row of cols values of t holds: the
 // work a matvec spreads over the invocations that share a row.
 func Units(t kernels.DType, cols int) (int, error) {
-	f, _, err := typeBlock(t, cols)
+	f, _, err := typeBlock(t, cols, false)
 	if err != nil {
 		return 0, err
 	}

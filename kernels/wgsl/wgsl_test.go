@@ -15,7 +15,7 @@ func TestAssembleEveryType(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src, err := MatVec(typ, cols, DefaultMatVecShape(units, 8192), d)
+			src, err := MatVec(typ, cols, false, XDirect, DefaultMatVecShape(units, 8192, false), d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -31,20 +31,21 @@ func TestAssembleEveryType(t *testing.T) {
 				t.Errorf("%s: subgroups enabled %v with %+v", typ, got, d)
 			}
 		}
-		if _, err := MatMul(typ, cols); err != nil {
+		split := Split(typ, cols)
+		if _, err := MatMul(typ, cols, split); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Embed(typ, cols); err != nil {
+		if _, err := Embed(typ, cols, split); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
 func TestRejects(t *testing.T) {
-	if _, err := MatVec(kernels.Q4_1, 32, MatVecShape{WG: 64, TPR: 4, RT: 1}, Device{}); err == nil {
+	if _, err := MatVec(kernels.Q4_1, 32, false, XAuto, MatVecShape{WG: 64, TPR: 4, RT: 1}, Device{}); err == nil {
 		t.Error("Q4_1 accepted")
 	}
-	if _, err := MatVec(kernels.Q4_K, 100, MatVecShape{WG: 64, TPR: 4, RT: 1}, Device{}); err == nil {
+	if _, err := MatVec(kernels.Q4_K, 100, false, XAuto, MatVecShape{WG: 64, TPR: 4, RT: 1}, Device{}); err == nil {
 		t.Error("a Q4_K row of 100 values accepted")
 	}
 	if err := (MatVecShape{WG: 96, TPR: 32, RT: 1}).Validate(); err == nil {
@@ -66,7 +67,7 @@ func TestUnitsAndShapes(t *testing.T) {
 		if err != nil || u != c.units {
 			t.Errorf("Units(%s, %d) = %d, %v; want %d", c.typ, c.cols, u, err, c.units)
 		}
-		if err := DefaultMatVecShape(u, 8192).Validate(); err != nil {
+		if err := DefaultMatVecShape(u, 8192, false).Validate(); err != nil {
 			t.Error(err)
 		}
 	}

@@ -1,0 +1,184 @@
+package wgsl
+
+import (
+	"fmt"
+
+	"github.com/tabshard/tabshard/kernels"
+)
+
+// XMode is how a matvec reads its input vectors. The planar modes have
+// the Prep kernel rearrange each vector first (once for all the matvecs
+// that share it), so that the invocations of a row, which take
+// consecutive units, read consecutive 16 bytes of x as they do of the
+// weights: in the direct mode each invocation reads its unit's x values
+// from its own offset, and every 16-byte load of a subgroup touches as
+// many cache lines as it has invocations.
+type XMode int
+
+const (
+	// XAuto is the best mode the tensor allows (see ResolveXMode).
+	XAuto XMode = iota
+	// XDirect reads x as stored (f32); the only mode of most types.
+	XDirect
+	// XPlanar reads x as f32 planes.
+	XPlanar
+	// XInt8 reads x as int8 codes of two levels per value (hi + lo/254
+	// times a per-32-value scale, within 1/508 of the scale) and
+	// multiplies with dot4I8Packed.
+	XInt8
+	// XInt8Coarse is XInt8 without the lo level: about twice the error
+	// of rounding x to int8 per 32 values, outside the matvec
+	// tolerance; for measurements only.
+	XInt8Coarse
+)
+
+var xModeNames = []string{"auto", "direct", "planar", "int8", "int8coarse"}
+
+func (m XMode) String() string {
+	if m >= 0 && int(m) < len(xModeNames) {
+		return xModeNames[m]
+	}
+	return fmt.Sprintf("XMode(%d)", int(m))
+}
+
+// ParseXMode is the mode named s (as String writes it).
+func ParseXMode(s string) (XMode, error) {
+	for i, n := range xModeNames {
+		if n == s {
+			return XMode(i), nil
+		}
+	}
+	return XAuto, fmt.Errorf("%w: x mode %q", ErrUnsupported, s)
+}
+
+// DefaultXMode is the mode XAuto resolves to where the planar kernels
+// apply.
+var DefaultXMode = XInt8
+
+// planarFiles are each planar type's dot files, f32 and int8 x.
+var planarFiles = map[kernels.DType][2]string{
+	kernels.Q4_0: {"dot_q4_0s_f.wgsl", "dot_q4_0s_i.wgsl"},
+	kernels.Q8_0: {"dot_q8_0s_f.wgsl", "dot_q8_0s_i.wgsl"},
+	kernels.Q4_K: {"dot_q4_k_f.wgsl", "dot_q4_k_i.wgsl"},
+}
+
+// Split reports whether a tensor of t with rows of cols values is held on
+// the GPU in the split layout (split.wgsl; SplitRows makes it): Q4_0 and
+// Q8_0 rows of a multiple of 256 values, so that every row and every
+// block's codes start 16-byte aligned.
+func Split(t kernels.DType, cols int) bool {
+	return (t == kernels.Q4_0 || t == kernels.Q8_0) && cols > 0 && cols%256 == 0
+}
+
+// planar reports whether the planar kernels read the tensor.
+func planar(t kernels.DType, cols int, split bool) bool {
+	switch t {
+	case kernels.Q4_0, kernels.Q8_0:
+		return split && Split(t, cols)
+	case kernels.Q4_K:
+		return cols > 0 && cols%256 == 0
+	}
+	return false
+}
+
+// ResolveXMode is the mode a matvec of the tensor uses when want is asked
+// for: XDirect where no planar kernel applies, DefaultXMode for XAuto. A
+// split tensor has no direct kernel.
+func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, error) {
+	if split && !Split(t, cols) {
+		return XAuto, fmt.Errorf("%w: %s rows of %d values are never split", ErrUnsupported, t, cols)
+	}
+	if !planar(t, cols, split) {
+		return XDirect, nil
+	}
+	switch want {
+	case XAuto:
+		return DefaultXMode, nil
+	case XDirect:
+		if split {
+			return XAuto, fmt.Errorf("%w: no direct matvec reads split %s", ErrUnsupported, t)
+		}
+	case XPlanar, XInt8, XInt8Coarse:
+	default:
+		return XAuto, fmt.Errorf("%w: x mode %v", ErrUnsupported, want)
+	}
+	return want, nil
+}
+
+// unitOf is the unit of the planar kernel of t.
+func unitOf(t kernels.DType) int {
+	if t == kernels.Q4_K {
+		return 64
+	}
+	return 32
+}
+
+// PrepPlanes is the 16-byte planes Prep writes per unit for a matvec of t
+// in mode m: a vector of units units takes PrepPlanes×units×16 bytes.
+func PrepPlanes(t kernels.DType, m XMode) int {
+	if m == XPlanar {
+		return unitOf(t)/4 + 1
+	}
+	return unitOf(t)/8 + 1
+}
+
+// Prep is the kernel that lays out input vectors for the planar matvec of
+// t in mode m (xprep.wgsl). Bindings: 0 x (f32), 1 planes, 2 Prep params,
+// 3 Step. 64 invocations per workgroup, one per (vector, unit).
+func Prep(t kernels.DType, m XMode) (string, error) {
+	if m != XPlanar && m != XInt8 && m != XInt8Coarse {
+		return "", fmt.Errorf("%w: no prep for x mode %v", ErrUnsupported, m)
+	}
+	isInt := 0
+	if m != XPlanar {
+		isInt = 1
+	}
+	return join(header(false, "UNIT", unitOf(t), "INT", isInt, "PLANES", PrepPlanes(t, m)-1),
+		src("step.wgsl"), src("xprep.wgsl")), nil
+}
+
+// planarBlock is the x block and type files of a planar matvec.
+func planarBlock(t kernels.DType, m XMode) string {
+	lo := "const LO: bool = true;\n"
+	if m == XInt8Coarse {
+		lo = "const LO: bool = false;\n"
+	}
+	layout := src("split.wgsl")
+	if t == kernels.Q4_K {
+		layout = src("q4_k_scales.wgsl")
+	}
+	f := planarFiles[t][1]
+	if m == XPlanar {
+		f = planarFiles[t][0]
+	}
+	return join(lo, src("x_planar.wgsl"), layout, src(f))
+}
+
+// SplitRows rearranges whole rows of t (GGUF block layout, rows of cols
+// values back to back) into the split layout, in place: each row's block
+// scales first, then its blocks' codes.
+func SplitRows(t kernels.DType, cols int, data []byte) error {
+	if !Split(t, cols) {
+		return fmt.Errorf("%w: %s rows of %d values are not split", ErrUnsupported, t, cols)
+	}
+	rb, err := t.RowBytes(int64(cols))
+	if err != nil {
+		return err
+	}
+	if int64(len(data))%rb != 0 {
+		return fmt.Errorf("%w: %d bytes are not whole rows of %d", kernels.ErrShape, len(data), rb)
+	}
+	nb := cols / 32
+	bs := int(rb) / nb
+	row := make([]byte, rb)
+	for off := 0; off < len(data); off += int(rb) {
+		r := data[off : off+int(rb)]
+		for b := range nb {
+			blk := r[b*bs : (b+1)*bs]
+			copy(row[2*b:], blk[:2])
+			copy(row[2*nb+(bs-2)*b:], blk[2:])
+		}
+		copy(r, row)
+	}
+	return nil
+}
