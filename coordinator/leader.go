@@ -181,8 +181,15 @@ func (l *leader) heard(ctx context.Context, hb *tabshardv1.Heartbeat) {
 	l.seen[hb.GetWorkerId()] = l.now()
 	l.reports[hb.GetWorkerId()] = report{epoch: hb.GetEpoch(), loaded: hb.GetLoadedStage()}
 	l.mu.Unlock()
-	if hb.GetLifecycle() == tabshardv1.Lifecycle_LIFECYCLE_LEAVING && l.node.IsLeader() {
-		l.expire(ctx, hb.GetWorkerId(), tabshardv1.MemberState_MEMBER_STATE_LEFT, "left")
+	// A tab that leaves, or that the browser froze (it runs nothing until
+	// thawed), gives its stage to its standby now rather than a lease
+	// later; a thawed tab learns it was let go and rejoins.
+	if life := hb.GetLifecycle(); (life == tabshardv1.Lifecycle_LIFECYCLE_LEAVING || life == tabshardv1.Lifecycle_LIFECYCLE_FROZEN) && l.node.IsLeader() {
+		reason := "left"
+		if life == tabshardv1.Lifecycle_LIFECYCLE_FROZEN {
+			reason = "frozen by the browser"
+		}
+		l.expire(ctx, hb.GetWorkerId(), tabshardv1.MemberState_MEMBER_STATE_LEFT, reason)
 		l.replanAndAnnounce(ctx)
 		return
 	}
