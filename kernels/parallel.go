@@ -3,15 +3,19 @@ package kernels
 import (
 	"fmt"
 	"runtime"
-	"sync"
 )
-
-// minParallelWork is the number of multiply-adds below which a matmul runs
-// on the calling goroutine: fanning out costs a few microseconds.
-const minParallelWork = 1 << 15
 
 // Matrix is a weight tensor held in its stored type: Rows rows of Cols
 // elements, row r at Data[r*RowBytes:].
+//
+// MatMul does not use the codec's Dot (float64 sums, bit-exact with ggml)
+// but a fast path per type, chosen once by NewMatrix: F32 and F16 rows are
+// read in place as []float32 and []uint16 and summed in blockLanes (see
+// fast_f32.go), Q8_0, Q4_0, Q4_K and Q6_K use their fast dot products
+// (fast_quant.go, fast_kquant.go), and the other types fall back to the
+// codec. Each fast path has an AVX2 assembly kernel on amd64 (F16's for
+// rows of whole 32-value blocks) that gives the bits of its Go code. Data
+// is read in place, so it must not change while the Matrix is in use.
 type Matrix struct {
 	Type     DType
 	Rows     int
@@ -19,6 +23,10 @@ type Matrix struct {
 	RowBytes int
 	Data     []byte
 	codec    *Codec
+	// dotRows writes y[r-begin] = row r · x for the rows [begin, end).
+	dotRows func(m *Matrix, y, x []float32, begin, end int)
+	f32     []float32 // an F32 matrix's values, Data read in place
+	u16     []uint16  // an F16 matrix's values, Data read in place
 }
 
 // NewMatrix checks that data holds rows×cols elements of type t.
@@ -34,7 +42,14 @@ func NewMatrix(t DType, rows, cols int, data []byte) (*Matrix, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Matrix{Type: t, Rows: rows, Cols: cols, RowBytes: int(rb), Data: data, codec: c}, nil
+	m := &Matrix{Type: t, Rows: rows, Cols: cols, RowBytes: int(rb), Data: data, codec: c, dotRows: rowKernel(t)}
+	switch t {
+	case F32:
+		m.f32 = viewF32(data)
+	case F16:
+		m.u16 = viewU16(data)
+	}
+	return m, nil
 }
 
 // Row returns the stored bytes of row r.
@@ -43,37 +58,117 @@ func (m *Matrix) Row(r int) []byte { return m.Data[r*m.RowBytes : (r+1)*m.RowByt
 // DequantizeRow writes row r as float32 into dst (len Cols).
 func (m *Matrix) DequantizeRow(dst []float32, r int) { m.codec.Dequantize(dst, m.Row(r)) }
 
+// minParallelWork is the number of multiply-adds below which a matmul runs
+// on the calling goroutine. Handing work to another core costs a few
+// microseconds; 2^18 F32 multiply-adds (a 512×512 matvec, 1 MiB of
+// weights) take 20-50 µs on one core, so splitting pays from about there on
+// an idle machine (BenchmarkMatVecSmall; on a loaded one the other core is
+// seldom free and splitting gains little at any size).
+const minParallelWork = 1 << 18
+
+// chunksPerCore is how many pieces MatMul cuts its rows into per core, so
+// that a core the OS takes away for a while holds the others up less.
+const chunksPerCore = 4
+
 // MatMul computes ys[i*Rows+r] = row r · xs[i*Cols:(i+1)*Cols] for the n
 // vectors of xs, over all the machine's cores when the work is large
-// enough. A batch of one is a matvec.
+// enough. A batch of one is a matvec. Each output is computed by the same
+// arithmetic whatever n and however the rows are split, so a batch gives
+// the bits of n matvecs.
 func (m *Matrix) MatMul(ys, xs []float32, n int) {
-	work := m.Rows * m.Cols * n
-	workers := runtime.GOMAXPROCS(0)
-	if work < minParallelWork || workers == 1 {
+	if len(ys) < n*m.Rows || len(xs) < n*m.Cols {
+		panic(fmt.Sprintf("kernels: MatMul of %d×%d by %d vectors with %d inputs and %d outputs", m.Rows, m.Cols, n, len(xs), len(ys)))
+	}
+	cores := runtime.GOMAXPROCS(0)
+	if m.Rows*m.Cols*n < minParallelWork || cores == 1 {
 		m.matmulRows(ys, xs, n, 0, m.Rows)
 		return
 	}
-	chunk := (m.Rows + workers - 1) / workers
-	var wg sync.WaitGroup
-	for begin := 0; begin < m.Rows; begin += chunk {
-		end := min(begin+chunk, m.Rows)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.matmulRows(ys, xs, n, begin, end)
-		}()
-	}
-	wg.Wait()
+	chunk := max(8, (m.Rows+cores*chunksPerCore-1)/(cores*chunksPerCore))
+	parallelFor(m.Rows, chunk, cores-1, func(begin, end int) {
+		m.matmulRows(ys, xs, n, begin, end)
+	})
 }
 
-// matmulRows does MatMul's work for rows [begin, end), row-major so each
-// weight row is read once for the whole batch.
-func (m *Matrix) matmulRows(ys, xs []float32, n, begin, end int) {
-	dot := m.codec.Dot
-	for r := begin; r < end; r++ {
-		row := m.Row(r)
-		for i := 0; i < n; i++ {
-			ys[i*m.Rows+r] = dot(row, xs[i*m.Cols:(i+1)*m.Cols])
+// MatMuls runs ms[i].MatMul(ys[i], xs, n) for every i: matrices that read
+// the same input (a block's query, key and value projections, say) share
+// one hand-out of rows to the cores, which pays off where each alone would
+// be too small to spread. Each output is computed as MatMul computes it.
+func MatMuls(xs []float32, n int, ms []*Matrix, ys [][]float32) {
+	rows, work := 0, 0
+	for i, m := range ms {
+		if len(ys[i]) < n*m.Rows || len(xs) < n*m.Cols {
+			panic(fmt.Sprintf("kernels: MatMul of %d×%d by %d vectors with %d inputs and %d outputs", m.Rows, m.Cols, n, len(xs), len(ys[i])))
 		}
+		rows += m.Rows
+		work += m.Rows * m.Cols * n
+	}
+	cores := runtime.GOMAXPROCS(0)
+	if work < minParallelWork || cores == 1 {
+		for i, m := range ms {
+			m.matmulRows(ys[i], xs, n, 0, m.Rows)
+		}
+		return
+	}
+	chunk := max(8, (rows+cores*chunksPerCore-1)/(cores*chunksPerCore))
+	parallelFor(rows, chunk, cores-1, func(begin, end int) {
+		first := 0 // global index of ms[i]'s row 0
+		for i, m := range ms {
+			if b, e := max(begin-first, 0), min(end-first, m.Rows); b < e {
+				m.matmulRows(ys[i], xs, n, b, e)
+			}
+			first += m.Rows
+		}
+	})
+}
+
+// ParallelFor calls fn on consecutive ranges of at most chunk indices
+// covering [0,n), spread over the machine's cores (the calling goroutine
+// among them), and returns when every call has returned. Ranges are handed
+// out as cores become free, in order, so fn must not depend on which
+// goroutine runs a range.
+func ParallelFor(n, chunk int, fn func(begin, end int)) {
+	parallelFor(n, max(1, chunk), runtime.GOMAXPROCS(0)-1, fn)
+}
+
+// matmulTile is how many rows of a batched matmul are dotted with every
+// vector before moving on, so that they stay in cache meanwhile.
+const matmulTile = 16
+
+// matmulRows does MatMul's work for rows [begin, end).
+func (m *Matrix) matmulRows(ys, xs []float32, n, begin, end int) {
+	if n == 1 {
+		m.dotRows(m, ys[begin:end], xs[:m.Cols], begin, end)
+		return
+	}
+	for t := begin; t < end; t += matmulTile {
+		te := min(t+matmulTile, end)
+		for i := range n {
+			m.dotRows(m, ys[i*m.Rows+t:i*m.Rows+te], xs[i*m.Cols:(i+1)*m.Cols], t, te)
+		}
+	}
+}
+
+// rowKernel picks the row kernel of type t.
+func rowKernel(t DType) func(m *Matrix, y, x []float32, begin, end int) {
+	if t == F32 {
+		return rowsF32
+	}
+	if f := quantRows[t]; f != nil {
+		return f
+	}
+	return rowsCodec
+}
+
+// rowsF32 is an F32 matrix's row kernel.
+func rowsF32(m *Matrix, y, x []float32, begin, end int) {
+	dotRowsF32(y, m.f32[begin*m.Cols:end*m.Cols], m.Cols, x)
+}
+
+// rowsCodec is the row kernel of types without a fast path: the codec's
+// Dot.
+func rowsCodec(m *Matrix, y, x []float32, begin, end int) {
+	for r := begin; r < end; r++ {
+		y[r-begin] = m.codec.Dot(m.Row(r), x)
 	}
 }

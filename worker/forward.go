@@ -3,7 +3,6 @@ package worker
 import (
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/tabshard/tabshard/kernels"
 )
@@ -11,6 +10,16 @@ import (
 // scratch holds a forward pass's intermediate values for a batch of n.
 type scratch struct {
 	xb, q, k, v, att, hb, hb2 []float32
+	buf                       []float32 // attention's, grown by scores
+}
+
+// scores returns room for pieces attention pieces of span values each,
+// allocated once per forward pass and reused by every layer.
+func (sc *scratch) scores(span, pieces int) []float32 {
+	if len(sc.buf) < span*pieces {
+		sc.buf = make([]float32, span*pieces)
+	}
+	return sc.buf[:span*pieces]
 }
 
 func (s *Stage) newScratch(n int) *scratch {
@@ -66,9 +75,7 @@ func (s *Stage) attention(kv *KVCache, li int, x []float32, sc *scratch, pos, n 
 	for i := 0; i < n; i++ {
 		kernels.RMSNorm(sc.xb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.attnNorm, c.NormEps)
 	}
-	b.q.MatMul(sc.q, sc.xb, n)
-	b.k.MatMul(sc.k, sc.xb, n)
-	b.v.MatMul(sc.v, sc.xb, n)
+	kernels.MatMuls(sc.xb, n, []*kernels.Matrix{b.q, b.k, b.v}, [][]float32{sc.q, sc.k, sc.v})
 	for i := 0; i < n; i++ {
 		q, k, v := sc.q[i*qd:(i+1)*qd], sc.k[i*kvd:(i+1)*kvd], sc.v[i*kvd:(i+1)*kvd]
 		if b.qBias != nil {
@@ -85,34 +92,33 @@ func (s *Stage) attention(kv *KVCache, li int, x []float32, sc *scratch, pos, n 
 	kernels.Add(x, sc.xb)
 }
 
+// minParallelAttention is the number of query-key products below which a
+// layer's attention runs on the calling goroutine.
+const minParallelAttention = 1 << 16
+
 // attendAll computes every head's attention output for the n positions,
 // spreading (position, head) pairs over the cores when there is enough work.
 func (s *Stage) attendAll(kv *KVCache, li int, sc *scratch, pos, n int) {
 	c := &s.cfg
 	jobs := n * c.Heads
-	workers := runtime.GOMAXPROCS(0)
-	if jobs*(pos+n)*c.HeadDim < 1<<16 || workers == 1 {
-		s.attendJobs(kv, li, sc, pos, 0, jobs, make([]float32, pos+n+c.HeadDim))
+	span := pos + n + c.HeadDim // scratch per piece: scores and a value row
+	if jobs*(pos+n)*c.HeadDim < minParallelAttention || runtime.GOMAXPROCS(0) == 1 {
+		s.attendJobs(kv, li, sc, pos, 0, jobs, sc.scores(span, 1))
 		return
 	}
-	var wg sync.WaitGroup
-	chunk := (jobs + workers - 1) / workers
-	for begin := 0; begin < jobs; begin += chunk {
-		end := min(begin+chunk, jobs)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.attendJobs(kv, li, sc, pos, begin, end, make([]float32, pos+n+c.HeadDim))
-		}()
-	}
-	wg.Wait()
+	chunk := max(1, jobs/(4*runtime.GOMAXPROCS(0)))
+	bufs := sc.scores(span, (jobs+chunk-1)/chunk)
+	kernels.ParallelFor(jobs, chunk, func(begin, end int) {
+		i := begin / chunk
+		s.attendJobs(kv, li, sc, pos, begin, end, bufs[i*span:(i+1)*span])
+	})
 }
 
 // attendJobs runs jobs [begin,end), job j being position j/Heads, head
 // j%Heads, using buf (pos+n+HeadDim values) as scratch.
 func (s *Stage) attendJobs(kv *KVCache, li int, sc *scratch, pos, begin, end int, buf []float32) {
 	c := &s.cfg
-	hd := c.HeadDim
+	hd, qd := c.HeadDim, c.QDim()
 	group := c.Heads / c.KVHeads
 	tmp, scores := buf[:hd], buf[hd:]
 	for j := begin; j < end; j++ {
@@ -122,18 +128,9 @@ func (s *Stage) attendJobs(kv *KVCache, li int, sc *scratch, pos, begin, end int
 		if w := kv.Window(); w > 0 && p-w+1 > 0 {
 			first = p - w + 1
 		}
-		q := sc.q[i*c.QDim()+h*hd : i*c.QDim()+(h+1)*hd]
-		kvh := h / group
-		att := scores[:p+1-first]
-		for t := first; t <= p; t++ {
-			att[t-first] = kv.DotKey(li, t, kvh, q) / s.attnScale
-		}
-		kernels.Softmax(att)
-		out := sc.att[i*c.QDim()+h*hd : i*c.QDim()+(h+1)*hd]
-		clear(out)
-		for t := first; t <= p; t++ {
-			kv.AddValue(li, t, kvh, att[t-first], out, tmp)
-		}
+		q := sc.q[i*qd+h*hd : i*qd+(h+1)*hd]
+		out := sc.att[i*qd+h*hd : i*qd+(h+1)*hd]
+		kv.Attend(li, h/group, first, p, q, s.attnScale, scores, out, tmp)
 	}
 }
 
@@ -144,8 +141,7 @@ func (s *Stage) feedForward(b *block, x []float32, sc *scratch, n int) {
 	for i := 0; i < n; i++ {
 		kernels.RMSNorm(sc.xb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.ffnNorm, c.NormEps)
 	}
-	b.gate.MatMul(sc.hb, sc.xb, n)
-	b.up.MatMul(sc.hb2, sc.xb, n)
+	kernels.MatMuls(sc.xb, n, []*kernels.Matrix{b.gate, b.up}, [][]float32{sc.hb, sc.hb2})
 	kernels.SwiGLU(sc.hb, sc.hb2)
 	b.down.MatMul(sc.xb, sc.hb, n)
 	kernels.Add(x, sc.xb)

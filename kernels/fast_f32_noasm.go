@@ -1,0 +1,6 @@
+//go:build !amd64
+
+package kernels
+
+// dotRowsF32 is dotRowsF32Go: there is no assembly for this architecture.
+func dotRowsF32(y, w []float32, stride int, x []float32) { dotRowsF32Go(y, w, stride, x) }
