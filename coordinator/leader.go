@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -452,9 +453,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 	l.mu.Lock()
 	issued := l.progress[t.GetSessionId()]
 	l.mu.Unlock()
-	if !issued.IsZero() {
-		l.metrics.StageLatency.WithLabelValues("pipeline").Observe(l.now().Sub(issued).Seconds())
-	}
+	l.observeStep(t, issued)
 	s = state.Session(l.machine.State(), t.GetSessionId())
 	if reason := l.finish(s, nil); reason != "" {
 		l.end(ctx, s.GetId(), reason)
@@ -512,5 +511,25 @@ func (l *leader) onAddCoordinator(ctx context.Context, req *tabshardv1.AddCoordi
 	}
 	if err := bus.Respond(l.nc, msg, reply); err != nil {
 		l.log.Warn("add coordinator reply", "err", err)
+	}
+}
+
+// observeStep records a committed token's per-stage compute times and, from
+// the whole step's time, the mean time of its hops (stage inputs and the
+// token's way back).
+func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
+	var compute time.Duration
+	for i, us := range t.GetStageMicros() {
+		d := time.Duration(us) * time.Microsecond
+		compute += d
+		l.metrics.StageLatency.WithLabelValues(strconv.Itoa(i)).Observe(d.Seconds())
+	}
+	if issued.IsZero() {
+		return
+	}
+	step := l.now().Sub(issued)
+	l.metrics.StageLatency.WithLabelValues("step").Observe(step.Seconds())
+	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
+		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
 }

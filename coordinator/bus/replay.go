@@ -73,10 +73,29 @@ func (l *ActivationLog) visit(cur *replayCursor, data []byte, session string, st
 	return cur.offer(a)
 }
 
+// lastMsgAttempt bounds one look-up of a subject's last message: right
+// after the server restarts, JetStream may drop the request while it
+// recovers its streams, and a request that is never answered would
+// otherwise wait for the whole context.
+const lastMsgAttempt = 500 * time.Millisecond
+
+// lastMsg asks for subject's last logged message, retrying unanswered
+// requests until ctx ends.
+func (l *ActivationLog) lastMsg(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, lastMsgAttempt)
+		msg, err := l.stream.GetLastMsgForSubject(actx, subject)
+		cancel()
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return msg, err
+		}
+	}
+}
+
 // lastSequence is the stream sequence of the last message on subject, 0 if
 // it has none.
 func (l *ActivationLog) lastSequence(ctx context.Context, subject string) (uint64, error) {
-	msg, err := l.stream.GetLastMsgForSubject(ctx, subject)
+	msg, err := l.lastMsg(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
 	}

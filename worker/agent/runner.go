@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -164,9 +165,11 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	}
 	n := int(a.GetTokenCount())
 	p := a.GetFirstPosition()
+	start := time.Now()
 	if err := r.Stage.Forward(s.kv, x, int(p), n); err != nil {
 		return err
 	}
+	micros := append(append([]uint32(nil), a.GetStageMicros()...), uint32(min(time.Since(start).Microseconds(), 1<<32-1)))
 	s.next = p + uint32(n)
 	s.lastIn = [2]uint32{p, s.next}
 	s.lastAct, s.lastTok = nil, nil
@@ -175,6 +178,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 		if err != nil || !send {
 			return err
 		}
+		tok.StageMicros = micros
 		s.lastTok = tok
 		return r.Out.SendToken(ctx, tok)
 	}
@@ -182,6 +186,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	if err != nil || !send {
 		return err
 	}
+	out.StageMicros = micros
 	s.lastAct = out
 	return r.Out.SendActivation(ctx, out)
 }

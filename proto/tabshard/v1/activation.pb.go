@@ -44,8 +44,11 @@ type Activation struct {
 	Sampling *Sampling `protobuf:"bytes,10,opt,name=sampling,proto3" json:"sampling,omitempty"`
 	// producer_worker_id is who sent it ("" for a coordinator).
 	ProducerWorkerId string `protobuf:"bytes,11,opt,name=producer_worker_id,json=producerWorkerId,proto3" json:"producer_worker_id,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// stage_micros lists, stage by stage, the microseconds each earlier
+	// stage spent computing this step (for per-stage latency metrics).
+	StageMicros   []uint32 `protobuf:"varint,12,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Activation) Reset() {
@@ -155,6 +158,13 @@ func (x *Activation) GetProducerWorkerId() string {
 	return ""
 }
 
+func (x *Activation) GetStageMicros() []uint32 {
+	if x != nil {
+		return x.StageMicros
+	}
+	return nil
+}
+
 // Token is a token chosen by the last stage at one position.
 type Token struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -166,8 +176,10 @@ type Token struct {
 	// rng_state is the generator state after the draw.
 	RngState         uint64 `protobuf:"varint,5,opt,name=rng_state,json=rngState,proto3" json:"rng_state,omitempty"`
 	ProducerWorkerId string `protobuf:"bytes,6,opt,name=producer_worker_id,json=producerWorkerId,proto3" json:"producer_worker_id,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// stage_micros is the step's compute time per stage, in microseconds.
+	StageMicros   []uint32 `protobuf:"varint,7,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Token) Reset() {
@@ -242,11 +254,18 @@ func (x *Token) GetProducerWorkerId() string {
 	return ""
 }
 
+func (x *Token) GetStageMicros() []uint32 {
+	if x != nil {
+		return x.StageMicros
+	}
+	return nil
+}
+
 var File_tabshard_v1_activation_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\xf2\x02\n" +
+	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\x95\x03\n" +
 	"\n" +
 	"Activation\x12\x1d\n" +
 	"\n" +
@@ -262,7 +281,8 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\x06tokens\x18\t \x03(\rR\x06tokens\x121\n" +
 	"\bsampling\x18\n" +
 	" \x01(\v2\x15.tabshard.v1.SamplingR\bsampling\x12,\n" +
-	"\x12producer_worker_id\x18\v \x01(\tR\x10producerWorkerId\"\xb3\x01\n" +
+	"\x12producer_worker_id\x18\v \x01(\tR\x10producerWorkerId\x12!\n" +
+	"\fstage_micros\x18\f \x03(\rR\vstageMicros\"\xd6\x01\n" +
 	"\x05Token\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
@@ -270,7 +290,8 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\bposition\x18\x03 \x01(\rR\bposition\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\rR\x02id\x12\x1b\n" +
 	"\trng_state\x18\x05 \x01(\x04R\brngState\x12,\n" +
-	"\x12producer_worker_id\x18\x06 \x01(\tR\x10producerWorkerIdB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"\x12producer_worker_id\x18\x06 \x01(\tR\x10producerWorkerId\x12!\n" +
+	"\fstage_micros\x18\a \x03(\rR\vstageMicrosB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_activation_proto_rawDescOnce sync.Once
