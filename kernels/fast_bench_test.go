@@ -43,15 +43,36 @@ func mustCodecOf(b testing.TB, t DType) *Codec {
 	return c
 }
 
-// benchMatVec measures m.MatMul of one vector on cores cores, the bytes
-// per second being those of the weights.
-func benchMatVec(b *testing.B, m *Matrix, cores int) {
+// benchFootprint is the least memory the copies of a matrix that
+// BenchmarkMatVec cycles through take together: more than the last-level
+// cache (260 MiB on the development machine), so that the weights come
+// from memory as a model's do.
+const benchFootprint = 512 << 20
+
+// copies returns m and enough copies of it to fill benchFootprint.
+func copies(b *testing.B, m *Matrix) []*Matrix {
+	ms := []*Matrix{m}
+	for len(ms)*len(m.Data) < benchFootprint {
+		c, err := NewMatrix(m.Type, m.Rows, m.Cols, append([]byte(nil), m.Data...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ms = append(ms, c)
+	}
+	return ms
+}
+
+// benchMatVec measures MatMul of one vector on cores cores, cycling through
+// ms, the bytes per second being those of the weights.
+func benchMatVec(b *testing.B, ms []*Matrix, cores int) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cores))
-	x := randomF32(rand.New(rand.NewPCG(7, 8)), m.Cols)
-	y := make([]float32, m.Rows)
-	b.SetBytes(int64(len(m.Data)))
+	x := randomF32(rand.New(rand.NewPCG(7, 8)), ms[0].Cols)
+	y := make([]float32, ms[0].Rows)
+	b.SetBytes(int64(len(ms[0].Data)))
+	i := 0
 	for b.Loop() {
-		m.MatMul(y, x, 1)
+		ms[i%len(ms)].MatMul(y, x, 1)
+		i++
 	}
 }
 
@@ -72,15 +93,15 @@ func BenchmarkMatVec(b *testing.B) {
 					impls = append([]string{"asm/"}, impls...)
 				}
 			}
-			var m *Matrix
+			var ms []*Matrix
 			for _, impl := range impls {
 				for _, cores := range []int{1, all} {
 					name := fmt.Sprintf("%s/%dx%d/%scores=%d", t, size[0], size[1], impl, cores)
 					b.Run(name, func(b *testing.B) {
-						if m == nil {
-							m = benchMatrix(b, t, size[0], size[1])
+						if ms == nil {
+							ms = copies(b, benchMatrix(b, t, size[0], size[1]))
 						}
-						benchImpl(b, m, impl, cores)
+						benchImpl(b, ms, impl, cores)
 					})
 				}
 			}
@@ -88,45 +109,57 @@ func BenchmarkMatVec(b *testing.B) {
 	}
 }
 
-// benchImpl measures m's matvec through the path impl names ("" for the
-// one MatMul picks).
-func benchImpl(b *testing.B, m *Matrix, impl string, cores int) {
+// benchImpl measures the matvecs of ms through the path impl names (""
+// for the one MatMul picks).
+func benchImpl(b *testing.B, ms []*Matrix, impl string, cores int) {
 	switch impl {
 	case "go/":
-		withAsm(b, false, func() { benchMatVec(b, m, cores) })
+		withAsm(b, false, func() { benchMatVec(b, ms, cores) })
 	case "codec/":
-		fast := m.dotRows
-		m.dotRows = rowsCodec
-		defer func() { m.dotRows = fast }()
-		benchMatVec(b, m, cores)
+		fast := ms[0].dotRows
+		for _, m := range ms {
+			m.dotRows = rowsCodec
+		}
+		defer func() {
+			for _, m := range ms {
+				m.dotRows = fast
+			}
+		}()
+		benchMatVec(b, ms, cores)
 	default:
-		benchMatVec(b, m, cores)
+		benchMatVec(b, ms, cores)
 	}
 }
 
-// BenchmarkMatVecSmall measures F32 matvecs of the sizes small models have,
-// on one core and on all: where MatMul's minParallelWork should lie.
+// BenchmarkMatVecSmall measures F32 matvecs of the sizes small models have
+// (cache-resident, as they are in a forward pass), on one core and on all:
+// where MatMul's minParallelWork should lie.
 func BenchmarkMatVecSmall(b *testing.B) {
 	all := runtime.GOMAXPROCS(0)
 	for _, size := range [][2]int{{64, 64}, {172, 64}, {512, 64}, {256, 256}, {512, 512}, {768, 768}, {2048, 768}} {
-		m := benchMatrix(b, F32, size[0], size[1])
+		ms := []*Matrix{benchMatrix(b, F32, size[0], size[1])}
 		for _, cores := range []int{1, all} {
 			b.Run(fmt.Sprintf("%dx%d/cores=%d", size[0], size[1], cores), func(b *testing.B) {
-				benchMatVec(b, m, cores)
+				benchMatVec(b, ms, cores)
 			})
 		}
 	}
 }
 
-// BenchmarkMemcpy copies 64 MiB: the machine's copy bandwidth, to read
-// BenchmarkMatVec's GB/s against (bytes copied; each is read and written).
+// BenchmarkMemcpy copies 64 MiB, and 512 MiB (more than the last-level
+// cache): the machine's copy bandwidth, to read BenchmarkMatVec's GB/s
+// against (bytes copied; each is read and written).
 func BenchmarkMemcpy(b *testing.B) {
-	src, dst := make([]byte, 64<<20), make([]byte, 64<<20)
-	for i := range src {
-		src[i] = byte(i)
-	}
-	b.SetBytes(int64(len(src)))
-	for b.Loop() {
-		copy(dst, src)
+	for _, size := range []int{64 << 20, 512 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
+			src, dst := make([]byte, size), make([]byte, size)
+			for i := range src {
+				src[i] = byte(i)
+			}
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				copy(dst, src)
+			}
+		})
 	}
 }

@@ -36,6 +36,12 @@ DATA tailMask<>+240(SB)/8, $0
 DATA tailMask<>+248(SB)/8, $0
 GLOBL tailMask<>(SB), RODATA|NOPTR, $256
 
+// PFDIST is how far ahead of the row being read the kernels prefetch (into
+// L2), in bytes: on matvecs streamed from memory, one core, 3 KiB gained
+// 20-30% over the hardware prefetchers alone (which stop at 4 KiB pages);
+// 2 or 4 KiB gained a little less, PREFETCHNTA lost 20%.
+#define PFDIST 3072
+
 // Constants of Q4_0's nibbles.
 DATA nibbleMask<>+0(SB)/4, $15
 GLOBL nibbleMask<>(SB), RODATA|NOPTR, $4
@@ -138,6 +144,8 @@ f32row:
 	JZ     f32tail
 
 f32block:
+	PREFETCHT1 PFDIST(AX)
+	PREFETCHT1 PFDIST+64(AX)
 	VMOVUPS 0(AX), Y2
 	VMOVUPS 32(AX), Y3
 	VMOVUPS 64(AX), Y4
@@ -214,6 +222,7 @@ f16row:
 	MOVQ   R11, DX
 
 f16block:
+	PREFETCHT1 PFDIST(AX)
 	VCVTPH2PS 0(AX), Y2
 	VCVTPH2PS 16(AX), Y3
 	VCVTPH2PS 32(AX), Y4
@@ -261,6 +270,7 @@ q8row:
 	MOVQ   R11, DX
 
 q8block:
+	PREFETCHT1 PFDIST(AX)
 	SCALE
 	VPMOVSXBD 2(AX), Y2
 	VPMOVSXBD 10(AX), Y3
@@ -317,6 +327,7 @@ q4row:
 	MOVQ   R11, DX
 
 q4block:
+	PREFETCHT1 PFDIST(AX)
 	SCALE
 	VPMOVZXBD 2(AX), Y2
 	VPMOVZXBD 10(AX), Y3
@@ -526,6 +537,9 @@ q4krow:
 	MOVQ   R11, 64(SP)
 
 q4kblock:
+	PREFETCHT1   PFDIST(AX)
+	PREFETCHT1   PFDIST+64(AX)
+	PREFETCHT1   PFDIST+128(AX)
 	MOVL         4(AX), R10
 	MOVL         8(AX), R12
 	MOVL         12(AX), R13
@@ -648,6 +662,10 @@ q6krow:
 	MOVQ   R11, 64(SP)
 
 q6kblock:
+	PREFETCHT1   PFDIST(AX)
+	PREFETCHT1   PFDIST+64(AX)
+	PREFETCHT1   PFDIST+128(AX)
+	PREFETCHT1   PFDIST+192(AX)
 	VPBROADCASTW 208(AX), X12
 	VCVTPH2PS    X12, Y12
 	VPMOVSXBD    192(AX), Y13
