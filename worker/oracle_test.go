@@ -60,7 +60,7 @@ func readOracle(t *testing.T, name string) oracleRun {
 			pos, pairs := parseTop5(t, line)
 			o.top5[pos] = pairs
 		case strings.HasPrefix(line, "rng "):
-			o.draws = append(o.draws, uint32(fieldInt(t, line, "u32=")))
+			o.draws = append(o.draws, fieldUint32(t, line, "u32="))
 		}
 	}
 	return o
@@ -88,6 +88,19 @@ func fieldInt(t *testing.T, line, key string) int {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// fieldUint32 reads a uint32 field (Atoi would overflow on 32-bit targets).
+func fieldUint32(t *testing.T, line, key string) uint32 {
+	i := strings.Index(line, key)
+	if i < 0 {
+		t.Fatalf("no %s in %q", key, line)
+	}
+	v, err := strconv.ParseUint(strings.Fields(line[i+len(key):])[0], 10, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint32(v)
 }
 
 func parseTop5(t *testing.T, line string) (int, [][2]float64) {
