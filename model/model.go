@@ -7,6 +7,7 @@ import (
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model/gguf"
+	"github.com/tabshard/tabshard/model/seeded"
 	"github.com/tabshard/tabshard/model/tokenizer"
 )
 
@@ -59,8 +60,16 @@ func fromFile(f *gguf.File, r io.ReaderAt) (*Model, error) {
 	if tok.Len() != cfg.Vocab {
 		return nil, fmt.Errorf("%w: tokenizer has %d tokens, model vocabulary %d", ErrBadConfig, tok.Len(), cfg.Vocab)
 	}
+	if seed, ok := seeded.Seed(f); ok { // the tensor data are made, not read
+		r = seeded.NewReader(f, r, seed)
+	}
 	return &Model{File: f, Config: cfg, Tokenizer: tok, r: r}, nil
 }
+
+// Seeded reports whether the model's weights come from a seed (package
+// model/seeded) rather than from the file, and the seed. Reads through
+// the model return the seeded bytes; a GPU can generate them in place.
+func (m *Model) Seeded() (uint32, bool) { return seeded.Seed(m.File) }
 
 // Close releases the file.
 func (m *Model) Close() error {

@@ -16,8 +16,8 @@ func runSynth(_ context.Context, e *env, args []string) error {
 	name := fs.String("preset", "", "model shape: "+strings.Join(preset.Names(), ", ")+" (required)")
 	policyName := fs.String("policy", preset.DefaultPolicy, "tensor types: "+strings.Join(quantize.Names(), ", "))
 	out := fs.String("out", "", "GGUF file to write (required)")
-	weights := fs.String("weights", "zero", "zero (stored sparsely: no disk for a 40 GB model) or random (seeded)")
-	seed := fs.Uint64("seed", 1, "seed of random weights")
+	weights := fs.String("weights", "zero", "zero (stored sparsely: no disk for a 40 GB model), random (drawn here and stored) or seeded (stored sparsely; readers and GPUs generate the weights from --seed)")
+	seed := fs.Uint64("seed", 1, "seed of random or seeded weights")
 	rest, err := parseFlags(fs, e, args)
 	if err != nil {
 		return err

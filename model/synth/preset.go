@@ -9,6 +9,7 @@ import (
 	"github.com/tabshard/tabshard/model/gguf"
 	"github.com/tabshard/tabshard/model/preset"
 	"github.com/tabshard/tabshard/model/quantize"
+	"github.com/tabshard/tabshard/model/seeded"
 )
 
 // Weights says what a preset file's tensors hold.
@@ -22,6 +23,10 @@ const (
 	// WeightsRandom draws seeded random values, quantized to each tensor's
 	// type.
 	WeightsRandom
+	// WeightsSeeded stores zeros, sparsely, and the seed of package
+	// model/seeded: every reader generates the same weights from it, a GPU
+	// in place, so a 40 GB model needs no disk and no download.
+	WeightsSeeded
 )
 
 // ParseWeights reads "zero" or "random".
@@ -31,14 +36,19 @@ func ParseWeights(s string) (Weights, error) {
 		return WeightsZero, nil
 	case "random":
 		return WeightsRandom, nil
+	case "seeded":
+		return WeightsSeeded, nil
 	}
-	return 0, fmt.Errorf("%w: weights %q (want zero or random)", ErrBadSpec, s)
+	return 0, fmt.Errorf("%w: weights %q (want zero, random or seeded)", ErrBadSpec, s)
 }
 
 // WritePreset writes a GGUF file with p's exact tensor list, each tensor of
 // the type pol gives it, p's architecture metadata and a synthetic
 // vocabulary of p's size. It returns the policy's fallback notes.
 func WritePreset(path string, p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64) ([]string, error) {
+	if w == WeightsSeeded && seed > math.MaxUint32 {
+		return nil, fmt.Errorf("%w: seeded weights take a 32-bit seed, not %d", ErrBadSpec, seed)
+	}
 	b := builder{w: gguf.NewWriter()}
 	for _, kv := range p.Metadata() {
 		b.add(kv.Key, kv.Value)
@@ -46,6 +56,9 @@ func WritePreset(path string, p *preset.Preset, pol *quantize.Policy, w Weights,
 	b.add("general.file_type", gguf.Uint32(pol.FileType))
 	b.add("general.quantization_version", gguf.Uint32(2))
 	b.vocab(p.Vocab)
+	if w == WeightsSeeded {
+		b.add(seeded.Key, gguf.Uint32(uint32(seed)))
+	}
 	typed, notes := p.Typed(pol)
 	for _, t := range typed {
 		b.presetTensor(t, w, seed)
@@ -58,7 +71,7 @@ func WritePreset(path string, p *preset.Preset, pol *quantize.Policy, w Weights,
 
 func (b *builder) presetTensor(t preset.TypedTensor, w Weights, seed uint64) {
 	switch {
-	case w == WeightsZero:
+	case w == WeightsZero || w == WeightsSeeded:
 		b.keep(b.w.AddZeroTensor(t.Name, t.Type, t.Dims))
 	case len(t.Dims) == 1 && t.Role == quantize.RoleNorm && strings.HasSuffix(t.Name, "norm.weight"):
 		b.ones(t.Name, int(t.Dims[0]))
