@@ -21,7 +21,10 @@ import (
 // and policy (e.g. llama-3-8b:q4_0), TABSHARD_FIDELITY_LAYERS the layers
 // (default 2). The model is split in two stages, as two workers would
 // hold it; logits are held to logitTol at every position of a prompt and
-// of greedy steps. Skipped unless asked for (the GPU machine runs it).
+// of greedy steps. TABSHARD_FIDELITY_WEIGHTS=seeded makes the weights
+// seeded (package model/seeded): the GPU generates them in place, the CPU
+// reference reads them through the model. Skipped unless asked for (the
+// GPU machine runs it).
 func TestStagePresetFidelity(t *testing.T) {
 	spec := os.Getenv("TABSHARD_FIDELITY")
 	if spec == "" {
@@ -39,7 +42,11 @@ func TestStagePresetFidelity(t *testing.T) {
 	}
 	start := time.Now()
 	path := filepath.Join(t.TempDir(), "fidelity.gguf")
-	if _, err := synth.WritePreset(path, p, pol, synth.WeightsRandom, 11); err != nil {
+	kind := synth.WeightsRandom
+	if os.Getenv("TABSHARD_FIDELITY_WEIGHTS") == "seeded" {
+		kind = synth.WeightsSeeded
+	}
+	if _, err := synth.WritePreset(path, p, pol, kind, 11); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(path)
@@ -59,4 +66,31 @@ func TestStagePresetFidelity(t *testing.T) {
 	t.Logf("stages loaded, CPU and GPU (%v)", time.Since(start).Round(time.Second))
 	pair.generate(t, []int{1, 300, 301, 302, 303, 304, 305, 306}, 4)
 	t.Logf("done in %v", time.Since(start).Round(time.Second))
+}
+
+// TestStageSeeded holds a stage whose weights the GPU generated to the CPU
+// reference reading the same seeded file: Llama-3's layout at a small
+// shape, Q4_0 (split rows) and Q6_K head, in two stages.
+func TestStageSeeded(t *testing.T) {
+	p, pol, err := preset.Parse("llama-3-8b:q4_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Layers, p.Dim, p.FFNDim, p.Heads, p.KVHeads, p.Vocab, p.Context = 2, 256, 512, 4, 2, 300, 128
+	path := filepath.Join(t.TempDir(), "seeded.gguf")
+	if _, err := synth.WritePreset(path, p, pol, synth.WeightsSeeded, 5); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Seeded(); !ok {
+		t.Fatal("the file is not seeded")
+	}
+	newPair(t, m, data, []int{1}, Options{}, 64).generate(t, []int{1, 200, 201, 202, 203}, 8)
 }

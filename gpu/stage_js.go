@@ -148,7 +148,11 @@ func (s *Stage) load(ctx context.Context, m *model.Model, rows Rows) error {
 			return nil
 		}
 		var w *Weights
-		w, err = s.d.LoadWeights(ctx, m, rows, name, r, cols, s.opt.MaxChunkBytes)
+		if _, gen := m.Seeded(); gen { // made in place: nothing to read or upload
+			w, err = s.d.GenerateWeights(ctx, m, name, r, cols, s.opt.MaxChunkBytes)
+		} else {
+			w, err = s.d.LoadWeights(ctx, m, rows, name, r, cols, s.opt.MaxChunkBytes)
+		}
 		if w != nil {
 			s.weights = append(s.weights, w)
 		}

@@ -48,3 +48,7 @@ func Fill() string { return src("fill.wgsl") }
 
 // ReadBandwidth is the plain read kernel: 0 data (vec4<f32>), 1 sink.
 func ReadBandwidth() string { return src("readbw.wgsl") }
+
+// Generate: 0 words, 1 Gen params. Seeded weights (package model/seeded)
+// made in place; 256 invocations per workgroup, one word each.
+func Generate() string { return src("generate.wgsl") }
