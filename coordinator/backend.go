@@ -17,7 +17,7 @@ import (
 type backend struct{ c *Coordinator }
 
 func (b backend) Models() []api.ModelInfo {
-	return []api.ModelInfo{{ID: b.c.modelName, ContextLength: b.c.contextLength(), Created: b.c.started.Unix()}}
+	return []api.ModelInfo{{ID: b.c.modelName, ContextLength: b.c.contextLength(), Vocab: b.c.model.Config.Vocab, Created: b.c.started.Unix()}}
 }
 
 func (b backend) checkModel(name string) error {
@@ -46,7 +46,7 @@ func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (stri
 	}
 	tok := b.c.model.Tokenizer
 	for _, t := range []int{tok.BOS(), tok.EOS()} {
-		if t >= 0 {
+		if t >= 0 && !req.IgnoreEOS {
 			s.StopTokens = append(s.StopTokens, uint32(t))
 		}
 	}

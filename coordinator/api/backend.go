@@ -50,6 +50,7 @@ type Backend interface {
 type ModelInfo struct {
 	ID            string // the name requests use
 	ContextLength int    // the most positions, prompt and generated tokens together
+	Vocab         int    // token ids are 0 to Vocab-1 (0: not checked)
 	Created       int64  // Unix seconds
 	OwnedBy       string // "tabshard" when empty
 }
@@ -66,6 +67,8 @@ type SessionRequest struct {
 	// Temperature is >= 0 (0: greedy); TopP is in [0, 1].
 	Temperature, TopP float32
 	Seed              uint64
+	// IgnoreEOS keeps generating past the model's stop tokens.
+	IgnoreEOS bool
 }
 
 // SessionInfo describes a session that exists.

@@ -16,7 +16,7 @@ func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	g, err := s.validate(req.samplingFields, req.Prompt.text, "prompt")
+	g, err := s.validate(req.samplingFields, req.Prompt, "prompt")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -36,7 +36,7 @@ func (s *server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	g, err := s.validate(req.samplingFields, prompt, "messages")
+	g, err := s.validate(req.samplingFields, promptField{set: true, text: prompt}, "messages")
 	if err != nil {
 		writeError(w, err)
 		return

@@ -86,6 +86,23 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
+// A prompt of token ids goes to the session as given; ignore_eos reaches
+// the backend.
+func TestCompletionTokenPrompt(t *testing.T) {
+	e := newEnv(t)
+	continuation(t, e.b, storyPrompt, storyRest)
+	var got completionResponse
+	readJSON(t, e.post(t, "/v1/completions", `{"model":"stories260K","prompt":[1,403,407,511],"max_tokens":5,"ignore_eos":true}`), http.StatusOK, &got)
+	req := e.b.lastRequest(t)
+	if !slices.Equal(req.Prompt, []int{1, 403, 407, 511}) || !req.IgnoreEOS || got.Usage.PromptTokens != 4 {
+		t.Errorf("session request %+v, usage %+v", req, got.Usage)
+	}
+	readJSON(t, e.post(t, "/v1/completions", `{"model":"stories260K","prompt":"x"}`), http.StatusOK, &got)
+	if e.b.lastRequest(t).IgnoreEOS {
+		t.Error("ignore_eos set without being asked for")
+	}
+}
+
 func TestCompletionDefaults(t *testing.T) {
 	e := newEnv(t)
 	e.b.models[0].ContextLength = 64
@@ -144,7 +161,10 @@ func TestCompletionValidation(t *testing.T) {
 		{"empty prompt", "/v1/completions", `{"model":"stories260K","prompt":""}`, 400, "prompt", ""},
 		{"no prompt", "/v1/completions", `{"model":"stories260K"}`, 400, "prompt", ""},
 		{"two prompts", "/v1/completions", `{"model":"stories260K","prompt":["a","b"]}`, 400, "prompt", ""},
-		{"token prompt", "/v1/completions", `{"model":"stories260K","prompt":[1,2]}`, 400, "prompt", ""},
+		{"token past the vocabulary", "/v1/completions", `{"model":"stories260K","prompt":[1,512]}`, 400, "prompt", ""},
+		{"negative token", "/v1/completions", `{"model":"stories260K","prompt":[1,-2]}`, 400, "prompt", ""},
+		{"empty token array", "/v1/completions", `{"model":"stories260K","prompt":[]}`, 400, "prompt", ""},
+		{"mixed array", "/v1/completions", `{"model":"stories260K","prompt":[1,"a"]}`, 400, "prompt", ""},
 		{"max_tokens 0", "/v1/completions", `{"model":"stories260K","prompt":"x","max_tokens":0}`, 400, "max_tokens", ""},
 		{"past context", "/v1/completions", `{"model":"stories260K","prompt":"x","max_tokens":31}`, 400, "max_tokens", ""},
 		{"prompt fills context", "/v1/completions", `{"model":"stories260K","prompt":"` + strings.Repeat("x y ", 40) + `"}`, 400, "prompt", ""},

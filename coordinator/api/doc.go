@@ -30,14 +30,16 @@
 //
 // # Completion requests
 //
-// The prompt is a string or an array of one string. Chat messages (content
+// The prompt is a string, an array of one string, or an array of token ids
+// (each within the model's vocabulary, else 400). Chat messages (content
 // a string or text parts) become a prompt of "role: content" lines
 // followed by "assistant:", since the served models have no chat template.
 // Defaults: max_tokens (or max_completion_tokens) Options.DefaultMaxTokens
 // (128) cut to the context left after the prompt; temperature 1; top_p 1;
 // seed random. n must be 1. stop, echo, logprobs, penalties and other
 // OpenAI fields are accepted and ignored: generation ends at the model's
-// end-of-text token or at max_tokens. A request that names max_tokens past
+// end-of-text token or at max_tokens; with "ignore_eos": true (an
+// extension, as in vLLM) only at max_tokens. A request that names max_tokens past
 // the context is refused (400, param max_tokens).
 //
 // The completion text is the generated tokens decoded as the continuation

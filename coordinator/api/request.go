@@ -23,6 +23,9 @@ type samplingFields struct {
 	N                   *int     `json:"n"`
 	Seed                *int64   `json:"seed"`
 	Stream              bool     `json:"stream"`
+	// IgnoreEOS (an extension, as vLLM has it) generates max_tokens tokens
+	// whatever they are: for measuring.
+	IgnoreEOS bool `json:"ignore_eos"`
 }
 
 // completionRequest is the body of POST /v1/completions.
@@ -37,10 +40,12 @@ type chatRequest struct {
 	Messages []chatMessage `json:"messages"`
 }
 
-// promptField is a prompt given as a string or as an array of one string.
+// promptField is a prompt given as a string, an array of one string, or
+// an array of token ids.
 type promptField struct {
-	set  bool
-	text string
+	set    bool
+	text   string
+	tokens []int // non-nil for an array of token ids
 }
 
 func (p *promptField) UnmarshalJSON(b []byte) error {
@@ -48,9 +53,14 @@ func (p *promptField) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &p.text); err == nil {
 		return nil
 	}
+	var ids []int
+	if err := json.Unmarshal(b, &ids); err == nil && len(ids) > 0 {
+		p.tokens = ids
+		return nil
+	}
 	var texts []string
 	if err := json.Unmarshal(b, &texts); err != nil {
-		return badParam("prompt", "prompt must be a string or an array of one string")
+		return badParam("prompt", "prompt must be a string, an array of one string or an array of token ids")
 	}
 	if len(texts) != 1 {
 		return badParam("prompt", fmt.Sprintf("prompt holds %d strings; only one prompt per request is supported", len(texts)))
@@ -96,25 +106,34 @@ type generation struct {
 
 // validate checks the shared fields and makes the session request for
 // prompt; promptParam names the field the prompt came from.
-func (s *server) validate(f samplingFields, prompt string, promptParam string) (generation, error) {
+func (s *server) validate(f samplingFields, prompt promptField, promptParam string) (generation, error) {
 	var g generation
 	info, tok, err := s.model(f.Model)
 	if err != nil {
 		return g, err
 	}
-	if prompt == "" {
+	if prompt.text == "" && prompt.tokens == nil {
 		return g, badParam(promptParam, promptParam+" must not be empty")
 	}
 	if err := checkSampling(f); err != nil {
 		return g, err
 	}
-	ids := tok.Encode(prompt)
+	ids := prompt.tokens
+	if ids == nil {
+		ids = tok.Encode(prompt.text)
+	}
+	for i, id := range ids {
+		if id < 0 || (info.Vocab > 0 && id >= info.Vocab) {
+			return g, badParam(promptParam, fmt.Sprintf("token %d of the prompt is %d; the vocabulary has ids 0 to %d", i, id, info.Vocab-1))
+		}
+	}
 	maxTokens, err := s.maxTokens(f, promptParam, len(ids), info.ContextLength)
 	if err != nil {
 		return g, err
 	}
 	g.Request = SessionRequest{Model: info.ID, Prompt: ids, MaxTokens: maxTokens,
-		Temperature: float32(orDefault(f.Temperature, 1)), TopP: float32(orDefault(f.TopP, 1)), Seed: seed(f.Seed)}
+		Temperature: float32(orDefault(f.Temperature, 1)), TopP: float32(orDefault(f.TopP, 1)), Seed: seed(f.Seed),
+		IgnoreEOS: f.IgnoreEOS}
 	g.Stream, g.tok = f.Stream, tok
 	return g, nil
 }
