@@ -72,12 +72,15 @@ clean: ## remove build outputs
 
 WASM_OUT := web/dist
 
-.PHONY: wasm-worker test-browser
+.PHONY: wasm-worker wasm-tab test-browser
 
 wasm-worker: ## build the tab worker into web/dist (worker.wasm.gz, wasm_exec.js), embedded by build
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $(WASM_OUT)/worker.wasm ./wasmworker/cmd/worker
 	gzip -9 -f $(WASM_OUT)/worker.wasm
 	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $(WASM_OUT)/wasm_exec.js
+
+wasm-tab: ## build the tab worker as a Node.js process (bin/tab.wasm; run by scripts/tab-worker)
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o bin/tab.wasm ./wasmworker/cmd/tab
 
 # The binary embeds the tab worker: build it first.
 build run wasm: wasm-worker

@@ -37,8 +37,9 @@ func commands() []command {
 		{"inspect", "print a GGUF file's metadata and tensor table, or one tensor's values", runInspect},
 		{"quantize", "rewrite a GGUF file with other tensor types (f16, q8_0, q4_k, ..., mixed)", runQuantize},
 		{"plan", "split a model into layer shards that fit a fleet of devices", runPlan},
-		{"synth", "write a GGUF file of a preset's exact shape (llama-3-70b, qwen2-72b, ...) with zero or random weights", runSynth},
+		{"synth", "write a GGUF file of a preset's exact shape (llama-3-70b, qwen2-72b, ...) with zero, random or seeded weights", runSynth},
 		{"eval", "measure a quantized model against its reference: top-1 agreement and KL divergence", runEval},
+		{"measure", "measure a running cluster: time to first token, decode tokens/s, each stage's and the hops' share", runMeasure},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -157,28 +157,33 @@ func (r *Runner) replay(ctx context.Context, session string, s *sequence, upTo u
 	return nil
 }
 
-// run computes one input and, when send is true, sends its output.
+// run computes one input and, when send is true, sends its output. The
+// stage's time it reports covers all its work on the input: decoding or
+// embedding it, the blocks, and the output head and sampling or the
+// encoding of the output.
 func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation, epoch uint64, send bool) error {
+	start := time.Now()
 	x, err := r.input(a)
 	if err != nil {
 		return err
 	}
 	n := int(a.GetTokenCount())
 	p := a.GetFirstPosition()
-	start := time.Now()
 	if err := r.Stage.Forward(s.kv, x, int(p), n); err != nil {
 		return err
 	}
-	micros := append(append([]uint32(nil), a.GetStageMicros()...), uint32(min(time.Since(start).Microseconds(), 1<<32-1)))
 	s.next = p + uint32(n)
 	s.lastIn = [2]uint32{p, s.next}
 	s.lastAct, s.lastTok = nil, nil
+	micros := func() []uint32 {
+		return append(append([]uint32(nil), a.GetStageMicros()...), uint32(min(time.Since(start).Microseconds(), 1<<32-1)))
+	}
 	if r.Stage.Range().Last {
 		tok, err := r.sample(a, x, n, epoch)
 		if err != nil || !send {
 			return err
 		}
-		tok.StageMicros = micros
+		tok.StageMicros = micros()
 		s.lastTok = tok
 		return r.Out.SendToken(ctx, tok)
 	}
@@ -186,7 +191,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	if err != nil || !send {
 		return err
 	}
-	out.StageMicros = micros
+	out.StageMicros = micros()
 	s.lastAct = out
 	return r.Out.SendActivation(ctx, out)
 }

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tabshard/tabshard/model/gguf"
+)
+
+// measureConfig is what `tabshard measure` runs.
+type measureConfig struct {
+	coordinator  string
+	promptTokens int
+	tokens       int
+	runs         int
+	bandwidth    float64 // bytes/s of a plain read, for the bound; 0: none
+	wait         time.Duration
+	seed         uint64
+}
+
+func runMeasure(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("measure", flag.ContinueOnError)
+	c := measureConfig{}
+	fs.StringVar(&c.coordinator, "coordinator", "http://127.0.0.1:8080", "the coordinator's HTTP address")
+	fs.IntVar(&c.promptTokens, "prompt-tokens", 512, "tokens of each run's prompt (random ids)")
+	fs.IntVar(&c.tokens, "tokens", 128, "tokens each run generates (greedy, past end-of-text)")
+	fs.IntVar(&c.runs, "runs", 3, "runs; medians are reported")
+	gbs := fs.Float64("read-bandwidth", 0, "the device's plain read bandwidth in GB/s (e.g. from make bench-gpu), for the decode bound; 0: no bound")
+	fs.DurationVar(&c.wait, "wait", 15*time.Minute, "how long to wait for the cluster to answer a first request (workers loading)")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the prompts' token ids")
+	rest, err := parseFlags(fs, e, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(rest) > 0:
+		return usageErr("unexpected argument %q", rest[0])
+	case c.promptTokens < 1 || c.tokens < 2 || c.runs < 1:
+		return usageErr("want --prompt-tokens >= 1, --tokens >= 2, --runs >= 1")
+	}
+	c.bandwidth = *gbs * 1e9
+	c.coordinator = strings.TrimRight(c.coordinator, "/")
+	r, err := measure(ctx, c, e.stderr)
+	if err != nil {
+		return err
+	}
+	r.print(e.stdout)
+	return nil
+}
+
+// measureReport is what one `tabshard measure` found.
+type measureReport struct {
+	Model         string    `json:"model"`
+	Stages        int       `json:"stages"`
+	PromptTokens  int       `json:"prompt_tokens"`
+	Tokens        int       `json:"tokens"`
+	Runs          int       `json:"runs"`
+	TTFTms        []float64 `json:"ttft_ms"`
+	DecodeTPS     []float64 `json:"decode_tokens_per_second"`
+	BytesPerToken float64   `json:"bytes_per_token"`
+	Bandwidth     float64   `json:"read_bandwidth_bytes_per_second,omitempty"`
+	// StageMs is each stage's mean compute time per decoded token; StepMs
+	// the whole step (issue to commit); the rest of a step is hops.
+	StageMs []float64 `json:"stage_ms"`
+	StepMs  float64   `json:"step_ms"`
+}
+
+func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measureReport, error) {
+	cl := &http.Client{}
+	var models struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, cl, c.coordinator+"/v1/models", &models); err != nil {
+		return nil, err
+	}
+	if len(models.Data) != 1 {
+		return nil, fmt.Errorf("%s serves %d models, want 1", c.coordinator, len(models.Data))
+	}
+	r := &measureReport{Model: models.Data[0].ID, PromptTokens: c.promptTokens, Tokens: c.tokens, Runs: c.runs, Bandwidth: c.bandwidth}
+	f, err := remoteHeader(ctx, cl, c.coordinator+"/model/"+r.Model)
+	if err != nil {
+		return nil, err
+	}
+	toks, err := f.Strings("tokenizer.ggml.tokens")
+	if err != nil || len(toks) < 4 {
+		return nil, fmt.Errorf("the served model has no usable vocabulary: %v", err)
+	}
+	vocab := len(toks)
+	fmt.Fprintf(progress, "measure: %s; waiting for the cluster to answer (up to %v)\n", r.Model, c.wait)
+	wctx, cancel := context.WithTimeout(ctx, c.wait)
+	_, err = complete(wctx, cl, c.coordinator, []int{1, 2, 3}, 2)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("warm-up request: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(c.seed, 0))
+	var before, after map[string]float64
+	for run := range c.runs {
+		prompt := make([]int, c.promptTokens)
+		for i := range prompt {
+			prompt[i] = 3 + rng.IntN(vocab-3)
+		}
+		snap := make(chan map[string]float64, 1)
+		times, err := completeTimed(ctx, cl, c.coordinator, prompt, c.tokens, func() { // first token: decode starts
+			m, _ := scrapeMetrics(ctx, cl, c.coordinator+"/metrics")
+			snap <- m
+		})
+		if err != nil {
+			return nil, fmt.Errorf("run %d: %w", run+1, err)
+		}
+		first, last := times[0], times[len(times)-1]
+		r.TTFTms = append(r.TTFTms, ms(first))
+		r.DecodeTPS = append(r.DecodeTPS, float64(len(times)-1)/(last-first).Seconds())
+		if run == c.runs-1 {
+			before = <-snap
+			if after, err = scrapeMetrics(ctx, cl, c.coordinator+"/metrics"); err != nil {
+				return nil, err
+			}
+		}
+		fmt.Fprintf(progress, "measure: run %d: first token after %.0f ms, then %.2f tokens/s\n", run+1, ms(first), r.DecodeTPS[run])
+	}
+	r.perStage(before, after)
+	r.BytesPerToken = bytesPerToken(f, c.promptTokens+c.tokens/2)
+	return r, nil
+}
+
+// perStage fills the per-token stage and step times from two scrapes of
+// the coordinator's histograms, taken around the last run's decoding.
+func (r *measureReport) perStage(before, after map[string]float64) {
+	mean := func(stage string) float64 {
+		k := `tabshard_stage_latency_seconds_%s{stage="` + stage + `"}`
+		n := after[fmt.Sprintf(k, "count")] - before[fmt.Sprintf(k, "count")]
+		if n <= 0 {
+			return 0
+		}
+		return 1000 * (after[fmt.Sprintf(k, "sum")] - before[fmt.Sprintf(k, "sum")]) / n
+	}
+	for i := 0; ; i++ {
+		if _, ok := after[`tabshard_stage_latency_seconds_count{stage="`+strconv.Itoa(i)+`"}`]; !ok {
+			break
+		}
+		r.StageMs = append(r.StageMs, mean(strconv.Itoa(i)))
+	}
+	r.Stages = len(r.StageMs)
+	r.StepMs = mean("step")
+}
+
+func (r *measureReport) print(w io.Writer) {
+	ttft, tps := median(r.TTFTms), median(r.DecodeTPS)
+	fmt.Fprintf(w, "model %s, %d stages; %d-token prompts, %d tokens each, %d runs (medians)\n", r.Model, r.Stages, r.PromptTokens, r.Tokens, r.Runs)
+	fmt.Fprintf(w, "time to first token   %.0f ms\n", ttft)
+	fmt.Fprintf(w, "decode                %.2f tokens/s (%.2f ms/token)\n", tps, 1000/tps)
+	fmt.Fprintf(w, "bytes read per token  %.3f GB (weights, one embedding row, KV at the mean position)\n", r.BytesPerToken/1e9)
+	if r.Bandwidth > 0 {
+		bound := r.Bandwidth / r.BytesPerToken
+		fmt.Fprintf(w, "bound                 %.1f tokens/s at %.0f GB/s: %.0f %% reached\n", bound, r.Bandwidth/1e9, 100*tps/bound)
+	}
+	if r.StepMs > 0 {
+		var compute float64
+		for i, s := range r.StageMs {
+			fmt.Fprintf(w, "stage %d compute       %.3f ms/token (%.1f %% of a step)\n", i, s, 100*s/r.StepMs)
+			compute += s
+		}
+		fmt.Fprintf(w, "hops and coordinator  %.3f ms/token (%.1f %% of a step of %.3f ms; %.3f ms per hop over %d hops)\n",
+			r.StepMs-compute, 100*(r.StepMs-compute)/r.StepMs, r.StepMs, (r.StepMs-compute)/float64(r.Stages+1), r.Stages+1)
+	}
+	b, _ := json.Marshal(r)
+	fmt.Fprintf(w, "json %s\n", b)
+}
+
+// bytesPerToken is what one decoded token reads: every tensor but the
+// token embedding, one row of that, and an f32 KV cache of pos positions.
+func bytesPerToken(f *gguf.File, pos int) float64 {
+	var n float64
+	for _, t := range f.Tensors {
+		if t.Name == "token_embd.weight" {
+			n += float64(t.RowBytes())
+			continue
+		}
+		n += float64(t.Size)
+	}
+	arch, _ := f.String("general.architecture")
+	layers, _ := f.Uint(arch + ".block_count")
+	heads, _ := f.Uint(arch + ".attention.head_count")
+	kvHeads, err := f.Uint(arch + ".attention.head_count_kv")
+	if err != nil {
+		kvHeads = heads
+	}
+	dim, _ := f.Uint(arch + ".embedding_length")
+	if heads > 0 {
+		n += float64(2*layers*kvHeads*(dim/heads)*4) * float64(pos)
+	}
+	return n
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// completionBody is the request measure sends: greedy, past end-of-text.
+func completionBody(prompt []int, tokens int, stream bool) []byte {
+	b, _ := json.Marshal(map[string]any{"prompt": prompt, "max_tokens": tokens, "temperature": 0, "ignore_eos": true, "stream": stream})
+	return b
+}
+
+// complete runs a completion and returns its text.
+func complete(ctx context.Context, cl *http.Client, base string, prompt []int, tokens int) (string, error) {
+	resp, err := post(ctx, cl, base+"/v1/completions", completionBody(prompt, tokens, false))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Choices []struct {
+			Text string `json:"text"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Choices) != 1 {
+		return "", fmt.Errorf("completion answer: %v", err)
+	}
+	return out.Choices[0].Text, nil
+}
+
+// completeTimed streams a completion and returns when each token arrived,
+// from the request's start; onFirst runs (on its own goroutine) at the
+// first.
+func completeTimed(ctx context.Context, cl *http.Client, base string, prompt []int, tokens int, onFirst func()) ([]time.Duration, error) {
+	start := time.Now()
+	resp, err := post(ctx, cl, base+"/v1/completions", completionBody(prompt, tokens, true))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var times []time.Duration
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var id string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "data: {"):
+			if strings.Contains(line, `"error"`) {
+				return nil, fmt.Errorf("stream: %s", strings.TrimPrefix(line, "data: "))
+			}
+			if !seen[id] && strings.Contains(line, `"finish_reason":null`) { // a token, not the end
+				seen[id] = true
+				times = append(times, time.Since(start))
+				if len(times) == 1 {
+					go onFirst()
+				}
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(times) != tokens {
+		return nil, fmt.Errorf("stream ended after %d tokens of %d", len(times), tokens)
+	}
+	return times, nil
+}
+
+func post(ctx context.Context, cl *http.Client, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("POST %s: %s: %s", url, resp.Status, bytes.TrimSpace(msg))
+	}
+	return resp, nil
+}
+
+func getJSON(ctx context.Context, cl *http.Client, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// scrapeMetrics reads the counters, gauges and histogram sums and counts
+// of a Prometheus text page, keyed by name{labels}.
+func scrapeMetrics(ctx context.Context, cl *http.Client, url string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if strings.HasPrefix(line, "#") || i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// remoteHeader reads the GGUF header of the model a coordinator serves,
+// with Range requests.
+func remoteHeader(ctx context.Context, cl *http.Client, url string) (*gguf.File, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ContentLength <= 0 {
+		return nil, fmt.Errorf("HEAD %s: %s", url, resp.Status)
+	}
+	return gguf.Read(&httpRange{ctx: ctx, cl: cl, url: url, size: resp.ContentLength, blocks: map[int64][]byte{}}, resp.ContentLength)
+}
+
+// httpRange reads a file in blocks of rangeBlock bytes, one Range request
+// each, kept: a header's many small reads cost a few requests.
+type httpRange struct {
+	ctx    context.Context
+	cl     *http.Client
+	url    string
+	size   int64
+	blocks map[int64][]byte
+}
+
+const rangeBlock = 1 << 20
+
+func (h *httpRange) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		at := off + int64(n)
+		if at >= h.size {
+			return n, io.EOF
+		}
+		b, ok := h.blocks[at/rangeBlock]
+		if !ok {
+			b = make([]byte, min(rangeBlock, h.size-at/rangeBlock*rangeBlock))
+			if _, err := h.fetch(b, at/rangeBlock*rangeBlock); err != nil {
+				return n, err
+			}
+			h.blocks[at/rangeBlock] = b
+		}
+		n += copy(p[n:], b[at%rangeBlock:])
+	}
+	return n, nil
+}
+
+func (h *httpRange) fetch(p []byte, off int64) (int, error) {
+	req, err := http.NewRequestWithContext(h.ctx, http.MethodGet, h.url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+int64(len(p))-1))
+	resp, err := h.cl.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent {
+		return 0, fmt.Errorf("GET %s range %d+%d: %s", h.url, off, len(p), resp.Status)
+	}
+	n, err := io.ReadFull(resp.Body, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
+}
