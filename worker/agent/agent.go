@@ -460,8 +460,9 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.loaded, m.progress = l.stage, 1
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.cfg.MaxSessions,
-		Options: worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
-		Out:     natsOutbox{m: m, ctx: ctx},
+		Options:      worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
+		Out:          natsOutbox{m: m, ctx: ctx},
+		MaxPositions: maxPositions(m.nc.MaxPayload(), l.st.Config().Dim),
 	}
 	_ = spec
 	m.mu.Unlock()

@@ -39,19 +39,33 @@ type Runner struct {
 	Out         Outbox
 	Log         *slog.Logger
 	MaxSessions int
+	// MaxPositions is the most positions one output activation carries
+	// (the bus's message limit over a position's bytes); a longer step
+	// goes in pieces. Zero: no limit.
+	MaxPositions int
 
 	sessions map[string]*sequence
 	clock    int64
 }
 
+// maxPositions is how many positions of dim f16 values fit a message of
+// limit bytes with room for the rest of the activation (0: no limit).
+func maxPositions(limit int64, dim int) int {
+	const room = 64 << 10
+	if limit <= room || dim <= 0 {
+		return 0
+	}
+	return max(int((limit-room)/int64(2*dim)), 1)
+}
+
 // sequence is one session's state on this stage.
 type sequence struct {
-	kv      KV
-	next    uint32
-	lastIn  [2]uint32 // the last input's [first, end) positions
-	lastAct *tabshardv1.Activation
-	lastTok *tabshardv1.Token
-	used    int64
+	kv       KV
+	next     uint32
+	lastIn   [2]uint32                // the last input's [first, end) positions
+	lastActs []*tabshardv1.Activation // the last input's output pieces
+	lastTok  *tabshardv1.Token
+	used     int64
 }
 
 // Handle runs one input activation stamped with epoch (the runner's
@@ -130,10 +144,12 @@ func (r *Runner) resend(ctx context.Context, s *sequence, p, end uint32, epoch u
 		t.Epoch = epoch
 		return r.Out.SendToken(ctx, t)
 	}
-	if s.lastAct != nil {
-		a := proto.Clone(s.lastAct).(*tabshardv1.Activation)
+	for _, a := range s.lastActs {
+		a = proto.Clone(a).(*tabshardv1.Activation)
 		a.Epoch = epoch
-		return r.Out.SendActivation(ctx, a)
+		if err := r.Out.SendActivation(ctx, a); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -174,11 +190,14 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	}
 	s.next = p + uint32(n)
 	s.lastIn = [2]uint32{p, s.next}
-	s.lastAct, s.lastTok = nil, nil
+	s.lastActs, s.lastTok = nil, nil
 	micros := func() []uint32 {
 		return append(append([]uint32(nil), a.GetStageMicros()...), uint32(min(time.Since(start).Microseconds(), 1<<32-1)))
 	}
 	if r.Stage.Range().Last {
+		if end := a.GetStepEnd(); end != 0 && end != p+uint32(n) {
+			return nil // a piece of a step: the token comes after its last
+		}
 		tok, err := r.sample(a, x, n, epoch)
 		if err != nil || !send {
 			return err
@@ -187,13 +206,19 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 		s.lastTok = tok
 		return r.Out.SendToken(ctx, tok)
 	}
-	out, err := r.output(a, x, n, epoch)
+	outs, err := r.output(a, x, n, epoch)
 	if err != nil || !send {
 		return err
 	}
-	out.StageMicros = micros()
-	s.lastAct = out
-	return r.Out.SendActivation(ctx, out)
+	s.lastActs = outs
+	us := micros()
+	for _, out := range outs {
+		out.StageMicros = us
+		if err := r.Out.SendActivation(ctx, out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // input turns an activation into hidden states: embedded tokens on the
@@ -233,21 +258,36 @@ func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint
 	}, nil
 }
 
-// output packs the hidden states for the next stage.
-func (r *Runner) output(a *tabshardv1.Activation, x []float32, n int, epoch uint64) (*tabshardv1.Activation, error) {
+// output packs the hidden states for the next stage: one activation, or
+// pieces of at most MaxPositions positions, in order.
+func (r *Runner) output(a *tabshardv1.Activation, x []float32, n int, epoch uint64) ([]*tabshardv1.Activation, error) {
 	dim := r.Stage.Config().Dim
 	wire := r.Wire
 	if wire != kernels.F32 {
 		wire = kernels.F16
 	}
-	payload, err := encodeHidden(x, n, dim, wire)
-	if err != nil {
-		return nil, err
+	piece := n
+	if r.MaxPositions > 0 {
+		piece = min(n, r.MaxPositions)
 	}
-	return &tabshardv1.Activation{
-		SessionId: a.GetSessionId(), Epoch: epoch, Stage: r.Index + 1,
-		FirstPosition: a.GetFirstPosition(), TokenCount: uint32(n), Dtype: protoType(wire),
-		Shape: []uint32{uint32(n), uint32(dim)}, Payload: payload, Sampling: a.GetSampling(),
-		ProducerWorkerId: r.WorkerID,
-	}, nil
+	stepEnd := a.GetStepEnd() // a piece of a step already: keep its end
+	if stepEnd == 0 && piece < n {
+		stepEnd = a.GetFirstPosition() + uint32(n)
+	}
+	var outs []*tabshardv1.Activation
+	for off := 0; off < n; off += piece {
+		k := min(piece, n-off)
+		payload, err := encodeHidden(x[off*dim:(off+k)*dim], k, dim, wire)
+		if err != nil {
+			return nil, err
+		}
+		out := &tabshardv1.Activation{
+			SessionId: a.GetSessionId(), Epoch: epoch, Stage: r.Index + 1,
+			FirstPosition: a.GetFirstPosition() + uint32(off), TokenCount: uint32(k), Dtype: protoType(wire),
+			Shape: []uint32{uint32(k), uint32(dim)}, Payload: payload, Sampling: a.GetSampling(),
+			ProducerWorkerId: r.WorkerID, StepEnd: stepEnd,
+		}
+		outs = append(outs, out)
+	}
+	return outs, nil
 }

@@ -159,6 +159,48 @@ func TestFreshRunnerRebuildsFromLog(t *testing.T) {
 	}
 }
 
+// A step longer than MaxPositions goes in pieces — split again by a later
+// stage with a smaller limit — and the text is the same: one token per
+// step, sampled after the step's last piece; a fresh runner rebuilds from
+// pieces in the log, and a re-issued step re-sends every piece.
+func TestPiecesKeepTheText(t *testing.T) {
+	m := stories(t)
+	want := oracleIDs(t, "once_upon_a_time_t0_n64.ids.txt")
+	prompt := []uint32{1, 403, 407, 261, 378}
+	ranges := []worker.Range{{Begin: 0, End: 2, First: true}, {Begin: 2, End: 4}, {Begin: 4, End: 5, Last: true}}
+	bus := &memBus{}
+	runners := pipeline(t, m, bus)
+	runners[0].MaxPositions, runners[1].MaxPositions = 2, 1
+	got := drive(t, bus, runners, prompt, 64, &tabshardv1.Sampling{}, func(pos int) {
+		if pos == 30 {
+			runners[2] = newRunner(t, m, bus, 2, ranges[2])
+		}
+	})
+	if !equal(got, want) {
+		t.Fatalf("in pieces: %v\nrun.c %v", got, want)
+	}
+	if len(bus.tokens) != 64-len(prompt)+1 {
+		t.Fatalf("%d tokens for %d steps", len(bus.tokens), 64-len(prompt)+1)
+	}
+	if in := bus.log[key("s1", 2)]; len(in) < len(prompt) || in[0].GetTokenCount() != 1 || in[0].GetStepEnd() != uint32(len(prompt)) {
+		t.Fatalf("the last stage's prompt inputs: %v", in[:min(len(in), 5)])
+	}
+	bus.queue = nil
+	first := bus.log[key("s1", 0)][0]
+	r := newRunner(t, m, bus, 0, ranges[0])
+	r.MaxPositions = 2
+	ctx := context.Background()
+	if err := r.Handle(ctx, first, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Handle(ctx, first, 2); err != nil {
+		t.Fatal(err)
+	}
+	if len(bus.queue) != 6 || bus.queue[3].GetEpoch() != 2 || bus.queue[5].GetFirstPosition() != 4 {
+		t.Fatalf("a re-issued prompt sent %d pieces, want 3 then the same 3", len(bus.queue))
+	}
+}
+
 // A re-issued step is answered from memory: the same output, once more.
 func TestDuplicateInputResendsOutput(t *testing.T) {
 	m := stories(t)
@@ -215,4 +257,15 @@ func equal(a, b []uint32) bool {
 		}
 	}
 	return true
+}
+
+func TestMaxPositions(t *testing.T) {
+	for _, c := range []struct {
+		limit   int64
+		dim, pp int
+	}{{8 << 20, 8192, 508}, {8 << 20, 64, 65024}, {64 << 10, 64, 0}, {0, 64, 0}, {70 << 10, 8192, 1}} {
+		if got := maxPositions(c.limit, c.dim); got != c.pp {
+			t.Errorf("maxPositions(%d, %d) = %d, want %d", c.limit, c.dim, got, c.pp)
+		}
+	}
 }

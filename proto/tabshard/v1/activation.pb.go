@@ -46,7 +46,13 @@ type Activation struct {
 	ProducerWorkerId string `protobuf:"bytes,11,opt,name=producer_worker_id,json=producerWorkerId,proto3" json:"producer_worker_id,omitempty"`
 	// stage_micros lists, stage by stage, the microseconds each earlier
 	// stage spent computing this step (for per-stage latency metrics).
-	StageMicros   []uint32 `protobuf:"varint,12,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	StageMicros []uint32 `protobuf:"varint,12,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	// step_end is the position after the last of this step's inputs when a
+	// stage sent the step's output in pieces, each within the bus's message
+	// limit (a long prompt's hidden states): the pieces come in order and the
+	// last stage samples only after the piece that ends at step_end. 0: this
+	// activation is the whole step.
+	StepEnd       uint32 `protobuf:"varint,13,opt,name=step_end,json=stepEnd,proto3" json:"step_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +171,13 @@ func (x *Activation) GetStageMicros() []uint32 {
 	return nil
 }
 
+func (x *Activation) GetStepEnd() uint32 {
+	if x != nil {
+		return x.StepEnd
+	}
+	return 0
+}
+
 // Token is a token chosen by the last stage at one position.
 type Token struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -265,7 +278,7 @@ var File_tabshard_v1_activation_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\x95\x03\n" +
+	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\xb0\x03\n" +
 	"\n" +
 	"Activation\x12\x1d\n" +
 	"\n" +
@@ -282,7 +295,8 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\bsampling\x18\n" +
 	" \x01(\v2\x15.tabshard.v1.SamplingR\bsampling\x12,\n" +
 	"\x12producer_worker_id\x18\v \x01(\tR\x10producerWorkerId\x12!\n" +
-	"\fstage_micros\x18\f \x03(\rR\vstageMicros\"\xd6\x01\n" +
+	"\fstage_micros\x18\f \x03(\rR\vstageMicros\x12\x19\n" +
+	"\bstep_end\x18\r \x01(\rR\astepEnd\"\xd6\x01\n" +
 	"\x05Token\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
