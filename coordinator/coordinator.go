@@ -225,7 +225,7 @@ func (c *Coordinator) startHTTP(context.Context) error {
 			return err
 		}
 		opts.ModelGrant = &modelauth.Issuer{Signer: signer, File: c.model.File, URL: c.cfg.ModelServerURL, JoinToken: c.cfg.JoinToken,
-			Stage: modelauth.PlanStages(func() *tabshardv1.Plan { return c.machine.State().GetPlan() }), Now: c.cfg.Clock.Now}
+			Stage: modelauth.PlanStages(func() *tabshardv1.Plan { return c.machine.State().GetPlan() }), AwaitEpoch: c.waitEpoch, Now: c.cfg.Clock.Now}
 	}
 	handler := api.New(backend{c}, opts)
 	c.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
@@ -414,6 +414,27 @@ func (c *Coordinator) waitSession(ctx context.Context, id string) error {
 		case <-changed:
 		case <-deadline.C:
 			return fmt.Errorf("session %s unknown", id)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// waitEpoch waits briefly until this node has applied the plan of epoch:
+// a worker that heard the leader's announcement may ask a follower that
+// has not yet.
+func (c *Coordinator) waitEpoch(ctx context.Context, epoch uint64) error {
+	deadline := time.NewTimer(2 * time.Second)
+	defer deadline.Stop()
+	for {
+		changed := c.machine.Changed()
+		if c.machine.State().GetEpoch() >= epoch {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return fmt.Errorf("epoch %d not applied here yet", epoch)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

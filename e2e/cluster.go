@@ -38,6 +38,11 @@ type Options struct {
 	// ModelPath is the GGUF file the coordinators serve ("" the bundled
 	// stories260K).
 	ModelPath string
+	// ModelServerURL and ModelKey: workers read the model from this model
+	// server of another origin (modelauth.FileServer) with grants the
+	// coordinators sign with ModelKey.
+	ModelServerURL string
+	ModelKey       []byte
 	// Timings (defaults: heartbeat 50ms, lease 250ms, Raft 200ms, step
 	// timeout 1s).
 	Heartbeat, Lease, RaftTimeouts, StepTimeout time.Duration
@@ -177,6 +182,7 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 	for _, s := range slots {
 		cfg := coordinator.Config{
 			NodeID: s.id, DataDir: s.dir, Cluster: clusterName, JoinToken: c.token, ModelPath: c.opts.ModelPath,
+			ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey,
 			HTTPAddr: "127.0.0.1:0", NATSURL: c.nats.ClientURL(), RaftPeers: peers, RaftTransport: s.trans,
 			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
 			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,

@@ -255,6 +255,8 @@ func (h *logHandler) record(msg string, f map[string]string) {
 		}
 	case "rebuilding KV cache from the activation log":
 		h.tl.Add(KindReplay, f, "stage %s rebuilds session %s positions [%s,%s) from the log", f["stage"], f["session"], f["from"], f["to"])
+	case "loading stage":
+		h.tl.Add(KindWorker, f, "%s could not load stage %s: %s", strings.TrimSpace(f["sim_worker"]), f["stage"], f["err"])
 	case "expired by the leader; rejoining as a new worker":
 		h.tl.Add(KindWorker, f, "%s learns it was expired; rejoining", strings.TrimSpace(f["sim_worker"]))
 	}

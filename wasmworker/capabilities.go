@@ -1,7 +1,10 @@
 package wasmworker
 
 import (
+	"crypto/rand"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tabshard/tabshard/kernels"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
@@ -94,3 +97,17 @@ func Capabilities(backend tabshardv1.Backend, gpu *GPUInfo, budget uint64, bandw
 	}
 	return c
 }
+
+// WithLinks returns c with the tab's browser id and the direct links it
+// can use besides NATS: the links of its transports (BroadcastChannel when
+// the page has it, WebRTC when it has RTCPeerConnection). The leader picks
+// BroadcastChannel only between tabs of one browser id, and WebRTC between
+// any two workers that offer it.
+func WithLinks(c *tabshardv1.Capabilities, browserID string, links []tabshardv1.Link) *tabshardv1.Capabilities {
+	c = proto.Clone(c).(*tabshardv1.Capabilities)
+	c.BrowserId, c.Links = browserID, links
+	return c
+}
+
+// NewBrowserID makes a random browser id (128 bits of crypto/rand).
+func NewBrowserID() string { return rand.Text() }

@@ -48,6 +48,7 @@ func RunPage(o PageOptions) {
 		DialNATS: DialWebSocket, Store: storeOrNil(),
 		DeviceMemory: uint64(num(page.Get("navigator").Get("deviceMemory")) * (1 << 30)),
 		UserAgent:    str(page.Get("navigator").Get("userAgent")), OnStatus: onStatus, Logger: log,
+		BrowserID: browserID(ctx),
 	}
 	if o.GPUBackend != nil {
 		env.GPUBackend = func(src io.ReaderAt) agent.Loader { return o.GPUBackend(src, log) }
@@ -61,18 +62,16 @@ func RunPage(o PageOptions) {
 	var w *Worker
 	var bc atomic.Pointer[link.Broadcast]
 	env.Links = func(cluster string, nc func() *nats.Conn) []link.Transport {
-		rtc := link.NewWebRTC(cluster, nc, link.WebRTCOptions{Logger: log})
-		if !link.Supported() {
-			return []link.Transport{rtc}
+		var ts []link.Transport // BroadcastChannel first: same browser
+		if link.Supported() {
+			b := pageBroadcast(cluster, func() Status { return w.Status() })
+			bc.Store(b)
+			ts = append(ts, b)
 		}
-		b := link.NewBroadcast(cluster)
-		b.Presence = func() any { // what this tab tells its neighbours and the dashboard
-			s := w.Status()
-			return map[string]any{"worker": s.WorkerID, "name": s.Name, "stage": s.Stage, "role": s.Role, "links": linksJSON(s.Links),
-				"forward_ms": s.ForwardMs, "tokens_per_second": s.TokensPerSecond}
+		if page.Get("RTCPeerConnection").Type() == js.TypeFunction {
+			ts = append(ts, link.NewWebRTC(cluster, nc, link.WebRTCOptions{Logger: log}))
 		}
-		bc.Store(b)
-		return []link.Transport{b, rtc} // BroadcastChannel first: same browser
+		return ts
 	}
 	w = New(p, env)
 	listenLifecycle(w, func() {
@@ -83,6 +82,62 @@ func RunPage(o PageOptions) {
 	if err := w.Run(ctx); err != nil {
 		log.Error("worker stopped", "err", err)
 	}
+}
+
+// pageBroadcast opens the BroadcastChannel transport of cluster, whose
+// hellos tell the other tabs and the dashboard the worker's status.
+func pageBroadcast(cluster string, status func() Status) *link.Broadcast {
+	b := link.NewBroadcast(cluster)
+	b.Presence = func() any {
+		s := status()
+		return map[string]any{"worker": s.WorkerID, "name": s.Name, "stage": s.Stage, "role": s.Role, "links": linksJSON(s.Links),
+			"forward_ms": s.ForwardMs, "tokens_per_second": s.TokensPerSecond}
+	}
+	return b
+}
+
+// browserIDKey is where tabs keep their browser's id in localStorage.
+const browserIDKey = "tabshard-browser-id"
+
+// browserID is the id every tab of this browser profile and origin shares
+// (localStorage is shared as BroadcastChannel is): the first tab makes a
+// random one and keeps it under browserIDKey. Tabs starting together make
+// it under a Web Lock, so that they agree (navigator.locks exists only in
+// secure contexts: elsewhere tabs that start at the same instant may
+// disagree, and the leader then joins them by WebRTC). "" when the page
+// may not use localStorage.
+func browserID(ctx context.Context) string {
+	locks := js.Global().Get("navigator").Get("locks")
+	if locks.Type() != js.TypeObject {
+		return storedBrowserID()
+	}
+	fn := js.FuncOf(func(js.Value, []js.Value) any { return storedBrowserID() })
+	defer fn.Release()
+	v, err := await(ctx, locks.Call("request", browserIDKey, fn))
+	if err != nil || v.Type() != js.TypeString {
+		return storedBrowserID()
+	}
+	return v.String()
+}
+
+// storedBrowserID reads the browser id from localStorage, or makes and
+// stores one.
+func storedBrowserID() (id string) {
+	defer func() {
+		if recover() != nil { // localStorage throws where storage is denied
+			id = ""
+		}
+	}()
+	ls := js.Global().Get("localStorage")
+	if ls.Type() != js.TypeObject {
+		return ""
+	}
+	if v := ls.Call("getItem", browserIDKey); v.Type() == js.TypeString && v.String() != "" {
+		return v.String()
+	}
+	id = NewBrowserID()
+	ls.Call("setItem", browserIDKey, id)
+	return id
 }
 
 // linksJSON turns link statuses into values js.ValueOf takes.

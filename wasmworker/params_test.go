@@ -94,4 +94,12 @@ func TestCapabilities(t *testing.T) {
 	if g.Name() != "google swiftshader" || (*GPUInfo)(nil).Name() != "" {
 		t.Errorf("names %q", g.Name())
 	}
+	links := []tabshardv1.Link{tabshardv1.Link_LINK_BROADCAST_CHANNEL, tabshardv1.Link_LINK_WEBRTC}
+	id := NewBrowserID()
+	if other := NewBrowserID(); len(id) < 16 || other == id {
+		t.Errorf("browser ids %q, %q", id, other)
+	}
+	if l := WithLinks(c, id, links); l.GetBrowserId() != id || len(l.GetLinks()) != 2 || l.GetMemoryBudgetBytes() != 1<<30 || c.GetBrowserId() != "" || c.GetLinks() != nil {
+		t.Errorf("with links %v (from %v)", l, c)
+	}
 }

@@ -48,9 +48,16 @@ type Env struct {
 	// DeviceMemory is navigator.deviceMemory in bytes (0: unknown).
 	DeviceMemory uint64
 	UserAgent    string
+	// BrowserID names the browser profile the tab runs in: every tab of
+	// one profile and origin has the same (kept in localStorage); "" for
+	// none. With the links of Links' transports it goes in the
+	// capabilities, from which the leader picks each hop's link.
+	BrowserID string
 	// Links makes the transports activations take to other workers besides
 	// NATS (BroadcastChannel, WebRTC), given the cluster's name and the
-	// NATS connection (for WebRTC signalling); nil: NATS only.
+	// NATS connection (for WebRTC signalling); nil: NATS only. The worker
+	// offers their links when it joins, and sends each hop over the one
+	// the plan names.
 	Links func(cluster string, nc func() *nats.Conn) []link.Transport
 	// OnStatus receives the worker page's status (at most ten times a
 	// second); nil discards.
@@ -232,11 +239,16 @@ func (w *Worker) runOnce(ctx context.Context, caps *tabshardv1.Capabilities, loa
 	if w.mux == nil && w.env.Links != nil {
 		w.mux = link.NewMux(w.log, w.env.Links(info.Cluster, w.conn)...)
 	}
+	var links []tabshardv1.Link
+	if w.mux != nil {
+		links = w.mux.Links()
+	}
+	caps = WithLinks(caps, w.env.BrowserID, links)
 	w.source.setURL(info.ModelURL)
 	w.grants.Configure(info.ModelURL, info.ModelGrantURL, w.params.Token)
 	cfg := agent.Config{
 		Coordinator: w.params.Origin, JoinToken: w.params.Token, Name: w.status.Get().Name,
-		Capabilities: caps, Logger: w.log, HTTP: client,
+		Capabilities: caps, Logger: w.log, HTTP: client, HTTPHasGrants: true, // w.grants, below the weight cache
 		NATSOptions: []nats.Option{nats.SetCustomDialer(wsDialer{ctx: ctx, url: info.NATSWSURL, dial: w.env.DialNATS}), w.watchConn()},
 		OnEvent:     w.onEvent,
 		Load:        w.meteredLoader(loader),

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tabshard/tabshard/coordinator"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/wasmworker/link"
 	"github.com/tabshard/tabshard/worker/agent"
 )
@@ -130,20 +132,56 @@ func TestTabsOverWebSocket(t *testing.T) {
 	}
 }
 
-// TestTabsOverLinks runs the same pipeline with activations also carried
-// by a link (in memory here, as a BroadcastChannel carries them between
-// tabs): the link carries every hop, each NATS twin is dropped, and the
-// text is the same.
+// TestTabsOverLinks runs the same pipeline with a link beside NATS (in
+// memory here, standing for a BroadcastChannel or a WebRTC data channel).
+// The leader picks each hop's link from the tabs' browser ids and links;
+// the tabs send over that link and no other. Where it is a direct link it
+// carries every hop and each NATS twin is dropped; where it is NATS the
+// link carries nothing. The text is the same either way.
 func TestTabsOverLinks(t *testing.T) {
-	c := startCoordinator(t, 3)
+	bc, rtc, natsOnly := tabshardv1.Link_LINK_BROADCAST_CHANNEL, tabshardv1.Link_LINK_WEBRTC, tabshardv1.Link_LINK_NATS
+	for _, tc := range []struct {
+		name     string
+		browsers []string        // each tab's browser id
+		as       tabshardv1.Link // the link the in-memory transport is
+		want     []tabshardv1.Link
+	}{
+		{"one browser, BroadcastChannel", []string{"b1", "b1", "b1"}, bc, []tabshardv1.Link{natsOnly, bc, bc}},
+		{"three browsers, BroadcastChannel only", []string{"b1", "b2", "b3"}, bc, []tabshardv1.Link{natsOnly, natsOnly, natsOnly}},
+		{"three browsers, WebRTC", []string{"b1", "b2", "b3"}, rtc, []tabshardv1.Link{natsOnly, rtc, rtc}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCoordinator(t, 3)
+			workers := runLinkedTabs(t, c, tc.browsers, tc.as)
+			direct := 0
+			for _, l := range tc.want {
+				if l != natsOnly {
+					direct++
+				}
+			}
+			checkLinkedRuns(t, c, workers, direct)
+			var plan []tabshardv1.Link
+			for _, s := range c.State().GetPlan().GetStages() {
+				plan = append(plan, s.GetLink())
+			}
+			if !slices.Equal(plan, tc.want) {
+				t.Errorf("the plan's links %v, want %v", plan, tc.want)
+			}
+		})
+	}
+}
+
+// runLinkedTabs runs a tab per browser id, each with one in-memory
+// transport that is the link as; they stop when the test ends.
+func runLinkedTabs(t *testing.T, c *coordinator.Coordinator, browsers []string, as tabshardv1.Link) []*Worker {
 	hub := &link.Hub{}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	workers := make([]*Worker, 3)
-	for i := range workers {
+	workers := make([]*Worker, len(browsers))
+	for i, browser := range browsers {
 		p, _ := ParseParams(c.HTTPURL() + "/worker?token=" + testToken + "&backend=cpu")
-		workers[i] = New(p, Env{DialNATS: dialWebSocket, Links: func(string, func() *nats.Conn) []link.Transport {
-			return []link.Transport{hub.NewMemory()}
+		workers[i] = New(p, Env{DialNATS: dialWebSocket, BrowserID: browser, Links: func(string, func() *nats.Conn) []link.Transport {
+			return []link.Transport{hub.NewMemoryAs(as)}
 		}})
 		wg.Add(1)
 		go func() {
@@ -151,7 +189,15 @@ func TestTabsOverLinks(t *testing.T) {
 			workers[i].Run(ctx)
 		}()
 	}
-	defer func() { cancel(); wg.Wait() }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return workers
+}
+
+// checkLinkedRuns runs two completions and checks their text and, in the
+// second (the first also meets the plan's first steps, re-issued when the
+// workers report the epoch), that the links carried each of the direct
+// hops' 60 messages (the prompt's one and 59 steps) and nothing else.
+func checkLinkedRuns(t *testing.T, c *coordinator.Coordinator, workers []*Worker, direct int) {
 	sent := func() (sent, recv int64) {
 		for _, w := range workers {
 			for _, l := range w.linkStatus() {
@@ -163,8 +209,6 @@ func TestTabsOverLinks(t *testing.T) {
 		}
 		return sent, recv
 	}
-	// The first completion also meets the plan's first steps (re-issued
-	// when the workers report the epoch); the second shows a steady run.
 	for run := range 2 {
 		s0, r0 := sent()
 		rej0 := rejected(t, c.HTTPURL())
@@ -174,9 +218,8 @@ func TestTabsOverLinks(t *testing.T) {
 		s1, r1 := sent()
 		rej1 := rejected(t, c.HTTPURL())
 		t.Logf("run %d: the links carried %d messages (%d received); %d tokens rejected", run, s1-s0, r1-r0, rej1-rej0)
-		// Two hops per position: the prompt's one message and 59 steps.
-		if run == 1 && (s1-s0 != 2*60 || r1-r0 != s1-s0 || rej1 != rej0) {
-			t.Errorf("the second run: %d sent, %d received, %d rejected; want 120, 120, 0", s1-s0, r1-r0, rej1-rej0)
+		if want := int64(direct * 60); run == 1 && (s1-s0 != want || r1-r0 != want || rej1 != rej0) {
+			t.Errorf("the second run: %d sent, %d received, %d rejected; want %d, %d, 0", s1-s0, r1-r0, rej1-rej0, want, want)
 		}
 	}
 }

@@ -32,6 +32,7 @@ func commands() []command {
 	return []command{
 		{"up", "run a coordinator: Raft, NATS, the HTTP API, and local workers", runUp},
 		{"worker", "run a native worker that joins a coordinator's cluster", runWorker},
+		{"serve-model", "serve a model file to workers from another origin, with grants from the coordinator", runServeModel},
 		{"sim", "simulate a cluster in one process, inject faults, compare with the fault-free run", runSim},
 		{"generate", "generate text with a model on this machine's CPU", runGenerate},
 		{"inspect", "print a GGUF file's metadata and tensor table, or one tensor's values", runInspect},
@@ -82,7 +83,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "tabshard runs Llama-family models split into layer shards across browser tabs.")
 	fmt.Fprintln(w, "\nUsage: tabshard COMMAND [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'tabshard COMMAND -h' for a command's flags.")
 }

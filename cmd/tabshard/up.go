@@ -34,6 +34,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers, at least 1)")
 	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: as many as pay off; default with local workers: one each)")
 	fs.IntVar(&cfg.Standbys, "standbys", 0, "standbys per stage")
+	fs.StringVar(&cfg.ModelServerURL, "model-server", "", "the model file's URL on a model server of another origin (tabshard serve-model prints it): workers read the model there, with grants this coordinator signs")
+	keyFile := fs.String("model-key-file", "", "file of the key grants are signed with, shared with the model server (at least 32 bytes; needs --model-server)")
 	local := fs.Int("local-workers", 3, "in-process workers to start")
 	verbose := fs.Bool("v", false, "log debug detail")
 	rest, err := parseFlags(fs, e, args)
@@ -45,6 +47,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	if *peers != "" {
 		cfg.RaftPeers = strings.Split(*peers, ",")
+	}
+	if err := modelServerFlags(&cfg, *keyFile); err != nil {
+		return err
 	}
 	if *local < 0 {
 		return usageErr("--local-workers %d is negative", *local)
@@ -67,6 +72,14 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	defer c.Close()
 	fmt.Fprintf(e.stdout, "tabshard coordinator %s\n  http:       %s\n  nats:       %s\n  nats (ws):  %s\n  join token: %s\n  worker tab: %s/worker?token=%s\n",
 		cfg.NodeID, c.HTTPURL(), c.NATSURL(), c.NATSWebSocketURL(), c.JoinToken(), c.HTTPURL(), c.JoinToken())
+	if cfg.ModelServerURL != "" {
+		fmt.Fprintf(e.stdout, "  model:      %s (workers read it with grants from %s/api/model-grant)\n", cfg.ModelServerURL, c.HTTPURL())
+		go func() {
+			if err := checkModelServer(ctx, cfg); err != nil && ctx.Err() == nil {
+				cfg.Logger.Warn("the model server does not serve this coordinator's model (yet)", "url", cfg.ModelServerURL, "err", err)
+			}
+		}()
+	}
 	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL())
 	for i := 0; i < *local; i++ {
 		go runLocalWorker(ctx, c, i, cfg.Logger)

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -25,6 +25,9 @@ type ClientTransport struct {
 	Next http.RoundTripper
 	// Worker returns this worker's id, which grants are issued for.
 	Worker func() string
+	// Epoch, when set, is the newest plan epoch the worker knows: the
+	// coordinator answers once it has applied that plan (Issuer.AwaitEpoch).
+	Epoch func() uint64
 
 	mu        sync.Mutex
 	modelURL  string // requests to this address (any query) get a grant
@@ -91,6 +94,11 @@ func (c *ClientTransport) grant(req *http.Request, renew bool) (string, error) {
 	}
 	q := u.Query()
 	q.Set("worker", c.Worker())
+	if c.Epoch != nil {
+		if e := c.Epoch(); e > 0 {
+			q.Set("epoch", strconv.FormatUint(e, 10))
+		}
+	}
 	u.RawQuery = q.Encode()
 	greq, err := http.NewRequestWithContext(req.Context(), http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -102,10 +110,10 @@ func (c *ClientTransport) grant(req *http.Request, renew bool) (string, error) {
 		return "", fmt.Errorf("model grant: %w", err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("model grant: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return "", fmt.Errorf("model grant from %s: %w", c.grantURL, Refusal(resp))
 	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var g GrantReply
 	if err := json.Unmarshal(body, &g); err != nil || g.Grant == "" {
 		return "", errors.Join(errors.New("model grant: malformed answer"), err)

@@ -6,5 +6,7 @@
 //
 // The coordinator signs grants (Issuer, served at /api/model-grant to
 // workers that present the join token); a FileServer that shares the key
-// checks them. Tabs get and renew grants on their own (ClientTransport).
+// checks them (`tabshard serve-model` runs one). Workers, tabs and native
+// ones, get and renew grants on their own (ClientTransport), and read a
+// refusal back as an error with its code's sentinel (Refusal).
 package modelauth

@@ -1,12 +1,14 @@
 package modelauth
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 // enough that a leaked one soon stops working.
 const DefaultTTL = 5 * time.Minute
 
-// Issuer hands grants to workers: GET /api/model-grant?worker=<id> with
+// Issuer hands grants to workers: GET /api/model-grant?worker=<id>[&epoch=<n>] with
 // "Authorization: Bearer <join token>" answers GrantReply for the stage
 // the worker runs, or stands by for.
 type Issuer struct {
@@ -30,8 +32,12 @@ type Issuer struct {
 	// Stage is the stage a worker needs now: the one it runs, else the
 	// first it stands by for; ok is false for a worker with no role.
 	Stage func(workerID string) (index int, r worker.Range, ok bool)
-	TTL   time.Duration // 0 means DefaultTTL
-	Now   func() time.Time
+	// AwaitEpoch, when set, waits until this coordinator has applied the
+	// plan of an epoch a worker names (?epoch=): one that lags the leader
+	// would sign a grant for the worker's stage of before.
+	AwaitEpoch func(ctx context.Context, epoch uint64) error
+	TTL        time.Duration // 0 means DefaultTTL
+	Now        func() time.Time
 }
 
 // GrantReply is the answer of /api/model-grant.
@@ -59,6 +65,9 @@ func (is *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.URL.Query().Get("worker")
+	if e, err := strconv.ParseUint(r.URL.Query().Get("epoch"), 10, 64); err == nil && is.AwaitEpoch != nil {
+		_ = is.AwaitEpoch(r.Context(), e) // not there in time: answer with what is known
+	}
 	index, rng, ok := is.Stage(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Errorf("%w: worker %q has no stage in the current plan", ErrNotAllowed, id))

@@ -2,6 +2,7 @@ package modelauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -292,5 +293,97 @@ func TestIssuerAndClient(t *testing.T) {
 	// Other addresses pass through without a grant.
 	if a, err := client.Get(coord.URL + "?worker=w1"); err != nil || a.StatusCode != 403 {
 		t.Errorf("unguarded request: %v %v", a, err)
+	}
+}
+
+// TestRefusal: a client reads why it was refused, with the sentinel of the
+// code, from a HEAD answer's headers as from a GET answer's JSON body.
+func TestRefusal(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	srv, _ := fileServer(t, func() time.Time { return now })
+	f, _ := stories(t)
+	is := &Issuer{Signer: signer(t), File: f, URL: srv.URL + "/stories260K.gguf", Now: func() time.Time { return now.Add(-time.Hour) }}
+	expired := is.Issue(0, worker.Range{Begin: 0, End: 1, First: true}).URL
+	for _, c := range []struct {
+		name, method, url string
+		want              error
+		message           string
+	}{
+		{"HEAD without a grant", "HEAD", srv.URL + "/stories260K.gguf", ErrNoGrant, "a grant from the coordinator (?grant=...)"},
+		{"HEAD with an expired grant", "HEAD", expired, ErrExpired, "ask the coordinator for a new one"},
+		{"GET with an expired grant", "GET", expired, ErrExpired, "ask the coordinator for a new one"},
+	} {
+		req, _ := http.NewRequest(c.method, c.url, nil)
+		req.Header.Set("Range", "bytes=0-15")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = Refusal(resp)
+		resp.Body.Close()
+		if !errors.Is(err, c.want) || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), c.message) || !strings.Contains(err.Error(), "403") {
+			t.Errorf("%s: %v, want %v saying %q", c.name, err, c.want, c.message)
+		}
+	}
+	// Without the headers the JSON body says it.
+	body := `{"error": {"message": "bytes 0-9 are not part of stage 2", "code": "range_outside_grant"}}`
+	resp := &http.Response{StatusCode: 403, Status: "403 Forbidden", Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body))}
+	if err := Refusal(resp); !errors.Is(err, ErrOutside) || !strings.Contains(err.Error(), "not part of stage 2") {
+		t.Errorf("from the body: %v", err)
+	}
+	resp = &http.Response{StatusCode: 502, Status: "502 Bad Gateway", Header: http.Header{}, Body: io.NopCloser(strings.NewReader("upstream down\n"))}
+	if err := Refusal(resp); !errors.Is(err, ErrRefused) || errors.Is(err, ErrNoGrant) || !strings.Contains(err.Error(), "502 Bad Gateway): upstream down") {
+		t.Errorf("not a FileServer's answer: %v", err)
+	}
+	if err := Refusal(&http.Response{StatusCode: 206}); err != nil {
+		t.Errorf("a 206 is no refusal: %v", err)
+	}
+	// A grant the coordinator refuses: the transport's error says why.
+	is.JoinToken, is.Stage = "jt", func(string) (int, worker.Range, bool) { return 0, worker.Range{}, false }
+	coord := httptest.NewServer(is)
+	defer coord.Close()
+	ct := &ClientTransport{Next: http.DefaultTransport, Worker: func() string { return "w7" }}
+	ct.Configure(srv.URL+"/stories260K.gguf", coord.URL, "not-the-token")
+	_, err := (&http.Client{Transport: ct}).Head(srv.URL + "/stories260K.gguf")
+	if !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "wrong or missing join token") {
+		t.Errorf("wrong join token: %v", err)
+	}
+	ct.Configure(srv.URL+"/stories260K.gguf", coord.URL, "jt")
+	_, err = (&http.Client{Transport: ct}).Head(srv.URL + "/stories260K.gguf")
+	if !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), `worker "w7" has no stage`) {
+		t.Errorf("no stage: %v", err)
+	}
+}
+
+// TestGrantAwaitsEpoch: a worker names the epoch it is in; a coordinator
+// that has not applied that plan yet waits for it before it signs.
+func TestGrantAwaitsEpoch(t *testing.T) {
+	srv, _ := fileServer(t, nil)
+	f, _ := stories(t)
+	applied := make(chan uint64, 1)
+	var epoch atomic.Uint64 // the coordinator's applied epoch
+	epoch.Store(3)
+	is := &Issuer{Signer: signer(t), File: f, URL: srv.URL + "/stories260K.gguf", JoinToken: "jt",
+		Stage: func(id string) (int, worker.Range, bool) {
+			if epoch.Load() < 4 { // the worker has a stage from epoch 4 on
+				return 0, worker.Range{}, false
+			}
+			return 0, worker.Range{Begin: 0, End: 1, First: true}, true
+		},
+		AwaitEpoch: func(ctx context.Context, e uint64) error {
+			applied <- e
+			epoch.Store(e) // the plan commits here meanwhile
+			return nil
+		}}
+	coord := httptest.NewServer(is)
+	defer coord.Close()
+	ct := &ClientTransport{Next: http.DefaultTransport, Worker: func() string { return "w1" }, Epoch: func() uint64 { return 4 }}
+	ct.Configure(srv.URL+"/stories260K.gguf", coord.URL, "jt")
+	resp, err := (&http.Client{Transport: ct}).Head(srv.URL + "/stories260K.gguf")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("HEAD: %v %v", resp, err)
+	}
+	if e := <-applied; e != 4 {
+		t.Errorf("the issuer waited for epoch %d, want 4", e)
 	}
 }

@@ -30,7 +30,7 @@ type FileServer struct {
 }
 
 // exposed are the headers a page may read from a cross-origin answer.
-const exposed = "Content-Range, Content-Length, Accept-Ranges, Last-Modified, ETag"
+const exposed = "Content-Range, Content-Length, Accept-Ranges, Last-Modified, ETag, " + HeaderErrorCode + ", " + HeaderError
 
 func (s *FileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.cors(w, r) {
@@ -113,10 +113,27 @@ func (s *FileServer) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, http.StatusForbidden, err)
 }
 
+// writeError answers status with err's message and code in a JSON body
+// and in headers (a HEAD answer has no body).
 func writeError(w http.ResponseWriter, status int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set(HeaderErrorCode, code(err))
+	w.Header().Set(HeaderError, headerSafe(err.Error()))
 	w.WriteHeader(status)
 	body := map[string]any{"error": map[string]string{"message": err.Error(), "type": "invalid_request_error", "code": code(err)}}
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// headerSafe makes s a plain ASCII header value.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < ' ' || r == 0x7f:
+			return ' '
+		case r > 0x7f:
+			return '?'
+		}
+		return r
+	}, strings.ReplaceAll(s, "…", "..."))
 }

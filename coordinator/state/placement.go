@@ -52,7 +52,9 @@ func Devices(members []*tabshardv1.Member) []*tabshardv1.Device {
 // workers and plans over them. With one, it repairs it: a stage whose
 // worker is no longer active goes to its first active standby (else to a
 // worker with no role), and stages short of standbys get idle workers. It
-// never moves a stage whose worker is still active.
+// never moves a stage whose worker is still active. Either way it sets
+// each stage's link from the workers at both ends (SetLinks); a link that
+// changes is a change to commit.
 func (p Placement) Decide(st *tabshardv1.ClusterState, now int64) (*tabshardv1.CommitPlan, error) {
 	active := Active(st)
 	if st.GetPlan() == nil {
@@ -63,6 +65,7 @@ func (p Placement) Decide(st *tabshardv1.ClusterState, now int64) (*tabshardv1.C
 		if err != nil {
 			return nil, err
 		}
+		SetLinks(plan, st.GetMembers())
 		return &tabshardv1.CommitPlan{Plan: plan, ExpectedEpoch: st.GetEpoch()}, nil
 	}
 	plan := proto.Clone(st.GetPlan()).(*tabshardv1.Plan)
@@ -75,11 +78,53 @@ func (p Placement) Decide(st *tabshardv1.ClusterState, now int64) (*tabshardv1.C
 		return nil, err
 	}
 	r.standbys(p.Standbys)
+	if SetLinks(plan, st.GetMembers()) {
+		r.changed = true
+	}
 	if !r.changed {
 		return nil, nil
 	}
 	r.unused()
 	return &tabshardv1.CommitPlan{Plan: plan, Failovers: r.events, ExpectedEpoch: st.GetEpoch()}, nil
+}
+
+// HopLink is the link between the workers of two consecutive stages, from
+// what each reported when it joined: BroadcastChannel between two tabs of
+// one browser profile that both offer it, else WebRTC when both offer it,
+// else NATS alone.
+func HopLink(from, to *tabshardv1.Capabilities) tabshardv1.Link {
+	both := func(l tabshardv1.Link) bool {
+		return slices.Contains(from.GetLinks(), l) && slices.Contains(to.GetLinks(), l)
+	}
+	switch {
+	case from.GetBrowserId() != "" && from.GetBrowserId() == to.GetBrowserId() && both(tabshardv1.Link_LINK_BROADCAST_CHANNEL):
+		return tabshardv1.Link_LINK_BROADCAST_CHANNEL
+	case both(tabshardv1.Link_LINK_WEBRTC):
+		return tabshardv1.Link_LINK_WEBRTC
+	}
+	return tabshardv1.Link_LINK_NATS
+}
+
+// SetLinks sets every stage's link: NATS into the first stage (its input is
+// the sampled token), HopLink of the previous stage's worker and its own
+// into the others. members are looked up by worker id; a worker missing
+// from them offers no direct link. It reports whether any link changed.
+func SetLinks(plan *tabshardv1.Plan, members []*tabshardv1.Member) bool {
+	caps := make(map[string]*tabshardv1.Capabilities, len(members))
+	for _, m := range members {
+		caps[m.GetWorkerId()] = m.GetCapabilities()
+	}
+	changed := false
+	for i, s := range plan.GetStages() {
+		link := tabshardv1.Link_LINK_NATS
+		if i > 0 {
+			link = HopLink(caps[plan.GetStages()[i-1].GetDeviceId()], caps[s.GetDeviceId()])
+		}
+		if s.GetLink() != link {
+			s.Link, changed = link, true
+		}
+	}
+	return changed
 }
 
 // repair mends a plan in place.

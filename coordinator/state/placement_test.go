@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/tabshard/tabshard/coordinator/state"
@@ -112,5 +113,111 @@ func TestPlacementSkipsBusyStandby(t *testing.T) {
 				t.Fatalf("w4 is still a standby of stage %d", s.GetIndex())
 			}
 		}
+	}
+}
+
+// Capabilities of the workers in the link tests.
+var (
+	native  = &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU}
+	bc      = tabshardv1.Link_LINK_BROADCAST_CHANNEL
+	rtc     = tabshardv1.Link_LINK_WEBRTC
+	natsHop = tabshardv1.Link_LINK_NATS
+)
+
+func tabIn(browser string, links ...tabshardv1.Link) *tabshardv1.Capabilities {
+	return &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU, BrowserId: browser, Links: links}
+}
+
+func admitWith(t *testing.T, m *state.Machine, caps *tabshardv1.Capabilities) string {
+	t.Helper()
+	id := state.NextWorkerID(m.State())
+	if err := m.Apply(&tabshardv1.Command{UnixMs: 1, Change: &tabshardv1.Command_Admit{Admit: &tabshardv1.AdmitWorker{WorkerId: id, Name: "w", Capabilities: caps}}}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func links(p *tabshardv1.Plan) []tabshardv1.Link {
+	var out []tabshardv1.Link
+	for _, s := range p.GetStages() {
+		out = append(out, s.GetLink())
+	}
+	return out
+}
+
+// inOrder plans one stage per device, in order, with no standbys.
+func inOrder(devs []*tabshardv1.Device) (*tabshardv1.Plan, error) {
+	var ids [][]string
+	for _, d := range devs {
+		ids = append(ids, []string{d.GetId()})
+	}
+	return plan(ids...), nil
+}
+
+// The first plan's links come from the workers at both ends of each hop.
+func TestPlacementLinks(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		workers []*tabshardv1.Capabilities
+		want    []tabshardv1.Link
+	}{
+		{"tabs of one browser", []*tabshardv1.Capabilities{tabIn("b1", bc, rtc), tabIn("b1", bc, rtc), tabIn("b1", bc, rtc)}, []tabshardv1.Link{natsHop, bc, bc}},
+		{"tabs of two browsers", []*tabshardv1.Capabilities{tabIn("b1", bc, rtc), tabIn("b1", bc, rtc), tabIn("b2", bc, rtc)}, []tabshardv1.Link{natsHop, bc, rtc}},
+		{"native and tab", []*tabshardv1.Capabilities{native, tabIn("b1", bc, rtc), native}, []tabshardv1.Link{natsHop, natsHop, natsHop}},
+		{"one browser, one end without BroadcastChannel", []*tabshardv1.Capabilities{tabIn("b1", bc, rtc), tabIn("b1", rtc)}, []tabshardv1.Link{natsHop, rtc}},
+		{"no browser id: no BroadcastChannel", []*tabshardv1.Capabilities{tabIn("", bc), tabIn("", bc)}, []tabshardv1.Link{natsHop, natsHop}},
+		{"two browsers, one end without WebRTC", []*tabshardv1.Capabilities{tabIn("b1", bc, rtc), tabIn("b2", bc)}, []tabshardv1.Link{natsHop, natsHop}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := state.NewMachine()
+			for _, c := range tc.workers {
+				admitWith(t, m, c)
+			}
+			c := decideAndApply(t, m, state.Placement{Plan: inOrder, MinWorkers: len(tc.workers)})
+			if got := links(c.GetPlan()); !slices.Equal(got, tc.want) {
+				t.Errorf("links %v, want %v", got, tc.want)
+			}
+			if again := decideAndApply(t, m, state.Placement{Plan: inOrder}); again != nil {
+				t.Errorf("a plan whose links are set was changed again: %v", links(again.GetPlan()))
+			}
+		})
+	}
+}
+
+// A failover changes who sits at each end of a hop: the links follow, and
+// the standbys keep their order.
+func TestPlacementFailoverRelinks(t *testing.T) {
+	m := state.NewMachine()
+	w1, w2, w3 := admitWith(t, m, tabIn("b1", bc, rtc)), admitWith(t, m, tabIn("b1", bc, rtc)), admitWith(t, m, tabIn("b1", bc, rtc))
+	w4, w5, w6 := admitWith(t, m, native), admitWith(t, m, tabIn("b2", bc, rtc)), admitWith(t, m, native)
+	// Stage 1's first standby is a native worker, its second a tab.
+	if err := m.Apply(commit(plan([]string{w1, w6}, []string{w2, w4, w5}, []string{w3}), 0)); err != nil {
+		t.Fatal(err)
+	}
+	p := state.Placement{Standbys: 1}
+	c := decideAndApply(t, m, p)
+	if got, want := links(c.GetPlan()), []tabshardv1.Link{natsHop, bc, bc}; !slices.Equal(got, want) || len(c.GetFailovers()) != 0 {
+		t.Fatalf("a plan without links: %v, failovers %v; want links %v and no failover", got, c.GetFailovers(), want)
+	}
+	m.Apply(expireCmd(w2))
+	c = decideAndApply(t, m, p)
+	st := m.State().GetPlan().GetStages()
+	if st[1].GetDeviceId() != w4 || len(c.GetFailovers()) != 1 {
+		t.Fatalf("stage 1 went to %s (failovers %v), want %s", st[1].GetDeviceId(), c.GetFailovers(), w4)
+	}
+	if got, want := links(m.State().GetPlan()), []tabshardv1.Link{natsHop, natsHop, natsHop}; !slices.Equal(got, want) {
+		t.Errorf("links after stage 1 moved to a native worker: %v, want %v", got, want)
+	}
+	for i, want := range [][]string{{w6}, {w5}, {}} {
+		if got := st[i].GetStandbyDeviceIds(); !slices.Equal(got, want) {
+			t.Errorf("stage %d standbys %v, want %v", i, got, want)
+		}
+	}
+	// The native worker goes too: the tab of another browser takes stage 1
+	// over; both its hops are WebRTC.
+	m.Apply(expireCmd(w4))
+	decideAndApply(t, m, p)
+	if got, want := links(m.State().GetPlan()), []tabshardv1.Link{natsHop, rtc, rtc}; !slices.Equal(got, want) {
+		t.Errorf("links after stage 1 moved to browser b2: %v, want %v", got, want)
 	}
 }

@@ -1,10 +1,12 @@
 package browser
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/wasmworker"
 )
 
@@ -48,8 +50,25 @@ func TestThreeTabs(t *testing.T) {
 	}
 
 	t.Run("broadcast links", func(t *testing.T) {
+		// The leader picked BroadcastChannel for both hops: the tabs share
+		// one browser id and offer it.
+		st := c.State()
+		plan := st.GetPlan().GetStages()
+		if got, want := planLinks(st.GetPlan()), []tabshardv1.Link{tabshardv1.Link_LINK_NATS, tabshardv1.Link_LINK_BROADCAST_CHANNEL, tabshardv1.Link_LINK_BROADCAST_CHANNEL}; !slices.Equal(got, want) {
+			t.Errorf("the committed plan's links %v, want %v", got, want)
+		}
+		browsers := map[string]bool{}
+		for _, m := range st.GetMembers() {
+			caps := m.GetCapabilities()
+			browsers[caps.GetBrowserId()] = true
+			if !slices.Contains(caps.GetLinks(), tabshardv1.Link_LINK_BROADCAST_CHANNEL) || !slices.Contains(caps.GetLinks(), tabshardv1.Link_LINK_WEBRTC) {
+				t.Errorf("member %s offers %v, want BroadcastChannel and WebRTC", m.GetWorkerId(), caps.GetLinks())
+			}
+		}
+		if len(browsers) != 1 || browsers[""] {
+			t.Errorf("the tabs of one browser report browser ids %v, want one", browsers)
+		}
 		// Tabs of one browser hand activations over BroadcastChannel.
-		plan := c.State().GetPlan().GetStages()
 		for _, tb := range tabs {
 			stage := tb.status().Stage
 			if stage == 2 {
@@ -71,20 +90,21 @@ func TestThreeTabs(t *testing.T) {
 		b := &browser{t: t, ctx: b.ctx}
 		dash := b.open("dashboard", c.HTTPURL()+"/dashboard")
 		var shown struct {
-			Stages, Members int
-			Plan            string
+			Stages, Members, Hops int
+			Plan                  string
 		}
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			dash.eval(`({stages: document.querySelectorAll("#plan .stage").length, members: document.querySelectorAll("#members tr").length, plan: document.getElementById("plan").textContent})`, &shown)
-			if shown.Stages == 3 && shown.Members == 3 && strings.Count(shown.Plan, "BroadcastChannel") == 2 {
-				break
-			}
+		good := func() bool {
+			return shown.Stages == 3 && shown.Members == 3 && shown.Hops == 2 && strings.Count(shown.Plan, "BroadcastChannel") == 2
+		}
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !good(); time.Sleep(200 * time.Millisecond) {
+			dash.eval(`({stages: document.querySelectorAll("#plan .stage").length, members: document.querySelectorAll("#members tr").length,
+				hops: document.querySelectorAll('#plan .hop[data-link="LINK_BROADCAST_CHANNEL"]').length, plan: document.getElementById("plan").textContent})`, &shown)
 		}
 		time.Sleep(2 * time.Second) // a few points on the charts
 		dash.screenshot("dashboard")
 		tabs[1].screenshot("worker")
 		chat.screenshot("chat")
-		if shown.Stages != 3 || shown.Members != 3 || strings.Count(shown.Plan, "BroadcastChannel") != 2 {
+		if !good() {
 			t.Errorf("the dashboard shows %+v, want 3 stages, 3 members and 2 BroadcastChannel hops", shown)
 		}
 	})
@@ -136,4 +156,13 @@ func TestThreeTabs(t *testing.T) {
 			t.Errorf("a tab without a token: %+v", s)
 		}
 	})
+}
+
+// planLinks lists the link of each stage of plan: the link of its input.
+func planLinks(plan *tabshardv1.Plan) []tabshardv1.Link {
+	var out []tabshardv1.Link
+	for _, s := range plan.GetStages() {
+		out = append(out, s.GetLink())
+	}
+	return out
 }

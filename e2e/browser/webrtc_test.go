@@ -7,14 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tabshard/tabshard/coordinator"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/wasmworker"
 )
 
@@ -143,9 +146,10 @@ func startBrowserIn(t *testing.T, ns string) *browser {
 }
 
 // TestWebRTCBetweenBrowsers: two Chromium processes (no shared
-// BroadcastChannel) run a three-stage pipeline; the hop between them goes
-// over a WebRTC data channel, the hop inside the first over
-// BroadcastChannel, and the text is llama2.c's.
+// BroadcastChannel, two browser ids) run a three-stage pipeline; the
+// leader picks WebRTC for the hop between them and BroadcastChannel for
+// the hop inside the first, the tabs use those, and the text is
+// llama2.c's.
 func TestWebRTCBetweenBrowsers(t *testing.T) {
 	skipWithoutBrowser(t)
 	ns := netns(t)
@@ -190,6 +194,26 @@ func TestWebRTCBetweenBrowsers(t *testing.T) {
 		if want := oracle(t); got.Text != want || got.Error != "" {
 			t.Fatalf("run %d: text\n got %q (error %q)\nwant %q", run, got.Text, got.Error, want)
 		}
+	}
+	// The leader picked the links from the tabs' browser ids: the
+	// coordinator runs in the namespace, so its state comes through a tab.
+	var raw string
+	if err := chat.eval(`fetch("/api/state", {cache: "no-store"}).then((r) => r.text())`, &raw); err != nil {
+		t.Fatal(err)
+	}
+	st := &tabshardv1.ClusterState{}
+	if err := protojson.Unmarshal([]byte(raw), st); err != nil {
+		t.Fatalf("/api/state: %v", err)
+	}
+	if got, want := planLinks(st.GetPlan()), []tabshardv1.Link{tabshardv1.Link_LINK_NATS, tabshardv1.Link_LINK_BROADCAST_CHANNEL, tabshardv1.Link_LINK_WEBRTC}; !slices.Equal(got, want) {
+		t.Errorf("the committed plan's links %v, want %v (NATS in, BroadcastChannel inside browser A, WebRTC from A to B)", got, want)
+	}
+	browser := map[string]string{}
+	for _, m := range st.GetMembers() {
+		browser[m.GetWorkerId()] = m.GetCapabilities().GetBrowserId()
+	}
+	if a0, a1, b0 := browser[stage[0].WorkerID], browser[stage[1].WorkerID], browser[stage[2].WorkerID]; a0 == "" || a0 != a1 || b0 == "" || b0 == a0 {
+		t.Errorf("browser ids: a0 %q, a1 %q, b0 %q; want a0 = a1 ≠ b0", a0, a1, b0)
 	}
 	links := func(tb *tab, peer, kind string) wasmworker.LinkStatus {
 		s := tb.waitStatus(kind+" link to "+peer, 10*time.Second, func(s wasmworker.Status) bool {

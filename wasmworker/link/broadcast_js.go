@@ -5,6 +5,8 @@ import (
 	"sync"
 	"syscall/js"
 	"time"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
 // Presence timings of the BroadcastChannel transport.
@@ -53,6 +55,8 @@ func NewBroadcast(cluster string) *Broadcast {
 func Supported() bool { return js.Global().Get("BroadcastChannel").Type() == js.TypeFunction }
 
 func (b *Broadcast) Kind() string { return "broadcast" }
+
+func (b *Broadcast) Link() tabshardv1.Link { return tabshardv1.Link_LINK_BROADCAST_CHANNEL }
 
 func (b *Broadcast) onHello(d js.Value) {
 	if d.Type() != js.TypeObject {

@@ -1,10 +1,11 @@
 // Package link carries activations between tabs without a round trip
 // through the NATS server: a BroadcastChannel between tabs of one browser
 // (same origin), a WebRTC data channel between browsers and machines.
-// Mux implements agent.Link over such transports and picks one per peer:
-// BroadcastChannel when the peer is a tab of this browser, else an open
-// WebRTC data channel, else none (NATS, which carries every activation
-// anyway, delivers it).
+// Mux implements agent.Link over such transports: the leader names the
+// link of each hop in the plan (tabshardv1.Stage.link, from the browser
+// id and links each worker reported), and Mux sends over that transport
+// alone, connecting on demand when it does not reach the peer yet. NATS,
+// which carries every activation anyway, delivers what a link does not.
 //
 // Messages travel in frames of at most MaxFrame bytes (a WebRTC data
 // channel caps a message at 256 KiB); Reassembler puts them back together

@@ -3,6 +3,8 @@ package link
 import (
 	"errors"
 	"sync"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
 // Hub connects Memory transports in one process, as a BroadcastChannel
@@ -15,15 +17,21 @@ type Hub struct {
 // Memory is a Transport through a Hub.
 type Memory struct {
 	hub  *Hub
+	link tabshardv1.Link
 	mu   sync.Mutex
 	self string
 	recv func(from string, frame []byte)
 }
 
-// NewMemory joins a Hub.
-func (h *Hub) NewMemory() *Memory { return &Memory{hub: h} }
+// NewMemory joins a Hub as a BroadcastChannel link: the plan's
+// LINK_BROADCAST_CHANNEL hops go over it.
+func (h *Hub) NewMemory() *Memory { return h.NewMemoryAs(tabshardv1.Link_LINK_BROADCAST_CHANNEL) }
 
-func (m *Memory) Kind() string { return "memory" }
+// NewMemoryAs joins a Hub as the plan's link l.
+func (h *Hub) NewMemoryAs(l tabshardv1.Link) *Memory { return &Memory{hub: h, link: l} }
+
+func (m *Memory) Kind() string          { return "memory" }
+func (m *Memory) Link() tabshardv1.Link { return m.link }
 
 func (m *Memory) SetSelf(id string) {
 	m.hub.mu.Lock()

@@ -2,6 +2,7 @@ package link
 
 import (
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,9 @@ import (
 type Transport interface {
 	// Kind names the transport: "broadcast", "webrtc", "memory".
 	Kind() string
+	// Link is the link of a plan this transport is: the hops the leader
+	// gives that link go over it, and a worker offers it when joining.
+	Link() tabshardv1.Link
 	// SetSelf tells the transport this worker's id (again after a rejoin).
 	SetSelf(id string)
 	// Reaches reports whether a frame sent to peer now would arrive.
@@ -40,8 +44,9 @@ type Stats struct {
 	Refused           int64 // malformed or oversized frames from the peer
 }
 
-// Mux is an agent.Link over transports, tried in order for each message.
-// Safe for concurrent use.
+// Mux is an agent.Link over transports: each message goes over the
+// transport of the link the plan names for its hop. Safe for concurrent
+// use.
 type Mux struct {
 	transports []Transport
 	log        *slog.Logger
@@ -54,7 +59,8 @@ type Mux struct {
 	stats   map[string]*Stats       // kind/peer
 }
 
-// NewMux makes a Mux over transports, in order of preference.
+// NewMux makes a Mux over transports, one per link, in order of
+// preference (for Send).
 func NewMux(log *slog.Logger, transports ...Transport) *Mux {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -82,30 +88,50 @@ func (m *Mux) Receive(deliver func(*tabshardv1.Activation)) {
 	m.mu.Unlock()
 }
 
-// Send implements agent.Link: the first transport that reaches the peer
-// carries a; when none does, those that connect on demand start to, for
-// the next message.
-func (m *Mux) Send(to string, a *tabshardv1.Activation) {
+// Links lists the links the Mux's transports are, in order, each once:
+// what the worker offers the leader besides NATS.
+func (m *Mux) Links() []tabshardv1.Link {
+	var out []tabshardv1.Link
 	for _, t := range m.transports {
-		if !t.Reaches(to) {
+		if l := t.Link(); !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// SendVia implements agent.Link: the transport of link via carries a to
+// worker to, and no other, since the leader chose the link. When it does
+// not reach to yet, it starts connecting (WebRTC connects on demand) for
+// the next message, and NATS carries this one.
+func (m *Mux) SendVia(to string, via tabshardv1.Link, a *tabshardv1.Activation) {
+	for _, t := range m.transports {
+		if t.Link() != via {
 			continue
 		}
-		msg, err := proto.Marshal(a)
-		if err != nil {
+		if !t.Reaches(to) {
+			t.Connect(to)
 			return
 		}
-		for _, f := range Split(KindActivation, m.ids.Add(1), msg) {
-			if err := t.Send(to, f); err != nil {
-				m.log.Debug("link send failed; NATS carries it", "peer", to, "link", t.Kind(), "err", err)
-				return
-			}
-		}
-		m.count(t.Kind(), to, func(s *Stats) { s.Sent++; s.SentBytes += int64(len(msg)) })
+		m.send(t, to, a)
 		return
 	}
-	for _, t := range m.transports {
-		t.Connect(to)
+	m.log.Debug("no transport for the plan's link; NATS carries it", "peer", to, "link", via)
+}
+
+// send frames a and sends it to peer over t.
+func (m *Mux) send(t Transport, to string, a *tabshardv1.Activation) {
+	msg, err := proto.Marshal(a)
+	if err != nil {
+		return
 	}
+	for _, f := range Split(KindActivation, m.ids.Add(1), msg) {
+		if err := t.Send(to, f); err != nil {
+			m.log.Debug("link send failed; NATS carries it", "peer", to, "link", t.Kind(), "err", err)
+			return
+		}
+	}
+	m.count(t.Kind(), to, func(s *Stats) { s.Sent++; s.SentBytes += int64(len(msg)) })
 }
 
 func (m *Mux) onFrame(kind, from string, frame []byte) {

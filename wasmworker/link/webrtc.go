@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pion/webrtc/v4"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
 // retryAfter is how long a failed WebRTC link waits before another try.
@@ -74,7 +76,8 @@ func NewWebRTC(cluster string, nc func() *nats.Conn, o WebRTCOptions) *WebRTC {
 	return &WebRTC{subject: "tabshard." + cluster + ".rtc.", nc: nc, newPC: o.NewPeerConnection, config: o.Config, log: o.Logger, peers: map[string]*rtcPeer{}}
 }
 
-func (w *WebRTC) Kind() string { return "webrtc" }
+func (w *WebRTC) Kind() string          { return "webrtc" }
+func (w *WebRTC) Link() tabshardv1.Link { return tabshardv1.Link_LINK_WEBRTC }
 
 // SetSelf listens for signals to worker id.
 func (w *WebRTC) SetSelf(id string) {

@@ -51,7 +51,7 @@ func TestWebRTCLink(t *testing.T) {
 	b.Receive(func(x *tabshardv1.Activation) { got <- x })
 
 	small := &tabshardv1.Activation{SessionId: "s", Stage: 1, TokenCount: 1, Payload: bytes.Repeat([]byte{1}, 16<<10)}
-	a.Send("w2", small) // no link yet: it starts connecting, NATS would carry this one
+	a.SendVia("w2", tabshardv1.Link_LINK_WEBRTC, small) // no link yet: it starts connecting, NATS would carry this one
 	deadline := time.Now().Add(20 * time.Second)
 	for !ta.Reaches("w2") {
 		if time.Now().After(deadline) {
@@ -60,8 +60,8 @@ func TestWebRTCLink(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	big := &tabshardv1.Activation{SessionId: "s", Stage: 1, TokenCount: 512, Payload: bytes.Repeat([]byte{2, 3, 5}, 8<<20/3)}
-	a.Send("w2", small)
-	a.Send("w2", big)
+	a.SendVia("w2", tabshardv1.Link_LINK_WEBRTC, small)
+	a.SendVia("w2", tabshardv1.Link_LINK_WEBRTC, big)
 	for i, want := range []*tabshardv1.Activation{small, big} {
 		select {
 		case x := <-got:

@@ -53,7 +53,8 @@ function renderPlan(st) {
   const members = memberByID(st);
   const parts = [];
   plan.stages.forEach((s, i) => {
-    if (i > 0) parts.push(el("div", { class: "hop" }, el("span", { class: "arrow" }, "→"), linkOf(members, plan.stages[i - 1], s)));
+    if (i > 0) parts.push(el("div", { class: "hop", "data-link": s.link || "LINK_UNSPECIFIED" },
+      el("span", { class: "arrow" }, "→"), linkOf(members, plan.stages[i - 1], s)));
     const m = members.get(s.device_id);
     const blocks = s.layer_end > s.layer_begin ? `blocks ${s.layer_begin}–${s.layer_end - 1}` : "no blocks";
     const extra = [s.embedding ? "embedding" : "", s.output_head ? "output head" : ""].filter(Boolean).join(", ");
@@ -79,7 +80,7 @@ function backendOf(m) {
 }
 
 // Tabs of this browser say hello on their cluster's BroadcastChannel with
-// their links; the dashboard listens to draw each hop's link.
+// their links' traffic; the dashboard listens to add it to each hop.
 const presence = new Map(); // worker id → {info, seen}
 async function listenPresence() {
   try {
@@ -91,22 +92,40 @@ async function listenPresence() {
       if (d.bye) presence.delete(d.bye);
       if (d.hello) presence.set(d.hello, { info: d.info || {}, seen: Date.now() });
     };
-  } catch { /* no presence: hops show NATS */ }
+  } catch { /* no presence: hops show the plan's link alone */ }
 }
 listenPresence();
 
-const linkNames = { broadcast: "BroadcastChannel", webrtc: "WebRTC", memory: "in-process" };
+// The plan's direct links (Stage.link, picked by the leader) and the kind
+// of the tab transport that carries each.
+const planLinks = {
+  LINK_BROADCAST_CHANNEL: { name: "BroadcastChannel", kinds: ["broadcast"] },
+  LINK_WEBRTC: { name: "WebRTC", kinds: ["webrtc"] },
+};
+const linkNames = { LINK_BROADCAST_CHANNEL: "BroadcastChannel", LINK_WEBRTC: "WebRTC", LINK_NATS: "NATS" };
 
-// linkOf names the link a hop uses: the sender tab's open link to the next
-// stage's worker when this browser hears of it, else NATS.
+// linkOf names the link the leader picked for a hop (the receiving
+// stage's link) and, when this browser hears the sending tab, what that
+// link has carried; NATS when the plan names no direct link.
 function linkOf(members, from, to) {
+  const link = planLinks[to.link];
+  if (!link) {
+    const tab = (m) => (m?.capabilities?.user_agent || "").includes("Mozilla");
+    return tab(members.get(from.device_id)) || tab(members.get(to.device_id)) ? "NATS (WebSocket)" : "NATS";
+  }
   const p = presence.get(from.device_id);
   if (p && Date.now() - p.seen < 3000) {
-    const l = (p.info.links || []).find((l) => l.peer === to.device_id && l.state === "open" && l.sent > 0);
-    if (l) return `${linkNames[l.kind] || l.kind} (${l.sent} sent)`;
+    const l = (p.info.links || []).find((l) => l.peer === to.device_id && link.kinds.includes(l.kind));
+    if (l) return `${link.name} (${l.state || "closed"}, ${l.sent} sent)`;
   }
-  const tab = (m) => (m?.capabilities?.user_agent || "").includes("Mozilla");
-  return tab(members.get(from.device_id)) || tab(members.get(to.device_id)) ? "NATS (WebSocket)" : "NATS";
+  return link.name;
+}
+
+// offers says which browser a member runs in and the links it offers.
+function offers(c) {
+  const links = (c.links || []).map((l) => linkNames[l] || l);
+  const browser = c.browser_id ? `browser ${short(c.browser_id, 9)}` : "";
+  return [browser, links.join(", ")].filter(Boolean).join(" · ") || "NATS only";
 }
 
 function renderMembers(st) {
@@ -117,12 +136,12 @@ function renderMembers(st) {
     const state = stateName(m.state);
     return el("tr", {}, el("td", {}, m.worker_id), el("td", {}, m.name),
       el("td", {}, el("span", { class: "pill " + (state === "active" ? "ok" : "bad") }, state)),
-      el("td", {}, r.get(m.worker_id) || "–"), el("td", {}, backendOf(m)), el("td", {}, adapter || "–"),
+      el("td", {}, r.get(m.worker_id) || "–"), el("td", {}, backendOf(m)), el("td", {}, adapter || "–"), el("td", {}, offers(c)),
       el("td", {}, fmtBytes(c.memory_budget_bytes)),
       el("td", {}, c.matvec_bandwidth_bytes_per_second ? fmtBytes(c.matvec_bandwidth_bytes_per_second) + "/s" : "–"),
       el("td", {}, new Date(Number(m.joined_unix_ms)).toLocaleTimeString()));
   });
-  $("members").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "no workers yet"))]));
+  $("members").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 10, class: "muted" }, "no workers yet"))]));
 }
 
 function renderFailovers(st) {

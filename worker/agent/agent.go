@@ -41,6 +41,11 @@ type Config struct {
 	Capabilities *tabshardv1.Capabilities
 	Logger       *slog.Logger
 	HTTP         *http.Client
+	// HTTPHasGrants says HTTP already adds the grants a guarded model
+	// server wants (a tab's transport, below its weight cache). Otherwise
+	// Run adds them when the coordinator names a grant URL.
+	HTTPHasGrants bool
+	grants        *modelGrants // set by Run when it adds them
 	// NATSOptions are added when connecting (e.g. an in-process dialer).
 	NATSOptions []nats.Option
 	// MaxSessions bounds the sessions whose KV caches a worker keeps.
@@ -53,7 +58,8 @@ type Config struct {
 	// tab: hidden, frozen); nil reports ACTIVE.
 	Lifecycle func() tabshardv1.Lifecycle
 	// Link, when set, also carries activations straight to the next
-	// stage's worker (a tab's BroadcastChannel or WebRTC); see Link.
+	// stage's worker over the link the plan names for that hop (a tab's
+	// BroadcastChannel or WebRTC); see Link.
 	Link Link
 }
 
@@ -92,6 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	cfg = withModelGrants(cfg, info)
 	nc, err := bus.Connect(info.NATSURL, append([]nats.Option{nats.Name("tabshard-worker " + cfg.Name), bus.LogEvents(cfg.Logger)}, cfg.NATSOptions...)...)
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", info.NATSURL, err)
@@ -120,6 +127,8 @@ type joinInfo struct {
 	NATSURL  string `json:"nats_url"`
 	Cluster  string `json:"cluster"`
 	ModelURL string `json:"model_url"`
+	// ModelGrantURL is set when the model server wants grants.
+	ModelGrantURL string `json:"model_grant_url"`
 }
 
 func fetchJoinInfo(ctx context.Context, cfg Config) (joinInfo, error) {
@@ -210,6 +219,7 @@ func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn) erro
 		return err
 	}
 	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1}
+	cfg.grants.joined(m.id)
 	if reply.GetModelUrl() != "" {
 		m.info.ModelURL = reply.GetModelUrl()
 	}
@@ -424,6 +434,7 @@ func (m *member) ensureLoaded(ctx context.Context, stage int, loads chan loaded)
 	spec := m.plan.GetStages()[stage]
 	m.loading, m.progress = stage, 0
 	url := m.info.ModelURL // the loop goroutine owns m.info
+	m.cfg.grants.atEpoch(m.epoch)
 	go func() {
 		st, err := m.load(ctx, url, spec)
 		loads <- loaded{stage: stage, st: st, err: err}
@@ -432,9 +443,10 @@ func (m *member) ensureLoaded(ctx context.Context, stage int, loads chan loaded)
 
 // load fetches exactly the stage's tensors over HTTP Range.
 func (m *member) load(ctx context.Context, url string, spec *tabshardv1.Stage) (Compute, error) {
+	m.cfg.grants.model(url)
 	src, err := openRange(ctx, m.cfg.HTTP, url)
 	if err != nil {
-		return nil, err
+		return nil, m.cfg.explainRefusal(err)
 	}
 	mod, err := model.Load(src, src.size)
 	if err != nil {
@@ -460,10 +472,10 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.loaded, m.progress = l.stage, 1
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.cfg.MaxSessions,
-		Options:      worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
-		Out:          natsOutbox{m: m, ctx: ctx},
-		MaxPositions: maxPositions(m.nc.MaxPayload(), l.st.Config().Dim),
+		Options: worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
+		Out:     natsOutbox{m: m, ctx: ctx},
 	}
+	m.runner.MaxPositions = maxPositions(m.nc.MaxPayload(), m.runner.PositionBytes())
 	_ = spec
 	m.mu.Unlock()
 	m.cfg.Logger.Info("stage loaded", "worker", m.id, "stage", l.stage)
@@ -522,14 +534,6 @@ func (m *member) onActivation(ctx context.Context, a *tabshardv1.Activation) {
 	}
 }
 
-// primary is the worker that runs stage in the current plan, "" if none.
-func (m *member) primary(stage uint32) string {
-	if int(stage) >= len(m.plan.GetStages()) {
-		return ""
-	}
-	return m.plan.GetStages()[stage].GetDeviceId()
-}
-
 func (m *member) producer(stage uint32) string {
 	if stage == 0 || int(stage) > len(m.plan.GetStages()) {
 		return ""
@@ -560,8 +564,8 @@ type natsOutbox struct {
 
 func (o natsOutbox) SendActivation(ctx context.Context, a *tabshardv1.Activation) error {
 	if l := o.m.cfg.Link; l != nil {
-		if to := o.m.primary(a.GetStage()); to != "" && to != o.m.id {
-			l.Send(to, a) // first: the link is the fast path
+		if to, via, ok := directHop(o.m.plan, a.GetStage(), o.m.id); ok {
+			l.SendVia(to, via, a) // first: the link is the fast path
 		}
 	}
 	return o.m.log.Publish(ctx, a)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/tabshard/tabshard/coordinator/modelauth"
 )
 
 // rangeReader reads a remote file with HTTP Range requests: only the bytes
@@ -28,9 +30,12 @@ func openRange(ctx context.Context, client *http.Client, url string) (*rangeRead
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", url, err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.ContentLength < 0 {
-		return nil, fmt.Errorf("model %s: HEAD gave %s with length %d", url, resp.Status, resp.ContentLength)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("model %s: HEAD: %w", url, modelauth.Refusal(resp))
+	}
+	if resp.ContentLength < 0 {
+		return nil, fmt.Errorf("model %s: HEAD gave no length", url)
 	}
 	return &rangeReader{ctx: ctx, client: client, url: url, size: resp.ContentLength}, nil
 }
@@ -52,7 +57,11 @@ func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusPartialContent {
-		return 0, fmt.Errorf("model range %d+%d: server answered %s, want 206", off, want, resp.Status)
+		err := fmt.Errorf("server answered %s, want 206", resp.Status)
+		if resp.StatusCode >= 300 {
+			err = modelauth.Refusal(resp)
+		}
+		return 0, fmt.Errorf("model %s range %d+%d: %w", r.url, off, want, err)
 	}
 	n, err := io.ReadFull(resp.Body, p[:want])
 	r.read.Add(int64(n))

@@ -8,16 +8,36 @@ import (
 
 // Link carries activations straight to the next stage's worker beside
 // NATS: a BroadcastChannel between tabs of one browser, a WebRTC data
-// channel between browsers. NATS still carries every activation, which the
-// JetStream log keeps for replay; the receiver runs the link's copy, which
-// comes first, and drops its NATS twin.
+// channel between browsers. The leader picks the link of each hop (the
+// plan's Stage.link); NATS still carries every activation, which the
+// JetStream log keeps for replay, and the receiver runs the link's copy,
+// which comes first, and drops its NATS twin.
 type Link interface {
-	// Send offers a, the input of stage a.Stage, to worker to. It must
-	// not block; a link that cannot reach to drops it (NATS carries it).
-	Send(to string, a *tabshardv1.Activation)
+	// SendVia offers a, the input of stage a.Stage, to worker to over the
+	// link via the plan names for that hop (never NATS: the agent publishes
+	// there itself). It must not block; a link that cannot reach to yet
+	// drops it (NATS carries it) and may start connecting for the next.
+	SendVia(to string, via tabshardv1.Link, a *tabshardv1.Activation)
 	// Receive sets where activations for this worker go; the agent calls
 	// it when it joins, before any Send.
 	Receive(deliver func(*tabshardv1.Activation))
+}
+
+// directHop is where the input of stage goes besides NATS, as plan says:
+// the stage's primary and the link the leader picked for the hop into it.
+// ok is false when the plan names no direct link (NATS, or a plan from
+// before links), when the stage has no primary, or when it is self.
+func directHop(plan *tabshardv1.Plan, stage uint32, self string) (to string, via tabshardv1.Link, ok bool) {
+	stages := plan.GetStages()
+	if int(stage) >= len(stages) {
+		return "", 0, false
+	}
+	s := stages[stage]
+	to, via = s.GetDeviceId(), s.GetLink()
+	if to == "" || to == self || via == tabshardv1.Link_LINK_NATS || via == tabshardv1.Link_LINK_UNSPECIFIED {
+		return "", 0, false
+	}
+	return to, via, true
 }
 
 // twinWindow is how long a link delivery waits for its NATS twin.

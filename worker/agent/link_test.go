@@ -37,3 +37,41 @@ func TestTwins(t *testing.T) {
 		t.Errorf("%d entries kept past the window", len(tw.waiting))
 	}
 }
+
+// The plan names each hop's link; a worker sends over it only when it is
+// a direct link, and never to itself.
+func TestDirectHop(t *testing.T) {
+	stage := func(id string, l tabshardv1.Link) *tabshardv1.Stage {
+		return &tabshardv1.Stage{DeviceId: id, Link: l}
+	}
+	plan := &tabshardv1.Plan{Stages: []*tabshardv1.Stage{
+		stage("w1", tabshardv1.Link_LINK_NATS),
+		stage("w2", tabshardv1.Link_LINK_BROADCAST_CHANNEL),
+		stage("w3", tabshardv1.Link_LINK_WEBRTC),
+		stage("w4", tabshardv1.Link_LINK_NATS),
+		stage("w5", tabshardv1.Link_LINK_UNSPECIFIED), // a plan from before links
+		stage("w1", tabshardv1.Link_LINK_WEBRTC),
+	}}
+	for _, tc := range []struct {
+		stage uint32
+		to    string
+		via   tabshardv1.Link
+		ok    bool
+	}{
+		{0, "", 0, false},
+		{1, "w2", tabshardv1.Link_LINK_BROADCAST_CHANNEL, true},
+		{2, "w3", tabshardv1.Link_LINK_WEBRTC, true},
+		{3, "", 0, false},
+		{4, "", 0, false},
+		{5, "", 0, false}, // w1 itself
+		{6, "", 0, false}, // no such stage
+	} {
+		to, via, ok := directHop(plan, tc.stage, "w1")
+		if to != tc.to || via != tc.via || ok != tc.ok {
+			t.Errorf("stage %d: %q %v %v, want %q %v %v", tc.stage, to, via, ok, tc.to, tc.via, tc.ok)
+		}
+	}
+	if _, _, ok := directHop(nil, 1, "w1"); ok {
+		t.Error("a direct hop without a plan")
+	}
+}

@@ -71,6 +71,64 @@ func (Backend) EnumDescriptor() ([]byte, []int) {
 	return file_tabshard_v1_capabilities_proto_rawDescGZIP(), []int{0}
 }
 
+// Link is how an activation travels from one stage's worker to the next.
+// NATS carries every activation whatever the link (the JetStream log keeps
+// it for replay); a direct link is a faster path beside it.
+type Link int32
+
+const (
+	Link_LINK_UNSPECIFIED Link = 0
+	// LINK_NATS is NATS alone: no direct link between the two workers.
+	Link_LINK_NATS Link = 1
+	// LINK_BROADCAST_CHANNEL joins two tabs of one browser profile and origin.
+	Link_LINK_BROADCAST_CHANNEL Link = 2
+	// LINK_WEBRTC is a data channel between any two workers that offer it.
+	Link_LINK_WEBRTC Link = 3
+)
+
+// Enum value maps for Link.
+var (
+	Link_name = map[int32]string{
+		0: "LINK_UNSPECIFIED",
+		1: "LINK_NATS",
+		2: "LINK_BROADCAST_CHANNEL",
+		3: "LINK_WEBRTC",
+	}
+	Link_value = map[string]int32{
+		"LINK_UNSPECIFIED":       0,
+		"LINK_NATS":              1,
+		"LINK_BROADCAST_CHANNEL": 2,
+		"LINK_WEBRTC":            3,
+	}
+)
+
+func (x Link) Enum() *Link {
+	p := new(Link)
+	*p = x
+	return p
+}
+
+func (x Link) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Link) Descriptor() protoreflect.EnumDescriptor {
+	return file_tabshard_v1_capabilities_proto_enumTypes[1].Descriptor()
+}
+
+func (Link) Type() protoreflect.EnumType {
+	return &file_tabshard_v1_capabilities_proto_enumTypes[1]
+}
+
+func (x Link) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Link.Descriptor instead.
+func (Link) EnumDescriptor() ([]byte, []int) {
+	return file_tabshard_v1_capabilities_proto_rawDescGZIP(), []int{1}
+}
+
 // WebGPULimits are the adapter limits that bound buffers and bindings.
 type WebGPULimits struct {
 	state                             protoimpl.MessageState `protogen:"open.v1"`
@@ -233,8 +291,15 @@ type Capabilities struct {
 	MatvecBandwidthBytesPerSecond float64 `protobuf:"fixed64,6,opt,name=matvec_bandwidth_bytes_per_second,json=matvecBandwidthBytesPerSecond,proto3" json:"matvec_bandwidth_bytes_per_second,omitempty"`
 	CpuCores                      uint32  `protobuf:"varint,7,opt,name=cpu_cores,json=cpuCores,proto3" json:"cpu_cores,omitempty"`
 	UserAgent                     string  `protobuf:"bytes,8,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
-	unknownFields                 protoimpl.UnknownFields
-	sizeCache                     protoimpl.SizeCache
+	// browser_id names the browser profile a tab runs in: tabs of one profile
+	// and origin share it (and reach each other by BroadcastChannel). Empty
+	// for native workers.
+	BrowserId string `protobuf:"bytes,9,opt,name=browser_id,json=browserId,proto3" json:"browser_id,omitempty"`
+	// links are the direct links the worker can use besides NATS, which every
+	// worker has; the leader picks each hop's link from both ends' lists.
+	Links         []Link `protobuf:"varint,10,rep,packed,name=links,proto3,enum=tabshard.v1.Link" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
@@ -323,6 +388,20 @@ func (x *Capabilities) GetUserAgent() string {
 	return ""
 }
 
+func (x *Capabilities) GetBrowserId() string {
+	if x != nil {
+		return x.BrowserId
+	}
+	return ""
+}
+
+func (x *Capabilities) GetLinks() []Link {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
 var File_tabshard_v1_capabilities_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_capabilities_proto_rawDesc = "" +
@@ -338,7 +417,7 @@ const file_tabshard_v1_capabilities_proto_rawDesc = "" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\"\n" +
 	"\farchitecture\x18\x02 \x01(\tR\farchitecture\x12\x16\n" +
 	"\x06device\x18\x03 \x01(\tR\x06device\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"\xf7\x02\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"\xbf\x03\n" +
 	"\fCapabilities\x12.\n" +
 	"\abackend\x18\x01 \x01(\x0e2\x14.tabshard.v1.BackendR\abackend\x12.\n" +
 	"\x13memory_budget_bytes\x18\x02 \x01(\x04R\x11memoryBudgetBytes\x121\n" +
@@ -348,11 +427,20 @@ const file_tabshard_v1_capabilities_proto_rawDesc = "" +
 	"!matvec_bandwidth_bytes_per_second\x18\x06 \x01(\x01R\x1dmatvecBandwidthBytesPerSecond\x12\x1b\n" +
 	"\tcpu_cores\x18\a \x01(\rR\bcpuCores\x12\x1d\n" +
 	"\n" +
-	"user_agent\x18\b \x01(\tR\tuserAgent*G\n" +
+	"user_agent\x18\b \x01(\tR\tuserAgent\x12\x1d\n" +
+	"\n" +
+	"browser_id\x18\t \x01(\tR\tbrowserId\x12'\n" +
+	"\x05links\x18\n" +
+	" \x03(\x0e2\x11.tabshard.v1.LinkR\x05links*G\n" +
 	"\aBackend\x12\x17\n" +
 	"\x13BACKEND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vBACKEND_CPU\x10\x01\x12\x12\n" +
-	"\x0eBACKEND_WEBGPU\x10\x02B;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"\x0eBACKEND_WEBGPU\x10\x02*X\n" +
+	"\x04Link\x12\x14\n" +
+	"\x10LINK_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tLINK_NATS\x10\x01\x12\x1a\n" +
+	"\x16LINK_BROADCAST_CHANNEL\x10\x02\x12\x0f\n" +
+	"\vLINK_WEBRTC\x10\x03B;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_capabilities_proto_rawDescOnce sync.Once
@@ -366,23 +454,25 @@ func file_tabshard_v1_capabilities_proto_rawDescGZIP() []byte {
 	return file_tabshard_v1_capabilities_proto_rawDescData
 }
 
-var file_tabshard_v1_capabilities_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_tabshard_v1_capabilities_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_tabshard_v1_capabilities_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_tabshard_v1_capabilities_proto_goTypes = []any{
 	(Backend)(0),         // 0: tabshard.v1.Backend
-	(*WebGPULimits)(nil), // 1: tabshard.v1.WebGPULimits
-	(*AdapterInfo)(nil),  // 2: tabshard.v1.AdapterInfo
-	(*Capabilities)(nil), // 3: tabshard.v1.Capabilities
+	(Link)(0),            // 1: tabshard.v1.Link
+	(*WebGPULimits)(nil), // 2: tabshard.v1.WebGPULimits
+	(*AdapterInfo)(nil),  // 3: tabshard.v1.AdapterInfo
+	(*Capabilities)(nil), // 4: tabshard.v1.Capabilities
 }
 var file_tabshard_v1_capabilities_proto_depIdxs = []int32{
 	0, // 0: tabshard.v1.Capabilities.backend:type_name -> tabshard.v1.Backend
-	1, // 1: tabshard.v1.Capabilities.limits:type_name -> tabshard.v1.WebGPULimits
-	2, // 2: tabshard.v1.Capabilities.adapter:type_name -> tabshard.v1.AdapterInfo
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 1: tabshard.v1.Capabilities.limits:type_name -> tabshard.v1.WebGPULimits
+	3, // 2: tabshard.v1.Capabilities.adapter:type_name -> tabshard.v1.AdapterInfo
+	1, // 3: tabshard.v1.Capabilities.links:type_name -> tabshard.v1.Link
+	4, // [4:4] is the sub-list for method output_type
+	4, // [4:4] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_capabilities_proto_init() }
@@ -395,7 +485,7 @@ func file_tabshard_v1_capabilities_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_capabilities_proto_rawDesc), len(file_tabshard_v1_capabilities_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,

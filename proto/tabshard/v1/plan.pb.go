@@ -333,8 +333,12 @@ type Stage struct {
 	HopMsPerToken float64 `protobuf:"fixed64,19,opt,name=hop_ms_per_token,json=hopMsPerToken,proto3" json:"hop_ms_per_token,omitempty"`
 	// predicted_ms_per_token is compute_ms_per_token + hop_ms_per_token.
 	PredictedMsPerToken float64 `protobuf:"fixed64,20,opt,name=predicted_ms_per_token,json=predictedMsPerToken,proto3" json:"predicted_ms_per_token,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// link carries this stage's input from the previous stage's worker; the
+	// leader sets it from both workers' capabilities. The first stage's input
+	// is the sampled token, which NATS carries (LINK_NATS).
+	Link          Link `protobuf:"varint,21,opt,name=link,proto3,enum=tabshard.v1.Link" json:"link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Stage) Reset() {
@@ -505,6 +509,13 @@ func (x *Stage) GetPredictedMsPerToken() float64 {
 		return x.PredictedMsPerToken
 	}
 	return 0
+}
+
+func (x *Stage) GetLink() Link {
+	if x != nil {
+		return x.Link
+	}
+	return Link_LINK_UNSPECIFIED
 }
 
 // Plan assigns a model's blocks to devices in contiguous stages.
@@ -702,7 +713,7 @@ const file_tabshard_v1_plan_proto_rawDesc = "" +
 	"\x0erows_per_chunk\x18\x04 \x01(\x04R\frowsPerChunk\x12\x16\n" +
 	"\x06chunks\x18\x05 \x01(\rR\x06chunks\x12\x1f\n" +
 	"\vchunk_bytes\x18\x06 \x01(\x04R\n" +
-	"chunkBytes\"\x90\x06\n" +
+	"chunkBytes\"\xb7\x06\n" +
 	"\x05Stage\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x1f\n" +
 	"\vlayer_begin\x18\x02 \x01(\rR\n" +
@@ -727,7 +738,8 @@ const file_tabshard_v1_plan_proto_rawDesc = "" +
 	"\x14read_bytes_per_token\x18\x11 \x01(\x04R\x11readBytesPerToken\x12/\n" +
 	"\x14compute_ms_per_token\x18\x12 \x01(\x01R\x11computeMsPerToken\x12'\n" +
 	"\x10hop_ms_per_token\x18\x13 \x01(\x01R\rhopMsPerToken\x123\n" +
-	"\x16predicted_ms_per_token\x18\x14 \x01(\x01R\x13predictedMsPerToken\"\xf7\x04\n" +
+	"\x16predicted_ms_per_token\x18\x14 \x01(\x01R\x13predictedMsPerToken\x12%\n" +
+	"\x04link\x18\x15 \x01(\x0e2\x11.tabshard.v1.LinkR\x04link\"\xf7\x04\n" +
 	"\x04Plan\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x1f\n" +
 	"\vblock_count\x18\x02 \x01(\rR\n" +
@@ -768,20 +780,22 @@ var file_tabshard_v1_plan_proto_goTypes = []any{
 	(*Stage)(nil),        // 4: tabshard.v1.Stage
 	(*Plan)(nil),         // 5: tabshard.v1.Plan
 	(*Capabilities)(nil), // 6: tabshard.v1.Capabilities
-	(DType)(0),           // 7: tabshard.v1.DType
+	(Link)(0),            // 7: tabshard.v1.Link
+	(DType)(0),           // 8: tabshard.v1.DType
 }
 var file_tabshard_v1_plan_proto_depIdxs = []int32{
 	6, // 0: tabshard.v1.Device.capabilities:type_name -> tabshard.v1.Capabilities
 	1, // 1: tabshard.v1.Device.links:type_name -> tabshard.v1.DeviceLink
 	0, // 2: tabshard.v1.Fleet.devices:type_name -> tabshard.v1.Device
 	3, // 3: tabshard.v1.Stage.splits:type_name -> tabshard.v1.TensorSplit
-	7, // 4: tabshard.v1.Plan.kv_type:type_name -> tabshard.v1.DType
-	4, // 5: tabshard.v1.Plan.stages:type_name -> tabshard.v1.Stage
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	7, // 4: tabshard.v1.Stage.link:type_name -> tabshard.v1.Link
+	8, // 5: tabshard.v1.Plan.kv_type:type_name -> tabshard.v1.DType
+	4, // 6: tabshard.v1.Plan.stages:type_name -> tabshard.v1.Stage
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_plan_proto_init() }

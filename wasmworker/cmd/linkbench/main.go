@@ -102,7 +102,7 @@ func run() error {
 		mux := link.NewMux(nil, t)
 		mux.SetSelf(id)
 		mux.Receive(func(a *tabshardv1.Activation) { got <- a })
-		send = func(a *tabshardv1.Activation) error { mux.Send(peer, a); return nil }
+		send = func(a *tabshardv1.Activation) error { mux.SendVia(peer, t.Link(), a); return nil }
 		reaches = func() bool { return t.Reaches(peer) }
 	default:
 		return fmt.Errorf("kind=%q: want broadcast, webrtc or nats", kind)
