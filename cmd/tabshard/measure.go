@@ -16,7 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	"github.com/tabshard/tabshard/model/gguf"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
 // measureConfig is what `tabshard measure` runs.
@@ -38,7 +41,7 @@ func runMeasure(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&c.tokens, "tokens", 128, "tokens each run generates (greedy, past end-of-text)")
 	fs.IntVar(&c.runs, "runs", 3, "runs; medians are reported")
 	gbs := fs.Float64("read-bandwidth", 0, "the device's plain read bandwidth in GB/s (e.g. from make bench-gpu), for the decode bound; 0: no bound")
-	fs.DurationVar(&c.wait, "wait", 15*time.Minute, "how long to wait for the cluster to answer a first request (workers loading)")
+	fs.DurationVar(&c.wait, "wait", 15*time.Minute, "how long to wait for the cluster to answer a first request (workers loading), and for each run")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the prompts' token ids")
 	rest, err := parseFlags(fs, e, args)
 	if err != nil {
@@ -75,6 +78,8 @@ type measureReport struct {
 	// the whole step (issue to commit); the rest of a step is hops.
 	StageMs []float64 `json:"stage_ms"`
 	StepMs  float64   `json:"step_ms"`
+	// Plan is the committed plan, one line per stage.
+	Plan []string `json:"plan"`
 }
 
 func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measureReport, error) {
@@ -84,8 +89,20 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 			ID string `json:"id"`
 		} `json:"data"`
 	}
-	if err := getJSON(ctx, cl, c.coordinator+"/v1/models", &models); err != nil {
-		return nil, err
+	deadline := time.Now().Add(c.wait)
+	for { // the coordinator may be starting
+		err := getJSON(ctx, cl, c.coordinator+"/v1/models", &models)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	if len(models.Data) != 1 {
 		return nil, fmt.Errorf("%s serves %d models, want 1", c.coordinator, len(models.Data))
@@ -101,11 +118,17 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 	}
 	vocab := len(toks)
 	fmt.Fprintf(progress, "measure: %s; waiting for the cluster to answer (up to %v)\n", r.Model, c.wait)
-	wctx, cancel := context.WithTimeout(ctx, c.wait)
-	_, err = complete(wctx, cl, c.coordinator, []int{1, 2, 3}, 2)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("warm-up request: %w", err)
+	for { // until a leader has a plan and the workers have loaded
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		_, err = complete(wctx, cl, c.coordinator, []int{1, 2, 3}, 2)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("warm-up request: %w", err)
+		}
+		time.Sleep(time.Second)
 	}
 	rng := rand.New(rand.NewPCG(c.seed, 0))
 	var before, after map[string]float64
@@ -115,10 +138,12 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 			prompt[i] = 3 + rng.IntN(vocab-3)
 		}
 		snap := make(chan map[string]float64, 1)
-		times, err := completeTimed(ctx, cl, c.coordinator, prompt, c.tokens, func() { // first token: decode starts
+		rctx, cancel := context.WithTimeout(ctx, c.wait)
+		times, err := completeTimed(rctx, cl, c.coordinator, prompt, c.tokens, func() { // first token: decode starts
 			m, _ := scrapeMetrics(ctx, cl, c.coordinator+"/metrics")
 			snap <- m
 		})
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("run %d: %w", run+1, err)
 		}
@@ -134,6 +159,9 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 		fmt.Fprintf(progress, "measure: run %d: first token after %.0f ms, then %.2f tokens/s\n", run+1, ms(first), r.DecodeTPS[run])
 	}
 	r.perStage(before, after)
+	if r.Plan, err = planSummary(ctx, cl, c.coordinator); err != nil {
+		return nil, err
+	}
 	r.BytesPerToken = bytesPerToken(f, c.promptTokens+c.tokens/2)
 	return r, nil
 }
@@ -178,6 +206,9 @@ func (r *measureReport) print(w io.Writer) {
 		fmt.Fprintf(w, "hops and coordinator  %.3f ms/token (%.1f %% of a step of %.3f ms; %.3f ms per hop over %d hops)\n",
 			r.StepMs-compute, 100*(r.StepMs-compute)/r.StepMs, r.StepMs, (r.StepMs-compute)/float64(r.Stages+1), r.Stages+1)
 	}
+	for _, l := range r.Plan {
+		fmt.Fprintf(w, "plan: %s\n", l)
+	}
 	b, _ := json.Marshal(r)
 	fmt.Fprintf(w, "json %s\n", b)
 }
@@ -205,6 +236,45 @@ func bytesPerToken(f *gguf.File, pos int) float64 {
 		n += float64(2*layers*kvHeads*(dim/heads)*4) * float64(pos)
 	}
 	return n
+}
+
+// planSummary describes the committed plan's stages: blocks, worker,
+// bytes.
+func planSummary(ctx context.Context, cl *http.Client, base string) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/state", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	st := &tabshardv1.ClusterState{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("/api/state: %w", err)
+	}
+	names := map[string]string{}
+	for _, m := range st.GetMembers() {
+		names[m.GetWorkerId()] = m.GetName()
+	}
+	var out []string
+	for _, s := range st.GetPlan().GetStages() {
+		extra := ""
+		if s.GetEmbedding() {
+			extra += " + embedding"
+		}
+		if s.GetOutputHead() {
+			extra += " + output head"
+		}
+		out = append(out, fmt.Sprintf("stage %d: blocks [%d,%d)%s on %s (%s), %.2f GB of weights", s.GetIndex(), s.GetLayerBegin(), s.GetLayerEnd(),
+			extra, s.GetDeviceId(), names[s.GetDeviceId()], float64(s.GetWeightBytes())/1e9))
+	}
+	return out, nil
 }
 
 func median(v []float64) float64 {

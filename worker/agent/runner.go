@@ -34,7 +34,8 @@ type Runner struct {
 	WorkerID string
 	// Options size each session's KV cache.
 	Options worker.Options
-	// Wire is the type hidden states travel as (F16 by default).
+	// Wire is the type hidden states travel as: F32 (the zero value) or
+	// F16.
 	Wire        kernels.DType
 	Out         Outbox
 	Log         *slog.Logger
@@ -48,14 +49,29 @@ type Runner struct {
 	clock    int64
 }
 
-// maxPositions is how many positions of dim f16 values fit a message of
-// limit bytes with room for the rest of the activation (0: no limit).
-func maxPositions(limit int64, dim int) int {
+// maxPositions is how many positions of positionBytes bytes fit a message
+// of limit bytes with room for the rest of the activation (0: no limit).
+func maxPositions(limit int64, positionBytes int) int {
 	const room = 64 << 10
-	if limit <= room || dim <= 0 {
+	if limit <= room || positionBytes <= 0 {
 		return 0
 	}
-	return max(int((limit-room)/int64(2*dim)), 1)
+	return max(int((limit-room)/int64(positionBytes)), 1)
+}
+
+// wireType is the type hidden states travel as: F32 unless Wire asks
+// for F16.
+func (r *Runner) wireType() kernels.DType {
+	if r.Wire == kernels.F16 {
+		return kernels.F16
+	}
+	return kernels.F32
+}
+
+// PositionBytes is the size of one position's hidden state on the wire.
+func (r *Runner) PositionBytes() int {
+	n, _ := r.wireType().RowBytes(int64(r.Stage.Config().Dim))
+	return int(n)
 }
 
 // sequence is one session's state on this stage.
@@ -262,10 +278,7 @@ func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint
 // pieces of at most MaxPositions positions, in order.
 func (r *Runner) output(a *tabshardv1.Activation, x []float32, n int, epoch uint64) ([]*tabshardv1.Activation, error) {
 	dim := r.Stage.Config().Dim
-	wire := r.Wire
-	if wire != kernels.F32 {
-		wire = kernels.F16
-	}
+	wire := r.wireType()
 	piece := n
 	if r.MaxPositions > 0 {
 		piece = min(n, r.MaxPositions)

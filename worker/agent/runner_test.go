@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
@@ -261,11 +262,19 @@ func equal(a, b []uint32) bool {
 
 func TestMaxPositions(t *testing.T) {
 	for _, c := range []struct {
-		limit   int64
-		dim, pp int
-	}{{8 << 20, 8192, 508}, {8 << 20, 64, 65024}, {64 << 10, 64, 0}, {0, 64, 0}, {70 << 10, 8192, 1}} {
-		if got := maxPositions(c.limit, c.dim); got != c.pp {
-			t.Errorf("maxPositions(%d, %d) = %d, want %d", c.limit, c.dim, got, c.pp)
+		limit     int64
+		bytes, pp int
+	}{{8 << 20, 2 * 8192, 508}, {8 << 20, 4 * 8192, 254}, {8 << 20, 4 * 64, 32512}, {64 << 10, 256, 0}, {0, 256, 0}, {70 << 10, 4 * 8192, 1}} {
+		if got := maxPositions(c.limit, c.bytes); got != c.pp {
+			t.Errorf("maxPositions(%d, %d) = %d, want %d", c.limit, c.bytes, got, c.pp)
 		}
+	}
+	r := newRunner(t, stories(t), &memBus{}, 0, worker.Range{Begin: 0, End: 1, First: true})
+	if r.PositionBytes() != 4*64 {
+		t.Errorf("default wire: %d bytes a position, want f32's", r.PositionBytes())
+	}
+	r.Wire = kernels.F16
+	if r.PositionBytes() != 2*64 {
+		t.Errorf("f16 wire: %d bytes a position", r.PositionBytes())
 	}
 }

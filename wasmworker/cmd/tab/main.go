@@ -7,13 +7,16 @@
 // defines navigator.gpu.
 //
 //	tab --coordinator http://127.0.0.1:8080 --join-token T [--backend webgpu] [--memory-mb M]
+//	tab read-bandwidth [MiB]   # the device's plain read kernel, in GB/s
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/tabshard/tabshard/gpu"
 	"github.com/tabshard/tabshard/wasmworker"
@@ -21,7 +24,12 @@ import (
 )
 
 func main() {
-	err := wasmworker.RunProcess(wasmworker.PageOptions{GPUBackend: webGPU}, os.Args[1:])
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "read-bandwidth" {
+		err = readBandwidth(os.Args[2:])
+	} else {
+		err = wasmworker.RunProcess(wasmworker.PageOptions{GPUBackend: webGPU}, os.Args[1:])
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tab:", err)
 		os.Exit(1)
@@ -30,4 +38,29 @@ func main() {
 
 func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
 	return gpu.Loader(gpu.Options{Source: src, Logger: log})
+}
+
+// readBandwidth prints the bandwidth of the plain read kernel (the one
+// the kernel benchmarks compare with) over a buffer of args[0] MiB
+// (default 1024), best of 5 submissions of 20 passes.
+func readBandwidth(args []string) error {
+	mib := 1024
+	if len(args) > 0 {
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 {
+			return fmt.Errorf("read-bandwidth %q: want a size in MiB", args[0])
+		}
+		mib = n
+	}
+	ctx := context.Background()
+	d, err := gpu.Open(ctx, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return err
+	}
+	bw, err := d.MeasureRead(ctx, int64(mib)<<20, 20, 5)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("read_bandwidth_gbs %.1f\n", bw/1e9)
+	return nil
 }
