@@ -146,7 +146,12 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 			return o.Bias(ctx, p, s.v, b.vBias, kvd, kvd)
 		},
 		func() error { return o.Rope(ctx, p, shape, s.q, s.k, s.v, kv.k[li], kv.v[li], s.cs) },
-		func() error { return o.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att) },
+		func() error {
+			if !matmul && kv.part != nil { // a few queries: spread each over the keys
+				return o.AttentionSplit(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att)
+			}
+			return o.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
+		},
 		func() error { return o.Linear(ctx, p, b.o, vec(s.att, qd), vec(s.x, d), true, matmul) },
 		func() error { return o.RMSNorm(ctx, p, vec(s.x, d), b.ffnNorm, vec(s.xb, d), d, c.NormEps) },
 		func() error { return o.Linear(ctx, p, b.gate, vec(s.xb, d), vec(s.hb, f), false, matmul) },

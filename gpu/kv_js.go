@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/wgsl"
 	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
 )
@@ -24,6 +25,9 @@ type KV struct {
 	slots, positions int
 	window           int
 	decode, prefill  *Program
+	// part holds split attention's partials for the decode program; nil
+	// where heads are not a multiple of 4 values.
+	part *Buffer
 }
 
 var _ agent.KV = (*KV)(nil)
@@ -45,7 +49,8 @@ func (kv *KV) Release() {
 		kv.k[i].Destroy()
 		kv.v[i].Destroy()
 	}
-	kv.k, kv.v, kv.decode, kv.prefill = nil, nil, nil, nil
+	kv.part.Destroy()
+	kv.k, kv.v, kv.decode, kv.prefill, kv.part = nil, nil, nil, nil, nil
 }
 
 // NewKV allocates one sequence's KV cache on the GPU. Entries are f32
@@ -82,6 +87,15 @@ func (s *Stage) NewKV(o worker.Options) (agent.KV, error) {
 			return nil, err
 		}
 		kv.k, kv.v = append(kv.k, k), append(kv.v, v)
+	}
+	if c.HeadDim%4 == 0 && len(s.blocks) > 0 { // the decode program's split attention
+		rows := int64(max(s.opt.MatMulMin-1, 1)) * int64(c.Heads)
+		part, err := s.d.NewStorage(4 * rows * int64(wgsl.SplitPartValues(c.HeadDim, kv.slots)))
+		if err != nil {
+			kv.Release()
+			return nil, err
+		}
+		kv.part = part
 	}
 	return kv, s.d.Err()
 }

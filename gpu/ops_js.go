@@ -261,8 +261,7 @@ func (o *Ops) Attention(ctx context.Context, p *Program, s RopeShape, q, kc, vc,
 	if err != nil {
 		return err
 	}
-	par, err := o.params.Put([]uint32{uint32(s.Heads), uint32(s.KVHeads), uint32(s.HeadDim), uint32(s.Heads * s.HeadDim),
-		uint32(s.KVHeads * s.HeadDim), uint32(s.Slots), uint32(s.Window), f2u(s.Scale)})
+	par, err := o.params.Put(s.attnWords(0))
 	if err != nil {
 		return err
 	}
@@ -270,6 +269,40 @@ func (o *Ops) Attention(ctx context.Context, p *Program, s RopeShape, q, kc, vc,
 	p.add(pl, o.d.BindGroup(pl, q.Whole(), kc.Whole(), vc.Whole(), out.Whole(), par, o.step.Whole()),
 		flat(func(n int) int { return n * heads }))
 	return nil
+}
+
+// AttentionSplit records attention in two passes, the keys of each
+// (position, head) split in runs of wgsl.AttentionWorkgroup over many
+// workgroups, then merged: for decoding, where one query per head would
+// leave all but a few of the GPU's cores idle. part holds
+// wgsl.SplitPartValues(HeadDim, Slots) floats per (position, head).
+func (o *Ops) AttentionSplit(ctx context.Context, p *Program, s RopeShape, q, kc, vc, part, out *Buffer) error {
+	partSrc, mergeSrc, err := wgsl.AttentionSplit(s.HeadDim)
+	pp, err := o.d.compile(ctx, "attention-part", partSrc, err)
+	if err != nil {
+		return err
+	}
+	mp, err := o.d.compile(ctx, "attention-merge", mergeSrc, nil)
+	if err != nil {
+		return err
+	}
+	splits := (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
+	par, err := o.params.Put(s.attnWords(splits))
+	if err != nil {
+		return err
+	}
+	heads := s.Heads
+	p.add(pp, o.d.BindGroup(pp, q.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole()),
+		flat(func(n int) int { return n * heads * splits }))
+	p.add(mp, o.d.BindGroup(mp, part.Whole(), out.Whole(), par, o.step.Whole()),
+		flat(func(n int) int { return n * heads }))
+	return nil
+}
+
+// attnWords are the Attn parameters of the attention kernels.
+func (s RopeShape) attnWords(splits int) []uint32 {
+	return []uint32{uint32(s.Heads), uint32(s.KVHeads), uint32(s.HeadDim), uint32(s.Heads * s.HeadDim),
+		uint32(s.KVHeads * s.HeadDim), uint32(s.Slots), uint32(s.Window), f2u(s.Scale), uint32(splits), 0, 0, 0}
 }
 
 // elementwise records one of the kernels over width values per position,

@@ -150,6 +150,9 @@ func TestRopeAttention(t *testing.T) {
 		{4, 4, 96, 16, false, 0, 3, 1},
 		{6, 2, 32, 16, false, 7, 20, 4},
 		{2, 1, 160, 80, true, 0, 130, 2},
+		{8, 2, 128, 64, false, 0, 300, 1}, // decoding far into the context: many splits
+		{4, 1, 64, 32, false, 100, 250, 3},
+		{2, 2, 8, 4, false, 0, 64, 1},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("h%d-kv%d-hd%d-rot%d-neox%v-w%d-pos%d-n%d", c.heads, c.kvHeads, c.hd, c.rot, c.neox, c.window, c.pos, c.n), func(t *testing.T) {
@@ -205,11 +208,22 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 	cs := storage(t, RopeTable(freqs, pos, n), 0)
 	out := storage(t, nil, n*qd)
 	sh := RopeShape{Heads: heads, KVHeads: kvHeads, HeadDim: hd, Rot: rot, NeoX: neox, Slots: slots, Window: window, Scale: scale}
+	var split, part *Buffer // split attention too, where heads allow it
+	if hd%4 == 0 {
+		split = storage(t, nil, n*qd)
+		part = storage(t, nil, n*heads*wgsl.SplitPartValues(hd, slots))
+	}
 	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
 		if err := o.Rope(ctx, p, sh, qb, kb, vb, kc, vc, cs); err != nil {
 			return err
 		}
-		return o.Attention(ctx, p, sh, qb, kc, vc, out)
+		if err := o.Attention(ctx, p, sh, qb, kc, vc, out); err != nil {
+			return err
+		}
+		if split == nil {
+			return nil
+		}
+		return o.AttentionSplit(ctx, p, sh, qb, kc, vc, part, split)
 	})
 	closeTo(t, "rotated q", readF32(t, qb, n*qd), wantQ, magnitudes(wantQ), elemTol)
 	gotK := readF32(t, kc, slots*kvd)
@@ -219,6 +233,9 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 		closeTo(t, fmt.Sprintf("cached key %d", p), gotK[s*kvd:(s+1)*kvd], wantK[p*kvd:(p+1)*kvd], magnitudes(wantK[p*kvd:(p+1)*kvd]), elemTol)
 	}
 	closeTo(t, "attention", readF32(t, out, n*qd), want, nil, attnTol)
+	if split != nil {
+		closeTo(t, "split attention", readF32(t, split, n*qd), want, nil, attnTol)
+	}
 }
 
 // refCache is a one-block worker.KVCache holding rows keys and values.

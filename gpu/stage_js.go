@@ -110,6 +110,9 @@ func NewStage(ctx context.Context, m *model.Model, r worker.Range, opts Options)
 	}
 	s := &Stage{d: opts.Device, cfg: *c, rng: r, opt: opts, scale: float32(math.Sqrt(float64(c.HeadDim)))}
 	rows, err := RowsOf(m, opts.Source)
+	if _, seeded := m.Seeded(); seeded {
+		err = nil // its weights are made in place, not read
+	}
 	if err == nil {
 		err = s.load(ctx, m, rows)
 	}

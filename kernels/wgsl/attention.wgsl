@@ -4,17 +4,6 @@
 // AWG at a time with an online softmax (running maximum and sum), so any
 // context length fits; invocation li owns dimensions li, li+AWG, … of the
 // output. Query head h reads KV head h / (heads / kv_heads).
-struct Attn {
-  heads: u32,
-  kv_heads: u32,
-  head_dim: u32,
-  q_stride: u32,
-  kv_stride: u32,
-  slots: u32,
-  window: u32,
-  scale: f32,
-}
-
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
 @group(0) @binding(1) var<storage, read> KC: array<f32>;
 @group(0) @binding(2) var<storage, read> VC: array<f32>;
@@ -24,36 +13,6 @@ struct Attn {
 
 var<workgroup> qs: array<f32, HD>;
 var<workgroup> ps: array<f32, AWG>;
-var<workgroup> red: array<f32, AWG>;
-
-// wg_max and wg_sum reduce v over the workgroup; all invocations get it.
-fn wg_max(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = AWG / 2u; s > 0u; s >>= 1u) {
-    if (li < s) {
-      red[li] = max(red[li], red[li + s]);
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn wg_sum(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = AWG / 2u; s > 0u; s >>= 1u) {
-    if (li < s) {
-      red[li] += red[li + s];
-    }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
 
 @compute @workgroup_size(AWG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -67,11 +26,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let kh = h / (P.heads / P.kv_heads);
   let hd = P.head_dim;
   let p = S.pos + tok;
-  var first = 0u;
-  if (P.window > 0u && p + 1u > P.window) {
-    first = p + 1u - P.window;
-  }
-  let count = p + 1u - first;
+  let seen = visible(p);
+  let first = seen.x;
+  let count = seen.y;
   for (var d = li; d < hd; d += AWG) {
     qs[d] = Q[tok * P.q_stride + h * hd + d];
   }

@@ -13,7 +13,8 @@ func RMSNorm() string { return join(src("step.wgsl"), src("rmsnorm.wgsl")) }
 // one per (position, head, pair).
 func Rope() string { return join(src("step.wgsl"), src("rope.wgsl")) }
 
-// AttentionWorkgroup is the invocations of an attention workgroup.
+// AttentionWorkgroup is the invocations of an attention workgroup, and
+// the keys of a split of split attention.
 const AttentionWorkgroup = 64
 
 // Attention: 0 q, 1 key cache, 2 value cache, 3 output, 4 Attn params,
@@ -22,8 +23,31 @@ func Attention(headDim int) (string, error) {
 	if headDim <= 0 || headDim > 1024 {
 		return "", fmt.Errorf("%w: head dimension %d", ErrUnsupported, headDim)
 	}
+	return join(attnHeader(headDim), src("attn_common.wgsl"), src("attention.wgsl")), nil
+}
+
+// AttentionSplit is split attention's two passes. Part: 0 q, 1 key cache
+// (vec4), 2 value cache, 3 partials, 4 Attn params, 5 Step; one workgroup
+// per (position, head, split of AttentionWorkgroup keys). Merge: 0
+// partials, 1 output, 2 Attn params, 3 Step; one workgroup per (position,
+// head). Heads of a multiple of 4 values only.
+func AttentionSplit(headDim int) (part, merge string, err error) {
+	if headDim <= 0 || headDim > 1024 || headDim%4 != 0 {
+		return "", "", fmt.Errorf("%w: split attention over heads of %d values", ErrUnsupported, headDim)
+	}
+	h := attnHeader(headDim)
+	return join(h, src("attn_common.wgsl"), src("attn_part.wgsl")), join(h, src("attn_common.wgsl"), src("attn_merge.wgsl")), nil
+}
+
+// SplitPartValues is how many floats split attention's partials take per
+// (position, head) over a cache of slots keys.
+func SplitPartValues(headDim, slots int) int {
+	return (slots + AttentionWorkgroup - 1) / AttentionWorkgroup * (headDim + 2)
+}
+
+func attnHeader(headDim int) string {
 	dpt := (headDim + AttentionWorkgroup - 1) / AttentionWorkgroup
-	return join(header(false, "AWG", AttentionWorkgroup, "HD", headDim, "DPT", dpt), src("step.wgsl"), src("attention.wgsl")), nil
+	return join(header(false, "AWG", AttentionWorkgroup, "HD", headDim, "HD4", max(headDim/4, 1), "DPT", dpt), src("step.wgsl"))
 }
 
 // SwiGLU: 0 gate (overwritten), 1 up, 2 Elem params, 3 Step.
