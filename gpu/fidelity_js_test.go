@@ -77,14 +77,11 @@ func TestStageSeeded(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Layers, p.Dim, p.FFNDim, p.Heads, p.KVHeads, p.Vocab, p.Context = 2, 256, 512, 4, 2, 300, 128
-	path := filepath.Join(t.TempDir(), "seeded.gguf")
-	if _, err := synth.WritePreset(path, p, pol, synth.WeightsSeeded, 5); err != nil {
+	var buf bytes.Buffer // in memory: a browser has no file system
+	if _, err := synth.WritePresetTo(&buf, p, pol, synth.WeightsSeeded, 5); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := buf.Bytes()
 	m, err := model.Load(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)

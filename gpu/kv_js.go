@@ -88,9 +88,12 @@ func (s *Stage) NewKV(o worker.Options) (agent.KV, error) {
 		}
 		kv.k, kv.v = append(kv.k, k), append(kv.v, v)
 	}
-	if c.HeadDim%4 == 0 && len(s.blocks) > 0 { // the decode program's split attention
-		rows := int64(max(s.opt.MatMulMin-1, 1)) * int64(c.Heads)
-		part, err := s.d.NewStorage(4 * rows * int64(wgsl.SplitPartValues(c.HeadDim, kv.slots)))
+	// The decode program's split attention, where its partials fit one
+	// binding (else decoding uses one-pass attention).
+	rows := int64(max(min(s.opt.MatMulMin-1, s.opt.MaxBatch), 1)) * int64(c.Heads)
+	if size := 4 * rows * int64(wgsl.SplitPartValues(c.HeadDim, kv.slots)); c.HeadDim%4 == 0 && len(s.blocks) > 0 &&
+		size <= min(s.d.Limits.MaxStorageBufferBindingSize, s.d.Limits.MaxBufferSize) {
+		part, err := s.d.NewStorage(size)
 		if err != nil {
 			kv.Release()
 			return nil, err

@@ -3,10 +3,10 @@
 package gpu
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -55,15 +55,14 @@ func BenchmarkStageDecode(b *testing.B) {
 		b.Fatal(err)
 	}
 	p.Layers = layers
-	path := filepath.Join(b.TempDir(), "stage.gguf")
-	if _, err := synth.WritePreset(path, p, pol, synth.WeightsSeeded, 1); err != nil {
+	var buf bytes.Buffer
+	if _, err := synth.WritePresetTo(&buf, p, pol, synth.WeightsSeeded, 1); err != nil {
 		b.Fatal(err)
 	}
-	m, err := model.Open(path)
+	m, err := model.Load(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Close()
 	ctx := context.Background()
 	start := time.Now()
 	s, err := NewStage(ctx, m, worker.Range{Begin: 0, End: layers}, Options{Device: dev})

@@ -21,7 +21,7 @@ import (
 // RunProcess runs a worker outside any page: a Node.js process standing
 // in for a tab, with WebGPU from Dawn (navigator.gpu defined by a
 // preload), fetch for HTTP and WebSocket for NATS. It is how one machine
-// runs many "tabs" with a device each (scripts/bench-70b). Its links to
+// runs many "tabs" with a device each (scripts/bench-pipeline). Its links to
 // other workers are NATS only: separate processes share no
 // BroadcastChannel, and Node has no WebRTC. args are the command line
 // after the program name.

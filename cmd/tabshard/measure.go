@@ -137,21 +137,32 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 		for i := range prompt {
 			prompt[i] = 3 + rng.IntN(vocab-3)
 		}
-		snap := make(chan map[string]float64, 1)
+		type scrape struct {
+			m   map[string]float64
+			err error
+		}
+		snap := make(chan scrape, 1)
 		rctx, cancel := context.WithTimeout(ctx, c.wait)
 		times, err := completeTimed(rctx, cl, c.coordinator, prompt, c.tokens, func() { // first token: decode starts
-			m, _ := scrapeMetrics(ctx, cl, c.coordinator+"/metrics")
-			snap <- m
+			m, err := scrapeMetrics(ctx, cl, c.coordinator+"/metrics")
+			snap <- scrape{m, err}
 		})
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("run %d: %w", run+1, err)
 		}
 		first, last := times[0], times[len(times)-1]
+		if last <= first {
+			return nil, fmt.Errorf("run %d: all %d tokens arrived at once; measure more tokens", run+1, len(times))
+		}
 		r.TTFTms = append(r.TTFTms, ms(first))
 		r.DecodeTPS = append(r.DecodeTPS, float64(len(times)-1)/(last-first).Seconds())
+		sc := <-snap
 		if run == c.runs-1 {
-			before = <-snap
+			if sc.err != nil {
+				return nil, fmt.Errorf("metrics as decoding began: %w", sc.err)
+			}
+			before = sc.m
 			if after, err = scrapeMetrics(ctx, cl, c.coordinator+"/metrics"); err != nil {
 				return nil, err
 			}
@@ -214,11 +225,13 @@ func (r *measureReport) print(w io.Writer) {
 }
 
 // bytesPerToken is what one decoded token reads: every tensor but the
-// token embedding, one row of that, and an f32 KV cache of pos positions.
+// token embedding, one row of that (all of it when the head reuses it),
+// and an f32 KV cache of pos positions.
 func bytesPerToken(f *gguf.File, pos int) float64 {
+	_, untied := f.Tensor("output.weight")
 	var n float64
 	for _, t := range f.Tensors {
-		if t.Name == "token_embd.weight" {
+		if t.Name == "token_embd.weight" && untied {
 			n += float64(t.RowBytes())
 			continue
 		}
@@ -231,10 +244,11 @@ func bytesPerToken(f *gguf.File, pos int) float64 {
 	if err != nil {
 		kvHeads = heads
 	}
-	dim, _ := f.Uint(arch + ".embedding_length")
-	if heads > 0 {
-		n += float64(2*layers*kvHeads*(dim/heads)*4) * float64(pos)
+	headDim, err := f.Uint(arch + ".attention.key_length")
+	if dim, _ := f.Uint(arch + ".embedding_length"); err != nil && heads > 0 {
+		headDim = dim / heads
 	}
+	n += float64(2*layers*kvHeads*headDim*4) * float64(pos)
 	return n
 }
 

@@ -1,6 +1,7 @@
 package seeded
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -23,7 +24,7 @@ func NewReader(f *gguf.File, r io.ReaderAt, seed uint32) *Reader {
 	for i := range f.Tensors {
 		ts[i] = &f.Tensors[i]
 	}
-	slices.SortFunc(ts, func(a, b *gguf.TensorInfo) int { return int(a.Offset - b.Offset) })
+	slices.SortFunc(ts, func(a, b *gguf.TensorInfo) int { return cmp.Compare(a.Offset, b.Offset) })
 	return &Reader{f: f, r: r, seed: seed, tensors: ts}
 }
 

@@ -95,7 +95,8 @@ func TestRowsRefuses(t *testing.T) {
 
 // A seeded file reads back as its header plus generated tensors: any
 // range, across tensor boundaries and gaps, equals the same bytes of a
-// whole read; a model over it runs a forward pass to finite logits.
+// whole read; a model over it reads those weights, not the stored zeros,
+// and generates.
 func TestReaderAndModel(t *testing.T) {
 	p, _ := preset.Lookup("stories260k")
 	pol, _ := quantize.Parse("q8_0")
@@ -152,6 +153,21 @@ func TestReaderAndModel(t *testing.T) {
 	defer m.Close()
 	if s, ok := m.Seeded(); !ok || s != 9 {
 		t.Fatalf("model seed %d %v", s, ok)
+	}
+	q, err := m.Matrix("blk.0.attn_q.weight", p.Dim, p.Dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make([]float32, p.Dim)
+	q.DequantizeRow(row, 0)
+	nonzero := 0
+	for _, x := range row {
+		if x != 0 && !math.IsNaN(float64(x)) && !math.IsInf(float64(x), 0) {
+			nonzero++
+		}
+	}
+	if nonzero < p.Dim/2 {
+		t.Fatalf("the model read %d finite non-zero weights of %d in a row", nonzero, p.Dim)
 	}
 	pl, err := worker.Load(m, 8)
 	if err != nil {

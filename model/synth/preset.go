@@ -46,8 +46,27 @@ func ParseWeights(s string) (Weights, error) {
 // the type pol gives it, p's architecture metadata and a synthetic
 // vocabulary of p's size. It returns the policy's fallback notes.
 func WritePreset(path string, p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64) ([]string, error) {
+	gw, notes, err := presetWriter(p, pol, w, seed)
+	if err != nil {
+		return nil, err
+	}
+	return notes, gw.WriteFile(path)
+}
+
+// WritePresetTo writes what WritePreset does to dst, zeros included (a
+// seeded or small model; a zero 70B file belongs on disk, sparse).
+func WritePresetTo(dst io.Writer, p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64) ([]string, error) {
+	gw, notes, err := presetWriter(p, pol, w, seed)
+	if err != nil {
+		return nil, err
+	}
+	_, err = gw.WriteTo(dst)
+	return notes, err
+}
+
+func presetWriter(p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64) (*gguf.Writer, []string, error) {
 	if w == WeightsSeeded && seed > math.MaxUint32 {
-		return nil, fmt.Errorf("%w: seeded weights take a 32-bit seed, not %d", ErrBadSpec, seed)
+		return nil, nil, fmt.Errorf("%w: seeded weights take a 32-bit seed, not %d", ErrBadSpec, seed)
 	}
 	b := builder{w: gguf.NewWriter()}
 	for _, kv := range p.Metadata() {
@@ -60,13 +79,21 @@ func WritePreset(path string, p *preset.Preset, pol *quantize.Policy, w Weights,
 		b.add(seeded.Key, gguf.Uint32(uint32(seed)))
 	}
 	typed, notes := p.Typed(pol)
+	if w == WeightsSeeded {
+		for _, t := range typed {
+			ti := gguf.TensorInfo{Name: t.Name, Type: t.Type, Dims: t.Dims}
+			if _, err := seeded.RecipeOf(&ti); err != nil {
+				return nil, nil, fmt.Errorf("%w: seeded weights: %w", ErrBadSpec, err)
+			}
+		}
+	}
 	for _, t := range typed {
 		b.presetTensor(t, w, seed)
 	}
 	if b.err != nil {
-		return nil, b.err
+		return nil, nil, b.err
 	}
-	return notes, b.w.WriteFile(path)
+	return b.w, notes, nil
 }
 
 func (b *builder) presetTensor(t preset.TypedTensor, w Weights, seed uint64) {

@@ -468,7 +468,6 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 		m.cfg.Logger.Error("loading stage", "stage", l.stage, "err", l.err)
 		return
 	}
-	spec := m.plan.GetStages()[l.stage]
 	m.loaded, m.progress = l.stage, 1
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.cfg.MaxSessions,
@@ -476,7 +475,6 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 		Out:     natsOutbox{m: m, ctx: ctx},
 	}
 	m.runner.MaxPositions = maxPositions(m.nc.MaxPayload(), m.runner.PositionBytes())
-	_ = spec
 	m.mu.Unlock()
 	m.cfg.Logger.Info("stage loaded", "worker", m.id, "stage", l.stage)
 	m.event("loaded", l.stage)

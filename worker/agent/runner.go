@@ -50,12 +50,13 @@ type Runner struct {
 }
 
 // maxPositions is how many positions of positionBytes bytes fit a message
-// of limit bytes with room for the rest of the activation (0: no limit).
+// of limit bytes with room for the rest of the activation (0: no limit
+// known).
 func maxPositions(limit int64, positionBytes int) int {
-	const room = 64 << 10
-	if limit <= room || positionBytes <= 0 {
+	if limit <= 0 || positionBytes <= 0 {
 		return 0
 	}
+	room := min(64<<10, limit/4)
 	return max(int((limit-room)/int64(positionBytes)), 1)
 }
 
@@ -99,7 +100,7 @@ func (r *Runner) Handle(ctx context.Context, a *tabshardv1.Activation, epoch uin
 	case a.GetTokenCount() == 0:
 		return fmt.Errorf("%w: no positions", ErrBadActivation)
 	case end <= s.next:
-		return r.resend(ctx, s, p, end, epoch)
+		return r.resend(ctx, s, end, epoch)
 	case p < s.next:
 		return fmt.Errorf("%w: positions [%d,%d) overlap the %d already run", ErrBadActivation, p, end, s.next)
 	case p > s.next:
@@ -148,11 +149,12 @@ func (r *Runner) evict() {
 // Forget drops a session's state.
 func (r *Runner) Forget(session string) { delete(r.sessions, session) }
 
-// resend re-sends the output of the last input when the same positions come
-// again (a step the coordinator re-issued), stamped with the current epoch.
-// Older inputs are dropped: their outputs have been consumed.
-func (r *Runner) resend(ctx context.Context, s *sequence, p, end uint32, epoch uint64) error {
-	if [2]uint32{p, end} != s.lastIn {
+// resend re-sends the output of the last input when positions ending
+// where it ended come again (a step the coordinator re-issued, maybe cut
+// into other pieces upstream), stamped with the current epoch. Older
+// inputs are dropped: their outputs have been consumed.
+func (r *Runner) resend(ctx context.Context, s *sequence, end uint32, epoch uint64) error {
+	if end != s.lastIn[1] {
 		return nil
 	}
 	if s.lastTok != nil {

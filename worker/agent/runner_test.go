@@ -202,6 +202,28 @@ func TestPiecesKeepTheText(t *testing.T) {
 	}
 }
 
+// A re-issued step that reaches the last stage cut into other pieces
+// (another worker upstream, another message limit) still gets its token
+// re-sent: what counts is where the input ends.
+func TestResendAfterOtherPieces(t *testing.T) {
+	m := stories(t)
+	bus := &memBus{}
+	runners := pipeline(t, m, bus)
+	runners[0].MaxPositions, runners[1].MaxPositions = 2, 1
+	prompt := []uint32{1, 403, 407, 261, 378}
+	drive(t, bus, runners, prompt, len(prompt), &tabshardv1.Sampling{}, nil)
+	in := bus.log[key("s1", 2)]
+	a, b := in[len(in)-2], in[len(in)-1] // positions 3 and 4, one each
+	merged := &tabshardv1.Activation{SessionId: "s1", Epoch: 2, Stage: 2, FirstPosition: 3, TokenCount: 2, Dtype: a.GetDtype(),
+		Shape: []uint32{2, a.GetShape()[1]}, Payload: append(append([]byte(nil), a.GetPayload()...), b.GetPayload()...), StepEnd: 5}
+	if err := runners[2].Handle(context.Background(), merged, 2); err != nil {
+		t.Fatal(err)
+	}
+	if len(bus.tokens) != 2 || bus.tokens[1].GetEpoch() != 2 || bus.tokens[1].GetId() != bus.tokens[0].GetId() {
+		t.Fatalf("tokens after the re-issue: %v", bus.tokens)
+	}
+}
+
 // A re-issued step is answered from memory: the same output, once more.
 func TestDuplicateInputResendsOutput(t *testing.T) {
 	m := stories(t)
@@ -264,7 +286,7 @@ func TestMaxPositions(t *testing.T) {
 	for _, c := range []struct {
 		limit     int64
 		bytes, pp int
-	}{{8 << 20, 2 * 8192, 508}, {8 << 20, 4 * 8192, 254}, {8 << 20, 4 * 64, 32512}, {64 << 10, 256, 0}, {0, 256, 0}, {70 << 10, 4 * 8192, 1}} {
+	}{{8 << 20, 2 * 8192, 508}, {8 << 20, 4 * 8192, 254}, {8 << 20, 4 * 64, 32512}, {64 << 10, 256, 192}, {4096, 256, 12}, {0, 256, 0}, {70 << 10, 4 * 8192, 1}} {
 		if got := maxPositions(c.limit, c.bytes); got != c.pp {
 			t.Errorf("maxPositions(%d, %d) = %d, want %d", c.limit, c.bytes, got, c.pp)
 		}
