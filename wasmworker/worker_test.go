@@ -209,17 +209,28 @@ func checkLinkedRuns(t *testing.T, c *coordinator.Coordinator, workers []*Worker
 		}
 		return sent, recv
 	}
+	// settled waits (a little) until every message sent has arrived.
+	settled := func() (int64, int64) {
+		s, r := sent()
+		for deadline := time.Now().Add(2 * time.Second); s != r && time.Now().Before(deadline); s, r = sent() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return s, r
+	}
 	for run := range 2 {
-		s0, r0 := sent()
+		s0, r0 := settled()
 		rej0 := rejected(t, c.HTTPURL())
 		if got, want := complete(t, c.HTTPURL()), oracle(t); got != want {
 			t.Errorf("text\n got %q\nwant %q", got, want)
 		}
-		s1, r1 := sent()
+		s1, r1 := settled()
 		rej1 := rejected(t, c.HTTPURL())
 		t.Logf("run %d: the links carried %d messages (%d received); %d tokens rejected", run, s1-s0, r1-r0, rej1-rej0)
-		if want := int64(direct * 60); run == 1 && (s1-s0 != want || r1-r0 != want || rej1 != rej0) {
-			t.Errorf("the second run: %d sent, %d received, %d rejected; want %d, %d, 0", s1-s0, r1-r0, rej1-rej0, want, want)
+		// Under load a hop may go by NATS alone while a link connects, or
+		// a step be re-issued: a message either way, no more.
+		want, slack := int64(direct*60), int64(min(direct, 1))
+		if run == 1 && (s1-s0 < want-slack || s1-s0 > want+slack || r1-r0 != s1-s0 || rej1 != rej0) {
+			t.Errorf("the second run: %d sent, %d received, %d rejected; want %d (±1) sent and received, 0 rejected", s1-s0, r1-r0, rej1-rej0, want)
 		}
 	}
 }
