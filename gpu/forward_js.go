@@ -5,6 +5,8 @@ package gpu
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/worker"
@@ -89,10 +91,37 @@ func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) er
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	s.d.WriteF32(s.x, 0, x)
 	s.d.WriteF32(s.cs, 0, RopeTable(s.freqs, pos, n))
 	p.Run(n, pos)
-	return s.d.ReadF32(ctx, s.x, 0, x)
+	t1 := time.Now()
+	err = s.d.ReadF32(ctx, s.x, 0, x)
+	if n == 1 {
+		s.decodeTimes.add(t1.Sub(t0), time.Since(t1), s.opt.Logger)
+	}
+	return err
+}
+
+// stepTimes sums where decoding steps' time goes on the host: writing the
+// inputs and encoding and submitting the pass, then waiting for the GPU
+// and reading the output back. Every 128 steps it logs their means and
+// starts again.
+type stepTimes struct {
+	n            int
+	submit, wait time.Duration
+}
+
+func (t *stepTimes) add(submit, wait time.Duration, log *slog.Logger) {
+	t.n++
+	t.submit += submit
+	t.wait += wait
+	if t.n < 128 {
+		return
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 / float64(t.n) }
+	log.Info("decode steps", "steps", t.n, "submit_ms", ms(t.submit), "wait_and_read_ms", ms(t.wait))
+	*t = stepTimes{}
 }
 
 // program returns kv's forward program, recording it on first use.

@@ -93,6 +93,7 @@ type Stage struct {
 	embedProg, headProg, greedyProg          *Program
 	owned                                    []*Buffer
 	weights                                  []*Weights
+	decodeTimes                              stepTimes
 }
 
 var _ agent.Compute = (*Stage)(nil)

@@ -20,6 +20,15 @@ type Compute interface {
 	Logits(out, x []float32, n int) error
 }
 
+// Greedy is a Compute that picks greedy tokens itself, after the final
+// norm and output head, so that only the indices leave it (the WebGPU
+// backend: not the vocabulary's logits). The last stage uses it at
+// temperature 0; it must pick what argmax over Logits would (the lowest
+// index on ties).
+type Greedy interface {
+	Greedy(x []float32, n int) ([]int, error)
+}
+
 // KV is one sequence's KV cache on a backend.
 type KV interface{ Positions() int }
 

@@ -263,17 +263,27 @@ func (r *Runner) input(a *tabshardv1.Activation) ([]float32, error) {
 // sample draws the token after the input's last position.
 func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint64) (*tabshardv1.Token, error) {
 	dim := r.Stage.Config().Dim
+	sm := a.GetSampling()
+	tok := &tabshardv1.Token{
+		SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + uint32(n),
+		RngState: sm.GetRngState(), ProducerWorkerId: r.WorkerID,
+	}
+	if g, ok := r.Stage.(Greedy); ok && sm.GetTemperature() == 0 { // argmax draws nothing
+		ids, err := g.Greedy(x[(n-1)*dim:], 1)
+		if err != nil {
+			return nil, err
+		}
+		tok.Id = uint32(ids[0])
+		return tok, nil
+	}
 	logits := make([]float32, r.Stage.Config().Vocab)
 	if err := r.Stage.Logits(logits, x[(n-1)*dim:], 1); err != nil {
 		return nil, err
 	}
-	sm := a.GetSampling()
 	sampler := worker.NewSampler(sm.GetTemperature(), sm.GetTopP(), sm.GetRngState())
-	id := sampler.Sample(logits)
-	return &tabshardv1.Token{
-		SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + uint32(n),
-		Id: uint32(id), RngState: sampler.RNG.State, ProducerWorkerId: r.WorkerID,
-	}, nil
+	tok.Id = uint32(sampler.Sample(logits))
+	tok.RngState = sampler.RNG.State
+	return tok, nil
 }
 
 // output packs the hidden states for the next stage: one activation, or

@@ -224,6 +224,57 @@ func TestResendAfterOtherPieces(t *testing.T) {
 	}
 }
 
+// greedyStage is a CPU stage that also picks greedy tokens itself, as the
+// WebGPU stage does, counting the calls.
+type greedyStage struct {
+	Compute
+	calls int
+}
+
+func (g *greedyStage) Greedy(x []float32, n int) ([]int, error) {
+	g.calls++
+	c := g.Config()
+	out := make([]int, n)
+	logits := make([]float32, c.Vocab)
+	for i := range n {
+		if err := g.Logits(logits, append([]float32(nil), x[i*c.Dim:(i+1)*c.Dim]...), 1); err != nil {
+			return nil, err
+		}
+		out[i] = kernels.Argmax(logits)
+	}
+	return out, nil
+}
+
+// The last stage asks a Greedy stage for the token at temperature 0 (and
+// the text is the oracle's), and samples from logits otherwise.
+func TestGreedyStage(t *testing.T) {
+	m := stories(t)
+	for _, c := range []struct {
+		sampling *tabshardv1.Sampling
+		oracle   string
+		greedy   bool
+	}{
+		{&tabshardv1.Sampling{}, "once_upon_a_time_t0_n64.ids.txt", true},
+		{&tabshardv1.Sampling{Temperature: 1, TopP: 0.9, RngState: 42}, "noprompt_t1_p0.9_s42_n100.ids.txt", false},
+	} {
+		bus := &memBus{}
+		runners := pipeline(t, m, bus)
+		g := &greedyStage{Compute: runners[2].Stage}
+		runners[2].Stage = g
+		prompt, steps := []uint32{1, 403, 407, 261, 378}, 64
+		if !c.greedy {
+			prompt, steps = []uint32{1}, 100
+		}
+		got := drive(t, bus, runners, prompt, steps, c.sampling, nil)
+		if want := oracleIDs(t, c.oracle); !equal(got, want) {
+			t.Fatalf("%s: %v\nrun.c %v", c.oracle, got, want)
+		}
+		if want := steps - len(prompt) + 1; c.greedy != (g.calls == want) || !c.greedy && g.calls != 0 {
+			t.Fatalf("%s: %d calls to Greedy for %d tokens", c.oracle, g.calls, want)
+		}
+	}
+}
+
 // A re-issued step is answered from memory: the same output, once more.
 func TestDuplicateInputResendsOutput(t *testing.T) {
 	m := stories(t)
