@@ -113,12 +113,25 @@ func (d *Device) Read(ctx context.Context, b *Buffer, off int64, dst []byte) err
 		d.readback = rb
 	}
 	d.submit(js.Null(), js.Null(), 0, array(b.v, off, d.readback.v, 0, size))
-	if _, err := await(ctx, d.readback.v.Call("mapAsync", 1, 0, size)); err != nil {
+	return d.ReadMapped(ctx, d.readback, dst)
+}
+
+// NewReadback makes a buffer of size bytes to copy results into and map
+// for reading (ReadMapped).
+func (d *Device) NewReadback(size int64) (*Buffer, error) {
+	return d.newBuffer(roundUp(max(size, 4), 4), usageMapRead|usageCopyDst)
+}
+
+// ReadMapped waits for the GPU to finish what was submitted before, then
+// copies the first len(dst) bytes of rb, a readback buffer, into dst.
+func (d *Device) ReadMapped(ctx context.Context, rb *Buffer, dst []byte) error {
+	size := roundUp(int64(len(dst)), 4)
+	if _, err := await(ctx, rb.v.Call("mapAsync", 1, 0, size)); err != nil {
 		return err
 	}
-	view := js.Global().Get("Uint8Array").New(d.readback.v.Call("getMappedRange", 0, size))
+	view := js.Global().Get("Uint8Array").New(rb.v.Call("getMappedRange", 0, size))
 	js.CopyBytesToGo(dst, view)
-	d.readback.v.Call("unmap")
+	rb.v.Call("unmap")
 	return d.Err()
 }
 

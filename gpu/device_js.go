@@ -123,7 +123,7 @@ func Open(ctx context.Context, log *slog.Logger) (*Device, error) {
 	d.device, d.queue = dev, dev.Get("queue")
 	d.readLimits()
 	d.watch()
-	d.encode = js.Global().Get("Function").New("device", "queue", "list", "dims", "n", "copies", "timing", encodeJS)
+	d.encode = js.Global().Get("Function").New("device", "queue", "list", "dims", "n", "copies", "timing", "keep", encodeJS)
 	return d, nil
 }
 
@@ -133,7 +133,8 @@ func Open(ctx context.Context, log *slog.Logger) (*Device, error) {
 // quintuples), and submits it all at once: per call this crosses from Go
 // to JavaScript once, not three times per dispatch. timing, when not null,
 // is [querySet, resolveBuffer]: the pass's start and end timestamps are
-// written to it.
+// written to it. With keep, the command buffer is returned instead of
+// submitted (see Program.Prepare).
 const encodeJS = `
 const enc = device.createCommandEncoder();
 if (n > 0) {
@@ -155,7 +156,10 @@ if (n > 0) {
 for (let i = 0; i < copies.length; i += 5) {
   enc.copyBufferToBuffer(copies[i], copies[i + 1], copies[i + 2], copies[i + 3], copies[i + 4]);
 }
-queue.submit([enc.finish()]);
+const cb = enc.finish();
+if (keep) return cb;
+queue.submit([cb]);
+return null;
 `
 
 func (d *Device) readAdapter() {

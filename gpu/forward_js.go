@@ -94,13 +94,35 @@ func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) er
 	t0 := time.Now()
 	s.d.WriteF32(s.x, 0, x)
 	s.d.WriteF32(s.cs, 0, RopeTable(s.freqs, pos, n))
-	p.Run(n, pos)
-	t1 := time.Now()
-	err = s.d.ReadF32(ctx, s.x, 0, x)
-	if n == 1 {
-		s.decodeTimes.add(t1.Sub(t0), time.Since(t1), s.opt.Logger)
+	if n != 1 || kv.rb == nil {
+		p.Run(n, pos)
+		return s.d.ReadF32(ctx, s.x, 0, x)
 	}
+	// Decoding: the step's command buffer was most likely recorded while
+	// the stage waited for this input (prepareNext); its last command
+	// copies the output to the KV's readback buffer.
+	out := Copy{Src: s.x, Dst: kv.rb, Size: int64(4 * len(x))}
+	p.RunPrepared(1, pos, out)
+	t1 := time.Now()
+	err = s.d.ReadMapped(ctx, kv.rb, f32Bytes(x))
+	s.decodeTimes.add(t1.Sub(t0), time.Since(t1), s.opt.Logger)
+	s.prepareNext(kv, p, out)
 	return err
+}
+
+// prepareNext records the next decoding step's command buffer a moment
+// from now, once this step's output has gone on its way: the worker then
+// spends the millisecond or more that encoding takes while it waits for
+// its next input. (Go's wasm runtime runs one goroutine at a time, so the
+// recording never interleaves with a step.)
+func (s *Stage) prepareNext(kv *KV, p *Program, out Copy) {
+	go func() {
+		time.Sleep(time.Millisecond)
+		if kv.decode == p && !p.Prepared(1) {
+			p.Prepare(1, out)
+			s.prepared++
+		}
+	}()
 }
 
 // stepTimes sums where decoding steps' time goes on the host: writing the

@@ -28,6 +28,8 @@ type KV struct {
 	// part holds split attention's partials for the decode program; nil
 	// where heads are not a multiple of 4 values.
 	part *Buffer
+	// rb is where a decoding step's output is copied to be read.
+	rb *Buffer
 }
 
 var _ agent.KV = (*KV)(nil)
@@ -50,7 +52,8 @@ func (kv *KV) Release() {
 		kv.v[i].Destroy()
 	}
 	kv.part.Destroy()
-	kv.k, kv.v, kv.decode, kv.prefill, kv.part = nil, nil, nil, nil, nil
+	kv.rb.Destroy()
+	kv.k, kv.v, kv.decode, kv.prefill, kv.part, kv.rb = nil, nil, nil, nil, nil, nil
 }
 
 // NewKV allocates one sequence's KV cache on the GPU. Entries are f32
@@ -87,6 +90,14 @@ func (s *Stage) NewKV(o worker.Options) (agent.KV, error) {
 			return nil, err
 		}
 		kv.k, kv.v = append(kv.k, k), append(kv.v, v)
+	}
+	if len(s.blocks) > 0 {
+		rb, err := s.d.NewReadback(4 * int64(c.Dim))
+		if err != nil {
+			kv.Release()
+			return nil, err
+		}
+		kv.rb = rb
 	}
 	// The decode program's split attention, where its partials fit one
 	// binding (else decoding uses one-pass attention).

@@ -107,19 +107,39 @@ type Copy struct {
 // Run submits p's dispatches in one compute pass, then copies, in one
 // command buffer. It does not wait for the GPU.
 func (d *Device) Run(p *Pass, copies ...Copy) {
-	cs := make([]any, 0, 5*len(copies))
-	for _, c := range copies {
-		cs = append(cs, c.Src.v, c.SrcOffset, c.Dst.v, c.DstOffset, c.Size)
-	}
+	cs := copyArgs(copies)
 	if p == nil {
 		d.submit(js.Null(), js.Null(), 0, array(cs...))
 		return
 	}
+	p.syncDims()
+	d.submit(p.list, p.js, p.Len(), array(cs...))
+}
+
+// Record encodes p and copies into a command buffer without submitting it
+// (Submit does, once).
+func (d *Device) Record(p *Pass, copies ...Copy) js.Value {
+	p.syncDims()
+	return d.encode.Invoke(d.device, d.queue, p.list, p.js, p.Len(), array(copyArgs(copies)...), js.Null(), true)
+}
+
+// Submit submits a command buffer Record made.
+func (d *Device) Submit(cb js.Value) { d.queue.Call("submit", array(cb)) }
+
+func copyArgs(copies []Copy) []any {
+	cs := make([]any, 0, 5*len(copies))
+	for _, c := range copies {
+		cs = append(cs, c.Src.v, c.SrcOffset, c.Dst.v, c.DstOffset, c.Size)
+	}
+	return cs
+}
+
+// syncDims copies the workgroup counts to their JS array.
+func (p *Pass) syncDims() {
 	if p.js.Type() != js.TypeObject || p.js.Length() != len(p.dims) {
 		p.js = js.Global().Get("Uint32Array").New(len(p.dims))
 	}
 	js.CopyBytesToJS(js.Global().Get("Uint8Array").New(p.js.Get("buffer"), p.js.Get("byteOffset"), 4*len(p.dims)), u32Bytes(p.dims))
-	d.submit(p.list, p.js, p.Len(), array(cs...))
 }
 
 func (d *Device) submit(list, dims js.Value, n int, copies js.Value) {
@@ -130,5 +150,5 @@ func (d *Device) submitTimed(list, dims js.Value, n int, copies, timing js.Value
 	if dims.Type() != js.TypeObject {
 		dims = js.Global().Get("Uint32Array").New(0)
 	}
-	d.encode.Invoke(d.device, d.queue, list, dims, n, copies, timing)
+	d.encode.Invoke(d.device, d.queue, list, dims, n, copies, timing, false)
 }

@@ -18,6 +18,10 @@ type Program struct {
 	step  *Buffer
 	pass  *Pass
 	sizes []Sizer
+	// prepared is a command buffer recorded ahead for preparedN positions
+	// (Prepare), submitted by the next RunPrepared of as many.
+	prepared  js.Value
+	preparedN int
 }
 
 // NewProgram starts an empty program whose kernels read step.
@@ -37,11 +41,44 @@ func (p *Program) add(pl *Pipeline, group js.Value, size Sizer) {
 // copies, in one command buffer. It does not wait for the GPU.
 func (p *Program) Run(n, pos int, copies ...Copy) {
 	p.d.WriteU32(p.step, 0, []uint32{uint32(n), uint32(pos), 0, 0})
+	p.setDims(n)
+	p.d.Run(p.pass, copies...)
+}
+
+// Prepare records the command buffer of a run of n positions followed by
+// copies, so that RunPrepared need not: encoding hundreds of dispatches
+// takes a millisecond or more, which a worker spends while it waits for
+// its next input instead of after receiving it. Buffers the program or
+// the copies use must live until the run (or Unprepare).
+func (p *Program) Prepare(n int, copies ...Copy) {
+	p.setDims(n)
+	p.prepared, p.preparedN = p.d.Record(p.pass, copies...), n
+}
+
+// Prepared reports whether a run of n positions is recorded ahead.
+func (p *Program) Prepared(n int) bool { return p.prepared.Type() == js.TypeObject && p.preparedN == n }
+
+// Unprepare drops a recorded command buffer.
+func (p *Program) Unprepare() { p.prepared = js.Undefined() }
+
+// RunPrepared is Run with copies, submitting the command buffer Prepare
+// recorded when it was for n positions and the same copies (the caller's
+// promise), else recording one now.
+func (p *Program) RunPrepared(n, pos int, copies ...Copy) {
+	if !p.Prepared(n) {
+		p.Run(n, pos, copies...)
+		return
+	}
+	p.d.WriteU32(p.step, 0, []uint32{uint32(n), uint32(pos), 0, 0})
+	p.d.Submit(p.prepared)
+	p.Unprepare()
+}
+
+func (p *Program) setDims(n int) {
 	for i, s := range p.sizes {
 		x, y, z := s(n)
 		p.pass.SetDims(i, x, y, z)
 	}
-	p.d.Run(p.pass, copies...)
 }
 
 // flat sizes a dispatch of per(n) workgroups spread over x and y.

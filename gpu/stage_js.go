@@ -94,6 +94,7 @@ type Stage struct {
 	owned                                    []*Buffer
 	weights                                  []*Weights
 	decodeTimes                              stepTimes
+	prepared                                 int // decoding steps recorded ahead
 }
 
 var _ agent.Compute = (*Stage)(nil)

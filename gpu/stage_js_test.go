@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
@@ -110,6 +111,14 @@ func (p *stagePair) generate(t *testing.T, prompt []int, steps int) {
 		gen = append(gen, wn)
 		next = wn
 		pos++
+		if step%2 == 0 {
+			time.Sleep(3 * time.Millisecond) // as a worker waits for its next input: the next step is recorded ahead
+		}
+	}
+	for i, g := range p.gpu {
+		if s := g.(*Stage); steps >= 2 && len(s.blocks) > 0 && s.prepared == 0 {
+			t.Errorf("stage %d: no decoding step was recorded ahead", i)
+		}
 	}
 	t.Logf("%d prompt + %d greedy tokens identical: %v", len(prompt), steps, gen)
 }
