@@ -77,11 +77,14 @@ func TestStageSeeded(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Layers, p.Dim, p.FFNDim, p.Heads, p.KVHeads, p.Vocab, p.Context = 2, 256, 512, 4, 2, 300, 128
-	var buf bytes.Buffer // in memory: a browser has no file system
-	if _, err := synth.WritePresetTo(&buf, p, pol, synth.WeightsSeeded, 5); err != nil {
+	var f synth.SparseFile // in memory: a browser has no file system
+	if _, err := synth.WritePresetTo(&f, p, pol, synth.WeightsSeeded, 5); err != nil {
 		t.Fatal(err)
 	}
-	data := buf.Bytes()
+	data := make([]byte, f.Size())
+	if _, err := f.ReadAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
 	m, err := model.Load(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)

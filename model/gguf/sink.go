@@ -12,15 +12,25 @@ var zeroBlock [64 << 10]byte
 
 // sink is the destination of a Writer: buffered, counting, and able to skip
 // over zero regions of a file instead of writing them.
+// HoleWriter is a destination that records a run of zero bytes without
+// being given them: a sparse file in memory, say. WriteTo leaves its zero
+// tensors as holes.
+type HoleWriter interface {
+	io.Writer
+	WriteHole(n int64) error
+}
+
 type sink struct {
-	bw   *bufio.Writer
-	file *os.File // non-nil when zero regions may be left as holes
-	n    int64    // bytes emitted, written or skipped
-	hole bool     // the last thing emitted was a skipped region
+	bw    *bufio.Writer
+	holes HoleWriter // non-nil when dst takes holes
+	file  *os.File   // non-nil when zero regions may be left as holes
+	n     int64      // bytes emitted, written or skipped
+	hole  bool       // the last thing emitted was a skipped region
 }
 
 func newSink(w io.Writer) *sink {
-	return &sink{bw: bufio.NewWriterSize(w, writeBufferSize), file: holeable(w)}
+	h, _ := w.(HoleWriter)
+	return &sink{bw: bufio.NewWriterSize(w, writeBufferSize), holes: h, file: holeable(w)}
 }
 
 // holeable returns w as an *os.File if it is a regular file positioned at
@@ -64,8 +74,15 @@ func (s *sink) zeros(n int64) error {
 	if n == 0 {
 		return nil
 	}
-	if s.file == nil || n < int64(len(zeroBlock)) {
+	if (s.file == nil && s.holes == nil) || n < int64(len(zeroBlock)) {
 		return s.writeZeros(n)
+	}
+	if s.holes != nil {
+		if err := s.bw.Flush(); err != nil {
+			return err
+		}
+		s.n += n
+		return s.holes.WriteHole(n)
 	}
 	if err := s.bw.Flush(); err != nil {
 		return err

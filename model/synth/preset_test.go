@@ -1,8 +1,11 @@
 package synth_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -70,5 +73,50 @@ func TestWritePresetRandomRuns(t *testing.T) {
 	}
 	if _, err := synth.ParseWeights("ones"); !errors.Is(err, synth.ErrBadSpec) {
 		t.Fatalf("bad weights kind: %v", err)
+	}
+}
+
+// A seeded 70B file in memory keeps its header only, and reads back as
+// the file on disk does.
+func TestSparseFile(t *testing.T) {
+	p, pol, err := preset.Parse("llama-3-70b:q4_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f synth.SparseFile
+	if _, err := synth.WritePresetTo(&f, p, pol, synth.WeightsSeeded, 3); err != nil {
+		t.Fatal(err)
+	}
+	if f.Size() < 39e9 {
+		t.Fatalf("size %d, want the whole 70B file", f.Size())
+	}
+	m, err := model.Load(&f, f.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := m.Seeded(); !ok || s != 3 || m.Config.Layers != 80 {
+		t.Fatalf("seed %d %v, %d layers", s, ok, m.Config.Layers)
+	}
+	path := filepath.Join(t.TempDir(), "small.gguf")
+	small, _ := preset.Lookup("stories260k")
+	q8, _ := quantize.Parse("q8_0")
+	if _, err := synth.WritePreset(path, small, q8, synth.WeightsRandom, 5); err != nil {
+		t.Fatal(err)
+	}
+	var g synth.SparseFile
+	if _, err := synth.WritePresetTo(&g, small, q8, synth.WeightsRandom, 5); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, g.Size())
+	if n, err := g.ReadAt(got, 0); n != len(got) || err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back %d bytes (%v), equal to the file: %v", n, err, bytes.Equal(got, want))
+	}
+	part := make([]byte, 100)
+	if n, err := g.ReadAt(part, g.Size()-40); n != 40 || err != io.EOF || !bytes.Equal(part[:40], want[len(want)-40:]) {
+		t.Fatalf("read past the end: %d, %v", n, err)
 	}
 }
