@@ -8,6 +8,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 )
 
 // DType is a tensor element type, numbered as ggml numbers them: the value is
@@ -100,7 +101,11 @@ func (t DType) RowBytes(n int64) (int64, error) {
 	if n < 0 || n%int64(l.BlockElems) != 0 {
 		return 0, fmt.Errorf("%w: %d elements of %s (blocks of %d)", ErrRowLength, n, l.Name, l.BlockElems)
 	}
-	return n / int64(l.BlockElems) * int64(l.BlockBytes), nil
+	blocks := n / int64(l.BlockElems)
+	if blocks > math.MaxInt64/int64(l.BlockBytes) {
+		return 0, fmt.Errorf("%w: %d elements of %s overflow a size", ErrRowLength, n, l.Name)
+	}
+	return blocks * int64(l.BlockBytes), nil
 }
 
 // DTypes lists every known type in ascending id order.
