@@ -475,6 +475,7 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 		Out:     natsOutbox{m: m, ctx: ctx},
 	}
 	m.runner.MaxPositions = maxPositions(m.nc.MaxPayload(), m.runner.PositionBytes())
+	m.runner.PrefillChunk = prefillChunk
 	m.mu.Unlock()
 	m.cfg.Logger.Info("stage loaded", "worker", m.id, "stage", l.stage)
 	m.event("loaded", l.stage)

@@ -44,6 +44,10 @@ type Runner struct {
 	// (the bus's message limit over a position's bytes); a longer step
 	// goes in pieces. Zero: no limit.
 	MaxPositions int
+	// PrefillChunk, when set, cuts long steps into pieces of at most this
+	// many positions, each computed and sent before the next, so that the
+	// stages of a pipeline work on a prompt at once. Zero: no cut.
+	PrefillChunk int
 
 	sessions map[string]*sequence
 	clock    int64
@@ -203,16 +207,15 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	}
 	n := int(a.GetTokenCount())
 	p := a.GetFirstPosition()
-	if err := r.Stage.Forward(s.kv, x, int(p), n); err != nil {
-		return err
-	}
-	s.next = p + uint32(n)
-	s.lastIn = [2]uint32{p, s.next}
 	s.lastActs, s.lastTok = nil, nil
 	micros := func() []uint32 {
 		return append(append([]uint32(nil), a.GetStageMicros()...), uint32(min(time.Since(start).Microseconds(), 1<<32-1)))
 	}
 	if r.Stage.Range().Last {
+		if err := r.Stage.Forward(s.kv, x, int(p), n); err != nil {
+			return err
+		}
+		s.next, s.lastIn = p+uint32(n), [2]uint32{p, p + uint32(n)}
 		if end := a.GetStepEnd(); end != 0 && end != p+uint32(n) {
 			return nil // a piece of a step: the token comes after its last
 		}
@@ -224,19 +227,50 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 		s.lastTok = tok
 		return r.Out.SendToken(ctx, tok)
 	}
-	outs, err := r.output(a, x, n, epoch)
-	if err != nil || !send {
-		return err
+	// A long step goes in pieces, each sent as soon as it is computed, so
+	// that the next stage starts on a prompt while this one goes on.
+	dim := r.Stage.Config().Dim
+	piece := r.pieceSize(n)
+	stepEnd := a.GetStepEnd() // a piece of a step already: keep its end
+	if stepEnd == 0 && piece < n {
+		stepEnd = p + uint32(n)
 	}
-	s.lastActs = outs
-	us := micros()
-	for _, out := range outs {
-		out.StageMicros = us
-		if err := r.Out.SendActivation(ctx, out); err != nil {
+	s.lastIn = [2]uint32{p, p + uint32(n)}
+	var sendErr error
+	for off := 0; off < n; off += piece {
+		k := min(piece, n-off)
+		xs := x[off*dim : (off+k)*dim]
+		if err := r.Stage.Forward(s.kv, xs, int(p)+off, k); err != nil {
 			return err
 		}
+		s.next = p + uint32(off+k)
+		out, err := r.output(a, xs, p+uint32(off), k, stepEnd, epoch)
+		if err != nil {
+			return err
+		}
+		s.lastActs = append(s.lastActs, out)
+		if send && sendErr == nil { // after a failed send, compute the rest: a re-issue re-sends it all
+			out.StageMicros = micros()
+			sendErr = r.Out.SendActivation(ctx, out)
+		}
 	}
-	return nil
+	return sendErr
+}
+
+// prefillChunk is the PrefillChunk workers use: a GPU stage's batch.
+const prefillChunk = 64
+
+// pieceSize is how many positions of a step of n go in one piece: at most
+// MaxPositions (the bus's message limit) and PrefillChunk.
+func (r *Runner) pieceSize(n int) int {
+	piece := n
+	if r.MaxPositions > 0 {
+		piece = min(piece, r.MaxPositions)
+	}
+	if r.PrefillChunk > 0 {
+		piece = min(piece, r.PrefillChunk)
+	}
+	return piece
 }
 
 // input turns an activation into hidden states: embedded tokens on the
@@ -286,33 +320,19 @@ func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint
 	return tok, nil
 }
 
-// output packs the hidden states for the next stage: one activation, or
-// pieces of at most MaxPositions positions, in order.
-func (r *Runner) output(a *tabshardv1.Activation, x []float32, n int, epoch uint64) ([]*tabshardv1.Activation, error) {
+// output packs the hidden states of k positions from first for the next
+// stage.
+func (r *Runner) output(a *tabshardv1.Activation, x []float32, first uint32, k int, stepEnd uint32, epoch uint64) (*tabshardv1.Activation, error) {
 	dim := r.Stage.Config().Dim
 	wire := r.wireType()
-	piece := n
-	if r.MaxPositions > 0 {
-		piece = min(n, r.MaxPositions)
+	payload, err := encodeHidden(x, k, dim, wire)
+	if err != nil {
+		return nil, err
 	}
-	stepEnd := a.GetStepEnd() // a piece of a step already: keep its end
-	if stepEnd == 0 && piece < n {
-		stepEnd = a.GetFirstPosition() + uint32(n)
-	}
-	var outs []*tabshardv1.Activation
-	for off := 0; off < n; off += piece {
-		k := min(piece, n-off)
-		payload, err := encodeHidden(x[off*dim:(off+k)*dim], k, dim, wire)
-		if err != nil {
-			return nil, err
-		}
-		out := &tabshardv1.Activation{
-			SessionId: a.GetSessionId(), Epoch: epoch, Stage: r.Index + 1,
-			FirstPosition: a.GetFirstPosition() + uint32(off), TokenCount: uint32(k), Dtype: protoType(wire),
-			Shape: []uint32{uint32(k), uint32(dim)}, Payload: payload, Sampling: a.GetSampling(),
-			ProducerWorkerId: r.WorkerID, StepEnd: stepEnd,
-		}
-		outs = append(outs, out)
-	}
-	return outs, nil
+	return &tabshardv1.Activation{
+		SessionId: a.GetSessionId(), Epoch: epoch, Stage: r.Index + 1,
+		FirstPosition: first, TokenCount: uint32(k), Dtype: protoType(wire),
+		Shape: []uint32{uint32(k), uint32(dim)}, Payload: payload, Sampling: a.GetSampling(),
+		ProducerWorkerId: r.WorkerID, StepEnd: stepEnd,
+	}, nil
 }

@@ -202,6 +202,51 @@ func TestPiecesKeepTheText(t *testing.T) {
 	}
 }
 
+// countingStage counts Forward calls; sendOrder records, at each send,
+// how many there had been.
+type countingStage struct {
+	Compute
+	forwards int
+}
+
+func (c *countingStage) Forward(kv KV, x []float32, pos, n int) error {
+	c.forwards++
+	return c.Compute.Forward(kv, x, pos, n)
+}
+
+type sendOrder struct {
+	Outbox
+	stage *countingStage
+	at    []int
+}
+
+func (o *sendOrder) SendActivation(ctx context.Context, a *tabshardv1.Activation) error {
+	o.at = append(o.at, o.stage.forwards)
+	return o.Outbox.SendActivation(ctx, a)
+}
+
+// With PrefillChunk a prompt goes on in pieces, each sent as soon as it
+// is computed, and the text is the same.
+func TestPrefillChunksGoAsComputed(t *testing.T) {
+	m := stories(t)
+	bus := &memBus{}
+	runners := pipeline(t, m, bus)
+	cs := &countingStage{Compute: runners[0].Stage}
+	order := &sendOrder{Outbox: bus, stage: cs}
+	runners[0].Stage, runners[0].Out, runners[0].PrefillChunk = cs, order, 2
+	prompt := []uint32{1, 403, 407, 261, 378}
+	got := drive(t, bus, runners, prompt, 64, &tabshardv1.Sampling{}, nil)
+	if want := oracleIDs(t, "once_upon_a_time_t0_n64.ids.txt"); !equal(got, want) {
+		t.Fatalf("in chunks: %v\nrun.c %v", got, want)
+	}
+	if len(order.at) < 3 || order.at[0] != 1 || order.at[1] != 2 || order.at[2] != 3 {
+		t.Fatalf("the prompt's pieces were sent after forwards %v, want 1, 2, 3", order.at[:min(3, len(order.at))])
+	}
+	if in := bus.log[key("s1", 1)]; in[0].GetTokenCount() != 2 || in[0].GetStepEnd() != 5 || in[2].GetTokenCount() != 1 {
+		t.Fatalf("stage 1's prompt inputs: %v", in[:3])
+	}
+}
+
 // A re-issued step that reaches the last stage cut into other pieces
 // (another worker upstream, another message limit) still gets its token
 // re-sent: what counts is where the input ends.
