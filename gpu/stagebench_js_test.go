@@ -21,11 +21,13 @@ import (
 // preset's blocks with seeded weights generated in place
 // (TABSHARD_STAGE=preset:policy, default llama-3-70b:q4_0;
 // TABSHARD_STAGE_LAYERS, default 10: one of eight workers' share; after
-// TABSHARD_STAGE_POS positions, default 64). It
+// TABSHARD_STAGE_POS positions, default 64; TABSHARD_STAGE_BATCH positions
+// a submission, default Options.MaxBatch). It
 // reports the median of 32 tokens of Forward as a worker calls it (upload
 // x, one submission, read x back), the same submission's host time from
 // submit to done and its GPU time (timestamps), and the stage's weights
-// over the Forward time in GB/s.
+// over the Forward time in GB/s; and the time of the prompt's Forward
+// (prefill of TABSHARD_STAGE_POS positions).
 func BenchmarkStageDecode(b *testing.B) {
 	spec, layers := "llama-3-70b:q4_0", 10
 	if smallBench() {
@@ -64,7 +66,13 @@ func BenchmarkStageDecode(b *testing.B) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	s, err := NewStage(ctx, m, worker.Range{Begin: 0, End: layers}, Options{Device: dev})
+	opts := Options{Device: dev}
+	if v := os.Getenv("TABSHARD_STAGE_BATCH"); v != "" {
+		if opts.MaxBatch, err = strconv.Atoi(v); err != nil || opts.MaxBatch < 1 {
+			b.Fatalf("TABSHARD_STAGE_BATCH %q: want a positive number", v)
+		}
+	}
+	s, err := NewStage(ctx, m, worker.Range{Begin: 0, End: layers}, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,9 +86,21 @@ func BenchmarkStageDecode(b *testing.B) {
 	defer kv.Release()
 	dim := m.Config.Dim
 	r := rand.New(rand.NewPCG(1, 2))
-	if err := s.Forward(kv, randVec(r, prompt*dim, 1), 0, prompt); err != nil {
+	px := randVec(r, prompt*dim, 1)
+	if err := s.Forward(kv, append([]float32(nil), px...), 0, prompt); err != nil {
 		b.Fatal(err)
 	}
+	// The prompt again on a cache of its own, its pipelines compiled now.
+	akv2, err := s.NewKV(worker.Options{Positions: min(prompt+64, m.Config.ContextLength)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := s.Forward(akv2, px, 0, prompt); err != nil {
+		b.Fatal(err)
+	}
+	promptTime := time.Since(t0)
+	akv2.(*KV).Release()
 	prog, err := s.program(ctx, kv, false)
 	if err != nil {
 		b.Fatal(err)
@@ -116,5 +136,6 @@ func BenchmarkStageDecode(b *testing.B) {
 	b.ReportMetric(med(gpu), "gpu-ms")
 	b.ReportMetric(float64(s.WeightBytes())/(f/1e3)/1e9, "GB/s")
 	b.ReportMetric(float64(prog.Len()), "dispatches")
+	b.ReportMetric(float64(promptTime.Microseconds())/1e3, "prompt-ms")
 	b.ReportMetric(0, "ns/op")
 }

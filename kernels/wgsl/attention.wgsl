@@ -5,7 +5,8 @@
 // context length fits; invocation li owns dimensions li, li+AWG, … of the
 // output. Query head h reads KV head h / (heads / kv_heads).
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
-@group(0) @binding(1) var<storage, read> KC: array<f32>;
+// (binding 1, the key cache KC, and key_dot come from key_f32.wgsl or
+// key_vec4.wgsl)
 @group(0) @binding(2) var<storage, read> VC: array<f32>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
 @group(0) @binding(4) var<uniform> P: Attn;
@@ -40,12 +41,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let valid = c0 + li < count;
     var s = -3.0e38;
     if (valid) {
-      let kb = ((first + c0 + li) % P.slots) * P.kv_stride + kh * hd;
-      var acc = 0.0;
-      for (var d = 0u; d < hd; d++) {
-        acc += qs[d] * KC[kb + d];
-      }
-      s = acc / P.scale;
+      s = key_dot(((first + c0 + li) % P.slots) * P.kv_stride + kh * hd) / P.scale;
     }
     let mn = max(m, wg_max(s, li));
     let f = exp(m - mn);

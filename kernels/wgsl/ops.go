@@ -23,7 +23,11 @@ func Attention(headDim int) (string, error) {
 	if headDim <= 0 || headDim > 1024 {
 		return "", fmt.Errorf("%w: head dimension %d", ErrUnsupported, headDim)
 	}
-	return join(attnHeader(headDim), src("attn_common.wgsl"), src("attention.wgsl")), nil
+	key := "key_f32.wgsl"
+	if headDim%4 == 0 {
+		key = "key_vec4.wgsl"
+	}
+	return join(attnHeader(headDim), src("attn_common.wgsl"), src(key), src("attention.wgsl")), nil
 }
 
 // AttentionSplit is split attention's two passes. Part: 0 q, 1 key cache

@@ -257,8 +257,9 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	return sendErr
 }
 
-// prefillChunk is the PrefillChunk workers use: a GPU stage's batch.
-const prefillChunk = 64
+// prefillChunk is the PrefillChunk workers use: pieces a GPU stage runs
+// in a few submissions (its batch is 64 in a browser, 256 in a Node tab).
+const prefillChunk = 256
 
 // pieceSize is how many positions of a step of n go in one piece: at most
 // MaxPositions (the bus's message limit) and PrefillChunk.
