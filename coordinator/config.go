@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/tabshard/tabshard/coordinator/modelauth"
+	"github.com/tabshard/tabshard/modelauth"
 )
 
 // Clock is the time the daemon's decisions read; simulations control it.

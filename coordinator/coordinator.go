@@ -19,9 +19,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tabshard/tabshard/coordinator/api"
-	"github.com/tabshard/tabshard/coordinator/bus"
+	"github.com/tabshard/tabshard/bus"
 	"github.com/tabshard/tabshard/coordinator/consensus"
-	"github.com/tabshard/tabshard/coordinator/modelauth"
+	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/coordinator/state"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tabshard/tabshard/coordinator"
-	"github.com/tabshard/tabshard/coordinator/bus"
+	"github.com/tabshard/tabshard/bus"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 

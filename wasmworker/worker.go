@@ -16,8 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tabshard/tabshard/coordinator/bus"
-	"github.com/tabshard/tabshard/coordinator/modelauth"
+	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/wasmworker/link"

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/coordinator"
-	"github.com/tabshard/tabshard/coordinator/modelauth"
+	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
 )

@@ -129,6 +129,6 @@ type JoinInfo struct {
 	Cluster   string `json:"cluster"`     // the subject prefix's cluster name
 	ModelURL  string `json:"model_url"`   // where to read the model's bytes
 	// ModelGrantURL, when set, is where a worker gets the signed grant the
-	// model server at ModelURL wants (package coordinator/modelauth).
+	// model server at ModelURL wants (package modelauth).
 	ModelGrantURL string `json:"model_grant_url,omitempty"`
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabshard/tabshard/coordinator/modelauth"
+	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model/bundled"
 )
 

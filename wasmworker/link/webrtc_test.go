@@ -11,7 +11,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/tabshard/tabshard/coordinator/bus"
+	"github.com/tabshard/tabshard/bus"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tabshard/tabshard/coordinator/bus"
+	"github.com/tabshard/tabshard/bus"
 	"github.com/tabshard/tabshard/model"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/worker"

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/tabshard/tabshard/coordinator/modelauth"
+	"github.com/tabshard/tabshard/modelauth"
 )
 
 // modelGrants gets a native worker the grants a guarded model server

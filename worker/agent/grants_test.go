@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabshard/tabshard/coordinator/modelauth"
+	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model/bundled"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/worker"

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"github.com/tabshard/tabshard/coordinator/modelauth"
+	"github.com/tabshard/tabshard/modelauth"
 )
 
 // rangeReader reads a remote file with HTTP Range requests: only the bytes

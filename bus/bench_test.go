@@ -18,7 +18,7 @@ import (
 // It reports the median and 99th percentile in microseconds; the jetstream
 // cases also report the median time until the log acknowledged the write.
 //
-//	go test -run '^$' -bench Hop -benchtime 2000x ./coordinator/bus/
+//	go test -run '^$' -bench Hop -benchtime 2000x ./bus/
 func BenchmarkHop(b *testing.B) {
 	a := act("bench", 1, 0, 1, 1)
 	a.Payload = make([]byte, 16<<10)

@@ -1,4 +1,4 @@
-// Package bus is tabshard's messaging layer on NATS: an embedded server (TCP
+// Package bus is the bus protocol that coordinators and workers share, on NATS: an embedded server (TCP
 // for native workers, WebSocket for browser tabs, JetStream for the
 // activation log), the cluster's subject names, protobuf publish, request and
 // subscribe helpers, and the activation log that lets a standby rebuild a
