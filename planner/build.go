@@ -16,6 +16,7 @@ func (s *solver) build(stages []stageRef) *tabshardv1.Plan {
 		KvType:        tabshardv1.DType(p.opts.KVType + 1),
 		SlidingWindow: uint32(p.window),
 		PrefillBatch:  uint32(p.opts.Batch),
+		MaxSessions:   uint32(p.sessions()),
 	}
 	used := map[int]bool{}
 	for i, r := range stages {

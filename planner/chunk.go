@@ -56,6 +56,7 @@ type limitClass struct {
 func newLimitClass(p *profile, limit int64) *limitClass {
 	c := &limitClass{limit: limit, pad: make([]int64, p.blocks+1), bad: make([]int32, p.blocks+1)}
 	kvPad, kvOK := padOf(p.kv, limit)
+	kvPad *= p.sessions()
 	for i, bufs := range p.block {
 		pad, ok := padOf(bufs, limit)
 		c.pad[i+1] = c.pad[i] + pad + kvPad

@@ -40,6 +40,10 @@ type InfeasibleError struct {
 	Standby int
 	// MaxContext is the longest context that fits; 0 when none does.
 	MaxContext int
+	// MaxSessions is the most sessions (below the number asked for) whose
+	// KV caches fit at the asked context; 0 when none does or one was
+	// asked for.
+	MaxSessions int
 	// WeightBytes is the model's weights, for a fewer-bits suggestion.
 	WeightBytes int64
 	// Hints are further suggestions, e.g. a quantization policy that fits.
@@ -73,6 +77,9 @@ func (e *InfeasibleError) Fixes() []string {
 			more += fmt.Sprintf(", plus room for %d standby(s) per stage", e.Standby)
 		}
 		out = append(out, more)
+	}
+	if e.MaxSessions > 0 {
+		out = append(out, fmt.Sprintf("at most %d concurrent sessions", e.MaxSessions))
 	}
 	if e.MaxContext > 0 {
 		out = append(out, fmt.Sprintf("a context of at most %d positions", e.MaxContext))

@@ -81,6 +81,7 @@ func (s *solver) infeasible() *InfeasibleError {
 	e.Reason = s.reason(st)
 	e.MoreDevices, e.MoreDeviceBytes = s.moreDevices(st)
 	e.MaxContext = s.maxContext()
+	e.MaxSessions = s.maxSessions()
 	return e
 }
 
@@ -160,6 +161,38 @@ func (s *solver) moreDevices(st reachState) (int, int64) {
 		st = next
 	}
 	return 0, 0
+}
+
+// maxSessions is the most sessions below the asked number whose caches
+// fit the devices at the asked context, or 0.
+func (s *solver) maxSessions() int {
+	return largestFeasible(int(s.p.sessions())-1, func(n int) bool {
+		p, err := s.p.withSessions(n)
+		if err != nil {
+			return false
+		}
+		t := newSolver(p, s.devs)
+		t.setOff(s.off)
+		return t.reach().done
+	})
+}
+
+// largestFeasible is the largest n in [1, hi] with feasible(n), feasible
+// being monotone (true up to some n, false past it), or 0.
+func largestFeasible(hi int, feasible func(int) bool) int {
+	if hi < 1 || !feasible(1) {
+		return 0
+	}
+	lo := 1 // feasible(lo); the answer is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if feasible(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
 }
 
 // maxContext is the longest context that fits the devices, or 0.

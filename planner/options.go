@@ -30,6 +30,9 @@ type Options struct {
 	// Context is how many positions each stage's KV cache holds; 0 means
 	// the model's context length, at most DefaultContext.
 	Context int
+	// Sessions is how many sessions' KV caches each stage holds at once,
+	// each of Context positions; 0 means 1.
+	Sessions int
 	// KVType is the KV cache's element type: F16, Q8_0 or F32.
 	KVType kernels.DType
 	// SlidingWindow, when positive, caps attention to the last N
@@ -74,6 +77,8 @@ func (o Options) Validate() error {
 	switch {
 	case o.Context < 0:
 		return bad("context %d is negative", o.Context)
+	case o.Sessions < 0:
+		return bad("session count %d is negative", o.Sessions)
 	case o.KVType != kernels.F16 && o.KVType != kernels.Q8_0 && o.KVType != kernels.F32:
 		return bad("KV type %s (want f16, q8_0 or f32)", o.KVType)
 	case o.SlidingWindow < 0:

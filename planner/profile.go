@@ -202,9 +202,13 @@ func (p *profile) sizeKV() error {
 	}
 	row := perToken / 2
 	p.kv = []buffer{{"blk.*.cache_k", p.slots(), row}, {"blk.*.cache_v", p.slots(), row}}
-	p.kvBlock = 2 * p.slots() * row
+	p.kvBlock = p.sessions() * 2 * p.slots() * row
 	return nil
 }
+
+// sessions is how many sessions' caches a block holds: each its own K and
+// V buffers of p.kv.
+func (p *profile) sessions() int64 { return int64(max(p.opts.Sessions, 1)) }
 
 // sizeActivations lists the f32 working buffers of a prefill batch.
 func (p *profile) sizeActivations() {
@@ -262,6 +266,17 @@ func (p *profile) headBuffers(first bool) []buffer {
 		return p.head[:len(p.head)-len(p.embed)]
 	}
 	return p.head
+}
+
+// withSessions is p sized for another number of sessions.
+func (p *profile) withSessions(n int) (*profile, error) {
+	q := *p
+	q.opts.Sessions = n
+	if err := q.sizeKV(); err != nil {
+		return nil, err
+	}
+	q.prefixes()
+	return &q, nil
 }
 
 // withContext is p sized for another context.

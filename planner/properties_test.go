@@ -135,7 +135,7 @@ func checkBytes(plan *tabshardv1.Plan, m *Model, o Options, fail func(string, ..
 		if s.WeightBytes != want {
 			fail("stage %d: weights %d, tensors add up to %d", s.Index, s.WeightBytes, want)
 		}
-		if kv := uint64(int64(s.LayerEnd-s.LayerBegin) * perToken * slots); s.KvBytes != kv {
+		if kv := uint64(int64(s.LayerEnd-s.LayerBegin) * perToken * slots * int64(max(o.Sessions, 1))); s.KvBytes != kv || plan.MaxSessions != uint32(max(o.Sessions, 1)) {
 			fail("stage %d: KV %d, want %d", s.Index, s.KvBytes, kv)
 		}
 		if s.PeakBytes != s.WeightBytes+s.KvBytes+s.ActivationBytes+s.PaddingBytes || s.PeakBytes > s.MemoryBudgetBytes {
@@ -256,6 +256,18 @@ func checkInfeasible(t *testing.T, i int, m *Model, devs []*tabshardv1.Device, o
 		o0.Standby = 0 // the suggestion is for the stages; standbys need room of their own
 		if _, err := Plan(m, more, o0); err != nil {
 			t.Fatalf("case %d: with %d more devices of %d bytes: %v", i, e.MoreDevices, e.MoreDeviceBytes, err)
+		}
+	}
+	if e.MaxSessions > 0 {
+		os := o
+		os.Sessions, os.Standby = e.MaxSessions, 0
+		if _, err := Plan(m, devs, os); err != nil {
+			t.Fatalf("case %d: %d sessions were said to fit: %v", i, e.MaxSessions, err)
+		}
+		if os.Sessions++; os.Sessions < o.Sessions {
+			if _, err := Plan(m, devs, os); err == nil {
+				t.Fatalf("case %d: %d sessions fit too, but %d was said to be the most", i, os.Sessions, e.MaxSessions)
+			}
 		}
 	}
 	if e.MaxContext > 0 {

@@ -98,6 +98,9 @@ func randomOptions(r *rand.Rand, m *Model, standby bool) Options {
 		o.SlidingWindow = 1 + r.IntN(64)
 	}
 	o.Batch = 1 + r.IntN(64)
+	if r.IntN(3) == 0 {
+		o.Sessions = 1 + r.IntN(8)
+	}
 	if standby {
 		o.Standby = r.IntN(3)
 	}

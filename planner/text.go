@@ -8,13 +8,22 @@ import (
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
+// sessionsText says how many sessions' KV caches the plan holds, when more
+// than one.
+func sessionsText(n uint32) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" × %d sessions", n)
+}
+
 // Table renders a plan for people: a header line, one row per stage, the
 // tensor splits, the notes and a summary line.
 func Table(plan *tabshardv1.Plan) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d blocks on %d of %d devices; context %d, KV %s%s, prefill batch %d\n",
+	fmt.Fprintf(&b, "%s: %d blocks on %d of %d devices; context %d%s, KV %s%s, prefill batch %d\n",
 		plan.GetModel(), plan.GetBlockCount(), len(plan.GetStages()), len(plan.GetStages())+len(plan.GetUnusedDeviceIds()),
-		plan.GetContextLength(), kvName(plan.GetKvType()), windowText(plan.GetSlidingWindow()), plan.GetPrefillBatch())
+		plan.GetContextLength(), sessionsText(plan.GetMaxSessions()), kvName(plan.GetKvType()), windowText(plan.GetSlidingWindow()), plan.GetPrefillBatch())
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "STAGE\tLAYERS\tDEVICE\tWEIGHTS\tKV\tPEAK\tBUDGET\tBINDING\tMS/TOKEN\tSTANDBY")
 	for _, st := range plan.GetStages() {

@@ -25,6 +25,7 @@ type planFlags struct {
 	model, devices, kvType string
 	context, window        int
 	standby, batch, stages int
+	sessions               int
 	json                   bool
 }
 
@@ -75,6 +76,7 @@ func parsePlanFlags(e *env, args []string) (*planFlags, error) {
 	fs.StringVar(&f.model, "model", "", "a GGUF file or a preset, each with an optional quantization policy: FILE[:POLICY] or PRESET[:POLICY]\n(presets: "+strings.Join(preset.Names(), ", ")+"; policies: "+strings.Join(quantize.Names(), ", ")+"; a preset alone is "+preset.DefaultPolicy+")")
 	fs.StringVar(&f.devices, "devices", "", "the devices in pipeline order: NxSIZE[:cpu][:bw=RATE][:binding=SIZE][:buffer=SIZE][:lat=MS][:link=RATE],…\n(e.g. 8x4GiB or 4x8GiB,2x2GiB:cpu) or a JSON file of tabshard.v1 devices")
 	fs.IntVar(&f.context, "context", 0, "positions the KV cache holds (0: the model's context length, at most 4096)")
+	fs.IntVar(&f.sessions, "max-sessions", 1, "sessions whose KV caches each stage holds at once (each of --context positions)")
 	fs.StringVar(&f.kvType, "kv-type", "f16", "KV cache type: f16, q8_0 or f32")
 	fs.IntVar(&f.window, "sliding-window", 0, "attend to the last N positions only, which shrinks the KV cache (0: the model's window)")
 	fs.IntVar(&f.standby, "standby", 0, "standby devices for every stage")
@@ -102,7 +104,7 @@ func (f *planFlags) options() (planner.Options, error) {
 	if err != nil {
 		return o, usageErr("--kv-type %q: want f16, q8_0 or f32", f.kvType)
 	}
-	o.KVType, o.Context, o.SlidingWindow, o.Standby, o.Batch, o.Stages = t, f.context, f.window, f.standby, f.batch, f.stages
+	o.KVType, o.Context, o.SlidingWindow, o.Standby, o.Batch, o.Stages, o.Sessions = t, f.context, f.window, f.standby, f.batch, f.stages, f.sessions
 	if err := o.Validate(); err != nil {
 		return o, usageErr("%v", err)
 	}

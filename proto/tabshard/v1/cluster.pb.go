@@ -1452,8 +1452,11 @@ type EpochAnnouncement struct {
 	ModelUrl string                 `protobuf:"bytes,3,opt,name=model_url,json=modelUrl,proto3" json:"model_url,omitempty"`
 	// expired_worker_ids are fenced out: their messages are rejected.
 	ExpiredWorkerIds []string `protobuf:"bytes,4,rep,name=expired_worker_ids,json=expiredWorkerIds,proto3" json:"expired_worker_ids,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// ended_session_ids are sessions that ended (finished, cancelled): their
+	// KV caches may be freed. Ended sessions never run again.
+	EndedSessionIds []string `protobuf:"bytes,5,rep,name=ended_session_ids,json=endedSessionIds,proto3" json:"ended_session_ids,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EpochAnnouncement) Reset() {
@@ -1510,6 +1513,13 @@ func (x *EpochAnnouncement) GetModelUrl() string {
 func (x *EpochAnnouncement) GetExpiredWorkerIds() []string {
 	if x != nil {
 		return x.ExpiredWorkerIds
+	}
+	return nil
+}
+
+func (x *EpochAnnouncement) GetEndedSessionIds() []string {
+	if x != nil {
+		return x.EndedSessionIds
 	}
 	return nil
 }
@@ -1778,12 +1788,13 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12!\n" +
 	"\floaded_stage\x18\x03 \x01(\x05R\vloadedStage\x12#\n" +
 	"\rload_progress\x18\x04 \x01(\x02R\floadProgress\x124\n" +
-	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\"\x9b\x01\n" +
+	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\"\xc7\x01\n" +
 	"\x11EpochAnnouncement\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12\x1b\n" +
 	"\tmodel_url\x18\x03 \x01(\tR\bmodelUrl\x12,\n" +
-	"\x12expired_worker_ids\x18\x04 \x03(\tR\x10expiredWorkerIds\"H\n" +
+	"\x12expired_worker_ids\x18\x04 \x03(\tR\x10expiredWorkerIds\x12*\n" +
+	"\x11ended_session_ids\x18\x05 \x03(\tR\x0fendedSessionIds\"H\n" +
 	"\x11StartSessionReply\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +

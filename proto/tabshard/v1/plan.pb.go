@@ -549,7 +549,11 @@ type Plan struct {
 	UnusedDeviceIds []string `protobuf:"bytes,14,rep,name=unused_device_ids,json=unusedDeviceIds,proto3" json:"unused_device_ids,omitempty"`
 	// notes say what the planner decided beyond the table: type fallbacks,
 	// devices reserved as standbys.
-	Notes         []string `protobuf:"bytes,15,rep,name=notes,proto3" json:"notes,omitempty"`
+	Notes []string `protobuf:"bytes,15,rep,name=notes,proto3" json:"notes,omitempty"`
+	// max_sessions is how many sessions' KV caches each stage holds at once
+	// (each of context_length positions): the leader admits at most this
+	// many sessions and queues the rest; a worker never evicts one of them.
+	MaxSessions   uint32 `protobuf:"varint,16,opt,name=max_sessions,json=maxSessions,proto3" json:"max_sessions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -689,6 +693,13 @@ func (x *Plan) GetNotes() []string {
 	return nil
 }
 
+func (x *Plan) GetMaxSessions() uint32 {
+	if x != nil {
+		return x.MaxSessions
+	}
+	return 0
+}
+
 var File_tabshard_v1_plan_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_plan_proto_rawDesc = "" +
@@ -739,7 +750,7 @@ const file_tabshard_v1_plan_proto_rawDesc = "" +
 	"\x14compute_ms_per_token\x18\x12 \x01(\x01R\x11computeMsPerToken\x12'\n" +
 	"\x10hop_ms_per_token\x18\x13 \x01(\x01R\rhopMsPerToken\x123\n" +
 	"\x16predicted_ms_per_token\x18\x14 \x01(\x01R\x13predictedMsPerToken\x12%\n" +
-	"\x04link\x18\x15 \x01(\x0e2\x11.tabshard.v1.LinkR\x04link\"\xf7\x04\n" +
+	"\x04link\x18\x15 \x01(\x0e2\x11.tabshard.v1.LinkR\x04link\"\x9a\x05\n" +
 	"\x04Plan\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x1f\n" +
 	"\vblock_count\x18\x02 \x01(\rR\n" +
@@ -757,7 +768,8 @@ const file_tabshard_v1_plan_proto_rawDesc = "" +
 	"\x1bpredicted_tokens_per_second\x18\f \x01(\x01R\x18predictedTokensPerSecond\x12B\n" +
 	"\x1epredicted_latency_ms_per_token\x18\r \x01(\x01R\x1apredictedLatencyMsPerToken\x12*\n" +
 	"\x11unused_device_ids\x18\x0e \x03(\tR\x0funusedDeviceIds\x12\x14\n" +
-	"\x05notes\x18\x0f \x03(\tR\x05notesB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"\x05notes\x18\x0f \x03(\tR\x05notes\x12!\n" +
+	"\fmax_sessions\x18\x10 \x01(\rR\vmaxSessionsB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_plan_proto_rawDescOnce sync.Once
