@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/state"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -58,6 +58,9 @@ func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (stri
 	if err := bus.Request(ctx, b.c.nc, b.c.subj.StartSession(), &tabshardv1.StartSession{Session: s}, reply); err != nil {
 		return "", fmt.Errorf("%w: no leader answered: %v", api.ErrUnavailable, err)
 	}
+	if ms := reply.GetRetryAfterMs(); ms > 0 {
+		return "", &api.OverloadedError{RetryAfter: time.Duration(ms) * time.Millisecond, Reason: reply.GetError()}
+	}
 	if reply.GetError() != "" {
 		return "", fmt.Errorf("%w: %s", api.ErrUnavailable, reply.GetError())
 	}
@@ -65,6 +68,10 @@ func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (stri
 }
 
 func (b backend) unavailable(err error) error {
+	var over *overloadedError
+	if errors.As(err, &over) {
+		return &api.OverloadedError{RetryAfter: over.retryAfter, Reason: over.Error()}
+	}
 	if errors.Is(err, errNoPlan) {
 		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
 	}

@@ -95,6 +95,15 @@ type Config struct {
 	Standbys   int
 	// Context is the positions each session may use (0: the model's).
 	Context int
+	// MaxSessions is how many sessions generate at once: the plan sizes
+	// every stage's KV caches for that many, the leader admits that many
+	// and the workers never evict one. MaxQueued more wait, in FIFO order,
+	// for at most QueueWait each; past that a session is refused (HTTP 429
+	// with Retry-After). Zero values take the defaults: 16 sessions, a
+	// queue of 4 × MaxSessions, a minute's wait.
+	MaxSessions int
+	MaxQueued   int
+	QueueWait   time.Duration
 
 	Clock  Clock
 	Logger *slog.Logger
@@ -115,8 +124,14 @@ func DefaultConfig() Config {
 		StepTimeout:       3 * time.Second,
 		MinWorkers:        1,
 		Standbys:          0,
+		MaxSessions:       DefaultMaxSessions,
+		MaxQueued:         4 * DefaultMaxSessions,
+		QueueWait:         time.Minute,
 	}
 }
+
+// DefaultMaxSessions is the sessions a coordinator runs at once unless told.
+const DefaultMaxSessions = 16
 
 // Validate checks the configuration and fills in clock and logger.
 func (c *Config) Validate() error {
@@ -136,8 +151,19 @@ func (c *Config) Validate() error {
 		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0:
 		return bad("negative worker, stage, standby or context count")
+	case c.MaxSessions < 0 || c.MaxQueued < 0 || c.QueueWait < 0:
+		return bad("negative session limit %d, queue %d or queue wait %v", c.MaxSessions, c.MaxQueued, c.QueueWait)
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxQueued == 0 {
+		c.MaxQueued = 4 * c.MaxSessions
+	}
+	if c.QueueWait == 0 {
+		c.QueueWait = time.Minute
 	}
 	if c.Clock == nil {
 		c.Clock = wallClock{}

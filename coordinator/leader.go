@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
-	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/state"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -44,6 +45,9 @@ type leader struct {
 	log       *slog.Logger
 	metrics   *api.Metrics
 	rate      tokenRate
+	// admitted bounds the running sessions (Config.MaxSessions) and
+	// queues the rest.
+	admitted *admission
 
 	propose sync.Mutex // serialises proposals that read the state to build a command
 
@@ -60,7 +64,7 @@ type leader struct {
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
-		log: cfg.Logger, metrics: m, seen: map[string]time.Time{}, progress: map[string]time.Time{},
+		log: cfg.Logger, metrics: m, admitted: newAdmission(cfg.MaxSessions, cfg.MaxQueued), seen: map[string]time.Time{}, progress: map[string]time.Time{},
 		reports: map[string]report{}, heartbeats: make(chan struct{}, 1)}
 }
 
@@ -99,6 +103,7 @@ func (l *leader) apply(ctx context.Context, cmd *tabshardv1.Command) error {
 // stalled steps. It returns when ctx ends (leadership lost).
 func (l *leader) run(ctx context.Context) error {
 	l.resetLeases()
+	l.admitted.reset(l.activeSessions())
 	jsub, err := bus.Subscribe(l.nc, l.subj.Join(), func() *tabshardv1.JoinRequest { return &tabshardv1.JoinRequest{} },
 		func(req *tabshardv1.JoinRequest, msg *nats.Msg) { go l.onJoin(ctx, req, msg) }, bus.WithLogger(l.log))
 	if err != nil {
@@ -155,13 +160,22 @@ func (l *leader) tick(ctx context.Context) {
 	}
 	l.announce()
 	l.reissueStalled(ctx)
+	l.metrics.SessionsActive.Set(float64(l.activeSessions()))
+	_, queued := l.admitted.counts()
+	l.metrics.SessionsQueued.Set(float64(queued))
+}
+
+// activeSessions counts the sessions generating.
+func (l *leader) activeSessions() int {
 	active := 0
-	for _, s := range l.machine.State().GetSessions() {
-		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
-			active++
+	l.machine.Read(func(st *tabshardv1.ClusterState) {
+		for _, s := range st.GetSessions() {
+			if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+				active++
+			}
 		}
-	}
-	l.metrics.SessionsActive.Set(float64(active))
+	})
+	return active
 }
 
 // heard records a heartbeat; every coordinator keeps these, so a new leader
@@ -298,17 +312,31 @@ func (l *leader) replan(ctx context.Context) error {
 	return nil
 }
 
-// announce publishes the committed plan to the workers.
+// announce publishes the committed plan to the workers, with the workers
+// expired and the sessions ended (whose KV caches workers free).
 func (l *leader) announce() {
-	st := l.machine.State()
-	if st.GetPlan() == nil || !l.node.IsLeader() {
+	if !l.node.IsLeader() {
 		return
 	}
-	ann := &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), Plan: st.GetPlan(), ModelUrl: l.modelURL}
-	for _, m := range st.GetMembers() {
-		if m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
-			ann.ExpiredWorkerIds = append(ann.ExpiredWorkerIds, m.GetWorkerId())
+	var ann *tabshardv1.EpochAnnouncement
+	l.machine.Read(func(st *tabshardv1.ClusterState) {
+		if st.GetPlan() == nil {
+			return
 		}
+		ann = &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), Plan: proto.Clone(st.GetPlan()).(*tabshardv1.Plan), ModelUrl: l.modelURL}
+		for _, m := range st.GetMembers() {
+			if m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
+				ann.ExpiredWorkerIds = append(ann.ExpiredWorkerIds, m.GetWorkerId())
+			}
+		}
+		for _, s := range st.GetSessions() {
+			if s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+				ann.EndedSessionIds = append(ann.EndedSessionIds, s.GetId())
+			}
+		}
+	})
+	if ann == nil {
+		return
 	}
 	if err := bus.Publish(l.nc, l.subj.Epoch(), ann); err != nil {
 		l.log.Warn("announce", "err", err)
@@ -346,31 +374,69 @@ func (l *leader) admit(ctx context.Context, req *tabshardv1.JoinRequest) *tabsha
 		ModelUrl: l.modelURL, Epoch: l.machine.State().GetEpoch()}
 }
 
-// startSession commits a new session and issues its prompt.
+// startSession waits for a slot (admission), then commits a new session
+// and issues its prompt.
 func (l *leader) startSession(ctx context.Context, s *tabshardv1.Session) (string, error) {
+	if !l.hasPlan() {
+		return "", errNoPlan
+	}
+	queued := l.now()
+	if err := l.admitted.acquire(ctx, l.cfg.QueueWait); err != nil {
+		if errors.Is(err, errQueueFull) || errors.Is(err, errQueueWait) {
+			l.metrics.SessionsRejected.Inc()
+			return "", &overloadedError{err: err, retryAfter: l.admitted.retryAfter()}
+		}
+		return "", err
+	}
+	l.metrics.QueueWait.Observe(l.now().Sub(queued).Seconds())
 	l.propose.Lock()
 	st := l.machine.State()
 	if st.GetPlan() == nil {
 		l.propose.Unlock()
+		l.admitted.release(0)
 		return "", errNoPlan
 	}
 	s.Id = state.NextSessionID(st)
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_StartSession{StartSession: &tabshardv1.StartSession{Session: s}}})
 	l.propose.Unlock()
 	if err != nil {
+		l.admitted.release(0)
 		return "", err
 	}
 	l.issue(ctx, state.Session(l.machine.State(), s.GetId()))
 	return s.GetId(), nil
 }
 
+func (l *leader) hasPlan() bool {
+	has := false
+	l.machine.Read(func(st *tabshardv1.ClusterState) { has = st.GetPlan() != nil })
+	return has
+}
+
 var errNoPlan = errors.New("no plan yet: waiting for workers to join")
+
+// overloadedError is a session refused for lack of room, with a hint of
+// when to try again.
+type overloadedError struct {
+	err        error
+	retryAfter time.Duration
+}
+
+func (e *overloadedError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.err, e.retryAfter)
+}
+
+func (e *overloadedError) Unwrap() error { return e.err }
 
 func (l *leader) onStartRequest(ctx context.Context, req *tabshardv1.StartSession, msg *nats.Msg) {
 	id, err := l.startSession(ctx, req.GetSession())
 	reply := &tabshardv1.StartSessionReply{SessionId: id}
 	if err != nil {
 		reply.Error = err.Error()
+	}
+	var over *overloadedError
+	if errors.As(err, &over) {
+		reply.RetryAfterMs = uint32(max(over.retryAfter.Milliseconds(), 1))
 	}
 	if err := bus.Respond(l.nc, msg, reply); err != nil {
 		l.log.Warn("start reply", "err", err)
@@ -489,12 +555,17 @@ func (l *leader) finish(s *tabshardv1.Session, t *tabshardv1.Token) string {
 func (l *leader) end(ctx context.Context, id, reason string) {
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_EndSession{EndSession: &tabshardv1.EndSession{
 		SessionId: id, State: tabshardv1.SessionState_SESSION_STATE_DONE, FinishReason: reason}}})
-	if err != nil {
-		l.log.Debug("end session", "session", id, "err", err)
-	}
 	l.mu.Lock()
 	delete(l.progress, id)
 	l.mu.Unlock()
+	if err != nil {
+		l.log.Debug("end session", "session", id, "err", err)
+		return
+	}
+	var created int64
+	l.machine.Read(func(st *tabshardv1.ClusterState) { created = state.Session(st, id).GetCreatedUnixMs() })
+	l.admitted.release(l.now().Sub(time.UnixMilli(created)))
+	l.announce() // the workers free the session's KV caches
 }
 
 // onAddCoordinator adds a coordinator that presents the join token to the

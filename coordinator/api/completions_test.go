@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tabshard/tabshard/coordinator/api"
 )
@@ -213,6 +214,7 @@ func TestBackendErrors(t *testing.T) {
 		{fmt.Errorf("%w: prompt too odd", api.ErrBadRequest), 400, "invalid_request_error"},
 		{fmt.Errorf("%w: gone", api.ErrUnknownModel), 400, "invalid_request_error"},
 		{fmt.Errorf("disk on fire"), 500, "server_error"},
+		{&api.OverloadedError{RetryAfter: 2500 * time.Millisecond, Reason: "16 sessions run, 64 wait"}, 429, "server_error"},
 	}
 	for _, c := range cases {
 		t.Run(c.err.Error(), func(t *testing.T) {
@@ -226,6 +228,9 @@ func TestBackendErrors(t *testing.T) {
 			}
 			if c.status == 503 && resp.Header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
+			}
+			if c.status == 429 && resp.Header.Get("Retry-After") != "3" {
+				t.Errorf("429 with Retry-After %q, want 3 (2.5 s rounded up)", resp.Header.Get("Retry-After"))
 			}
 		})
 	}

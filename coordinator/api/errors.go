@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Sentinel errors a Backend returns, wrapped with %w and a message that says
@@ -21,7 +23,31 @@ var (
 	// ErrUnavailable means this coordinator cannot serve right now (no
 	// leader, no committed plan, NATS disconnected): 503 with Retry-After.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrOverloaded is a session refused because the cluster runs all the
+	// sessions it can and its queue is full: 429 with Retry-After (wrap it
+	// in an *OverloadedError to give the delay).
+	ErrOverloaded = errors.New("overloaded")
 )
+
+// OverloadedError is ErrOverloaded with when to try again.
+type OverloadedError struct {
+	RetryAfter time.Duration
+	Reason     string
+}
+
+func (e *OverloadedError) Error() string { return e.Reason }
+
+func (e *OverloadedError) Unwrap() error { return ErrOverloaded }
+
+// retryAfterSeconds is the Retry-After header's value for err: the
+// delay an *OverloadedError gives, rounded up, at least a second.
+func retryAfterSeconds(err error) string {
+	var oe *OverloadedError
+	if errors.As(err, &oe) && oe.RetryAfter > time.Second {
+		return strconv.Itoa(int((oe.RetryAfter + time.Second - 1) / time.Second))
+	}
+	return "1"
+}
 
 // OpenAI error types.
 const (
@@ -36,6 +62,8 @@ type apiError struct {
 	Type    string
 	Param   string // "" is written as null
 	Code    string // "" is written as null
+	// retryAfter is the Retry-After header of a 429.
+	retryAfter string
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -85,6 +113,8 @@ func asAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Message: err.Error(), Type: typeInvalidRequest, Code: "session_not_found"}
 	case errors.Is(err, ErrBadRequest):
 		return &apiError{Status: http.StatusBadRequest, Message: err.Error(), Type: typeInvalidRequest}
+	case errors.Is(err, ErrOverloaded):
+		return &apiError{Status: http.StatusTooManyRequests, Message: err.Error(), Type: typeServer, Code: "overloaded", retryAfter: retryAfterSeconds(err)}
 	case errors.Is(err, ErrUnavailable):
 		return &apiError{Status: http.StatusServiceUnavailable, Message: err.Error(), Type: typeServer, Code: "unavailable"}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -96,8 +126,11 @@ func asAPIError(err error) *apiError {
 // writeError writes err as an OpenAI error response.
 func writeError(w http.ResponseWriter, err error) {
 	ae := asAPIError(err)
-	if ae.Status == http.StatusServiceUnavailable {
+	switch ae.Status {
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", ae.retryAfter)
 	}
 	writeJSON(w, ae.Status, ae.body())
 }

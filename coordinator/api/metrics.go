@@ -34,6 +34,18 @@ type Metrics struct {
 	RejectedMessages *prometheus.CounterVec
 	// SessionsActive is the number of sessions generating (tabshard_sessions_active).
 	SessionsActive prometheus.Gauge
+	// SessionsQueued is the number of sessions waiting for a slot
+	// (tabshard_sessions_queued).
+	SessionsQueued prometheus.Gauge
+	// SessionsRejected counts sessions refused with 429: the queue was
+	// full or the wait too long (tabshard_sessions_rejected_total).
+	SessionsRejected prometheus.Counter
+	// QueueWait is the time an admitted session waited for its slot
+	// (tabshard_session_queue_seconds).
+	QueueWait prometheus.Histogram
+	// StageBatch is how many sessions' steps a stage ran in one batch, by
+	// stage index (tabshard_stage_batch_size{stage}).
+	StageBatch *prometheus.HistogramVec
 
 	// HTTPRequests counts answered requests by route pattern and status
 	// (tabshard_http_requests_total{route,code}); the server updates it.
@@ -69,11 +81,17 @@ func NewMetrics() *Metrics {
 		Failovers:        counter("failovers_total", "Stages moved to a standby."),
 		RejectedMessages: counterVec("rejected_messages_total", "Messages rejected (fenced or malformed).", "reason"),
 		SessionsActive:   gauge("sessions_active", "Sessions generating."),
-		HTTPRequests:     counterVec("http_requests_total", "HTTP requests answered.", "route", "code"),
-		HTTPStreams:      gauge("http_streams_active", "Open SSE and WebSocket token streams."),
+		SessionsQueued:   gauge("sessions_queued", "Sessions waiting for a slot."),
+		SessionsRejected: counter("sessions_rejected_total", "Sessions refused (queue full or wait too long)."),
+		QueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tabshard", Name: "session_queue_seconds",
+			Help: "Time an admitted session waited for a slot.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 17)}),
+		StageBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tabshard", Name: "stage_batch_size",
+			Help: "Sessions' steps a stage ran in one batch.", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128}}, []string{"stage"}),
+		HTTPRequests: counterVec("http_requests_total", "HTTP requests answered.", "route", "code"),
+		HTTPStreams:  gauge("http_streams_active", "Open SSE and WebSocket token streams."),
 	}
 	m.Registry.MustRegister(m.Tokens, m.TokensPerSecond, m.StageLatency, m.HopLatency, m.Failovers,
-		m.RejectedMessages, m.SessionsActive, m.HTTPRequests, m.HTTPStreams,
+		m.RejectedMessages, m.SessionsActive, m.SessionsQueued, m.SessionsRejected, m.QueueWait, m.StageBatch, m.HTTPRequests, m.HTTPStreams,
 		m.raftGauge("raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func(s RaftStatus) float64 { return float64(s.State) }),
 		m.raftGauge("raft_term", "Current Raft term.", func(s RaftStatus) float64 { return float64(s.Term) }),
 		m.raftGauge("raft_commit_index", "Raft commit index.", func(s RaftStatus) float64 { return float64(s.CommitIndex) }),

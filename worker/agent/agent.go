@@ -48,7 +48,8 @@ type Config struct {
 	grants        *modelGrants // set by Run when it adds them
 	// NATSOptions are added when connecting (e.g. an in-process dialer).
 	NATSOptions []nats.Option
-	// MaxSessions bounds the sessions whose KV caches a worker keeps.
+	// MaxSessions bounds the sessions whose KV caches a worker keeps when
+	// the plan names no number (Plan.max_sessions); it never evicts one.
 	MaxSessions int
 	// OnEvent, when set, hears what the worker does (for tests and the CLI).
 	OnEvent func(Event)
@@ -373,6 +374,7 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 			return fmt.Errorf("%w: worker %s in epoch %d", ErrFenced, m.id, ann.GetEpoch())
 		}
 	}
+	m.free(ctx, ann.GetEndedSessionIds())
 	if ann.GetEpoch() == m.epoch {
 		m.retryLoad(ctx, ann, loads)
 		return nil
@@ -470,7 +472,7 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	}
 	m.loaded, m.progress = l.stage, 1
 	m.runner = &Runner{
-		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.cfg.MaxSessions,
+		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.maxSessions(),
 		Options: worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
 		Out:     natsOutbox{m: m, ctx: ctx},
 	}
@@ -528,9 +530,34 @@ func (m *member) onActivation(ctx context.Context, a *tabshardv1.Activation) {
 		m.pending = append(m.pending, a) // weights still loading
 		return
 	}
-	if err := r.Handle(ctx, a, m.epoch); err != nil {
+	err := r.Handle(ctx, a, m.epoch)
+	if errors.Is(err, ErrFull) {
+		m.pending = append(m.pending, a) // until an ended session is freed
+		return
+	}
+	if err != nil {
 		m.cfg.Logger.Error("activation rejected", "worker", m.id, "session", a.GetSessionId(), "stage", a.GetStage(), "position", a.GetFirstPosition(), "err", err)
 	}
+}
+
+// maxSessions is how many sessions' KV caches the plan has room for.
+func (m *member) maxSessions() int {
+	if n := m.plan.GetMaxSessions(); n > 0 {
+		return int(n)
+	}
+	return m.cfg.MaxSessions
+}
+
+// free drops the KV caches of ended sessions and retries the inputs that
+// waited for room.
+func (m *member) free(ctx context.Context, ended []string) {
+	m.mu.Lock()
+	r := m.runner
+	m.mu.Unlock()
+	if r == nil || r.Free(ended) == 0 || len(m.pending) == 0 {
+		return
+	}
+	m.drainPending(ctx)
 }
 
 func (m *member) producer(stage uint32) string {

@@ -2,9 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -36,9 +36,12 @@ type Runner struct {
 	Options worker.Options
 	// Wire is the type hidden states travel as: F32 (the zero value) or
 	// F16.
-	Wire        kernels.DType
-	Out         Outbox
-	Log         *slog.Logger
+	Wire kernels.DType
+	Out  Outbox
+	Log  *slog.Logger
+	// MaxSessions is how many sessions' KV caches the runner holds (the
+	// plan's max_sessions). A cache is never evicted: a new session past
+	// the limit gets ErrFull until Free drops an ended one.
 	MaxSessions int
 	// MaxPositions is the most positions one output activation carries
 	// (the bus's message limit over a position's bytes); a longer step
@@ -50,8 +53,11 @@ type Runner struct {
 	PrefillChunk int
 
 	sessions map[string]*sequence
-	clock    int64
 }
+
+// ErrFull is an input of a new session while the runner holds MaxSessions
+// sessions' KV caches: it may run once an ended session is freed.
+var ErrFull = errors.New("no room for another session's KV cache")
 
 // maxPositions is how many positions of positionBytes bytes fit a message
 // of limit bytes with room for the rest of the activation (0: no limit
@@ -86,7 +92,6 @@ type sequence struct {
 	lastIn   [2]uint32                // the last input's [first, end) positions
 	lastActs []*tabshardv1.Activation // the last input's output pieces
 	lastTok  *tabshardv1.Token
-	used     int64
 }
 
 // Handle runs one input activation stamped with epoch (the runner's
@@ -119,39 +124,39 @@ func (r *Runner) sequence(id string) (*sequence, error) {
 	if r.sessions == nil {
 		r.sessions = map[string]*sequence{}
 	}
-	r.clock++
 	if s, ok := r.sessions[id]; ok {
-		s.used = r.clock
 		return s, nil
 	}
-	r.evict()
+	if limit := max(r.MaxSessions, 1); len(r.sessions) >= limit {
+		return nil, fmt.Errorf("%w: session %s, %d held", ErrFull, id, len(r.sessions))
+	}
 	kv, err := r.Stage.NewKV(r.Options)
 	if err != nil {
 		return nil, err
 	}
-	s := &sequence{kv: kv, used: r.clock}
+	s := &sequence{kv: kv}
 	r.sessions[id] = s
 	return s, nil
 }
 
-// evict forgets the least recently used sessions past MaxSessions.
-func (r *Runner) evict() {
-	limit := max(r.MaxSessions, 1)
-	if len(r.sessions) < limit {
-		return
-	}
-	ids := make([]string, 0, len(r.sessions))
-	for id := range r.sessions {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return r.sessions[ids[i]].used < r.sessions[ids[j]].used })
-	for _, id := range ids[:len(ids)-limit+1] {
-		delete(r.sessions, id)
-	}
-}
-
 // Forget drops a session's state.
 func (r *Runner) Forget(session string) { delete(r.sessions, session) }
+
+// Free drops the state of the sessions that ended and says how many it
+// held.
+func (r *Runner) Free(ended []string) int {
+	n := 0
+	for _, id := range ended {
+		if _, ok := r.sessions[id]; ok {
+			delete(r.sessions, id)
+			n++
+		}
+	}
+	return n
+}
+
+// Sessions is how many sessions' KV caches the runner holds.
+func (r *Runner) Sessions() int { return len(r.sessions) }
 
 // resend re-sends the output of the last input when positions ending
 // where it ended come again (a step the coordinator re-issued, maybe cut

@@ -396,3 +396,34 @@ func TestMaxPositions(t *testing.T) {
 		t.Errorf("f16 wire: %d bytes a position", r.PositionBytes())
 	}
 }
+
+// TestRunnerNeverEvicts: a runner holding MaxSessions sessions refuses a
+// new one with ErrFull, keeps the ones it holds, and takes the new one once
+// an ended session is freed.
+func TestRunnerNeverEvicts(t *testing.T) {
+	m := stories(t)
+	bus := &memBus{}
+	r := newRunner(t, m, bus, 0, worker.Range{Begin: 0, End: 5, First: true, Last: true})
+	r.MaxSessions = 2
+	ctx := context.Background()
+	step := func(id string) error {
+		return r.Handle(ctx, &tabshardv1.Activation{SessionId: id, Epoch: 1, TokenCount: 1, Tokens: []uint32{1}}, 1)
+	}
+	for _, id := range []string{"a", "b"} {
+		if err := step(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := step("c"); !errors.Is(err, ErrFull) {
+		t.Fatalf("third session: %v, want ErrFull", err)
+	}
+	if r.Sessions() != 2 {
+		t.Fatalf("holds %d sessions, want 2", r.Sessions())
+	}
+	if n := r.Free([]string{"a", "zz"}); n != 1 {
+		t.Fatalf("freed %d, want 1", n)
+	}
+	if err := step("c"); err != nil {
+		t.Fatalf("after freeing one: %v", err)
+	}
+}

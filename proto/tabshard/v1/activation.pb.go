@@ -47,6 +47,9 @@ type Activation struct {
 	// stage_micros lists, stage by stage, the microseconds each earlier
 	// stage spent computing this step (for per-stage latency metrics).
 	StageMicros []uint32 `protobuf:"varint,12,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	// stage_batch is, per stage so far, how many sessions' steps that stage
+	// ran in the batch that computed this one (1: alone).
+	StageBatch []uint32 `protobuf:"varint,20,rep,packed,name=stage_batch,json=stageBatch,proto3" json:"stage_batch,omitempty"`
 	// step_end is the position after the last of this step's inputs when a
 	// stage sent the step's output in pieces, each within the bus's message
 	// limit (a long prompt's hidden states): the pieces come in order and the
@@ -171,6 +174,13 @@ func (x *Activation) GetStageMicros() []uint32 {
 	return nil
 }
 
+func (x *Activation) GetStageBatch() []uint32 {
+	if x != nil {
+		return x.StageBatch
+	}
+	return nil
+}
+
 func (x *Activation) GetStepEnd() uint32 {
 	if x != nil {
 		return x.StepEnd
@@ -190,7 +200,10 @@ type Token struct {
 	RngState         uint64 `protobuf:"varint,5,opt,name=rng_state,json=rngState,proto3" json:"rng_state,omitempty"`
 	ProducerWorkerId string `protobuf:"bytes,6,opt,name=producer_worker_id,json=producerWorkerId,proto3" json:"producer_worker_id,omitempty"`
 	// stage_micros is the step's compute time per stage, in microseconds.
-	StageMicros   []uint32 `protobuf:"varint,7,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	StageMicros []uint32 `protobuf:"varint,7,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	// stage_batch is, per stage so far, how many sessions' steps that stage
+	// ran in the batch that computed this one (1: alone).
+	StageBatch    []uint32 `protobuf:"varint,20,rep,packed,name=stage_batch,json=stageBatch,proto3" json:"stage_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,11 +287,18 @@ func (x *Token) GetStageMicros() []uint32 {
 	return nil
 }
 
+func (x *Token) GetStageBatch() []uint32 {
+	if x != nil {
+		return x.StageBatch
+	}
+	return nil
+}
+
 var File_tabshard_v1_activation_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\xb0\x03\n" +
+	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\xd1\x03\n" +
 	"\n" +
 	"Activation\x12\x1d\n" +
 	"\n" +
@@ -295,8 +315,10 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\bsampling\x18\n" +
 	" \x01(\v2\x15.tabshard.v1.SamplingR\bsampling\x12,\n" +
 	"\x12producer_worker_id\x18\v \x01(\tR\x10producerWorkerId\x12!\n" +
-	"\fstage_micros\x18\f \x03(\rR\vstageMicros\x12\x19\n" +
-	"\bstep_end\x18\r \x01(\rR\astepEnd\"\xd6\x01\n" +
+	"\fstage_micros\x18\f \x03(\rR\vstageMicros\x12\x1f\n" +
+	"\vstage_batch\x18\x14 \x03(\rR\n" +
+	"stageBatch\x12\x19\n" +
+	"\bstep_end\x18\r \x01(\rR\astepEnd\"\xf7\x01\n" +
 	"\x05Token\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
@@ -305,7 +327,9 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\x02id\x18\x04 \x01(\rR\x02id\x12\x1b\n" +
 	"\trng_state\x18\x05 \x01(\x04R\brngState\x12,\n" +
 	"\x12producer_worker_id\x18\x06 \x01(\tR\x10producerWorkerId\x12!\n" +
-	"\fstage_micros\x18\a \x03(\rR\vstageMicrosB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"\fstage_micros\x18\a \x03(\rR\vstageMicros\x12\x1f\n" +
+	"\vstage_batch\x18\x14 \x03(\rR\n" +
+	"stageBatchB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_activation_proto_rawDescOnce sync.Once

@@ -1526,9 +1526,13 @@ func (x *EpochAnnouncement) GetEndedSessionIds() []string {
 
 // StartSessionReply answers a StartSession request sent to the leader.
 type StartSessionReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Error     string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// retry_after_ms, when set, says the session was refused for lack of
+	// room (every slot taken and the queue full, or the queue wait passed):
+	// the client may retry after this long.
+	RetryAfterMs  uint32 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1575,6 +1579,13 @@ func (x *StartSessionReply) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *StartSessionReply) GetRetryAfterMs() uint32 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
 }
 
 // AddCoordinatorRequest asks the leader to add a coordinator to the Raft
@@ -1794,11 +1805,12 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12\x1b\n" +
 	"\tmodel_url\x18\x03 \x01(\tR\bmodelUrl\x12,\n" +
 	"\x12expired_worker_ids\x18\x04 \x03(\tR\x10expiredWorkerIds\x12*\n" +
-	"\x11ended_session_ids\x18\x05 \x03(\tR\x0fendedSessionIds\"H\n" +
+	"\x11ended_session_ids\x18\x05 \x03(\tR\x0fendedSessionIds\"n\n" +
 	"\x11StartSessionReply\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"r\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12$\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs\"r\n" +
 	"\x15AddCoordinatorRequest\x12\x1d\n" +
 	"\n" +
 	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x17\n" +
