@@ -59,19 +59,85 @@ func (s *Stage) Forward(kv *KVCache, x []float32, pos, n int) error {
 		}
 		return nil
 	}
+	return s.forward(newRows([]Step{{KV: kv, Pos: pos, N: n}}), x)
+}
+
+// Step is one sequence's share of a batch: N hidden states of positions
+// [Pos, Pos+N) whose keys and values go to KV.
+type Step struct {
+	KV     *KVCache
+	Pos, N int
+}
+
+// ForwardBatch runs the stage's blocks over the steps of several sequences
+// at once: x holds each step's N hidden states, step after step (updated in
+// place). The weights are read once for all the rows; attention reads each
+// sequence's own cache. Every row is computed with exactly Forward's
+// arithmetic (matrix rows are dotted one vector at a time, attention is per
+// position and head), so a sequence's values are the same bits whatever
+// runs beside it. A windowed cache's step may not exceed 64 positions, and
+// a sequence may appear once.
+func (s *Stage) ForwardBatch(steps []Step, x []float32) error {
+	c := &s.cfg
+	rows := 0
+	seen := make(map[*KVCache]bool, len(steps))
+	for i, st := range steps {
+		kv := st.KV
+		switch {
+		case kv == nil || seen[kv]:
+			return fmt.Errorf("%w: step %d of the batch has no KV cache or shares one", ErrShape, i)
+		case kv.Blocks() != len(s.blocks):
+			return fmt.Errorf("%w: KV cache of %d blocks for a stage of %d", ErrShape, kv.Blocks(), len(s.blocks))
+		case st.N <= 0 || st.Pos < 0 || st.Pos+st.N > kv.Positions():
+			return fmt.Errorf("%w: positions [%d,%d) with room for %d", ErrPosition, st.Pos, st.Pos+st.N, kv.Positions())
+		case kv.Window() > 0 && st.N > maxChunk:
+			return fmt.Errorf("%w: %d positions in one step of a windowed cache (at most %d)", ErrPosition, st.N, maxChunk)
+		}
+		seen[kv] = true
+		rows += st.N
+	}
+	if len(x) != rows*c.Dim {
+		return fmt.Errorf("%w: %d values for %d positions of %d", ErrShape, len(x), rows, c.Dim)
+	}
+	if rows == 0 {
+		return nil
+	}
+	return s.forward(newRows(steps), x)
+}
+
+// rows says, for each row of a batch, its position and cache.
+type rows struct {
+	pos []int
+	kv  []*KVCache
+}
+
+func newRows(steps []Step) *rows {
+	r := &rows{}
+	for _, st := range steps {
+		for i := range st.N {
+			r.pos = append(r.pos, st.Pos+i)
+			r.kv = append(r.kv, st.KV)
+		}
+	}
+	return r
+}
+
+func (s *Stage) forward(r *rows, x []float32) error {
+	n := len(r.pos)
 	sc := s.newScratch(n)
 	for li := range s.blocks {
-		s.attention(kv, li, x, sc, pos, n)
+		s.attention(r, li, x, sc)
 		s.feedForward(&s.blocks[li], x, sc, n)
 	}
 	return nil
 }
 
 // attention runs block li's attention sublayer and adds it to x.
-func (s *Stage) attention(kv *KVCache, li int, x []float32, sc *scratch, pos, n int) {
+func (s *Stage) attention(r *rows, li int, x []float32, sc *scratch) {
 	c := &s.cfg
 	b := &s.blocks[li]
 	d, qd, kvd := c.Dim, c.QDim(), c.KVDim()
+	n := len(r.pos)
 	for i := 0; i < n; i++ {
 		kernels.RMSNorm(sc.xb[i*d:(i+1)*d], x[i*d:(i+1)*d], b.attnNorm, c.NormEps)
 	}
@@ -83,11 +149,11 @@ func (s *Stage) attention(kv *KVCache, li int, x []float32, sc *scratch, pos, n 
 			kernels.Add(k, b.kBias)
 			kernels.Add(v, b.vBias)
 		}
-		s.rope.Apply(q, c.HeadDim, pos+i)
-		s.rope.Apply(k, c.HeadDim, pos+i)
-		kv.Store(li, pos+i, k, v)
+		s.rope.Apply(q, c.HeadDim, r.pos[i])
+		s.rope.Apply(k, c.HeadDim, r.pos[i])
+		r.kv[i].Store(li, r.pos[i], k, v)
 	}
-	s.attendAll(kv, li, sc, pos, n)
+	s.attendAll(r, li, sc)
 	b.o.MatMul(sc.xb, sc.att, n)
 	kernels.Add(x, sc.xb)
 }
@@ -96,34 +162,40 @@ func (s *Stage) attention(kv *KVCache, li int, x []float32, sc *scratch, pos, n 
 // layer's attention runs on the calling goroutine.
 const minParallelAttention = 1 << 16
 
-// attendAll computes every head's attention output for the n positions,
-// spreading (position, head) pairs over the cores when there is enough work.
-func (s *Stage) attendAll(kv *KVCache, li int, sc *scratch, pos, n int) {
+// attendAll computes every head's attention output for the rows,
+// spreading (row, head) pairs over the cores when there is enough work.
+func (s *Stage) attendAll(r *rows, li int, sc *scratch) {
 	c := &s.cfg
+	n := len(r.pos)
 	jobs := n * c.Heads
-	span := pos + n + c.HeadDim // scratch per piece: scores and a value row
-	if jobs*(pos+n)*c.HeadDim < minParallelAttention || runtime.GOMAXPROCS(0) == 1 {
-		s.attendJobs(kv, li, sc, pos, 0, jobs, sc.scores(span, 1))
+	last, work := 0, 0
+	for _, p := range r.pos {
+		last = max(last, p)
+		work += c.Heads * (p + 1) * c.HeadDim
+	}
+	span := last + 1 + c.HeadDim // scratch per piece: scores and a value row
+	if work < minParallelAttention || runtime.GOMAXPROCS(0) == 1 {
+		s.attendJobs(r, li, sc, 0, jobs, sc.scores(span, 1))
 		return
 	}
 	chunk := max(1, jobs/(4*runtime.GOMAXPROCS(0)))
 	bufs := sc.scores(span, (jobs+chunk-1)/chunk)
 	kernels.ParallelFor(jobs, chunk, func(begin, end int) {
 		i := begin / chunk
-		s.attendJobs(kv, li, sc, pos, begin, end, bufs[i*span:(i+1)*span])
+		s.attendJobs(r, li, sc, begin, end, bufs[i*span:(i+1)*span])
 	})
 }
 
-// attendJobs runs jobs [begin,end), job j being position j/Heads, head
-// j%Heads, using buf (pos+n+HeadDim values) as scratch.
-func (s *Stage) attendJobs(kv *KVCache, li int, sc *scratch, pos, begin, end int, buf []float32) {
+// attendJobs runs jobs [begin,end), job j being row j/Heads, head
+// j%Heads, using buf (the last position+1+HeadDim values) as scratch.
+func (s *Stage) attendJobs(r *rows, li int, sc *scratch, begin, end int, buf []float32) {
 	c := &s.cfg
 	hd, qd := c.HeadDim, c.QDim()
 	group := c.Heads / c.KVHeads
 	tmp, scores := buf[:hd], buf[hd:]
 	for j := begin; j < end; j++ {
 		i, h := j/c.Heads, j%c.Heads
-		p := pos + i
+		p, kv := r.pos[i], r.kv[i]
 		first := 0
 		if w := kv.Window(); w > 0 && p-w+1 > 0 {
 			first = p - w + 1
