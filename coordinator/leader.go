@@ -589,6 +589,9 @@ func (l *leader) onAddCoordinator(ctx context.Context, req *tabshardv1.AddCoordi
 // the whole step's time, the mean time of its hops (stage inputs and the
 // token's way back).
 func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
+	for i, b := range t.GetStageBatch() {
+		l.metrics.StageBatch.WithLabelValues(strconv.Itoa(i)).Observe(float64(b))
+	}
 	var compute time.Duration
 	for i, us := range t.GetStageMicros() {
 		d := time.Duration(us) * time.Microsecond

@@ -292,9 +292,7 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 			m.onLoaded(ctx, l)
 		case a := <-acts:
 			m.drainLinked(ctx, linked) // a link copy waiting is older than this twin
-			if !m.twins.isTwin(a, time.Now()) {
-				m.onActivation(ctx, a)
-			}
+			m.onActivations(ctx, m.gather(a, acts))
 		case a := <-linked:
 			m.onLinked(ctx, a)
 		}
@@ -506,38 +504,83 @@ func (m *member) unsubscribe() {
 	}
 }
 
-// onActivation checks an input against the worker's epoch and plan, then
-// runs it. Inputs of newer epochs wait for their announcement; inputs of
-// older epochs, or from a worker that is not the previous stage's primary,
-// are rejected.
+// maxGather is the most inputs the worker takes off its queue at once to
+// run together.
+const maxGather = 1024
+
+// gather returns a and the inputs queued behind it (up to maxGather), less
+// the NATS twins of inputs a link delivered: the stage runs them as
+// batches.
+func (m *member) gather(a *tabshardv1.Activation, acts chan *tabshardv1.Activation) []*tabshardv1.Activation {
+	var out []*tabshardv1.Activation
+	now := time.Now()
+	for {
+		if !m.twins.isTwin(a, now) {
+			out = append(out, a)
+		}
+		if len(out) >= maxGather {
+			return out
+		}
+		select {
+		case a = <-acts:
+		default:
+			return out
+		}
+	}
+}
+
+// onActivation checks an input and runs it (see onActivations).
 func (m *member) onActivation(ctx context.Context, a *tabshardv1.Activation) {
-	switch {
-	case a.GetEpoch() > m.epoch:
-		m.pending = append(m.pending, a)
-		return
-	case a.GetEpoch() < m.epoch:
-		m.reject(a, "stale epoch")
-		return
-	}
-	if want := m.producer(a.GetStage()); a.GetStage() > 0 && a.GetProducerWorkerId() != want {
-		m.reject(a, "not from the previous stage's primary "+want)
-		return
-	}
+	m.onActivations(ctx, []*tabshardv1.Activation{a})
+}
+
+// onActivations checks inputs against the worker's epoch and plan, then
+// runs them, as batches where they can be. Inputs of newer epochs wait for
+// their announcement, and inputs of new sessions for room; inputs of older
+// epochs, or from a worker that is not the previous stage's primary, are
+// rejected.
+func (m *member) onActivations(ctx context.Context, as []*tabshardv1.Activation) {
 	m.mu.Lock()
 	r := m.runner
 	m.mu.Unlock()
+	var run []*tabshardv1.Activation
+	for _, a := range as {
+		if m.runnable(a, r) {
+			run = append(run, a)
+		}
+	}
+	if len(run) == 0 {
+		return
+	}
+	r.HandleAll(ctx, run, m.epoch, func(a *tabshardv1.Activation, err error) {
+		if errors.Is(err, ErrFull) {
+			m.pending = append(m.pending, a) // until an ended session is freed
+			return
+		}
+		m.cfg.Logger.Error("activation rejected", "worker", m.id, "session", a.GetSessionId(), "stage", a.GetStage(), "position", a.GetFirstPosition(), "err", err)
+	})
+}
+
+// runnable says whether runner r may run a now; an input that must wait
+// joins m.pending, one that never may is rejected.
+func (m *member) runnable(a *tabshardv1.Activation, r *Runner) bool {
+	switch {
+	case a.GetEpoch() > m.epoch:
+		m.pending = append(m.pending, a)
+		return false
+	case a.GetEpoch() < m.epoch:
+		m.reject(a, "stale epoch")
+		return false
+	}
+	if want := m.producer(a.GetStage()); a.GetStage() > 0 && a.GetProducerWorkerId() != want {
+		m.reject(a, "not from the previous stage's primary "+want)
+		return false
+	}
 	if r == nil || int(r.Index) != int(a.GetStage()) {
 		m.pending = append(m.pending, a) // weights still loading
-		return
+		return false
 	}
-	err := r.Handle(ctx, a, m.epoch)
-	if errors.Is(err, ErrFull) {
-		m.pending = append(m.pending, a) // until an ended session is freed
-		return
-	}
-	if err != nil {
-		m.cfg.Logger.Error("activation rejected", "worker", m.id, "session", a.GetSessionId(), "stage", a.GetStage(), "position", a.GetFirstPosition(), "err", err)
-	}
+	return true
 }
 
 // maxSessions is how many sessions' KV caches the plan has room for.
@@ -576,9 +619,7 @@ func (m *member) reject(a *tabshardv1.Activation, why string) {
 func (m *member) drainPending(ctx context.Context) {
 	pending := m.pending
 	m.pending = nil
-	for _, a := range pending {
-		m.onActivation(ctx, a)
-	}
+	m.onActivations(ctx, pending)
 }
 
 // natsOutbox sends a runner's results over NATS and reads the activation

@@ -29,6 +29,20 @@ type Greedy interface {
 	Greedy(x []float32, n int) ([]int, error)
 }
 
+// Batcher is a Compute that runs several sessions' steps as one batch,
+// each row with exactly Forward's arithmetic, so that a session's values
+// do not depend on what runs beside it (the CPU backend).
+type Batcher interface {
+	ForwardBatch(steps []Step, x []float32) error
+}
+
+// Step is one session's share of a batch: N hidden states of positions
+// [Pos, Pos+N) whose keys and values go to KV.
+type Step struct {
+	KV     KV
+	Pos, N int
+}
+
 // KV is one sequence's KV cache on a backend.
 type KV interface{ Positions() int }
 
@@ -52,4 +66,12 @@ func (c cpuCompute) NewKV(o worker.Options) (KV, error) { return c.Stage.NewKV(o
 
 func (c cpuCompute) Forward(kv KV, x []float32, pos, n int) error {
 	return c.Stage.Forward(kv.(*worker.KVCache), x, pos, n)
+}
+
+func (c cpuCompute) ForwardBatch(steps []Step, x []float32) error {
+	ws := make([]worker.Step, len(steps))
+	for i, st := range steps {
+		ws[i] = worker.Step{KV: st.KV.(*worker.KVCache), Pos: st.Pos, N: st.N}
+	}
+	return c.Stage.ForwardBatch(ws, x)
 }

@@ -213,9 +213,6 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	n := int(a.GetTokenCount())
 	p := a.GetFirstPosition()
 	s.lastActs, s.lastTok = nil, nil
-	micros := func() []uint32 {
-		return append(append([]uint32(nil), a.GetStageMicros()...), uint32(min(time.Since(start).Microseconds(), 1<<32-1)))
-	}
 	if r.Stage.Range().Last {
 		if err := r.Stage.Forward(s.kv, x, int(p), n); err != nil {
 			return err
@@ -228,7 +225,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 		if err != nil || !send {
 			return err
 		}
-		tok.StageMicros = micros()
+		tok.StageMicros, tok.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, 1)
 		s.lastTok = tok
 		return r.Out.SendToken(ctx, tok)
 	}
@@ -255,7 +252,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 		}
 		s.lastActs = append(s.lastActs, out)
 		if send && sendErr == nil { // after a failed send, compute the rest: a re-issue re-sends it all
-			out.StageMicros = micros()
+			out.StageMicros, out.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, 1)
 			sendErr = r.Out.SendActivation(ctx, out)
 		}
 	}

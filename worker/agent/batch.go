@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+	"github.com/tabshard/tabshard/worker"
+)
+
+// maxBatchPositions bounds the positions one batch runs: decoding steps
+// and prompt pieces together.
+const maxBatchPositions = 256
+
+// batchItem is an input that runs in a batch: its session and hidden
+// states.
+type batchItem struct {
+	a *tabshardv1.Activation
+	s *sequence
+	x []float32
+}
+
+// HandleAll runs inputs that arrived together, stamped with epoch. The
+// inputs that are next in line for their session and make one output each
+// run as batches of distinct sessions, of at most maxBatchPositions
+// positions, on a Compute that batches; the others run one at a time
+// through Handle, in their order. fail hears each input that failed.
+func (r *Runner) HandleAll(ctx context.Context, acts []*tabshardv1.Activation, epoch uint64, fail func(*tabshardv1.Activation, error)) {
+	var batch []batchItem
+	inBatch := map[string]bool{}
+	rows := 0
+	flush := func() {
+		if len(batch) > 0 {
+			if err := r.runBatch(ctx, batch, epoch); err != nil {
+				for _, it := range batch {
+					fail(it.a, err)
+				}
+			}
+		}
+		batch, rows = batch[:0], 0
+		clear(inBatch)
+	}
+	for _, a := range acts {
+		it, ok, err := r.batchable(a)
+		switch {
+		case err != nil:
+			fail(a, err)
+			continue
+		case !ok:
+			flush()
+			if err := r.Handle(ctx, a, epoch); err != nil {
+				fail(a, err)
+			}
+			continue
+		}
+		n := int(a.GetTokenCount())
+		if inBatch[a.GetSessionId()] || rows+n > maxBatchPositions {
+			flush()
+		}
+		batch = append(batch, it)
+		inBatch[a.GetSessionId()] = true
+		rows += n
+	}
+	flush()
+}
+
+// batchable says whether a can run in a batch, with its session and
+// hidden states: it must be this stage's, next in line for its session,
+// and make one output piece.
+func (r *Runner) batchable(a *tabshardv1.Activation) (batchItem, bool, error) {
+	n := int(a.GetTokenCount())
+	if _, ok := r.Stage.(Batcher); !ok || a.GetStage() != r.Index || n == 0 || r.pieceSize(n) < n {
+		return batchItem{}, false, nil
+	}
+	s, err := r.sequence(a.GetSessionId())
+	if err != nil {
+		return batchItem{}, false, err
+	}
+	if a.GetFirstPosition() != s.next || int(s.next)+n > s.kv.Positions() {
+		return batchItem{}, false, nil
+	}
+	x, err := r.input(a)
+	if err != nil {
+		return batchItem{}, false, err
+	}
+	return batchItem{a: a, s: s, x: x}, true, nil
+}
+
+// runBatch computes the items as one batch and sends each one's output:
+// the next stage's input, or on the last stage the sampled token.
+func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) error {
+	start := time.Now()
+	dim := r.Stage.Config().Dim
+	var x []float32
+	steps := make([]Step, len(items))
+	for i, it := range items {
+		x = append(x, it.x...)
+		steps[i] = Step{KV: it.s.kv, Pos: int(it.a.GetFirstPosition()), N: int(it.a.GetTokenCount())}
+	}
+	if err := r.Stage.(Batcher).ForwardBatch(steps, x); err != nil {
+		return err
+	}
+	var sample []int // items whose step ends here, on the last stage
+	off := 0
+	for i, it := range items {
+		st := steps[i]
+		it.x = x[off*dim : (off+st.N)*dim]
+		items[i] = it
+		off += st.N
+		p, end := uint32(st.Pos), uint32(st.Pos+st.N)
+		it.s.next, it.s.lastIn = end, [2]uint32{p, end}
+		it.s.lastActs, it.s.lastTok = nil, nil
+		if !r.Stage.Range().Last {
+			continue
+		}
+		if se := it.a.GetStepEnd(); se == 0 || se == end {
+			sample = append(sample, i)
+		}
+	}
+	if r.Stage.Range().Last {
+		return r.sampleBatch(ctx, items, sample, epoch, start)
+	}
+	var sendErr error
+	for _, it := range items {
+		out, err := r.output(it.a, it.x, it.a.GetFirstPosition(), int(it.a.GetTokenCount()), it.a.GetStepEnd(), epoch)
+		if err != nil {
+			return err
+		}
+		out.StageMicros, out.StageBatch = stamp(it.a.GetStageMicros(), it.a.GetStageBatch(), start, len(items))
+		it.s.lastActs = []*tabshardv1.Activation{out}
+		if sendErr == nil {
+			sendErr = r.Out.SendActivation(ctx, out)
+		}
+	}
+	return sendErr
+}
+
+// sampleBatch draws the next token of the items picked, their logits
+// computed in one pass over the output head.
+func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []int, epoch uint64, start time.Time) error {
+	if len(picked) == 0 {
+		return nil
+	}
+	c := r.Stage.Config()
+	xs := make([]float32, 0, len(picked)*c.Dim)
+	for _, i := range picked {
+		x := items[i].x
+		xs = append(xs, x[len(x)-c.Dim:]...)
+	}
+	logits := make([]float32, len(picked)*c.Vocab)
+	if err := r.Stage.Logits(logits, xs, len(picked)); err != nil {
+		return err
+	}
+	var sendErr error
+	for k, i := range picked {
+		a := items[i].a
+		sm := a.GetSampling()
+		sampler := worker.NewSampler(sm.GetTemperature(), sm.GetTopP(), sm.GetRngState())
+		tok := &tabshardv1.Token{
+			SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(),
+			Id: uint32(sampler.Sample(logits[k*c.Vocab : (k+1)*c.Vocab])), RngState: sampler.RNG.State, ProducerWorkerId: r.WorkerID,
+		}
+		tok.StageMicros, tok.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, len(items))
+		items[i].s.lastTok = tok
+		if sendErr == nil {
+			sendErr = r.Out.SendToken(ctx, tok)
+		}
+	}
+	return sendErr
+}
+
+// stamp appends this stage's time since start and batch size to the
+// earlier stages'.
+func stamp(micros, batch []uint32, start time.Time, size int) ([]uint32, []uint32) {
+	us := uint32(min(time.Since(start).Microseconds(), 1<<32-1))
+	return append(append([]uint32(nil), micros...), us), append(append([]uint32(nil), batch...), uint32(size))
+}
