@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/tabshard/tabshard/bus"
@@ -92,7 +93,7 @@ func (b backend) Session(_ context.Context, id string) (api.SessionInfo, error) 
 
 // Follow streams committed tokens as this coordinator applies them.
 func (b backend) Follow(ctx context.Context, id string, from int) (<-chan api.TokenEvent, error) {
-	if state.Session(b.c.machine.State(), id) == nil {
+	if !b.c.hasSession(id) {
 		// A session started through another coordinator may not have
 		// reached this one's log yet.
 		if err := b.c.waitSession(ctx, id); err != nil {
@@ -104,24 +105,55 @@ func (b backend) Follow(ctx context.Context, id string, from int) (<-chan api.To
 	return out, nil
 }
 
+// progress is what a follower reads of its session at a change: the
+// tokens it has not sent yet, and the end if it came.
+type progress struct {
+	found  bool
+	tokens []uint32
+	ended  bool
+	reason string
+}
+
+// sessionSince reads session id's tokens from index next on, copying only
+// those: a commit costs each follower what changed, not the whole state.
+func (c *Coordinator) sessionSince(id string, next int) progress {
+	var p progress
+	c.machine.Read(func(st *tabshardv1.ClusterState) {
+		s := state.Session(st, id)
+		if s == nil {
+			return
+		}
+		p.found = true
+		if gen := s.GetGenerated(); next < len(gen) {
+			p.tokens = append([]uint32(nil), gen[next:]...)
+		}
+		p.ended = s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE
+		p.reason = s.GetFinishReason()
+	})
+	return p
+}
+
+func (c *Coordinator) hasSession(id string) bool { return c.sessionSince(id, math.MaxInt).found }
+
 func (b backend) follow(ctx context.Context, id string, next int, out chan<- api.TokenEvent) {
 	defer close(out)
 	for {
 		changed := b.c.machine.Changed()
-		s := state.Session(b.c.machine.State(), id)
-		if s == nil {
+		s := b.c.sessionSince(id, next)
+		if !s.found {
 			return
 		}
-		for ; next < len(s.GetGenerated()); next++ {
+		for _, t := range s.tokens {
 			select {
-			case out <- api.TokenEvent{Index: next, Token: int(s.GetGenerated()[next])}:
+			case out <- api.TokenEvent{Index: next, Token: int(t)}:
+				next++
 			case <-ctx.Done():
 				return
 			}
 		}
-		if s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+		if s.ended {
 			select {
-			case out <- api.TokenEvent{Index: next, FinishReason: s.GetFinishReason()}:
+			case out <- api.TokenEvent{Index: next, FinishReason: s.reason}:
 			case <-ctx.Done():
 			}
 			return

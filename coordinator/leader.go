@@ -449,8 +449,9 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 	if s == nil || s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE {
 		return
 	}
-	st := l.machine.State()
-	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, Sampling: s.GetSampling()}
+	var epoch uint64
+	l.machine.Read(func(st *tabshardv1.ClusterState) { epoch = st.GetEpoch() })
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: s.GetSampling()}
 	if gen := s.GetGenerated(); len(gen) == 0 {
 		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
 	} else {
@@ -483,23 +484,45 @@ func (l *leader) reissueStalled(ctx context.Context) {
 	}
 }
 
+// view is what the leader reads of the state to move one session on,
+// copied without the rest of the state (a token's commit must not cost a
+// copy of every session).
+type view struct {
+	epoch   uint64
+	last    string              // the last stage's primary
+	session *tabshardv1.Session // a copy; nil when unknown
+}
+
+func (l *leader) view(id string) view {
+	var v view
+	l.machine.Read(func(st *tabshardv1.ClusterState) {
+		v.epoch = st.GetEpoch()
+		if stages := st.GetPlan().GetStages(); len(stages) > 0 {
+			v.last = stages[len(stages)-1].GetDeviceId()
+		}
+		if s := state.Session(st, id); s != nil {
+			v.session = proto.Clone(s).(*tabshardv1.Session)
+		}
+	})
+	return v
+}
+
 // onToken commits a token from the last stage's primary of the current
 // epoch and moves its session on. Anything else is rejected.
 func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 	if !l.node.IsLeader() {
 		return
 	}
-	st := l.machine.State()
-	stages := st.GetPlan().GetStages()
+	v := l.view(t.GetSessionId())
 	switch {
-	case t.GetEpoch() != st.GetEpoch():
+	case t.GetEpoch() != v.epoch:
 		l.rejectToken(t, "stale epoch")
 		return
-	case len(stages) == 0 || t.GetProducerWorkerId() != stages[len(stages)-1].GetDeviceId():
+	case v.last == "" || t.GetProducerWorkerId() != v.last:
 		l.rejectToken(t, "not from the last stage's primary")
 		return
 	}
-	s := state.Session(st, t.GetSessionId())
+	s := v.session
 	if s == nil || s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE || t.GetPosition() != state.NextPosition(s) {
 		l.reject("duplicate or out-of-order token")
 		return
@@ -520,7 +543,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 	issued := l.progress[t.GetSessionId()]
 	l.mu.Unlock()
 	l.observeStep(t, issued)
-	s = state.Session(l.machine.State(), t.GetSessionId())
+	s = l.view(t.GetSessionId()).session
 	if reason := l.finish(s, nil); reason != "" {
 		l.end(ctx, s.GetId(), reason)
 		return
@@ -542,7 +565,8 @@ func (l *leader) finish(s *tabshardv1.Session, t *tabshardv1.Token) string {
 		}
 		return ""
 	}
-	ctxLen := l.machine.State().GetPlan().GetContextLength()
+	var ctxLen uint32
+	l.machine.Read(func(st *tabshardv1.ClusterState) { ctxLen = st.GetPlan().GetContextLength() })
 	switch {
 	case s.GetMaxTokens() > 0 && uint32(len(s.GetGenerated())) >= s.GetMaxTokens():
 		return "length"
