@@ -46,6 +46,10 @@ func (s Subjects) Token() string { return s.prefix() + "token" }
 // StartSession is the request/reply subject for starting a session.
 func (s Subjects) StartSession() string { return s.prefix() + "ctl.start" }
 
+// CancelSession is the request/reply subject for ending a session whose
+// client went away.
+func (s Subjects) CancelSession() string { return s.prefix() + "ctl.cancel" }
+
 // AddCoordinator is where a joining coordinator asks the leader to add it
 // to the Raft cluster (request/reply).
 func (s Subjects) AddCoordinator() string { return s.prefix() + "ctl.add-coordinator" }

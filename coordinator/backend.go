@@ -101,7 +101,11 @@ func (b backend) Follow(ctx context.Context, id string, from int) (<-chan api.To
 		}
 	}
 	out := make(chan api.TokenEvent, 64)
-	go b.follow(ctx, id, from, out)
+	b.c.follows.add(id, 1)
+	go func() {
+		defer b.c.follows.add(id, -1)
+		b.follow(ctx, id, from, out)
+	}()
 	return out, nil
 }
 

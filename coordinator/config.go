@@ -104,6 +104,11 @@ type Config struct {
 	MaxSessions int
 	MaxQueued   int
 	QueueWait   time.Duration
+	// ResumeWindow is how long a session whose client went away before
+	// its end waits for a client to follow it again (GET
+	// /v1/sessions/<id>/events at this coordinator) before it is
+	// cancelled; 0 takes DefaultResumeWindow.
+	ResumeWindow time.Duration
 
 	Clock  Clock
 	Logger *slog.Logger
@@ -130,6 +135,9 @@ func DefaultConfig() Config {
 	}
 }
 
+// DefaultResumeWindow is the ResumeWindow unless told.
+const DefaultResumeWindow = 10 * time.Second
+
 // DefaultMaxSessions is the sessions a coordinator runs at once unless told.
 const DefaultMaxSessions = 16
 
@@ -151,7 +159,7 @@ func (c *Config) Validate() error {
 		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0:
 		return bad("negative worker, stage, standby or context count")
-	case c.MaxSessions < 0 || c.MaxQueued < 0 || c.QueueWait < 0:
+	case c.MaxSessions < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.ResumeWindow < 0:
 		return bad("negative session limit %d, queue %d or queue wait %v", c.MaxSessions, c.MaxQueued, c.QueueWait)
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
@@ -161,6 +169,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxQueued == 0 {
 		c.MaxQueued = 4 * c.MaxSessions
+	}
+	if c.ResumeWindow == 0 {
+		c.ResumeWindow = DefaultResumeWindow
 	}
 	if c.QueueWait == 0 {
 		c.QueueWait = time.Minute

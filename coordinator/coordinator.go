@@ -49,6 +49,7 @@ type Coordinator struct {
 	decider   *leader
 
 	done    chan struct{} // closed by Close
+	follows followers     // clients following each session here
 	mu      sync.Mutex
 	leading bool
 	cancel  context.CancelFunc

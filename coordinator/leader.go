@@ -116,6 +116,12 @@ func (l *leader) run(ctx context.Context) error {
 		return err
 	}
 	defer ssub.Unsubscribe()
+	csub, err := bus.Subscribe(l.nc, l.subj.CancelSession(), func() *tabshardv1.CancelSession { return &tabshardv1.CancelSession{} },
+		func(req *tabshardv1.CancelSession, msg *nats.Msg) { go l.onCancelRequest(ctx, req, msg) }, bus.WithLogger(l.log))
+	if err != nil {
+		return err
+	}
+	defer csub.Unsubscribe()
 	asub, err := bus.Subscribe(l.nc, l.subj.AddCoordinator(), func() *tabshardv1.AddCoordinatorRequest { return &tabshardv1.AddCoordinatorRequest{} },
 		func(req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) { go l.onAddCoordinator(ctx, req, msg) }, bus.WithLogger(l.log))
 	if err != nil {
@@ -440,6 +446,31 @@ func (l *leader) onStartRequest(ctx context.Context, req *tabshardv1.StartSessio
 	}
 	if err := bus.Respond(l.nc, msg, reply); err != nil {
 		l.log.Warn("start reply", "err", err)
+	}
+}
+
+// cancel ends a session whose client went away: its slot goes to the next
+// queued session and the workers free its KV caches.
+func (l *leader) cancel(ctx context.Context, id string) error {
+	if s := l.view(id).session; s == nil || s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+		return nil // unknown or ended already
+	}
+	l.log.Info("session cancelled: its client went away", "session", id)
+	l.metrics.SessionsCancelled.Inc()
+	l.end(ctx, id, finishCancelled)
+	return nil
+}
+
+// finishCancelled is the finish reason of a session whose client left.
+const finishCancelled = "cancelled"
+
+func (l *leader) onCancelRequest(ctx context.Context, req *tabshardv1.CancelSession, msg *nats.Msg) {
+	reply := &tabshardv1.CancelSessionReply{}
+	if err := l.cancel(ctx, req.GetSessionId()); err != nil {
+		reply.Error = err.Error()
+	}
+	if err := bus.Respond(l.nc, msg, reply); err != nil {
+		l.log.Warn("cancel reply", "err", err)
 	}
 }
 

@@ -38,6 +38,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions generating at once: every stage holds a KV cache for each, never evicted")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", cfg.MaxQueued, "sessions waiting for a slot, in FIFO order; past them a request gets 429 with Retry-After")
 	fs.DurationVar(&cfg.QueueWait, "queue-wait", cfg.QueueWait, "the longest a session waits for a slot before a 429")
+	fs.DurationVar(&cfg.ResumeWindow, "resume-window", coordinator.DefaultResumeWindow, "how long a session whose client went away waits for it to resume before it is cancelled")
 	fs.StringVar(&cfg.ModelServerURL, "model-server", "", "the model file's URL on a model server of another origin (tabshard serve-model prints it): workers read the model there, with grants this coordinator signs")
 	keyFile := fs.String("model-key-file", "", "file of the key grants are signed with, shared with the model server (at least 32 bytes; needs --model-server)")
 	local := fs.Int("local-workers", 3, "in-process workers to start")

@@ -46,6 +46,14 @@ type Backend interface {
 	ModelFile(name string) (f io.ReadSeeker, modTime time.Time, err error)
 }
 
+// Abandoner is a Backend that frees a session whose client went away
+// before its end. The server calls Abandon when the client that started a
+// session (not one that resumed it) disconnects; the backend cancels the
+// session unless a client follows it again within a resume window.
+type Abandoner interface {
+	Abandon(sessionID string)
+}
+
 // ModelInfo describes a served model, as /v1/models lists it.
 type ModelInfo struct {
 	ID            string // the name requests use

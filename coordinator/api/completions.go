@@ -55,21 +55,26 @@ func (s *server) generate(w http.ResponseWriter, r *http.Request, g generation) 
 	v := sessionView{ID: id, Model: g.Request.Model, Prompt: g.Request.Prompt,
 		Created: s.opts.Now().Unix(), Chat: g.Chat, tok: g.tok}
 	w.Header().Set(sessionHeader, id)
+	var ended bool
 	if g.Stream {
-		s.streamSSE(w, r, v, -1)
-		return
+		ended = s.streamSSE(w, r, v, -1)
+	} else {
+		ended = s.respondWhole(w, r, v)
 	}
-	s.respondWhole(w, r, v)
+	if a, ok := s.b.(Abandoner); ok && !ended && r.Context().Err() != nil {
+		a.Abandon(id) // the client went away: free the session unless it comes back
+	}
 }
 
-// respondWhole waits for the session's end and answers with all its text.
-func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionView) {
+// respondWhole waits for the session's end and answers with all its text;
+// it says whether the session's end came.
+func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionView) bool {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	events, err := s.follow(ctx, v)
 	if err != nil {
 		s.fail(w, r, "follow", err)
-		return
+		return false
 	}
 	var text strings.Builder
 	var last piece
@@ -78,6 +83,7 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 		last = p
 		return nil
 	}})
+	ended := err == nil
 	switch {
 	case errors.Is(err, errInterrupted):
 		err = fmt.Errorf("%w: session %s: %v; resume with GET /v1/sessions/%s/events", ErrUnavailable, v.ID, err, v.openAIID())
@@ -86,9 +92,10 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 	}
 	if err != nil {
 		s.fail(w, r, "follow", err)
-		return
+		return ended
 	}
 	writeJSON(w, http.StatusOK, v.whole(text.String(), last.Index, last.FinishReason))
+	return ended
 }
 
 // handleSessionEvents is GET /v1/sessions/{id}/events: a session's event
@@ -125,14 +132,15 @@ func lastEventID(r *http.Request) (int, error) {
 
 // streamSSE answers with the session's pieces past after as Server-Sent
 // Events, each with its index as id, then "data: [DONE]" once the session
-// has ended. A stream that stops without [DONE] can be resumed.
-func (s *server) streamSSE(w http.ResponseWriter, r *http.Request, v sessionView, after int) {
+// has ended. A stream that stops without [DONE] can be resumed. It says
+// whether the session's end came.
+func (s *server) streamSSE(w http.ResponseWriter, r *http.Request, v sessionView, after int) bool {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	events, err := s.follow(ctx, v)
 	if err != nil {
 		s.fail(w, r, "follow", err)
-		return
+		return false
 	}
 	s.opts.Metrics.HTTPStreams.Inc()
 	defer s.opts.Metrics.HTTPStreams.Dec()
@@ -143,12 +151,14 @@ func (s *server) streamSSE(w http.ResponseWriter, r *http.Request, v sessionView
 		}
 		return sse.event(p.Index, v.chunk(p))
 	}, ping: sse.comment, keepAlive: s.opts.KeepAlive})
+	ended := err == nil
 	if err == nil {
 		err = sse.done()
 	}
 	if err != nil {
 		s.logStreamEnd(ctx, r, v, err)
 	}
+	return ended
 }
 
 // generationFailed is the error a session that ended in failure reports.

@@ -55,6 +55,14 @@ type fakeBackend struct {
 	requests []api.SessionRequest
 
 	follows atomic.Int64 // Follow goroutines running
+
+	abandoned chan string // Abandon's sessions, when set
+}
+
+func (f *fakeBackend) Abandon(id string) {
+	if f.abandoned != nil {
+		f.abandoned <- id
+	}
 }
 
 type fakeSession struct {

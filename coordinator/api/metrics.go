@@ -40,6 +40,9 @@ type Metrics struct {
 	// SessionsRejected counts sessions refused with 429: the queue was
 	// full or the wait too long (tabshard_sessions_rejected_total).
 	SessionsRejected prometheus.Counter
+	// SessionsCancelled counts sessions ended because their client went
+	// away (tabshard_sessions_cancelled_total).
+	SessionsCancelled prometheus.Counter
 	// QueueWait is the time an admitted session waited for its slot
 	// (tabshard_session_queue_seconds).
 	QueueWait prometheus.Histogram
@@ -83,6 +86,7 @@ func NewMetrics() *Metrics {
 		SessionsActive:   gauge("sessions_active", "Sessions generating."),
 		SessionsQueued:   gauge("sessions_queued", "Sessions waiting for a slot."),
 		SessionsRejected: counter("sessions_rejected_total", "Sessions refused (queue full or wait too long)."),
+		SessionsCancelled: counter("sessions_cancelled_total", "Sessions ended because their client went away."),
 		QueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tabshard", Name: "session_queue_seconds",
 			Help: "Time an admitted session waited for a slot.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 17)}),
 		StageBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "tabshard", Name: "stage_batch_size",
@@ -91,7 +95,7 @@ func NewMetrics() *Metrics {
 		HTTPStreams:  gauge("http_streams_active", "Open SSE and WebSocket token streams."),
 	}
 	m.Registry.MustRegister(m.Tokens, m.TokensPerSecond, m.StageLatency, m.HopLatency, m.Failovers,
-		m.RejectedMessages, m.SessionsActive, m.SessionsQueued, m.SessionsRejected, m.QueueWait, m.StageBatch, m.HTTPRequests, m.HTTPStreams,
+		m.RejectedMessages, m.SessionsActive, m.SessionsQueued, m.SessionsRejected, m.SessionsCancelled, m.QueueWait, m.StageBatch, m.HTTPRequests, m.HTTPStreams,
 		m.raftGauge("raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func(s RaftStatus) float64 { return float64(s.State) }),
 		m.raftGauge("raft_term", "Current Raft term.", func(s RaftStatus) float64 { return float64(s.Term) }),
 		m.raftGauge("raft_commit_index", "Raft commit index.", func(s RaftStatus) float64 { return float64(s.CommitIndex) }),

@@ -1588,6 +1588,99 @@ func (x *StartSessionReply) GetRetryAfterMs() uint32 {
 	return 0
 }
 
+// CancelSession asks the leader to end a session whose client went away
+// (and did not come back within the resume window): finish reason
+// "cancelled"; its KV caches are freed and its slot goes to the next
+// queued session.
+type CancelSession struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelSession) Reset() {
+	*x = CancelSession{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelSession) ProtoMessage() {}
+
+func (x *CancelSession) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelSession.ProtoReflect.Descriptor instead.
+func (*CancelSession) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CancelSession) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// CancelSessionReply answers a CancelSession request.
+type CancelSessionReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelSessionReply) Reset() {
+	*x = CancelSessionReply{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelSessionReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelSessionReply) ProtoMessage() {}
+
+func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelSessionReply.ProtoReflect.Descriptor instead.
+func (*CancelSessionReply) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CancelSessionReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // AddCoordinatorRequest asks the leader to add a coordinator to the Raft
 // cluster as a voter (tabshard up --join).
 type AddCoordinatorRequest struct {
@@ -1601,7 +1694,7 @@ type AddCoordinatorRequest struct {
 
 func (x *AddCoordinatorRequest) Reset() {
 	*x = AddCoordinatorRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1706,7 @@ func (x *AddCoordinatorRequest) String() string {
 func (*AddCoordinatorRequest) ProtoMessage() {}
 
 func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +1719,7 @@ func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorRequest.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddCoordinatorRequest) GetJoinToken() string {
@@ -1660,7 +1753,7 @@ type AddCoordinatorReply struct {
 
 func (x *AddCoordinatorReply) Reset() {
 	*x = AddCoordinatorReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1765,7 @@ func (x *AddCoordinatorReply) String() string {
 func (*AddCoordinatorReply) ProtoMessage() {}
 
 func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1778,7 @@ func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorReply.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddCoordinatorReply) GetError() string {
@@ -1810,7 +1903,12 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12$\n" +
-	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs\"r\n" +
+	"\x0eretry_after_ms\x18\x03 \x01(\rR\fretryAfterMs\".\n" +
+	"\rCancelSession\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"*\n" +
+	"\x12CancelSessionReply\x12\x14\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"r\n" +
 	"\x15AddCoordinatorRequest\x12\x1d\n" +
 	"\n" +
 	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x17\n" +
@@ -1848,7 +1946,7 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),              // 0: tabshard.v1.MemberState
 	(SessionState)(0),             // 1: tabshard.v1.SessionState
@@ -1871,17 +1969,19 @@ var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(*Heartbeat)(nil),             // 18: tabshard.v1.Heartbeat
 	(*EpochAnnouncement)(nil),     // 19: tabshard.v1.EpochAnnouncement
 	(*StartSessionReply)(nil),     // 20: tabshard.v1.StartSessionReply
-	(*AddCoordinatorRequest)(nil), // 21: tabshard.v1.AddCoordinatorRequest
-	(*AddCoordinatorReply)(nil),   // 22: tabshard.v1.AddCoordinatorReply
-	(*Capabilities)(nil),          // 23: tabshard.v1.Capabilities
-	(*Plan)(nil),                  // 24: tabshard.v1.Plan
+	(*CancelSession)(nil),         // 21: tabshard.v1.CancelSession
+	(*CancelSessionReply)(nil),    // 22: tabshard.v1.CancelSessionReply
+	(*AddCoordinatorRequest)(nil), // 23: tabshard.v1.AddCoordinatorRequest
+	(*AddCoordinatorReply)(nil),   // 24: tabshard.v1.AddCoordinatorReply
+	(*Capabilities)(nil),          // 25: tabshard.v1.Capabilities
+	(*Plan)(nil),                  // 26: tabshard.v1.Plan
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	23, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	25, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
 	4,  // 2: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
 	1,  // 3: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
-	24, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	26, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
 	3,  // 5: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
 	5,  // 6: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
 	6,  // 7: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
@@ -1892,15 +1992,15 @@ var file_tabshard_v1_cluster_proto_depIdxs = []int32{
 	13, // 12: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
 	14, // 13: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
 	15, // 14: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
-	23, // 15: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	25, // 15: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 16: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	24, // 17: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	26, // 17: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
 	6,  // 18: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
 	5,  // 19: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
 	1,  // 20: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	23, // 21: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	25, // 21: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
 	2,  // 22: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	24, // 23: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	26, // 23: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
 	24, // [24:24] is the sub-list for method output_type
 	24, // [24:24] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
@@ -1930,7 +2030,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
