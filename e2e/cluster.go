@@ -43,6 +43,14 @@ type Options struct {
 	// coordinators sign with ModelKey.
 	ModelServerURL string
 	ModelKey       []byte
+	// MaxSessions, MaxQueued and QueueWait are the coordinators'
+	// admission (0: their defaults); Context the positions of a session
+	// (0: the model's).
+	MaxSessions, MaxQueued int
+	QueueWait              time.Duration
+	Context                int
+	// WorkerMemory is each worker's memory budget (default 1 GiB).
+	WorkerMemory uint64
 	// Timings (defaults: heartbeat 50ms, lease 250ms, Raft 200ms, step
 	// timeout 1s).
 	Heartbeat, Lease, RaftTimeouts, StepTimeout time.Duration
@@ -69,6 +77,7 @@ func (o *Options) defaults() {
 	setDefault(&o.RaftTimeouts, 200*time.Millisecond)
 	setDefault(&o.StepTimeout, time.Second)
 	setDefault(&o.SnapshotThreshold, 16)
+	setDefault(&o.WorkerMemory, 1<<30)
 	if o.Timeline == nil {
 		o.Timeline = NewTimeline()
 	}
@@ -187,6 +196,7 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
 			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
 			MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys,
+			MaxSessions: c.opts.MaxSessions, MaxQueued: c.opts.MaxQueued, QueueWait: c.opts.QueueWait, Context: c.opts.Context,
 			Logger: c.log.With("coordinator", s.id),
 		}
 		co, err := coordinator.Start(ctx, cfg)
