@@ -123,9 +123,31 @@ func PrepPlanes(t kernels.DType, m XMode) int {
 }
 
 // Prep is the kernel that lays out input vectors for the planar matvec of
-// t in mode m (xprep.wgsl). Bindings: 0 x (f32), 1 planes, 2 Prep params,
+// t in mode m (xprep.wgsl); with swiglu, of SwiGLU of gate and up values
+// side by side (as swiglu.wgsl computes it), so that the SwiGLU costs no
+// dispatch of its own. Bindings: 0 x (f32), 1 planes, 2 Prep params,
 // 3 Step. 64 invocations per workgroup, one per (vector, unit).
-func Prep(t kernels.DType, m XMode) (string, error) {
+func Prep(t kernels.DType, m XMode, swiglu bool) (string, error) {
+	h, err := prepHeader(t, m, "SWIGLU", b2i(swiglu))
+	if err != nil {
+		return "", err
+	}
+	return join(h, src("step.wgsl"), src("xprep_unit.wgsl"), src("xprep.wgsl")), nil
+}
+
+// NormPrep is RMSNorm (rmsnorm.wgsl's arithmetic) fused with Prep: it
+// writes the normalized vectors and their planes for the planar matvec of
+// t in mode m. Bindings: 0 x, 1 norm weights, 2 y, 3 planes, 4 NormPrep
+// params, 5 Step. One workgroup of 256 per position.
+func NormPrep(t kernels.DType, m XMode) (string, error) {
+	h, err := prepHeader(t, m)
+	if err != nil {
+		return "", err
+	}
+	return join(h, src("step.wgsl"), src("xprep_unit.wgsl"), src("rmsnorm_prep.wgsl")), nil
+}
+
+func prepHeader(t kernels.DType, m XMode, consts ...any) (string, error) {
 	if m != XPlanar && m != XInt8 && m != XInt8Coarse {
 		return "", fmt.Errorf("%w: no prep for x mode %v", ErrUnsupported, m)
 	}
@@ -133,8 +155,7 @@ func Prep(t kernels.DType, m XMode) (string, error) {
 	if m != XPlanar {
 		isInt = 1
 	}
-	return join(header(false, "UNIT", unitOf(t), "INT", isInt, "PLANES", PrepPlanes(t, m)-1),
-		src("step.wgsl"), src("xprep.wgsl")), nil
+	return header(false, append([]any{"UNIT", unitOf(t), "INT", isInt, "PLANES", PrepPlanes(t, m) - 1}, consts...)...), nil
 }
 
 // planarBlock is the x block and type files of a planar matvec.

@@ -55,14 +55,23 @@ func TestAssemblePlanar(t *testing.T) {
 			if strings.Count(src, "fn deq(") != 0 {
 				t.Errorf("%s %v matvec holds a deq", typ, m)
 			}
-			p, err := Prep(typ, m)
-			if err != nil || !strings.Contains(p, "const UNIT: u32") {
-				t.Errorf("%s %v prep: %v", typ, m, err)
+			for _, swiglu := range []bool{false, true} {
+				p, err := Prep(typ, m, swiglu)
+				if err != nil || !strings.Contains(p, "const UNIT: u32") || !strings.Contains(p, "fn prep_unit") {
+					t.Errorf("%s %v prep (swiglu %v): %v", typ, m, swiglu, err)
+				}
+			}
+			p, err := NormPrep(typ, m)
+			if err != nil || !strings.Contains(p, "fn prep_unit") || !strings.Contains(p, "norm_scale") {
+				t.Errorf("%s %v norm prep: %v", typ, m, err)
 			}
 		}
 	}
-	if _, err := Prep(kernels.Q4_0, XDirect); err == nil {
+	if _, err := Prep(kernels.Q4_0, XDirect, false); err == nil {
 		t.Error("a prep for direct x")
+	}
+	if _, err := NormPrep(kernels.Q4_0, XDirect); err == nil {
+		t.Error("a norm prep for direct x")
 	}
 }
 
