@@ -264,7 +264,9 @@ func TestFusedPrep(t *testing.T) {
 					func() error {
 						return o.RMSNormFor(ctx, p, Vec{Buf: x, Stride: cols}, gb, Vec{Buf: xb, Stride: cols}, cols, 1e-5, w, false)
 					},
-					func() error { return o.Linear(ctx, p, w, Vec{Buf: xb, Stride: cols}, Vec{Buf: y, Stride: 3 * rows}, false, false) },
+					func() error {
+						return o.Linear(ctx, p, w, Vec{Buf: xb, Stride: cols}, Vec{Buf: y, Stride: 3 * rows}, false, false)
+					},
 					func() error {
 						return o.Linear(ctx, p, ow, Vec{Buf: xb, Stride: cols}, Vec{Buf: y, Off: rows, Stride: 3 * rows}, false, false)
 					},

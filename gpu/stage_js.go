@@ -100,15 +100,15 @@ type Stage struct {
 	freqs   []float32
 	scale   float32
 
-	step                              *Buffer
+	step                               *Buffer
 	x, xb, qkv, q, att, hb, logits, cs *Buffer
-	tokens, picks, coins                     *Buffer
-	ops                                      *Ops
-	embedProg, headProg, greedyProg          *Program
-	owned                                    []*Buffer
-	weights                                  []*Weights
-	decodeTimes                              stepTimes
-	prepared                                 int // decoding steps recorded ahead
+	tokens, picks, coins               *Buffer
+	ops                                *Ops
+	embedProg, headProg, greedyProg    *Program
+	owned                              []*Buffer
+	weights                            []*Weights
+	decodeTimes                        stepTimes
+	prepared                           int // decoding steps recorded ahead
 }
 
 var _ agent.Compute = (*Stage)(nil)
