@@ -106,20 +106,20 @@ func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) er
 	t1 := time.Now()
 	err = s.d.ReadMapped(ctx, kv.rb, f32Bytes(x))
 	s.decodeTimes.add(t1.Sub(t0), time.Since(t1), s.opt.Logger)
-	s.prepareNext(kv, p, out)
+	s.prepareNext(kv, p, pos+1, out)
 	return err
 }
 
-// prepareNext records the next decoding step's command buffer a moment
-// from now, once this step's output has gone on its way: the worker then
+// prepareNext records the next decoding step's command buffer (for
+// position pos) a moment from now, once this step's output has gone on its way: the worker then
 // spends the millisecond or more that encoding takes while it waits for
 // its next input. (Go's wasm runtime runs one goroutine at a time, so the
 // recording never interleaves with a step.)
-func (s *Stage) prepareNext(kv *KV, p *Program, out Copy) {
+func (s *Stage) prepareNext(kv *KV, p *Program, pos int, out Copy) {
 	go func() {
 		time.Sleep(time.Millisecond)
-		if kv.decode == p && !p.Prepared(1) {
-			p.Prepare(1, out)
+		if kv.decode == p && !p.Prepared(1, pos) {
+			p.Prepare(1, pos, out)
 			s.prepared++
 		}
 	}()

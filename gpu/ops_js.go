@@ -230,7 +230,7 @@ func (o *Ops) RMSNormFor(ctx context.Context, p *Program, x Vec, g *Buffer, y Ve
 		return err
 	}
 	p.add(pl, o.d.BindGroup(pl, x.Buf.Whole(), g.Whole(), y.Buf.Whole(), buf.Whole(), par, o.step.Whole()),
-		func(n int) (uint32, uint32, uint32) { return uint32(n), 1, 1 })
+		perPosition)
 	key.at = p.Len()
 	o.prep = key
 	return nil
@@ -273,7 +273,7 @@ func (o *Ops) matMul(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 		}
 		g := o.d.BindGroup(pl, w.Buffers[i].Whole(), x.Buf.Whole(), y.Buf.Whole(), par, o.step.Whole())
 		tiles := uint32((rows + wgsl.MatMulTile - 1) / wgsl.MatMulTile)
-		p.add(pl, g, func(n int) (uint32, uint32, uint32) {
+		p.add(pl, g, func(n, _ int) (uint32, uint32, uint32) {
 			return tiles, uint32((n + wgsl.MatMulTile - 1) / wgsl.MatMulTile), 1
 		})
 	}
@@ -314,7 +314,7 @@ func (o *Ops) RMSNorm(ctx context.Context, p *Program, x Vec, g *Buffer, y Vec, 
 		return err
 	}
 	p.add(pl, o.d.BindGroup(pl, x.Buf.Whole(), g.Whole(), y.Buf.Whole(), par, o.step.Whole()),
-		func(n int) (uint32, uint32, uint32) { return uint32(n), 1, 1 })
+		perPosition)
 	return nil
 }
 
@@ -369,7 +369,9 @@ func (o *Ops) Attention(ctx context.Context, p *Program, s RopeShape, q, kc, vc,
 // AttentionSplit records attention in two passes, the keys of each
 // (position, head) split in runs of wgsl.AttentionWorkgroup over many
 // workgroups, then merged: for decoding, where one query per head would
-// leave all but a few of the GPU's cores idle. part holds
+// leave all but a few of the GPU's cores idle. The splits follow the
+// positions the batch reaches, not the cache's slots: a step near the
+// start of a 128K context dispatches a few workgroups a head. part holds
 // wgsl.SplitPartValues(HeadDim, Slots) floats per (position, head).
 func (o *Ops) AttentionSplit(ctx context.Context, p *Program, s RopeShape, q, kc, vc, part, out *Buffer) error {
 	partSrc, mergeSrc, err := wgsl.AttentionSplit(s.HeadDim)
@@ -381,17 +383,28 @@ func (o *Ops) AttentionSplit(ctx context.Context, p *Program, s RopeShape, q, kc
 	if err != nil {
 		return err
 	}
-	splits := (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
-	par, err := o.params.Put(s.attnWords(splits))
+	slots := (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
+	par, err := o.params.Put(s.attnWords(slots))
 	if err != nil {
 		return err
 	}
 	heads := s.Heads
 	p.add(pp, o.d.BindGroup(pp, q.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole()),
-		flat(func(n int) int { return n * heads * splits }))
+		flatAt(func(n, pos int) int { return n * heads * s.splits(n, pos) }))
 	p.add(mp, o.d.BindGroup(mp, part.Whole(), out.Whole(), par, o.step.Whole()),
 		flat(func(n int) int { return n * heads }))
 	return nil
+}
+
+// splits is how many runs of wgsl.AttentionWorkgroup keys split attention
+// takes for a batch of n positions from pos: those the last position sees
+// (attn_part.wgsl computes the same).
+func (s RopeShape) splits(n, pos int) int {
+	seen := pos + n
+	if s.Window > 0 {
+		seen = min(seen, s.Window)
+	}
+	return (seen + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
 }
 
 // attnWords are the Attn parameters of the attention kernels.
@@ -455,7 +468,7 @@ func (o *Ops) Argmax(ctx context.Context, p *Program, x, r *Buffer, length, stri
 		return err
 	}
 	p.add(pl, o.d.BindGroup(pl, x.Whole(), r.Whole(), par, o.step.Whole()),
-		func(n int) (uint32, uint32, uint32) { return uint32(n), 1, 1 })
+		perPosition)
 	return nil
 }
 
@@ -471,6 +484,6 @@ func (o *Ops) Sample(ctx context.Context, p *Program, x, r, coins *Buffer, lengt
 		return err
 	}
 	p.add(pl, o.d.BindGroup(pl, x.Whole(), r.Whole(), par, o.step.Whole(), coins.Whole()),
-		func(n int) (uint32, uint32, uint32) { return uint32(n), 1, 1 })
+		perPosition)
 	return nil
 }

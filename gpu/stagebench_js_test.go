@@ -130,7 +130,7 @@ func BenchmarkStageDecode(b *testing.B) {
 				b.Fatal(err)
 			}
 			fwd = append(fwd, time.Since(t0))
-			h, g, err := timer.Run(ctx, prog, 1)
+			h, g, err := timer.Run(ctx, prog, 1, pos)
 			if err != nil {
 				b.Fatal(err)
 			}
