@@ -66,7 +66,7 @@ func TestMatMul(t *testing.T) {
 // types that have several (the default is TestMatVec's); direct reads
 // need unsplit weights.
 func TestMatVecModes(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K} {
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K} {
 		for _, m := range []wgsl.XMode{wgsl.XDirect, wgsl.XPlanar, wgsl.XInt8} {
 			for _, c := range linearCases(typ) {
 				t.Run(fmt.Sprintf("%s/%v/%dx%d/n%d/chunk%d", typ, m, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
@@ -228,7 +228,7 @@ func TestPreparedReuse(t *testing.T) {
 // that reads the layout, against the Go reference; a matvec of another
 // type after RMSNormFor prepares its own layout from the f32 output.
 func TestFusedPrep(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K} {
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K} {
 		t.Run(typ.String(), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(typ), 8))
 			n, rows, cols := 3, 40, 512
@@ -238,7 +238,7 @@ func TestFusedPrep(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Destroy()
-			other := kernels.Q6_K // read directly, from the norm's f32 output
+			other := kernels.F16 // read directly, from the norm's f32 output
 			odata := randWeights(t, r, other, rows, cols)
 			ow, err := dev.UploadWeights(other, rows, cols, odata, 0)
 			if err != nil {

@@ -10,7 +10,8 @@
 // INT == 1: each 32-value group g is quantized twice to int8 with scale
 // d = max|x|/127: hi = round(x/d), lo = round((x/d − hi)·254), so that
 // x = d·(hi + lo/254) within d/508; planes are group g's hi codes (2
-// planes), then all groups' lo codes; metadata (d, Σx) per group.
+// planes), then all groups' lo codes; metadata (d, Σx) per group, and
+// with one group a unit, (d, Σx, Σ of the first 16 values, 0).
 // The kernel that includes this file declares XP (the planes,
 // array<vec4<u32>>) and fn xv(i: u32) -> f32, value i of the input.
 const GROUPS: u32 = UNIT / 32u;
@@ -29,10 +30,14 @@ fn prep_unit(src: u32, dst: u32, units: u32) {
     let b = src + 32u * g;
     var amax = 0.0;
     var sum = 0.0;
+    var half = 0.0;
     for (var k = 0u; k < 32u; k++) {
       let v = xv(b + k);
       amax = max(amax, abs(v));
       sum += v;
+      if (k == 15u) {
+        half = sum;
+      }
     }
     if (INT == 0u) {
       for (var k = 0u; k < 8u; k++) {
@@ -57,6 +62,9 @@ fn prep_unit(src: u32, dst: u32, units: u32) {
       }
       info[2u * g] = amax / 127.0;
       info[2u * g + 1u] = sum;
+      if (GROUPS == 1u) {
+        info[2u] = half; // the K-quants' sub-blocks of 16 take Σ of each half
+      }
     }
   }
   XP[dst + PLANES * units] = bitcast<vec4<u32>>(info);
