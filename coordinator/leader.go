@@ -59,6 +59,8 @@ type leader struct {
 	// noPlan is why the last attempt made no plan ("" if it made one or
 	// needed none): logged when it changes.
 	noPlan string
+	// waiting is what the first plan waits for, logged when it changes.
+	waiting string
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
@@ -155,6 +157,12 @@ func (l *leader) tick(ctx context.Context) {
 	l.expireSilent(ctx)
 	if err := l.replan(ctx); ctx.Err() == nil {
 		l.logNoPlan(err)
+	}
+	if w := l.placement.WaitingFor(l.machine.State()); w != l.waiting {
+		if w != "" {
+			l.log.Info("the first plan waits", "for", w)
+		}
+		l.waiting = w
 	}
 	l.announce()
 	l.reissueStalled(ctx)
