@@ -108,6 +108,7 @@ func (l *leader) apply(ctx context.Context, cmd *tabshardv1.Command) error {
 // stalled steps. It returns when ctx ends (leadership lost).
 func (l *leader) run(ctx context.Context) error {
 	l.resetLeases()
+	l.resetProgress()
 	l.admitted.reset(l.activeSessions())
 	jsub, err := bus.Subscribe(l.nc, l.subj.Join(), func() *tabshardv1.JoinRequest { return &tabshardv1.JoinRequest{} },
 		func(req *tabshardv1.JoinRequest, msg *nats.Msg) { go l.onJoin(ctx, req, msg) }, bus.WithLogger(l.log))
@@ -158,6 +159,22 @@ func (l *leader) resetLeases() {
 	for _, m := range state.Active(l.machine.State()) {
 		l.seen[m.GetWorkerId()] = now
 	}
+}
+
+// resetProgress starts every active session's step clock now: a new
+// leader re-issues every pending step once (reissueAll), and its first
+// tick must not take them for stalled and issue them again.
+func (l *leader) resetProgress() {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.machine.Read(func(st *tabshardv1.ClusterState) {
+		for _, s := range st.GetSessions() {
+			if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+				l.progress[s.GetId()] = now
+			}
+		}
+	})
 }
 
 // tick checks leases, plans, stalled steps, and re-announces the epoch.
@@ -433,9 +450,17 @@ func (l *leader) startSession(ctx context.Context, s *tabshardv1.Session) (strin
 		return "", errNoPlan
 	}
 	s.Id = state.NextSessionID(st)
+	// The step clock starts before the commit: a tick between the commit
+	// and the issue below must not take the session for stalled.
+	l.mu.Lock()
+	l.progress[s.GetId()] = l.now()
+	l.mu.Unlock()
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_StartSession{StartSession: &tabshardv1.StartSession{Session: s}}})
 	l.propose.Unlock()
 	if err != nil {
+		l.mu.Lock()
+		delete(l.progress, s.GetId())
+		l.mu.Unlock()
 		l.admitted.release(0)
 		return "", err
 	}
@@ -528,7 +553,10 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 
 func (l *leader) reissueAll(ctx context.Context) {
 	for _, s := range l.machine.State().GetSessions() {
-		l.issue(ctx, s)
+		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
+			l.metrics.StepsReissued.WithLabelValues("epoch").Inc()
+			l.issue(ctx, s)
+		}
 	}
 }
 
@@ -540,6 +568,7 @@ func (l *leader) reissueStalled(ctx context.Context) {
 		l.mu.Unlock()
 		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE && (!ok || now.Sub(last) > l.cfg.StepTimeout) {
 			l.log.Info("re-issuing a stalled step", "session", s.GetId(), "position", state.NextPosition(s))
+			l.metrics.StepsReissued.WithLabelValues("stalled").Inc()
 			l.issue(ctx, s)
 		}
 	}

@@ -21,6 +21,9 @@ type Request struct {
 	Temperature float64
 	TopP        float64
 	Seed        uint64
+	// LeaveAfter, when positive, makes the client disconnect after that
+	// many tokens and never resume (the session should be cancelled).
+	LeaveAfter int
 }
 
 // Event is one streamed token (or the final chunk) as the client saw it.
@@ -40,6 +43,8 @@ type Result struct {
 	Events       []Event // tokens and the final chunk, in arrival order
 	FinishReason string
 	Reconnects   int
+	// Left says the client disconnected on purpose (Request.LeaveAfter).
+	Left bool
 	// Violations lists what broke the stream's contract: an event whose
 	// id is not the next one (a lost or repeated token), a stream that
 	// ended without its final chunk.
@@ -77,10 +82,24 @@ func (c *client) stream(ctx context.Context, req Request, onEvent func(Event)) (
 	res.Session = session
 	c.tl.Add(KindStream, map[string]string{"session": req.Name}, "%s: session %s started at %s", req.Name, res.Session, url)
 	last := -1
+	if req.LeaveAfter > 0 {
+		next := onEvent
+		onEvent = func(ev Event) {
+			next(ev)
+			if ev.FinishReason == "" && ev.Index+1 >= req.LeaveAfter && !res.Left {
+				res.Left = true
+				body.Close()
+			}
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		done, err := c.read(ctx, req.Name, body, url, res, &last, onEvent)
 		body.Close()
 		if done {
+			return res, nil
+		}
+		if res.Left {
+			c.tl.Add(KindStream, map[string]string{"session": req.Name}, "%s: client left after event %d", req.Name, last)
 			return res, nil
 		}
 		if ctx.Err() != nil {

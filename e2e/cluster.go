@@ -49,6 +49,9 @@ type Options struct {
 	MaxSessions, MaxQueued int
 	QueueWait              time.Duration
 	Context                int
+	// ResumeWindow is how long a session whose client left waits for it
+	// (0: the coordinators' default).
+	ResumeWindow time.Duration
 	// WorkerMemory is each worker's memory budget (default 1 GiB).
 	WorkerMemory uint64
 	// Timings (defaults: heartbeat 50ms, lease 250ms, Raft 200ms, step
@@ -196,7 +199,7 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
 			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
 			MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys,
-			MaxSessions: c.opts.MaxSessions, MaxQueued: c.opts.MaxQueued, QueueWait: c.opts.QueueWait, Context: c.opts.Context,
+			MaxSessions: c.opts.MaxSessions, MaxQueued: c.opts.MaxQueued, QueueWait: c.opts.QueueWait, Context: c.opts.Context, ResumeWindow: c.opts.ResumeWindow,
 			Logger: c.log.With("coordinator", s.id),
 		}
 		co, err := coordinator.Start(ctx, cfg)

@@ -43,6 +43,11 @@ type Metrics struct {
 	// SessionsCancelled counts sessions ended because their client went
 	// away (tabshard_sessions_cancelled_total).
 	SessionsCancelled prometheus.Counter
+	// StepsReissued counts steps the leader issued again, by reason:
+	// "stalled" (no progress within the step timeout) or "epoch" (every
+	// pending step once a new epoch's primaries are ready, or a new
+	// leader starts) (tabshard_steps_reissued_total{reason}).
+	StepsReissued *prometheus.CounterVec
 	// QueueWait is the time an admitted session waited for its slot
 	// (tabshard_session_queue_seconds).
 	QueueWait prometheus.Histogram
@@ -76,16 +81,17 @@ var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 17)
 // runtime and process collectors beside them.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		Registry:         prometheus.NewRegistry(),
-		Tokens:           counter("tokens_total", "Committed tokens."),
-		TokensPerSecond:  gauge("tokens_per_second", "Recent token generation rate."),
-		StageLatency:     histogram("stage_latency_seconds", "Compute time of one stage step.", "stage"),
-		HopLatency:       histogram("hop_latency_seconds", "Time an activation takes to reach a stage.", "stage"),
-		Failovers:        counter("failovers_total", "Stages moved to a standby."),
-		RejectedMessages: counterVec("rejected_messages_total", "Messages rejected (fenced or malformed).", "reason"),
-		SessionsActive:   gauge("sessions_active", "Sessions generating."),
-		SessionsQueued:   gauge("sessions_queued", "Sessions waiting for a slot."),
-		SessionsRejected: counter("sessions_rejected_total", "Sessions refused (queue full or wait too long)."),
+		Registry:          prometheus.NewRegistry(),
+		Tokens:            counter("tokens_total", "Committed tokens."),
+		TokensPerSecond:   gauge("tokens_per_second", "Recent token generation rate."),
+		StageLatency:      histogram("stage_latency_seconds", "Compute time of one stage step.", "stage"),
+		HopLatency:        histogram("hop_latency_seconds", "Time an activation takes to reach a stage.", "stage"),
+		Failovers:         counter("failovers_total", "Stages moved to a standby."),
+		RejectedMessages:  counterVec("rejected_messages_total", "Messages rejected (fenced or malformed).", "reason"),
+		SessionsActive:    gauge("sessions_active", "Sessions generating."),
+		SessionsQueued:    gauge("sessions_queued", "Sessions waiting for a slot."),
+		SessionsRejected:  counter("sessions_rejected_total", "Sessions refused (queue full or wait too long)."),
+		StepsReissued:     counterVec("steps_reissued_total", "Steps the leader issued again.", "reason"),
 		SessionsCancelled: counter("sessions_cancelled_total", "Sessions ended because their client went away."),
 		QueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tabshard", Name: "session_queue_seconds",
 			Help: "Time an admitted session waited for a slot.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 17)}),
@@ -95,7 +101,7 @@ func NewMetrics() *Metrics {
 		HTTPStreams:  gauge("http_streams_active", "Open SSE and WebSocket token streams."),
 	}
 	m.Registry.MustRegister(m.Tokens, m.TokensPerSecond, m.StageLatency, m.HopLatency, m.Failovers,
-		m.RejectedMessages, m.SessionsActive, m.SessionsQueued, m.SessionsRejected, m.SessionsCancelled, m.QueueWait, m.StageBatch, m.HTTPRequests, m.HTTPStreams,
+		m.RejectedMessages, m.SessionsActive, m.SessionsQueued, m.SessionsRejected, m.SessionsCancelled, m.StepsReissued, m.QueueWait, m.StageBatch, m.HTTPRequests, m.HTTPStreams,
 		m.raftGauge("raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func(s RaftStatus) float64 { return float64(s.State) }),
 		m.raftGauge("raft_term", "Current Raft term.", func(s RaftStatus) float64 { return float64(s.Term) }),
 		m.raftGauge("raft_commit_index", "Raft commit index.", func(s RaftStatus) float64 { return float64(s.CommitIndex) }),
