@@ -347,7 +347,7 @@ func (c *Coordinator) subscribe(context.Context) error {
 		for {
 			select {
 			case t := <-tokens:
-				c.decider.onToken(ctx, t)
+				c.decider.onTokens(ctx, gatherTokens(t, tokens))
 			case <-c.done:
 				return
 			}

@@ -638,6 +638,19 @@ func (o natsOutbox) SendActivation(ctx context.Context, a *tabshardv1.Activation
 	return o.m.log.Publish(ctx, a)
 }
 
+// SendActivations sends a batch's outputs: over the links first, then
+// to the log all at once.
+func (o natsOutbox) SendActivations(ctx context.Context, acts []*tabshardv1.Activation) error {
+	if l := o.m.cfg.Link; l != nil {
+		for _, a := range acts {
+			if to, via, ok := directHop(o.m.plan, a.GetStage(), o.m.id); ok {
+				l.SendVia(to, via, a)
+			}
+		}
+	}
+	return o.m.log.PublishAll(ctx, acts)
+}
+
 func (o natsOutbox) SendToken(_ context.Context, t *tabshardv1.Token) error {
 	return bus.Publish(o.m.nc, o.m.subj.Token(), t)
 }

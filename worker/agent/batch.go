@@ -120,15 +120,32 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) 
 	if r.Stage.Range().Last {
 		return r.sampleBatch(ctx, items, sample, epoch, start)
 	}
-	var sendErr error
-	for _, it := range items {
+	outs := make([]*tabshardv1.Activation, len(items))
+	for i, it := range items {
 		out, err := r.output(it.a, it.x, it.a.GetFirstPosition(), int(it.a.GetTokenCount()), it.a.GetStepEnd(), epoch)
 		if err != nil {
 			return err
 		}
 		out.StageMicros, out.StageBatch = stamp(it.a.GetStageMicros(), it.a.GetStageBatch(), start, len(items))
 		it.s.lastActs = []*tabshardv1.Activation{out}
-		if sendErr == nil {
+		outs[i] = out
+	}
+	return r.sendAll(ctx, outs)
+}
+
+// BatchOutbox is an Outbox that sends several activations at once (one
+// round trip to the log for all, not one each).
+type BatchOutbox interface {
+	SendActivations(ctx context.Context, acts []*tabshardv1.Activation) error
+}
+
+func (r *Runner) sendAll(ctx context.Context, outs []*tabshardv1.Activation) error {
+	if b, ok := r.Out.(BatchOutbox); ok && len(outs) > 1 {
+		return b.SendActivations(ctx, outs)
+	}
+	var sendErr error
+	for _, out := range outs {
+		if sendErr == nil { // after a failed send, the rest waits for a re-issue
 			sendErr = r.Out.SendActivation(ctx, out)
 		}
 	}
