@@ -54,6 +54,7 @@ bench: ## run the benchmarks of BENCHMARKS.md that need no GPU (RUNC=path/to/lla
 	$(GO) test -run TestCompareExo -v ./planner/ | grep -v '^=== RUN'
 	$(GO) test -run='^$$' -bench=Hop -benchtime=2000x ./bus/
 	$(GO) test -run='^$$' -bench=Failover -benchtime=1x ./e2e/
+	$(GO) test -run='^$$' -bench=ConcurrentStreams -benchtime=1x -timeout=30m ./e2e/
 	@if [ -n "$(RUNC)" ]; then bench/llama2c/compare.sh "$(RUNC)"; else echo "bench: set RUNC=path/to/llama2.c/run for the run.c comparison (bench/llama2c/compare.sh)"; fi
 
 lint: ## gofmt, go vet, staticcheck, buf lint
