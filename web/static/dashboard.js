@@ -240,6 +240,7 @@ async function pollMetrics() {
     window.tabshardDashboard.metrics = Object.fromEntries(metrics);
     const now = Date.now(), tokens = metrics.get("tabshard_tokens_total") ?? 0;
     const hist = histograms(metrics, "tabshard_stage_latency_seconds", "stage");
+    const batches = histograms(metrics, "tabshard_stage_batch_size", "stage");
     if (previous && tokens < previous.tokens) previous = null; // the coordinator restarted: counters began again
     if (previous) tpsChart.push("tokens/s", (tokens - previous.tokens) / ((now - previous.t) / 1000), now);
     for (const [stage, h] of hist) {
@@ -249,7 +250,13 @@ async function pollMetrics() {
       if (ms !== null) measuredMs.set(stage, ms);
       latencyChart.push(stage === "step" ? "whole step (pipeline)" : `stage ${stage}`, ms, now);
     }
-    previous = { t: now, tokens, hist };
+    // Each stage's mean batch since the last poll: sessions per pass.
+    const batchText = [...batches].sort().map(([stage, h]) => {
+      const p = previous?.batches?.get(stage);
+      const dc = p ? h.count - p.count : h.count;
+      return dc > 0 ? `${((h.sum - (p?.sum ?? 0)) / dc).toFixed(1)}` : "–";
+    }).join("/");
+    previous = { t: now, tokens, hist, batches };
     // Tabs of this browser report their own step time: per-stage latency.
     const stages = window.tabshardDashboard.state?.plan?.stages || [];
     for (const s of stages) {
@@ -259,7 +266,9 @@ async function pollMetrics() {
       }
     }
     $("counters").textContent = `${metrics.get("tabshard_tokens_total") ?? 0} tokens · ` +
-      `${metrics.get("tabshard_failovers_total") ?? 0} failovers · ${metrics.get("tabshard_sessions_active") ?? 0} sessions active`;
+      `${metrics.get("tabshard_failovers_total") ?? 0} failovers · ${metrics.get("tabshard_sessions_active") ?? 0} sessions active · ` +
+      `${metrics.get("tabshard_sessions_queued") ?? 0} queued · ${metrics.get("tabshard_sessions_rejected_total") ?? 0} rejected · ` +
+      `${metrics.get("tabshard_sessions_cancelled_total") ?? 0} cancelled` + (batchText ? ` · batch per stage ${batchText}` : "");
     tpsChart.draw();
     latencyChart.draw();
   } catch (e) {
