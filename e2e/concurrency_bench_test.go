@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,10 +70,13 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 	}
 	var single float64
 	for _, n := range streams {
+		cpu0 := cpuTime()
 		rate, err := concurrentRate(ctx, url, n, tokens)
 		if err != nil {
 			b.Fatalf("%d streams: %v", n, err)
 		}
+		cpuPerToken := (cpuTime() - cpu0) / time.Duration(n*tokens)
+		b.ReportMetric(float64(cpuPerToken.Microseconds())/1000, fmt.Sprintf("cpu-ms/tok@%d", n))
 		if n == 1 {
 			single = rate
 		}
@@ -81,8 +85,19 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 		if single > 0 {
 			speedup = fmt.Sprintf(" (%.1f× one stream)", rate/single)
 		}
-		b.Logf("%2d streams × %d tokens: %.1f tokens/s aggregate, %.1f per stream%s; stages' mean batch (time) so far: %s", n, tokens, rate, rate/float64(n), speedup, meanBatches(ctx, url))
+		b.Logf("%2d streams × %d tokens: %.1f tokens/s aggregate, %.1f per stream%s; %.1f CPU ms per token (the whole process: coordinator, NATS, 3 workers); stages' mean batch (time) so far: %s",
+			n, tokens, rate, rate/float64(n), speedup, float64(cpuPerToken.Microseconds())/1000, meanBatches(ctx, url))
 	}
+}
+
+// cpuTime is the CPU time this process has used, user and system: on a
+// machine others share, CPU per token measures what wall time cannot.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // concurrentRate runs n sessions at once and returns their tokens/s,
