@@ -717,3 +717,108 @@ q6kzero:
 q6kdone:
 	VZEROUPPER
 	RET
+
+// ACCTO adds the lane sums Y2 as float64 to a0 (lanes 0-3) and a1 (4-7),
+// as ACC does to Y0 and Y1.
+#define ACCTO(a0, a1) \
+	VCVTPS2PD X2, Y3 \
+	VEXTRACTF128 $1, Y2, X4 \
+	VCVTPS2PD X4, Y4 \
+	VADDPD Y3, a0, a0 \
+	VADDPD Y4, a1, a1
+
+// VEC4 multiplies the block of w in Y12-Y15 by the block of x at xp and
+// adds its lane sums to a0, a1: LANES for one of the four vectors.
+#define VEC4(xp, a0, a1) \
+	VMULPS 0(xp), Y12, Y2 \
+	VMULPS 32(xp), Y13, Y3 \
+	VMULPS 64(xp), Y14, Y4 \
+	VMULPS 96(xp), Y15, Y5 \
+	FOLD \
+	ACCTO(a0, a1)
+
+// REDTO stores float32(((A0+A4)+(A2+A6)) + ((A1+A5)+(A3+A7))) of the
+// accumulators a0, a1 (a0's low half xa0) at dst, as REDUCE does.
+#define REDTO(a0, a1, xa0, dst) \
+	VADDPD a1, a0, a0 \
+	VEXTRACTF128 $1, a0, X3 \
+	VADDPD X3, xa0, X2 \
+	VPERMILPD $1, X2, X3 \
+	VADDSD X3, X2, X2 \
+	VCVTSD2SS X2, X2, X2 \
+	VMOVSS X2, dst
+
+// func dotRowsF32x4AVX2(y *float32, rows int, w *float32, stride int, x *float32, n int, ystride int)
+//
+// dotRowsF32AVX2 for four vectors at once: vector v is the n values at
+// x + v*n, its outputs at y + v*ystride. Each block of a row is loaded
+// once for the four; each vector's sums run exactly as in dotRowsF32AVX2
+// (same products, same folds, its own float64 lanes), so every output has
+// the bits of its own matvec. n must be a multiple of 32.
+TEXT ·dotRowsF32x4AVX2(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), R9
+	MOVQ rows+8(FP), CX
+	MOVQ w+16(FP), SI
+	MOVQ stride+24(FP), R8
+	SHLQ $2, R8
+	MOVQ x+32(FP), DI
+	MOVQ n+40(FP), R11
+	SHRQ $5, R11 // whole blocks
+	MOVQ ystride+48(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R15
+	TESTQ CX, CX
+	JZ    x4done
+
+x4row:
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	MOVQ   SI, AX
+	MOVQ   n+40(FP), BX
+	SHLQ   $2, BX
+	LEAQ   (DI)(BX*1), R12
+	LEAQ   (R12)(BX*1), R13
+	LEAQ   (R13)(BX*1), R14
+	MOVQ   DI, BX
+	MOVQ   R11, DX
+	TESTQ  DX, DX
+	JZ     x4reduce
+
+x4block:
+	PREFETCHT1 PFDIST(AX)
+	PREFETCHT1 PFDIST+64(AX)
+	VMOVUPS 0(AX), Y12
+	VMOVUPS 32(AX), Y13
+	VMOVUPS 64(AX), Y14
+	VMOVUPS 96(AX), Y15
+	VEC4(BX, Y0, Y1)
+	VEC4(R12, Y6, Y7)
+	VEC4(R13, Y8, Y9)
+	VEC4(R14, Y10, Y11)
+	ADDQ    $128, AX
+	ADDQ    $128, BX
+	ADDQ    $128, R12
+	ADDQ    $128, R13
+	ADDQ    $128, R14
+	DECQ    DX
+	JNZ     x4block
+
+x4reduce:
+	REDTO(Y0, Y1, X0, 0(R9))
+	REDTO(Y6, Y7, X6, (R9)(R10*1))
+	REDTO(Y8, Y9, X8, (R9)(R10*2))
+	REDTO(Y10, Y11, X10, (R9)(R15*1))
+	ADDQ $4, R9
+	ADDQ R8, SI
+	DECQ CX
+	JNZ  x4row
+
+x4done:
+	VZEROUPPER
+	RET

@@ -75,13 +75,14 @@ func TestMatMulFastMatchesCodec(t *testing.T) {
 }
 
 // TestMatMulBatchEqualsMatVec checks that a batch, split over the cores or
-// not, gives each vector the bits of its own matvec.
+// not, gives each vector the bits of its own matvec (F32's four-vector
+// kernel included).
 func TestMatMulBatchEqualsMatVec(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, ft := range fastTypes {
-		for _, shape := range [][2]int{{40, 256}, {600, 512}} {
+		for _, shape := range [][3]int{{40, 256, 5}, {600, 512, 5}, {37, 768, 9}, {20, 512, 8}, {19, 256, 6}} {
 			m, _ := randomMatrix(t, rng, ft.typ, shape[0], shape[1])
-			const n = 5
+			n := shape[2] // F32 dots four vectors at a time: groups and a rest
 			xs := randomF32(rng, n*m.Cols)
 			want := make([]float32, n*m.Rows)
 			func() {

@@ -143,7 +143,7 @@ func (m *Matrix) matmulRows(ys, xs []float32, n, begin, end int) {
 	}
 	for t := begin; t < end; t += matmulTile {
 		te := min(t+matmulTile, end)
-		for i := range n {
+		for i := dotRowsF32x4(m, ys, xs, n, t, te); i < n; i++ {
 			m.dotRows(m, ys[i*m.Rows+t:i*m.Rows+te], xs[i*m.Cols:(i+1)*m.Cols], t, te)
 		}
 	}
