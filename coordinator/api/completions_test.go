@@ -170,6 +170,10 @@ func TestCompletionValidation(t *testing.T) {
 		{"prompt fills context", "/v1/completions", `{"model":"stories260K","prompt":"` + strings.Repeat("x y ", 40) + `"}`, 400, "prompt", ""},
 		{"negative temperature", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":-0.5}`, 400, "temperature", ""},
 		{"temperature string", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":"hot"}`, 400, "temperature", ""},
+		{"temperature 1e9", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":1e9}`, 400, "temperature", ""},
+		{"temperature above 2", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":2.01}`, 400, "temperature", ""},
+		{"temperature past float64", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":1e999}`, 400, "temperature", ""},
+		{"top_p past float64", "/v1/completions", `{"model":"stories260K","prompt":"x","top_p":-1e999}`, 400, "top_p", ""},
 		{"top_p above 1", "/v1/completions", `{"model":"stories260K","prompt":"x","top_p":1.5}`, 400, "top_p", ""},
 		{"top_p below 0", "/v1/completions", `{"model":"stories260K","prompt":"x","top_p":-0.1}`, 400, "top_p", ""},
 		{"n 2", "/v1/completions", `{"model":"stories260K","prompt":"x","n":2}`, 400, "n", ""},
@@ -285,5 +289,29 @@ func TestCompletionDefaultModel(t *testing.T) {
 	readJSON(t, e.post(t, "/v1/completions", `{"prompt":"Once upon a time","max_tokens":3,"temperature":0}`), http.StatusOK, &got)
 	if got.Model != "stories260K" {
 		t.Fatalf("model %q", got.Model)
+	}
+}
+
+// Tiny temperatures reach the sampler as the smallest float32s (which it
+// handles as their limit, greedy); top_p 0 is greedy.
+func TestSamplingEdges(t *testing.T) {
+	e := newEnv(t)
+	continuation(t, e.b, storyPrompt, storyRest)
+	cases := []struct {
+		body        string
+		temperature float32
+	}{
+		{`"temperature":1e-45`, 1e-45},
+		{`"temperature":1e-38`, 1e-38},
+		{`"temperature":1e-50`, 0},
+		{`"temperature":2`, 2},
+		{`"temperature":0.8,"top_p":0`, 0},
+	}
+	for _, c := range cases {
+		var got completionResponse
+		readJSON(t, e.post(t, "/v1/completions", `{"model":"stories260K","prompt":"Once upon a time",`+c.body+`}`), http.StatusOK, &got)
+		if req := e.b.lastRequest(t); req.Temperature != c.temperature {
+			t.Errorf("%s: temperature %g, want %g", c.body, req.Temperature, c.temperature)
+		}
 	}
 }

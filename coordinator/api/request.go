@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -134,6 +133,11 @@ func (s *server) validate(f samplingFields, prompt promptField, promptParam stri
 	g.Request = SessionRequest{Model: info.ID, Prompt: ids, MaxTokens: maxTokens,
 		Temperature: float32(orDefault(f.Temperature, 1)), TopP: float32(orDefault(f.TopP, 1)), Seed: seed(f.Seed),
 		IgnoreEOS: f.IgnoreEOS}
+	if g.Request.TopP == 0 {
+		// The nucleus of top_p 0 is the most likely token alone (the
+		// sampler, as llama2.c's, reads 0 as "no nucleus").
+		g.Request.Temperature = 0
+	}
 	g.Stream, g.tok = f.Stream, tok
 	return g, nil
 }
@@ -156,9 +160,14 @@ func (s *server) model(name string) (ModelInfo, Tokenizer, error) {
 	return ModelInfo{}, nil, fmt.Errorf("%w: %q is not served here (GET /v1/models lists the models)", ErrUnknownModel, name)
 }
 
+// maxTemperature is the largest temperature accepted, OpenAI's bound.
+// Temperatures down to the smallest float32 (1.4e-45) are handled exactly
+// by the sampler; smaller ones round to 0, greedy.
+const maxTemperature = 2
+
 func checkSampling(f samplingFields) error {
-	if t := f.Temperature; t != nil && (*t < 0 || math.IsNaN(*t) || math.IsInf(*t, 0)) {
-		return badParam("temperature", fmt.Sprintf("temperature must be >= 0, got %v", *t))
+	if t := f.Temperature; t != nil && !(*t >= 0 && *t <= maxTemperature) {
+		return badParam("temperature", fmt.Sprintf("temperature must be in [0, %v], got %v", maxTemperature, *t))
 	}
 	if p := f.TopP; p != nil && !(*p >= 0 && *p <= 1) {
 		return badParam("top_p", fmt.Sprintf("top_p must be in [0, 1], got %v", *p))
