@@ -31,7 +31,8 @@ func (b backend) Tokenizer(name string) (api.Tokenizer, error) {
 	if err := b.checkModel(name); err != nil {
 		return nil, err
 	}
-	return api.WrapTokenizer(b.c.model.Tokenizer), nil
+	chat, _, _ := b.c.model.ChatTemplate() // an unusable template says why on chat requests
+	return api.WrapTokenizer(b.c.model.Tokenizer, chat), nil
 }
 
 // StartSession starts a generation through the leader: directly when this

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/tabshard/tabshard/model/chattemplate"
 	"github.com/tabshard/tabshard/model/tokenizer"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -99,6 +100,13 @@ func (e TokenEvent) End() bool { return e.FinishReason != "" }
 type Tokenizer interface {
 	// Encode returns the token ids of text, with BOS when the model adds it.
 	Encode(text string) []int
+	// EncodeChat renders messages with the model's chat template (its
+	// add_generation_prompt set: the prompt ends where the assistant's
+	// answer starts) at time now, and returns the prompt's token ids, the
+	// special tokens the template writes parsed as such. A conversation
+	// the template refuses is an error wrapping
+	// chattemplate.ErrConversation.
+	EncodeChat(messages []chattemplate.Message, now time.Time) ([]int, error)
 	// NewStreamDecoder returns a decoder at the start of a text.
 	NewStreamDecoder() StreamDecoder
 }
@@ -113,12 +121,30 @@ type StreamDecoder interface {
 	Flush() string
 }
 
-// WrapTokenizer adapts the model package's tokenizer to Tokenizer.
-func WrapTokenizer(t *tokenizer.Tokenizer) Tokenizer { return wrapped{t} }
+// WrapTokenizer adapts the model package's tokenizer and the model's chat
+// template to Tokenizer; a nil chat is chattemplate.Fallback().
+func WrapTokenizer(t *tokenizer.Tokenizer, chat *chattemplate.Template) Tokenizer {
+	if chat == nil {
+		chat = chattemplate.Fallback()
+	}
+	return wrapped{t, chat}
+}
 
-type wrapped struct{ t *tokenizer.Tokenizer }
+type wrapped struct {
+	t    *tokenizer.Tokenizer
+	chat *chattemplate.Template
+}
 
-func (w wrapped) Encode(text string) []int        { return w.t.Encode(text) }
+func (w wrapped) Encode(text string) []int { return w.t.Encode(text) }
+
+func (w wrapped) EncodeChat(messages []chattemplate.Message, now time.Time) ([]int, error) {
+	prompt, err := w.chat.Render(messages, true, now)
+	if err != nil {
+		return nil, err
+	}
+	return w.t.EncodeSpecial(prompt), nil
+}
+
 func (w wrapped) NewStreamDecoder() StreamDecoder { return w.t.NewStreamDecoder() }
 
 // JoinInfo tells a worker that knows only the coordinator's HTTP address

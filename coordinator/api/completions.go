@@ -16,7 +16,7 @@ func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	g, err := s.validate(req.samplingFields, req.Prompt, "prompt")
+	g, err := s.validate(req.samplingFields, textPrompt(req.Prompt), "prompt")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -31,12 +31,12 @@ func (s *server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	prompt, err := chatPrompt(req.Messages)
+	msgs, err := chatMessages(req.Messages)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	g, err := s.validate(req.samplingFields, promptField{set: true, text: prompt}, "messages")
+	g, err := s.validate(req.samplingFields, s.chatPrompt(msgs), "messages")
 	if err != nil {
 		writeError(w, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tabshard/tabshard/coordinator/api"
+	"github.com/tabshard/tabshard/model/chattemplate"
 )
 
 const (
@@ -313,5 +314,37 @@ func TestSamplingEdges(t *testing.T) {
 		if req := e.b.lastRequest(t); req.Temperature != c.temperature {
 			t.Errorf("%s: temperature %g, want %g", c.body, req.Temperature, c.temperature)
 		}
+	}
+}
+
+// A model's chat template renders the conversation; the special tokens
+// it writes are parsed as such, and a conversation it refuses is a 400.
+func TestChatTemplate(t *testing.T) {
+	e := newEnv(t)
+	const src = "{% for m in messages %}{% if m.role == 'system' and not loop.first %}{{ raise_exception('system first only') }}{% endif %}" +
+		"{{ bos_token }}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+	tok := storiesTokenizer(t)
+	tmpl, err := chattemplate.Parse(src, tok.Token(tok.BOS()), tok.Token(tok.EOS()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.b.tok = api.WrapTokenizer(tok, tmpl)
+	continuation(t, e.b, "x", " y")
+	body := `{"messages":[{"role":"developer","content":"Be kind."},{"role":"user","content":"Hi"}],"max_tokens":2}`
+	readJSON(t, e.post(t, "/v1/chat/completions", body), http.StatusOK, &completionResponse{})
+	want := slices.Concat(tok.Encode("<system>Be kind."), []int{tok.EOS(), tok.BOS()}, tok.Encode("<user>Hi")[1:], []int{tok.EOS()}, tok.Encode("<assistant>")[1:])
+	if got := e.b.lastRequest(t).Prompt; !slices.Equal(got, want) {
+		t.Errorf("prompt %v\nwant %v", got, want)
+	}
+	var refusal openAIError
+	body = `{"messages":[{"role":"user","content":"Hi"},{"role":"system","content":"late"}]}`
+	readJSON(t, e.post(t, "/v1/chat/completions", body), http.StatusBadRequest, &refusal)
+	if refusal.param() != "messages" || !strings.Contains(refusal.Error.Message, "system first only") {
+		t.Errorf("refusal = %+v", refusal.Error)
+	}
+	e.b.tok = api.WrapTokenizer(tok, chattemplate.Unusable(chattemplate.ErrTemplate))
+	readJSON(t, e.post(t, "/v1/chat/completions", `{"messages":[{"role":"user","content":"Hi"}]}`), http.StatusInternalServerError, &refusal)
+	if !strings.Contains(refusal.Error.Message, "chat template") {
+		t.Errorf("unusable template: %+v", refusal.Error)
 	}
 }

@@ -69,7 +69,7 @@ type fakeSession struct {
 
 func newFakeBackend(t testing.TB) *fakeBackend {
 	return &fakeBackend{
-		tok:      api.WrapTokenizer(storiesTokenizer(t)),
+		tok:      api.WrapTokenizer(storiesTokenizer(t), nil),
 		models:   []api.ModelInfo{{ID: modelName, ContextLength: 512, Vocab: 512, Created: 1700000000}},
 		file:     bundled.Bytes(),
 		modTime:  time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),

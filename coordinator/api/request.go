@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+
+	"github.com/tabshard/tabshard/model/chattemplate"
 )
 
 // samplingFields are the request fields both completion endpoints share.
@@ -103,23 +105,36 @@ type generation struct {
 	tok     Tokenizer
 }
 
-// validate checks the shared fields and makes the session request for
-// prompt; promptParam names the field the prompt came from.
-func (s *server) validate(f samplingFields, prompt promptField, promptParam string) (generation, error) {
+// encoder makes a request's prompt ids with the model's tokenizer.
+type encoder func(Tokenizer) ([]int, error)
+
+// textPrompt encodes a completion's prompt: its ids, or its text.
+func textPrompt(prompt promptField) encoder {
+	return func(tok Tokenizer) ([]int, error) {
+		if prompt.text == "" && prompt.tokens == nil {
+			return nil, badParam("prompt", "prompt must not be empty")
+		}
+		if prompt.tokens != nil {
+			return prompt.tokens, nil
+		}
+		return tok.Encode(prompt.text), nil
+	}
+}
+
+// validate checks the shared fields and makes the session request for the
+// prompt encode makes; promptParam names the field the prompt came from.
+func (s *server) validate(f samplingFields, encode encoder, promptParam string) (generation, error) {
 	var g generation
 	info, tok, err := s.model(f.Model)
 	if err != nil {
 		return g, err
 	}
-	if prompt.text == "" && prompt.tokens == nil {
-		return g, badParam(promptParam, promptParam+" must not be empty")
-	}
 	if err := checkSampling(f); err != nil {
 		return g, err
 	}
-	ids := prompt.tokens
-	if ids == nil {
-		ids = tok.Encode(prompt.text)
+	ids, err := encode(tok)
+	if err != nil {
+		return g, err
 	}
 	for i, id := range ids {
 		if id < 0 || (info.Vocab > 0 && id >= info.Vocab) {
@@ -229,26 +244,40 @@ type chatMessage struct {
 
 var chatRoles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true}
 
-// chatPrompt joins messages as "role: content" lines and ends with
-// "assistant:", the line the model continues: the served models have no
-// chat template.
-func chatPrompt(messages []chatMessage) (string, error) {
+// chatMessages reads a conversation for the model's chat template. The
+// "developer" role, which OpenAI's newer models take instead of "system",
+// is "system" to the template.
+func chatMessages(messages []chatMessage) ([]chattemplate.Message, error) {
 	if len(messages) == 0 {
-		return "", badParam("messages", "messages must not be empty")
+		return nil, badParam("messages", "messages must not be empty")
 	}
-	var b strings.Builder
+	out := make([]chattemplate.Message, len(messages))
 	for i, m := range messages {
 		if !chatRoles[m.Role] {
-			return "", badParam(fmt.Sprintf("messages[%d].role", i), fmt.Sprintf("unknown role %q", m.Role))
+			return nil, badParam(fmt.Sprintf("messages[%d].role", i), fmt.Sprintf("unknown role %q", m.Role))
 		}
 		text, err := messageText(m.Content)
 		if err != nil {
-			return "", badParam(fmt.Sprintf("messages[%d].content", i), err.Error())
+			return nil, badParam(fmt.Sprintf("messages[%d].content", i), err.Error())
 		}
-		fmt.Fprintf(&b, "%s: %s\n", m.Role, text)
+		role := m.Role
+		if role == "developer" {
+			role = "system"
+		}
+		out[i] = chattemplate.Message{Role: role, Content: text}
 	}
-	b.WriteString("assistant:")
-	return b.String(), nil
+	return out, nil
+}
+
+// chatPrompt encodes a conversation with the model's chat template.
+func (s *server) chatPrompt(messages []chattemplate.Message) encoder {
+	return func(tok Tokenizer) ([]int, error) {
+		ids, err := tok.EncodeChat(messages, s.opts.Now())
+		if errors.Is(err, chattemplate.ErrConversation) {
+			return nil, badParam("messages", err.Error())
+		}
+		return ids, err
+	}
 }
 
 // messageText reads a message's content: a string, or text parts joined.

@@ -38,7 +38,13 @@ type Message struct {
 type Template struct {
 	tmpl     *jinja.Template
 	bos, eos string
+	err      error // why the template is unusable (see Unusable)
 }
+
+// Unusable is a template that fails every Render with err: a model's
+// template that does not compile, so that chat requests say why while
+// the model serves completions.
+func Unusable(err error) *Template { return &Template{err: err} }
 
 // Parse compiles src. bos and eos are the texts of the model's BOS and EOS
 // tokens ("" when it has none).
@@ -54,6 +60,9 @@ func Parse(src, bos, eos string) (*Template, error) {
 // with the header of the assistant's turn, which the model continues. now
 // is the time strftime_now reports (Llama 3.2's "Today Date").
 func (t *Template) Render(messages []Message, addGenerationPrompt bool, now time.Time) (string, error) {
+	if t.err != nil {
+		return "", t.err
+	}
 	msgs := make([]any, len(messages))
 	for i, m := range messages {
 		msgs[i] = map[string]any{"role": m.Role, "content": m.Content}
