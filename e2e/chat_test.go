@@ -90,7 +90,9 @@ func TestChatTemplateReachesFirstStage(t *testing.T) {
 	defer resp.Body.Close()
 	var got struct {
 		Choices []struct{ Message struct{ Content string } }
-		Usage   struct{ PromptTokens int `json:"prompt_tokens"` }
+		Usage   struct {
+			PromptTokens int `json:"prompt_tokens"`
+		}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d, %v", resp.StatusCode, err)
