@@ -18,13 +18,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/consensus"
-	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/coordinator/state"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
+	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/planner"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/web"

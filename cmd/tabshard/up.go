@@ -70,8 +70,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	fmt.Fprintf(e.stdout, "tabshard coordinator %s\n  http:       %s\n  nats:       %s\n  nats (ws):  %s\n  join token: %s\n  worker tab: %s/worker?token=%s\n",
-		cfg.NodeID, c.HTTPURL(), c.NATSURL(), c.NATSWebSocketURL(), c.JoinToken(), c.HTTPURL(), c.JoinToken())
+	printBanner(e, cfg.NodeID, c)
 	if cfg.ModelServerURL != "" {
 		fmt.Fprintf(e.stdout, "  model:      %s (workers read it with grants from %s/api/model-grant)\n", cfg.ModelServerURL, c.HTTPURL())
 		go func() {
@@ -87,6 +86,15 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "shutting down")
 	return nil
+}
+
+// printBanner says where the coordinator listens and lists every page.
+func printBanner(e *env, node string, c *coordinator.Coordinator) {
+	u, tok := c.HTTPURL(), c.JoinToken()
+	fmt.Fprintf(e.stdout, "tabshard coordinator %s\n  http:       %s\n  nats:       %s\n  nats (ws):  %s\n  join token: %s\n",
+		node, u, c.NATSURL(), c.NATSWebSocketURL(), tok)
+	fmt.Fprintf(e.stdout, "  worker tab: %s/worker?token=%s\n  launcher:   %s/launcher?token=%s  (opens worker tabs)\n  chat:       %s/chat\n  dashboard:  %s/dashboard\n",
+		u, tok, u, tok, u, u)
 }
 
 // runLocalWorker runs an in-process worker until ctx ends.
