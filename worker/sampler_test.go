@@ -71,3 +71,24 @@ func TestSamplerBias(t *testing.T) {
 		t.Fatalf("biased argmax %d, want 1", got)
 	}
 }
+
+func TestLogProbs(t *testing.T) {
+	logits := []float32{1, 3, -2, 3, 0.5}
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(float64(v))
+	}
+	lp, top := worker.LogProbs(logits, 4, 3)
+	if want := 0.5 - math.Log(sum); math.Abs(float64(lp)-want) > 1e-6 {
+		t.Fatalf("logprob %g, want %g", lp, want)
+	}
+	wantIDs := []int{1, 3, 0}
+	for i, e := range top {
+		if e.ID != wantIDs[i] || math.Abs(float64(e.Logprob)-(float64(logits[e.ID])-math.Log(sum))) > 1e-6 {
+			t.Fatalf("top %v, want ids %v", top, wantIDs)
+		}
+	}
+	if _, top := worker.LogProbs(logits, 0, 99); len(top) != len(logits) {
+		t.Fatalf("top beyond the vocabulary: %d entries", len(top))
+	}
+}
