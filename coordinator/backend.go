@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/tabshard/tabshard/bus"
@@ -41,7 +42,7 @@ func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (stri
 	if err := b.checkModel(req.Model); err != nil {
 		return "", err
 	}
-	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed}}
+	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: sessionSampling(req), Stop: req.Stop}
 	for _, t := range req.Prompt {
 		s.Prompt = append(s.Prompt, uint32(t))
 	}
@@ -77,7 +78,8 @@ func (b backend) Session(_ context.Context, id string) (api.SessionInfo, error) 
 	if s == nil {
 		return api.SessionInfo{}, fmt.Errorf("%w: %q", api.ErrUnknownSession, id)
 	}
-	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000}
+	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000,
+		Stop: s.GetStop(), Logprobs: s.GetSampling().GetLogprobs()}
 	for _, t := range s.GetPrompt() {
 		info.Prompt = append(info.Prompt, int(t))
 	}
@@ -108,7 +110,7 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 		}
 		for ; next < len(s.GetGenerated()); next++ {
 			select {
-			case out <- api.TokenEvent{Index: next, Token: int(s.GetGenerated()[next])}:
+			case out <- tokenEvent(s, next):
 			case <-ctx.Done():
 				return
 			}
@@ -143,4 +145,33 @@ func (b backend) ModelFile(name string) (io.ReadSeeker, time.Time, error) {
 	}
 	r, err := b.c.openModelFile()
 	return r, b.c.started, err
+}
+
+// sessionSampling is the replicated sampling of a request.
+func sessionSampling(req api.SessionRequest) *tabshardv1.Sampling {
+	sm := &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed,
+		PresencePenalty: req.PresencePenalty, FrequencyPenalty: req.FrequencyPenalty, RepeatPenalty: req.RepeatPenalty,
+		Logprobs: req.Logprobs, TopLogprobs: uint32(req.TopLogprobs)}
+	ids := make([]int, 0, len(req.LogitBias))
+	for id := range req.LogitBias {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the replicated state is the same on every coordinator
+	for _, id := range ids {
+		sm.LogitBias = append(sm.LogitBias, &tabshardv1.LogitBias{Token: uint32(id), Bias: req.LogitBias[id]})
+	}
+	return sm
+}
+
+// tokenEvent is the event of session s's generated token i.
+func tokenEvent(s *tabshardv1.Session, i int) api.TokenEvent {
+	ev := api.TokenEvent{Index: i, Token: int(s.GetGenerated()[i])}
+	if lps := s.GetLogprobs(); i < len(lps) {
+		lp := &api.TokenLogprobs{Logprob: lps[i].GetLogprob()}
+		for _, t := range lps[i].GetTop() {
+			lp.Top = append(lp.Top, api.TokenLogprob{Token: int(t.GetToken()), Logprob: t.GetLogprob()})
+		}
+		ev.Logprobs = lp
+	}
+	return ev
 }

@@ -56,6 +56,8 @@ type leader struct {
 	// reissued is the last epoch whose pending steps were re-issued once
 	// all its primaries were ready.
 	reissued uint64
+	// text decodes generated tokens for the sessions' stop strings.
+	text textDecoder
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
@@ -384,7 +386,7 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 		return
 	}
 	st := l.machine.State()
-	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, Sampling: s.GetSampling()}
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, Sampling: stepSampling(s)}
 	if gen := s.GetGenerated(); len(gen) == 0 {
 		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
 	} else {
@@ -443,7 +445,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 		return
 	}
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_AppendToken{AppendToken: &tabshardv1.AppendToken{
-		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState()}}})
+		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState(), Logprobs: sessionLogprobs(s, t)}}})
 	if err != nil {
 		l.log.Debug("token not committed", "session", t.GetSessionId(), "position", t.GetPosition(), "err", err)
 		return
@@ -478,6 +480,8 @@ func (l *leader) finish(s *tabshardv1.Session, t *tabshardv1.Token) string {
 	}
 	ctxLen := l.machine.State().GetPlan().GetContextLength()
 	switch {
+	case stopped(l.text, s):
+		return "stop"
 	case s.GetMaxTokens() > 0 && uint32(len(s.GetGenerated())) >= s.GetMaxTokens():
 		return "length"
 	case ctxLen > 0 && state.NextPosition(s) >= ctxLen:

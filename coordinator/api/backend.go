@@ -70,6 +70,19 @@ type SessionRequest struct {
 	Seed              uint64
 	// IgnoreEOS keeps generating past the model's stop tokens.
 	IgnoreEOS bool
+	// Stop ends generation once the text contains one of these (at most
+	// four, none empty); the answer never shows them.
+	Stop []string
+	// Penalties as llama.cpp's sampler applies them over the last 64
+	// tokens: presence and frequency in [-2, 2], repeat > 0 (1: off).
+	PresencePenalty, FrequencyPenalty, RepeatPenalty float32
+	// LogitBias is added to the logits of its token ids, each in
+	// [-100, 100].
+	LogitBias map[int]float32
+	// Logprobs asks for each token's log-probability and the TopLogprobs
+	// (0 to 20) most likely tokens'.
+	Logprobs    bool
+	TopLogprobs int
 }
 
 // SessionInfo describes a session that exists.
@@ -78,6 +91,10 @@ type SessionInfo struct {
 	Model   string
 	Prompt  []int // as in SessionRequest
 	Created int64 // Unix seconds
+	// Stop and Logprobs are the request's, for answering a resumed
+	// stream as the first one was answered.
+	Stop     []string
+	Logprobs bool
 }
 
 // TokenEvent is one element of a Follow stream: a committed token, or the
@@ -88,9 +105,24 @@ type TokenEvent struct {
 	Index int
 	// Token is the token id; meaningless in the end event.
 	Token int
+	// Logprobs is the token's, when the session asked for them.
+	Logprobs *TokenLogprobs
 	// FinishReason is set only in the end event: "stop" (end of text),
 	// "length" (MaxTokens or the context reached) or an error's text.
 	FinishReason string
+}
+
+// TokenLogprobs are a token's log-probability and the most likely
+// tokens', most likely first.
+type TokenLogprobs struct {
+	Logprob float32
+	Top     []TokenLogprob
+}
+
+// TokenLogprob is one token id's log-probability.
+type TokenLogprob struct {
+	Token   int
+	Logprob float32
 }
 
 // End reports whether e is the end event.
@@ -109,6 +141,9 @@ type Tokenizer interface {
 	EncodeChat(messages []chattemplate.Message, now time.Time) ([]int, error)
 	// NewStreamDecoder returns a decoder at the start of a text.
 	NewStreamDecoder() StreamDecoder
+	// TokenBytes returns the bytes token id stands for ("" for control
+	// tokens), as logprobs name tokens.
+	TokenBytes(id int) []byte
 }
 
 // StreamDecoder turns tokens into text one at a time, holding back the
@@ -136,6 +171,7 @@ type wrapped struct {
 }
 
 func (w wrapped) Encode(text string) []int { return w.t.Encode(text) }
+func (w wrapped) TokenBytes(id int) []byte { return w.t.Piece(-1, id) }
 
 func (w wrapped) EncodeChat(messages []chattemplate.Message, now time.Time) ([]int, error) {
 	prompt, err := w.chat.Render(messages, true, now)

@@ -17,6 +17,9 @@ func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := s.validate(req.samplingFields, textPrompt(req.Prompt), "prompt")
+	if err == nil {
+		err = readCompletionLogprobs(req, &g)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -37,6 +40,9 @@ func (s *server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := s.validate(req.samplingFields, s.chatPrompt(msgs), "messages")
+	if err == nil {
+		err = readChatLogprobs(req, &g)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -53,7 +59,11 @@ func (s *server) generate(w http.ResponseWriter, r *http.Request, g generation) 
 		return
 	}
 	v := sessionView{ID: id, Model: g.Request.Model, Prompt: g.Request.Prompt,
-		Created: s.opts.Now().Unix(), Chat: g.Chat, tok: g.tok}
+		Created: s.opts.Now().Unix(), Chat: g.Chat, tok: g.tok,
+		Stop: g.Request.Stop, Logprobs: g.Request.Logprobs, IncludeUsage: g.IncludeUsage}
+	if g.Echo {
+		v.Echo = g.echo
+	}
 	w.Header().Set(sessionHeader, id)
 	if g.Stream {
 		s.streamSSE(w, r, v, -1)
@@ -71,13 +81,15 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 		s.fail(w, r, "follow", err)
 		return
 	}
-	var text strings.Builder
-	var last piece
+	var pieces []piece
 	err = deliver(ctx, v, events, follower{after: -1, emit: func(p piece) error {
-		text.WriteString(p.Text)
-		last = p
+		pieces = append(pieces, p)
 		return nil
 	}})
+	var last piece
+	if len(pieces) > 0 {
+		last = pieces[len(pieces)-1]
+	}
 	switch {
 	case errors.Is(err, errInterrupted):
 		err = fmt.Errorf("%w: session %s: %v; resume with GET /v1/sessions/%s/events", ErrUnavailable, v.ID, err, v.openAIID())
@@ -88,7 +100,7 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 		s.fail(w, r, "follow", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v.whole(text.String(), last.Index, last.FinishReason))
+	writeJSON(w, http.StatusOK, v.whole(pieces))
 }
 
 // handleSessionEvents is GET /v1/sessions/{id}/events: a session's event
@@ -141,7 +153,10 @@ func (s *server) streamSSE(w http.ResponseWriter, r *http.Request, v sessionView
 		if p.failed() {
 			return sse.event(p.Index, generationFailed(v, p).body())
 		}
-		return sse.event(p.Index, v.chunk(p))
+		if err := sse.event(p.Index, v.chunk(p)); err != nil || !p.end() || !v.IncludeUsage {
+			return err
+		}
+		return sse.event(p.Index+1, v.usageChunk(p.Index))
 	}, ping: sse.comment, keepAlive: s.opts.KeepAlive})
 	if err == nil {
 		err = sse.done()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +14,8 @@ import (
 )
 
 // samplingFields are the request fields both completion endpoints share.
-// Fields the server does not implement (stop, logprobs, echo, penalties,
-// user, ...) are accepted and ignored.
+// A field the server does not implement (tools, response_format, best_of,
+// suffix, ...) is refused with 400, never ignored.
 type samplingFields struct {
 	Model               string   `json:"model"`
 	MaxTokens           *int     `json:"max_tokens"`
@@ -26,20 +27,68 @@ type samplingFields struct {
 	Stream              bool     `json:"stream"`
 	// IgnoreEOS (an extension, as vLLM has it) generates max_tokens tokens
 	// whatever they are: for measuring.
-	IgnoreEOS bool `json:"ignore_eos"`
+	IgnoreEOS        bool      `json:"ignore_eos"`
+	Stop             stopField `json:"stop"`
+	PresencePenalty  *float64  `json:"presence_penalty"`
+	FrequencyPenalty *float64  `json:"frequency_penalty"`
+	// RepetitionPenalty (an extension, as vLLM and llama.cpp's
+	// repeat_penalty have it) divides positive logits of recent tokens
+	// and multiplies negative ones.
+	RepetitionPenalty *float64           `json:"repetition_penalty"`
+	LogitBias         map[string]float64 `json:"logit_bias"`
+	StreamOptions     *streamOptions     `json:"stream_options"`
+	// User identifies the end user to the operator; it changes nothing.
+	User string `json:"user"`
+}
+
+// streamOptions are the options of a streamed answer.
+type streamOptions struct {
+	// IncludeUsage adds a last chunk with the usage and no choices.
+	IncludeUsage bool `json:"include_usage"`
 }
 
 // completionRequest is the body of POST /v1/completions.
 type completionRequest struct {
 	samplingFields
 	Prompt promptField `json:"prompt"`
+	// Logprobs is how many alternatives each token's log-probability
+	// comes with (0 to 20); absent: no logprobs.
+	Logprobs *int `json:"logprobs"`
+	// Echo puts the prompt before the generated text.
+	Echo bool `json:"echo"`
 }
 
 // chatRequest is the body of POST /v1/chat/completions.
 type chatRequest struct {
 	samplingFields
-	Messages []chatMessage `json:"messages"`
+	Messages    []chatMessage `json:"messages"`
+	Logprobs    bool          `json:"logprobs"`
+	TopLogprobs *int          `json:"top_logprobs"`
 }
+
+// stopField is "stop": a string or an array of up to four strings.
+type stopField []string
+
+func (s *stopField) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = stopField{one}
+	} else if err := json.Unmarshal(b, (*[]string)(s)); err != nil {
+		return badParam("stop", "stop must be a string or an array of strings")
+	}
+	if len(*s) > maxStops {
+		return badParam("stop", fmt.Sprintf("stop holds %d strings; at most %d are allowed", len(*s), maxStops))
+	}
+	for _, v := range *s {
+		if v == "" {
+			return badParam("stop", "stop strings must not be empty")
+		}
+	}
+	return nil
+}
+
+// maxStops is OpenAI's bound on stop strings.
+const maxStops = 4
 
 // promptField is a prompt given as a string, an array of one string, or
 // an array of token ids.
@@ -71,14 +120,20 @@ func (p *promptField) UnmarshalJSON(b []byte) error {
 }
 
 // decodeBody reads the whole body (so that the server can notice a client
-// that goes away afterwards) and decodes it as JSON into v.
+// that goes away afterwards) and decodes it as JSON into v, refusing
+// fields v does not have.
 func decodeBody(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
+	}
+	if dec.More() {
+		return badParam("", "malformed JSON body: data after the object")
 	}
 	return nil
 }
@@ -93,6 +148,9 @@ func jsonError(err error) error {
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		field := strings.TrimPrefix(typeErr.Field, "samplingFields.")
 		return badParam(field, fmt.Sprintf("%s: got a JSON %s, want %s", field, typeErr.Value, typeErr.Type))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return badParam(field, fmt.Sprintf("%s is not supported by this server", field))
 	}
 	return badParam("", "malformed JSON body: "+err.Error())
 }
@@ -102,7 +160,12 @@ type generation struct {
 	Request SessionRequest
 	Stream  bool
 	Chat    bool
-	tok     Tokenizer
+	// Echo puts the prompt before the text (completions only).
+	Echo bool
+	// IncludeUsage ends a stream with a chunk of the usage.
+	IncludeUsage bool
+	tok          Tokenizer
+	echo         string // the prompt's text, for Echo
 }
 
 // encoder makes a request's prompt ids with the model's tokenizer.
@@ -153,8 +216,23 @@ func (s *server) validate(f samplingFields, encode encoder, promptParam string) 
 		// sampler, as llama2.c's, reads 0 as "no nucleus").
 		g.Request.Temperature = 0
 	}
+	if err := samplingExtras(f, info.Vocab, &g.Request); err != nil {
+		return g, err
+	}
+	g.IncludeUsage = f.StreamOptions != nil && f.StreamOptions.IncludeUsage
 	g.Stream, g.tok = f.Stream, tok
 	return g, nil
+}
+
+// promptText is the text of a prompt's ids, as echo shows it.
+func promptText(tok Tokenizer, ids []int) string {
+	dec := tok.NewStreamDecoder()
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString(dec.Push(id))
+	}
+	b.WriteString(dec.Flush())
+	return b.String()
 }
 
 // model finds a served model and its tokenizer. An empty name means the

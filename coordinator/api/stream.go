@@ -16,6 +16,14 @@ type sessionView struct {
 	Created int64 // Unix seconds
 	Chat    bool  // answer with chat.completion objects
 	tok     Tokenizer
+	// Stop strings end the text (see stopFilter).
+	Stop []string
+	// Logprobs: answer with each token's log-probabilities.
+	Logprobs bool
+	// Echo is the prompt's text, put before the generated text.
+	Echo string
+	// IncludeUsage ends a stream with a chunk of the usage.
+	IncludeUsage bool
 }
 
 // openAIID is the "id" of the session's OpenAI objects: "cmpl-<session>" or
@@ -49,6 +57,10 @@ type piece struct {
 	Token        int    // -1 in the end piece
 	Text         string // the text that is complete now
 	FinishReason string // set in the end piece only
+	// Offset is where Text starts in the generated text, in bytes.
+	Offset int
+	// Logprobs are the token's, when the session asked for them.
+	Logprobs *TokenLogprobs
 }
 
 func (p piece) end() bool { return p.FinishReason != "" }
@@ -93,6 +105,8 @@ func deliver(ctx context.Context, v sessionView, events <-chan TokenEvent, f fol
 		defer t.Stop()
 		tick = t.C
 	}
+	stops := stopFilter{stops: v.Stop}
+	offset := 0
 	for next := 0; ; next++ {
 		ev, err := receive(ctx, events, tick, f.ping)
 		if err != nil {
@@ -101,14 +115,16 @@ func deliver(ctx context.Context, v sessionView, events <-chan TokenEvent, f fol
 		if ev.Index != next {
 			return fmt.Errorf("session %s: event %d arrived when %d was due", v.ID, ev.Index, next)
 		}
-		p := decode(dec, ev)
-		if p.Index > f.after {
-			if err := f.emit(p); err != nil {
-				return err
+		for _, p := range stops.filter(decode(dec, ev)) {
+			p.Offset, offset = offset, offset+len(p.Text)
+			if p.Index > f.after {
+				if err := f.emit(p); err != nil {
+					return err
+				}
 			}
-		}
-		if p.end() {
-			return nil
+			if p.end() {
+				return nil
+			}
 		}
 	}
 }
@@ -141,7 +157,7 @@ func decode(dec StreamDecoder, ev TokenEvent) piece {
 	if ev.End() {
 		return piece{Index: ev.Index, Token: -1, Text: dec.Flush(), FinishReason: ev.FinishReason}
 	}
-	return piece{Index: ev.Index, Token: ev.Token, Text: dec.Push(ev.Token)}
+	return piece{Index: ev.Index, Token: ev.Token, Text: dec.Push(ev.Token), Logprobs: ev.Logprobs}
 }
 
 // follow opens the session's events from index 0, bounded by ctx.
@@ -160,5 +176,6 @@ func (s *server) sessionView(ctx context.Context, pathID string) (sessionView, e
 	if err != nil {
 		return sessionView{}, err
 	}
-	return sessionView{ID: id, Model: info.Model, Prompt: info.Prompt, Created: info.Created, Chat: chat, tok: tok}, nil
+	return sessionView{ID: id, Model: info.Model, Prompt: info.Prompt, Created: info.Created, Chat: chat, tok: tok,
+		Stop: info.Stop, Logprobs: info.Logprobs}, nil
 }
