@@ -251,3 +251,47 @@ func TestLogprobsShapes(t *testing.T) {
 		t.Errorf("logprobs without asking: %v", plain.Choices[0].Logprobs)
 	}
 }
+
+// A resumed stream answers as the first one did: the same stop string
+// ends it, with the same text, and logprobs come with each token.
+func TestResumeKeepsStopAndLogprobs(t *testing.T) {
+	e := newEnv(t)
+	continuation(t, e.b, "Once upon a time", stopRest)
+	resp := e.post(t, "/v1/completions", `{"prompt":"Once upon a time","stop":"Lily","logprobs":1,"stream":true}`)
+	first, _, _ := chunks(t, newSSEReader(resp.Body).all(t))
+	resp.Body.Close()
+	sid := resp.Header.Get("X-Tabshard-Session")
+	resumed, _, done := chunks(t, newSSEReader(e.do(t, "GET", "/v1/sessions/"+sid+"/events", "").Body).all(t))
+	text := func(cs []streamChunk) string {
+		var b strings.Builder
+		for _, c := range cs {
+			b.WriteString(c.text())
+		}
+		return b.String()
+	}
+	want := " there was a little girl named "
+	if text(first) != want || text(resumed) != want || !done || resumed[len(resumed)-1].finish() != "stop" {
+		t.Fatalf("first %q, resumed %q (done %v), want %q ending with stop", text(first), text(resumed), done, want)
+	}
+	evs := newSSEReader(e.do(t, "GET", "/v1/sessions/"+sid+"/events", "").Body).all(t)
+	offset := 0
+	for _, ev := range evs[:len(evs)-2] { // the token chunks, not the end one and [DONE]
+		var c struct {
+			Choices []struct {
+				Text     string `json:"text"`
+				Logprobs *struct {
+					Tokens     []string `json:"tokens"`
+					TextOffset []int    `json:"text_offset"`
+				} `json:"logprobs"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(ev.Data), &c); err != nil {
+			t.Fatal(err)
+		}
+		lp := c.Choices[0].Logprobs
+		if lp == nil || len(lp.Tokens) != 1 || lp.TextOffset[0] != offset {
+			t.Fatalf("chunk %s: want one token's logprobs at offset %d", ev.Data, offset)
+		}
+		offset += len(c.Choices[0].Text)
+	}
+}
