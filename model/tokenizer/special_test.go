@@ -85,3 +85,21 @@ func TestEncodeSpecialBOSOnce(t *testing.T) {
 		t.Errorf("EncodeSpecial(a<s>b) = %v: want BOS first and where the text has it", n)
 	}
 }
+
+// In a SentencePiece vocabulary, a user-defined token (Phi-3's GGUF types
+// its "</s>" so) is matched in plain text, and the text after it starts a
+// new run with SentencePiece's " " prefix, as llama.cpp encodes it.
+func TestSPMUserDefined(t *testing.T) {
+	v := storiesVocabulary(t)
+	v.Types = slices.Clone(v.Types)
+	v.Types[2] = TypeUserDefined // "</s>"
+	tok := newOrFatal(t, v)
+	got := tok.Encode("Once upon</s>a time")
+	want := slices.Concat(tok.Encode("Once upon"), []int{2}, tok.Encode("a time")[1:])
+	if !slices.Equal(got, want) {
+		t.Fatalf("Encode = %v, want %v", got, want)
+	}
+	if plain := stories(t).Encode("Once upon</s>a time"); slices.Contains(plain, 2) {
+		t.Fatalf("a control </s> came from plain text: %v", plain)
+	}
+}
