@@ -71,17 +71,15 @@ func (s *Sampler) Sample(logits []float32) int {
 }
 
 // scale divides logits by temperature as llama2.c does. When that
-// overflows (temperatures near the smallest float32, 1e-45 … 1e-38, turn a
-// logit of a few units into ±Inf, and softmax into NaN), it divides the
-// distances from the largest logit instead: the same softmax in exact
-// arithmetic, whose limit is the argmax, without the overflow.
+// overflows the largest logit (temperatures near the smallest float32,
+// 1e-45 … 1e-38, turn a logit of a few units into ±Inf, and softmax into
+// NaN), it divides the distances from the largest logit instead: the same
+// softmax in exact arithmetic, whose limit is the argmax, without the
+// overflow. Smaller logits that overflow to -Inf are harmless (their
+// probability is 0 either way), so llama2.c's arithmetic is kept there.
 func scale(logits []float32, temperature float32) {
 	hi := logits[kernels.Argmax(logits)]
-	lo := hi
-	for _, v := range logits {
-		lo = min(lo, v)
-	}
-	if !isFinite(hi/temperature) || !isFinite(lo/temperature) {
+	if !isFinite(hi / temperature) {
 		for i := range logits {
 			logits[i] = (logits[i] - hi) / temperature
 		}
