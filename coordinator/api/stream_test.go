@@ -246,6 +246,7 @@ func TestClientDisconnectStopsHandler(t *testing.T) {
 		body := fmt.Sprintf(`{"model":"stories260K","prompt":"Once upon a time","stream":%t}`, stream)
 		go func() {
 			req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/completions", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
 			if resp, err := e.srv.Client().Do(req); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
