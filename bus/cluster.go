@@ -75,7 +75,8 @@ func (c ClusterConfig) Replicas() int {
 	return min(LogReplicas, c.Servers())
 }
 
-func (c ClusterConfig) validate() error {
+// Validate checks the configuration; StartServer calls it.
+func (c ClusterConfig) Validate() error {
 	if !c.Enabled() {
 		if c.Listen != "" {
 			return fmt.Errorf("%w: a route listener (%s) without routes", ErrClusterConfig, c.Listen)

@@ -159,7 +159,7 @@ func (cfg ServerConfig) validate() error {
 	if cfg.Cluster.Enabled() && cfg.DontListen {
 		return fmt.Errorf("%w: DontListen leaves no route listener", ErrClusterConfig)
 	}
-	return cfg.Cluster.validate()
+	return cfg.Cluster.Validate()
 }
 
 func (cfg ServerConfig) maxPayload() int32 {
