@@ -78,6 +78,17 @@ type Config struct {
 	NATSHost          string
 	NATSPort          int
 	NATSWebSocketPort int
+	// NATSRoutes joins the coordinators' embedded NATS servers into one
+	// NATS cluster, so that the bus and the activation log (kept in
+	// bus.LogReplicas copies) outlive any one coordinator: the route
+	// listener of every coordinator as "id=host:port", this node's
+	// included (it binds there), the same list on each, with the ids of
+	// RaftPeers. Empty: a standalone server. See natscluster.go.
+	NATSRoutes []string
+	// NATSClusterSecret authenticates the routes: the same on every
+	// coordinator, at least bus.MinClusterSecret characters, and never
+	// given to workers (a route sees all traffic).
+	NATSClusterSecret string
 
 	// RaftBind is the Raft TCP address; RaftPeers the initial voters
 	// ("id=host:port"), empty for a single node.
@@ -169,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionRetention == 0 {
 		c.SessionRetention = DefaultSessionRetention
+	}
+	if err := c.validateNATSCluster(); err != nil {
+		return err
 	}
 	if c.Clock == nil {
 		c.Clock = wallClock{}

@@ -147,6 +147,9 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 		}
 	} else {
 		sc := bus.ServerConfig{Host: c.cfg.NATSHost, Port: c.cfg.NATSPort, WebSocketPort: c.cfg.NATSWebSocketPort, Logger: c.cfg.Logger}
+		if sc.Cluster, err = c.cfg.natsCluster(); err != nil {
+			return err
+		}
 		if c.cfg.DataDir != "" {
 			sc.JetStreamDir = filepath.Join(c.cfg.DataDir, "jetstream")
 		}
@@ -159,8 +162,7 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 			return err
 		}
 	}
-	c.alog, err = bus.OpenLog(ctx, c.nc, c.cfg.Cluster, logOpts)
-	return err
+	return c.openLog(ctx, logOpts)
 }
 
 func (c *Coordinator) startRaft(context.Context) error {
@@ -261,13 +263,16 @@ func (c *Coordinator) publicHosts() []string {
 
 // joinInfo tells workers where NATS and the model are.
 func (c *Coordinator) joinInfo(*http.Request) api.JoinInfo {
-	info := api.JoinInfo{Cluster: c.cfg.Cluster, ModelURL: c.ModelURL(), NATSURL: c.cfg.NATSURL}
+	info := api.JoinInfo{Cluster: c.cfg.Cluster, ModelURL: c.ModelURL()}
 	if c.cfg.ModelServerURL != "" {
 		info.ModelGrantURL = c.HTTPURL() + "/api/model-grant"
 	}
 	if c.nats != nil {
-		info.NATSURL, info.NATSWSURL = c.nats.ClientURL(), c.nats.WebSocketURL()
+		info.NATSURLs, info.NATSWSURLs = c.nats.ClientURLs(), c.nats.WebSocketURLs()
+	} else {
+		info.NATSURLs = strings.Split(c.cfg.NATSURL, ",")
 	}
+	info.NATSURL, info.NATSWSURL = first(info.NATSURLs), first(info.NATSWSURLs)
 	return info
 }
 

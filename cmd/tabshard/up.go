@@ -35,6 +35,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server")
 	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "embedded NATS TCP port for native workers (-1: none)")
 	fs.IntVar(&cfg.NATSWebSocketPort, "nats-ws-port", cfg.NATSWebSocketPort, "embedded NATS WebSocket port for tabs (-1: none)")
+	var natsCluster natsClusterFlags
+	natsCluster.register(fs, &cfg)
 	fs.StringVar(&cfg.RaftBind, "raft-bind", cfg.RaftBind, "Raft TCP address")
 	peers := fs.String("raft-peers", "", "initial Raft voters, comma-separated id=host:port, this node included (3 or 5 for a cluster)")
 	fs.BoolVar(&cfg.RaftJoin, "join", false, "join a running cluster: its leader adds this node (needs --nats and --join-token)")
@@ -57,6 +59,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	if *peers != "" {
 		cfg.RaftPeers = strings.Split(*peers, ",")
+	}
+	if err := natsCluster.apply(&cfg); err != nil {
+		return err
 	}
 	if err := modelServerFlags(&cfg, *keyFile); err != nil {
 		return err
@@ -88,6 +93,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	printBanner(e, cfg.NodeID, c)
+	if len(cfg.NATSRoutes) > 0 {
+		fmt.Fprintf(e.stdout, "  nats cluster: %d servers (routes %s), activation log in %d copies\n", len(cfg.NATSRoutes), strings.Join(cfg.NATSRoutes, ","), min(len(cfg.NATSRoutes), bus.LogReplicas))
+	}
 	if cfg.ModelServerURL != "" {
 		fmt.Fprintf(e.stdout, "  model:      %s (workers read it with grants from %s/api/model-grant)\n", cfg.ModelServerURL, c.HTTPURL())
 		go func() {

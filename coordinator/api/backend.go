@@ -140,8 +140,12 @@ func (w wrapped) NewStreamDecoder() StreamDecoder { return w.t.NewStreamDecoder(
 type JoinInfo struct {
 	NATSURL   string `json:"nats_url"`    // NATS over TCP, for native workers
 	NATSWSURL string `json:"nats_ws_url"` // NATS over WebSocket, for tabs
-	Cluster   string `json:"cluster"`     // the subject prefix's cluster name
-	ModelURL  string `json:"model_url"`   // where to read the model's bytes
+	// NATSURLs and NATSWSURLs are every NATS server of the cluster a
+	// client may fail over to, the one above first.
+	NATSURLs   []string `json:"nats_urls,omitempty"`
+	NATSWSURLs []string `json:"nats_ws_urls,omitempty"`
+	Cluster    string   `json:"cluster"`   // the subject prefix's cluster name
+	ModelURL   string   `json:"model_url"` // where to read the model's bytes
 	// ModelGrantURL, when set, is where a worker gets the signed grant the
 	// model server at ModelURL wants (package modelauth).
 	ModelGrantURL string `json:"model_grant_url,omitempty"`

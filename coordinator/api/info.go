@@ -114,6 +114,12 @@ func (s *server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	info := s.opts.JoinInfo(r)
 	info.NATSURL = reachable(info.NATSURL, r.Host)
 	info.NATSWSURL = reachable(info.NATSWSURL, r.Host)
+	for i, u := range info.NATSURLs {
+		info.NATSURLs[i] = reachable(u, r.Host)
+	}
+	for i, u := range info.NATSWSURLs {
+		info.NATSWSURLs[i] = reachable(u, r.Host)
+	}
 	info.ModelURL = reachable(info.ModelURL, r.Host)
 	info.ModelGrantURL = reachable(info.ModelGrantURL, r.Host)
 	if info.ModelURL == "" {
