@@ -43,6 +43,9 @@ type Options struct {
 	// coordinators sign with ModelKey.
 	ModelServerURL string
 	ModelKey       []byte
+	// SessionRetention is how long a finished session's activation log is
+	// kept (0: the coordinator's default).
+	SessionRetention time.Duration
 	// Timings (defaults: heartbeat 50ms, lease 250ms, Raft 200ms, step
 	// timeout 1s).
 	Heartbeat, Lease, RaftTimeouts, StepTimeout time.Duration
@@ -182,7 +185,7 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 	for _, s := range slots {
 		cfg := coordinator.Config{
 			NodeID: s.id, DataDir: s.dir, Cluster: clusterName, JoinToken: c.token, ModelPath: c.opts.ModelPath,
-			ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey,
+			ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey, SessionRetention: c.opts.SessionRetention,
 			HTTPAddr: "127.0.0.1:0", NATSURL: c.nats.ClientURL(), RaftPeers: peers, RaftTransport: s.trans,
 			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
 			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
