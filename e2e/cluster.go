@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tabshard/tabshard/coordinator"
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
