@@ -96,7 +96,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL())
+	auth := ""
+	if cfg.APIKeys != nil {
+		auth = " -H 'Authorization: Bearer YOUR_KEY'"
+	}
+	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions%s -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL(), auth)
 	for i := 0; i < *local; i++ {
 		go runLocalWorker(ctx, c, i, cfg.Logger)
 	}
