@@ -49,8 +49,12 @@ async function generate() {
   };
   try {
     setState("generating", "warn");
+    // An API key (tabshard up --api-key-file) stays in this tab only.
+    if ($("api_key").value) sessionStorage.setItem("tabshardKey", $("api_key").value.trim());
+    const key = sessionStorage.getItem("tabshardKey");
+    const auth = key ? { Authorization: `Bearer ${key}` } : {};
     let resp = await fetch("/v1/completions", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal: abort.signal,
+      method: "POST", headers: { "Content-Type": "application/json", ...auth }, body: JSON.stringify(body), signal: abort.signal,
     });
     session = resp.headers.get("X-Tabshard-Session") || "";
     resumeToken = resp.headers.get("X-Tabshard-Resume-Token") || "";
