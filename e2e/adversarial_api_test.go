@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/state"
 	"github.com/tabshard/tabshard/model/bundled"
 	"github.com/tabshard/tabshard/modelauth"
@@ -338,4 +339,116 @@ func checkPurge(t *testing.T, ctx context.Context, c *Cluster, session string, e
 	} else {
 		t.Logf("session %s's activation log purged %v after it ended (retention %v)", session, gone.Round(time.Millisecond), retention)
 	}
+}
+
+// TestAdversarialAPIKeys: with API keys, the key that started a session
+// reads it at every coordinator (the replicated record holds its hash);
+// another client's key does not, a request without a key starts nothing,
+// and only an admin key sees session content in /api/state. The
+// legitimate client's text is llama2.c's.
+func TestAdversarialAPIKeys(t *testing.T) {
+	const alice, bob, admin = "alice-0123456789abcdef", "bob-0123456789abcdef", "admin-0123456789abcdef"
+	apiKeys, err := api.ParseKeys(strings.NewReader("alice "+alice+"\nbob "+bob+"\n"), "api keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminKeys, err := api.ParseKeys(strings.NewReader(admin), "admin keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oracle, err := GreedyOracle(oracleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	opts := Options{Seed: 111, APIKeys: apiKeys, AdminKeys: adminKeys}
+	if raceEnabled {
+		opts.Lease = 750 * time.Millisecond
+	}
+	c, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl := &client{urls: c.clientURLs(false), http: &http.Client{}, stall: 10 * time.Second, tl: c.tl, apiKey: alice}
+	defer cl.http.CloseIdleConnections()
+	started := make(chan string, 1)
+	var once sync.Once
+	var res *Result
+	var streamErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, streamErr = cl.stream(ctx, oracle.Request, func(ev Event) { once.Do(func() { started <- ev.Session }) })
+	}()
+	var session string
+	select {
+	case session = <-started:
+	case <-done:
+		t.Fatalf("the stream ended before its first token: %v", streamErr)
+	}
+	before := len(c.State().GetSessions())
+	body := `{"prompt": "Once upon a time", "max_tokens": 4}`
+	for _, u := range c.URLs() {
+		events := u + "/v1/sessions/" + session + "/events"
+		expectRefusal(t, "GET", events, "", 403, "session_forbidden", "Authorization", "Bearer "+bob)
+		expectRefusal(t, "GET", events, "", 403, "session_forbidden")
+		expectRefusal(t, "GET", u+"/v1/sessions/"+session+"/ws", "", 403, "session_forbidden", "Authorization", "Bearer "+bob)
+		expectRefusal(t, "POST", u+"/v1/completions", body, 401, "invalid_api_key", "Content-Type", "application/json")
+		expectRefusal(t, "POST", u+"/v1/completions", body, 401, "invalid_api_key", "Content-Type", "application/json", "Authorization", "Bearer "+alice+"!")
+		expectRefusal(t, "GET", u+"/v1/models", "", 401, "invalid_api_key")
+		expectRefusal(t, "GET", u+"/api/state", "", 401, "invalid_api_key", "Authorization", "Bearer "+admin+"!")
+		if s := apiState(t, u, ""); s == nil || len(s.GetPrompt()) > 0 {
+			t.Errorf("%s/api/state without a key: session %v, want it without its prompt", u, s)
+		}
+		if s := apiState(t, u, admin); s == nil || len(s.GetPrompt()) == 0 {
+			t.Errorf("%s/api/state with the admin key: session %v, want its prompt", u, s)
+		}
+	}
+	if after := len(c.State().GetSessions()); after != before {
+		t.Errorf("requests without a valid key started %d sessions", after-before)
+	}
+	<-done
+	if streamErr != nil {
+		t.Fatal(streamErr)
+	}
+	if res.Text != oracle.Text || len(res.Violations) > 0 {
+		t.Fatalf("the legitimate client's text changed (violations %v)\n got: %q\nwant: %q", res.Violations, res.Text, oracle.Text)
+	}
+	for _, u := range c.URLs() {
+		for _, key := range []string{alice, admin} {
+			text, err := sseText(ctx, u+"/v1/sessions/"+res.Session+"/events", "Authorization", "Bearer "+key)
+			if err != nil || text != oracle.Text {
+				t.Errorf("reading the session at %s with key %.5s…: %q, %v; want llama2.c's text", u, key, text, err)
+			}
+		}
+	}
+}
+
+// apiState is the first session that url's /api/state lists, as it
+// shows it to key ("" for none).
+func apiState(t *testing.T, url, key string) *tabshardv1.Session {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+"/api/state", nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	st := &tabshardv1.ClusterState{}
+	if err := protojson.Unmarshal(b, st); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%s/api/state: %d %v", url, resp.StatusCode, err)
+	}
+	if ss := st.GetSessions(); len(ss) > 0 {
+		return ss[0]
+	}
+	return nil
 }

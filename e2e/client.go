@@ -68,6 +68,15 @@ type client struct {
 	http  *http.Client
 	stall time.Duration // a stream silent this long is abandoned
 	tl    *Timeline
+	// apiKey, when set, goes with every request as a bearer token.
+	apiKey string
+}
+
+// authorize adds the client's API key to hr.
+func (c *client) authorize(hr *http.Request) {
+	if c.apiKey != "" {
+		hr.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
 }
 
 // stream runs req to its end. onEvent is called for each event, in order,
@@ -115,6 +124,7 @@ func (c *client) start(ctx context.Context, req Request, res *Result) (io.ReadCl
 			url := urls[attempt%len(urls)]
 			hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/completions", bytes.NewReader(payload))
 			hr.Header.Set("Content-Type", "application/json")
+			c.authorize(hr)
 			resp, err := c.http.Do(hr)
 			if err == nil && resp.StatusCode == http.StatusOK {
 				if id := resp.Header.Get("X-Tabshard-Session"); id != "" {
@@ -147,6 +157,7 @@ func (c *client) resume(ctx context.Context, res *Result, last, attempt int) (io
 			hr, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/sessions/"+session+"/events", nil)
 			hr.Header.Set("Last-Event-ID", strconv.Itoa(last))
 			hr.Header.Set("X-Tabshard-Resume-Token", res.ResumeToken)
+			c.authorize(hr)
 			resp, err := c.http.Do(hr)
 			if err == nil && resp.StatusCode == http.StatusOK {
 				return resp.Body, url, nil
