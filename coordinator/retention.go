@@ -6,14 +6,33 @@ import (
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
+// maxPurgesPerTick bounds the purges one tick of the leader's loop makes,
+// so that a new leader facing many finished sessions does not hold up its
+// lease checks; the rest wait for the next ticks.
+const maxPurgesPerTick = 16
+
 // purgeFinished deletes the activation log of each session that ended at
-// least SessionRetention ago, once; and at once that of a finished session
-// the state forgot (it keeps the newest finished sessions only). A session
-// that ended and was forgotten before this node led is left to the log's
-// age limit.
+// least SessionRetention ago, once; and first, that of a finished session
+// the state forgot (it keeps the newest finished sessions only). A failed
+// purge is tried again at the next tick. A session that ended and was
+// forgotten before this node led is left to the log's age limit.
 func (l *leader) purgeFinished(ctx context.Context) {
+	due := l.purgesDue()
+	for _, id := range due[:min(len(due), maxPurgesPerTick)] {
+		if err := l.acts.DeleteSession(ctx, id); err != nil {
+			l.log.Warn("purge the activation log of a finished session", "session", id, "err", err)
+			continue
+		}
+		l.finished[id] = true
+		l.log.Debug("activation log purged", "session", id)
+	}
+}
+
+// purgesDue updates l.finished from the state and lists the sessions whose
+// log is due for a purge, the forgotten ones first.
+func (l *leader) purgesDue() []string {
 	now, keep := l.now().UnixMilli(), l.cfg.SessionRetention.Milliseconds()
-	var due []string
+	var ripe []string
 	inState := map[string]bool{}
 	l.machine.Read(func(st *tabshardv1.ClusterState) {
 		for _, s := range st.GetSessions() {
@@ -23,26 +42,19 @@ func (l *leader) purgeFinished(ctx context.Context) {
 			}
 			l.finished[s.GetId()] = false
 			if now-s.GetEndedUnixMs() >= keep {
-				due = append(due, s.GetId())
+				ripe = append(ripe, s.GetId())
 			}
 		}
 	})
+	var forgotten []string
 	for id, purged := range l.finished {
-		if !inState[id] {
-			if !purged {
-				due = append(due, id)
-			}
+		switch {
+		case inState[id]:
+		case purged:
 			delete(l.finished, id)
+		default:
+			forgotten = append(forgotten, id)
 		}
 	}
-	for _, id := range due {
-		if err := l.acts.DeleteSession(ctx, id); err != nil {
-			l.log.Warn("purge the activation log of a finished session", "session", id, "err", err)
-			continue
-		}
-		if _, ok := l.finished[id]; ok {
-			l.finished[id] = true
-		}
-		l.log.Debug("activation log purged", "session", id)
-	}
+	return append(forgotten, ripe...)
 }

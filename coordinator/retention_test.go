@@ -58,7 +58,7 @@ func runSession(t *testing.T, m *state.Machine, id string, end time.Time) {
 
 // A finished session's log is purged once its retention has passed, not
 // before, once; one the state forgets earlier is purged at once; a failed
-// purge is tried again.
+// purge is tried again; a tick purges at most maxPurgesPerTick.
 func TestPurgeFinished(t *testing.T) {
 	const retention = time.Minute
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
@@ -99,12 +99,23 @@ func TestPurgeFinished(t *testing.T) {
 	clock.t = clock.t.Add(retention)
 	logs.fail = true
 	l.purgeFinished(ctx)
-	if got := logs.take(); len(got) != len(later)-1 {
-		t.Fatalf("purged %d sessions with one failure, want %d", len(got), len(later)-1)
+	if got := logs.take(); len(got) != maxPurgesPerTick-1 {
+		t.Fatalf("first tick past the retention: %d purges with one failure, want %d", len(got), maxPurgesPerTick-1)
 	}
-	l.purgeFinished(ctx)
-	if got := logs.take(); len(got) != 1 {
-		t.Fatalf("after a failed purge: purged %v, want the one that failed", got)
+	seen := map[string]int{}
+	for range len(later)/maxPurgesPerTick + 2 {
+		l.purgeFinished(ctx)
+		for _, id := range logs.take() {
+			seen[id]++
+		}
+	}
+	for _, id := range later {
+		if seen[id] > 1 {
+			t.Errorf("%s purged %d times", id, seen[id])
+		}
+	}
+	if len(seen) != len(later)-maxPurgesPerTick+1 {
+		t.Errorf("%d sessions purged in the later ticks, want the %d left (the failed one included)", len(seen), len(later)-maxPurgesPerTick+1)
 	}
 	l.purgeFinished(ctx)
 	if got := logs.take(); len(got) != 0 {
