@@ -9,14 +9,15 @@ import (
 	"github.com/tabshard/tabshard/coordinator/api"
 )
 
-// joinTokenEnv is the environment variable a join token can come from, so
-// that it is not in argv (every `ps` listing shows argv).
-const joinTokenEnv = "TABSHARD_JOIN_TOKEN"
+// envJoinToken is the environment variable a coordinator's join token can
+// come from, so that it is not in argv (every `ps` listing shows argv).
+// (The worker reads the same variable.)
+const envJoinToken = "TABSHARD_JOIN_TOKEN"
 
 // joinToken picks the join token from at most one of --join-token,
 // --join-token-file and $TABSHARD_JOIN_TOKEN; "" when none is set.
 func joinToken(flagValue, file string, getenv func(string) string) (string, error) {
-	env := strings.TrimSpace(getenv(joinTokenEnv))
+	env := strings.TrimSpace(getenv(envJoinToken))
 	set := 0
 	for _, v := range []string{flagValue, file, env} {
 		if v != "" {
@@ -25,7 +26,7 @@ func joinToken(flagValue, file string, getenv func(string) string) (string, erro
 	}
 	switch {
 	case set > 1:
-		return "", usageErr("the join token comes from one of --join-token, --join-token-file and $%s, not several", joinTokenEnv)
+		return "", usageErr("the join token comes from one of --join-token, --join-token-file and $%s, not several", envJoinToken)
 	case file != "":
 		return readSecretFile(file, "--join-token-file")
 	case env != "":

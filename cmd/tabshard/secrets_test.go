@@ -15,7 +15,7 @@ func TestJoinToken(t *testing.T) {
 	os.WriteFile(empty, []byte("\n"), 0o600)
 	noEnv := func(string) string { return "" }
 	withEnv := func(k string) string {
-		if k == joinTokenEnv {
+		if k == envJoinToken {
 			return "from-env"
 		}
 		return ""

@@ -41,7 +41,8 @@ func (s *server) guard(next http.Handler) http.Handler {
 
 // checkHost accepts an IP address (a page of another site cannot reach
 // this server under a literal address: the address is its origin),
-// localhost, and the names in Options.Hosts. Any other name can be an
+// localhost, the names in Options.Hosts, and no Host at all (HTTP/1.0
+// probes; a browser always sends one). Any other name can be an
 // attacker's domain that resolves to this server (DNS rebinding).
 func (s *server) checkHost(hostport string) error {
 	host := hostport
@@ -49,7 +50,7 @@ func (s *server) checkHost(hostport string) error {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") ||
+	if host == "" || net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") ||
 		slices.ContainsFunc(s.opts.Hosts, func(n string) bool { return strings.EqualFold(n, host) }) {
 		return nil
 	}

@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -224,6 +226,16 @@ func TestHostCheck(t *testing.T) {
 		if resp := get(host); resp.StatusCode != 200 {
 			t.Errorf("Host %s: %d", host, resp.StatusCode)
 		}
+	}
+	// HTTP/1.0 without a Host (a probe, never a browser).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /healthz HTTP/1.0\r\n\r\n")
+	if status, _ := bufio.NewReader(conn).ReadString('\n'); !strings.Contains(status, " 200 ") {
+		t.Errorf("HTTP/1.0 without a Host: %q", status)
 	}
 	for _, host := range []string{"evil.example", "evil.example:8080", "localhost.evil.example", "tabshard.example.evil.example"} {
 		got := wantError(t, "Host "+host, get(host), http.StatusMisdirectedRequest, "host_not_allowed")

@@ -86,7 +86,7 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 	}})
 	switch {
 	case errors.Is(err, errInterrupted):
-		err = fmt.Errorf("%w: session %s: %v; resume with GET /v1/sessions/%s/events", ErrUnavailable, v.ID, err, v.openAIID())
+		err = fmt.Errorf("%w: session %s: %v; resume with GET /v1/sessions/%s/events and this answer's %s header", ErrUnavailable, v.ID, err, v.openAIID(), resumeTokenHeader)
 	case err == nil && last.failed():
 		err = generationFailed(v, last)
 	}

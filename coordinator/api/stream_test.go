@@ -214,8 +214,11 @@ func TestInterruptedStream(t *testing.T) {
 	defer resp.Body.Close()
 	var got openAIError
 	readJSON(t, resp, http.StatusServiceUnavailable, &got)
-	if !strings.Contains(got.Error.Message, "/v1/sessions/cmpl-s2/events") {
+	if !strings.Contains(got.Error.Message, "/v1/sessions/cmpl-s2/events") || !strings.Contains(got.Error.Message, "X-Tabshard-Resume-Token") {
 		t.Errorf("error %+v does not say how to resume", got.Error)
+	}
+	if resp.Header.Get("X-Tabshard-Resume-Token") == "" {
+		t.Error("the 503 of an interrupted session carries no resume token")
 	}
 }
 
