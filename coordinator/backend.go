@@ -42,7 +42,8 @@ func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (stri
 	if err := b.checkModel(req.Model); err != nil {
 		return "", err
 	}
-	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: sessionSampling(req), Stop: req.Stop}
+	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: sessionSampling(req), Stop: req.Stop,
+		OwnerKeyHash: req.Owner.KeyHash, ResumeTokenHash: req.Owner.ResumeTokenHash}
 	for _, t := range req.Prompt {
 		s.Prompt = append(s.Prompt, uint32(t))
 	}
@@ -79,7 +80,8 @@ func (b backend) Session(_ context.Context, id string) (api.SessionInfo, error) 
 		return api.SessionInfo{}, fmt.Errorf("%w: %q", api.ErrUnknownSession, id)
 	}
 	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000,
-		Stop: s.GetStop(), Logprobs: s.GetSampling().GetLogprobs()}
+		Owner: api.Owner{KeyHash: s.GetOwnerKeyHash(), ResumeTokenHash: s.GetResumeTokenHash()},
+		Stop:  s.GetStop(), Logprobs: s.GetSampling().GetLogprobs()}
 	for _, t := range s.GetPrompt() {
 		info.Prompt = append(info.Prompt, int(t))
 	}

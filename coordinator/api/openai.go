@@ -12,6 +12,9 @@ type completionObject struct {
 	Model   string       `json:"model"`
 	Choices []textChoice `json:"choices"`
 	Usage   *usage       `json:"usage,omitempty"`
+	// ResumeToken (an extension) is in the first chunk of the creator's
+	// stream: what resuming the session needs.
+	ResumeToken string `json:"resume_token,omitempty"`
 }
 
 type textChoice struct {
@@ -38,6 +41,8 @@ type chatObject struct {
 	Model   string       `json:"model"`
 	Choices []chatChoice `json:"choices"`
 	Usage   *usage       `json:"usage,omitempty"`
+	// ResumeToken: as in completionObject.
+	ResumeToken string `json:"resume_token,omitempty"`
 }
 
 type chatChoice struct {
@@ -93,13 +98,17 @@ func logprobValue(lp float32) float32 {
 // the prompt.
 func (v sessionView) chunk(p piece) any {
 	finish := finishReason(p)
+	token := ""
+	if p.Index == 0 {
+		token = v.resumeToken
+	}
 	if !v.Chat {
 		text := p.Text
 		if p.Index == 0 {
 			text = v.Echo + text
 		}
 		return completionObject{ID: v.openAIID(), Object: "text_completion", Created: v.Created, Model: v.Model,
-			Choices: []textChoice{{Text: text, Logprobs: v.completionLogprobs([]piece{p}), FinishReason: finish}}}
+			Choices: []textChoice{{Text: text, Logprobs: v.completionLogprobs([]piece{p}), FinishReason: finish}}, ResumeToken: token}
 	}
 	delta := &chatContent{}
 	if p.Index == 0 {
@@ -109,7 +118,7 @@ func (v sessionView) chunk(p piece) any {
 		delta.Content = &p.Text
 	}
 	return chatObject{ID: v.openAIID(), Object: "chat.completion.chunk", Created: v.Created, Model: v.Model,
-		Choices: []chatChoice{{Delta: delta, Logprobs: v.chatLogprobs([]piece{p}), FinishReason: finish}}}
+		Choices: []chatChoice{{Delta: delta, Logprobs: v.chatLogprobs([]piece{p}), FinishReason: finish}}, ResumeToken: token}
 }
 
 // usageChunk is the last chunk of a stream with include_usage: no
