@@ -31,6 +31,7 @@ func TestStageWithoutWorkerTellsTheClient(t *testing.T) {
 		t.Fatalf("no tab runs stage 1 (%s)", victimID)
 	}
 
+	dash := b.open("dashboard", c.HTTPURL()+"/dashboard")
 	resp, err := http.Post(c.HTTPURL()+"/v1/completions", "application/json", strings.NewReader(completionBody))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("completion: %v %v", resp.Status, err)
@@ -60,6 +61,7 @@ func TestStageWithoutWorkerTellsTheClient(t *testing.T) {
 		t.Errorf("the error event came %v after the tab closed, notice %v", waited, notice)
 	}
 
+	checkDashboardDuringStall(t, dash)
 	openWorkers(t, b, c, 1, onCPU) // a new tab takes the stage over
 	req, _ := http.NewRequest(http.MethodGet, c.HTTPURL()+"/v1/sessions/"+session+"/events", nil)
 	req.Header.Set("Last-Event-ID", strconv.Itoa(last))
@@ -134,4 +136,38 @@ func (r *eventReader) next() (string, int) {
 	}
 	r.t.Fatalf("the stream broke: %v", r.sc.Err())
 	return "", id
+}
+
+// checkDashboardDuringStall reads the dashboard while the session waits:
+// stage 1 is drawn as down, and tokens/s — a rate of the token counter —
+// was above zero and now reads zero.
+func checkDashboardDuringStall(t *testing.T, dash *tab) {
+	t.Helper()
+	var got struct {
+		Health string     `json:"health"`
+		Values []*float64 `json:"values"`
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := dash.eval(`(() => ({ health: document.querySelector('[data-stage="1"]')?.dataset.health || "",
+			values: (window.tabshardDashboard.charts.tps.lines.get("tokens/s") || []).map((p) => p.v) }))()`, &got)
+		if err != nil {
+			t.Fatalf("reading the dashboard: %v", err)
+		}
+		var peak float64
+		for _, v := range got.Values {
+			if v != nil {
+				peak = max(peak, *v)
+			}
+		}
+		n := len(got.Values)
+		if got.Health != "ok" && got.Health != "" && peak > 0 && n > 0 && got.Values[n-1] != nil && *got.Values[n-1] == 0 {
+			t.Logf("dashboard during the stall: stage 1 %q, tokens/s peaked at %.1f, now 0", got.Health, peak)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dashboard during the stall: stage 1 %q, tokens/s %d points, peak %.1f", got.Health, n, peak)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
