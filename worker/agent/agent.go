@@ -393,6 +393,9 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 			return fmt.Errorf("%w: worker %s in epoch %d", ErrFenced, m.id, ann.GetEpoch())
 		}
 	}
+	if ann.GetPlan() == nil { // no plan yet: only who was expired
+		return nil
+	}
 	if ann.GetEpoch() == m.epoch {
 		m.retryLoad(ctx, ann, loads)
 		return nil
