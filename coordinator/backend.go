@@ -155,11 +155,7 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 // stalledBecause says why sessions cannot progress and what would fix it,
 // or "" when nothing in the cluster's state stops them.
 func (c *Coordinator) stalledBecause() string {
-	st := c.machine.State()
-	if st.GetPlan() == nil {
-		return "there is no plan yet: " + c.placement().WaitingFor(st)
-	}
-	gaps := state.StageGaps(st)
+	gaps := state.StageGaps(c.machine.State())
 	if len(gaps) == 0 {
 		return ""
 	}

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -374,7 +375,7 @@ func (l *leader) onJoin(ctx context.Context, req *tabshardv1.JoinRequest, msg *n
 }
 
 func (l *leader) admit(ctx context.Context, req *tabshardv1.JoinRequest) *tabshardv1.JoinReply {
-	if req.GetJoinToken() != l.cfg.JoinToken {
+	if !sameSecret(req.GetJoinToken(), l.cfg.JoinToken) {
 		l.reject("wrong join token")
 		l.log.Warn("join refused: wrong join token", "name", req.GetName())
 		return &tabshardv1.JoinReply{Error: "wrong join token"}
@@ -556,7 +557,7 @@ func (l *leader) end(ctx context.Context, id, reason string) {
 // Raft cluster.
 func (l *leader) onAddCoordinator(ctx context.Context, req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) {
 	reply := &tabshardv1.AddCoordinatorReply{}
-	if req.GetJoinToken() != l.cfg.JoinToken {
+	if !sameSecret(req.GetJoinToken(), l.cfg.JoinToken) {
 		l.reject("wrong join token")
 		reply.Error = "wrong join token"
 	} else if err := l.node.AddVoter(ctx, req.GetNodeId(), req.GetRaftAddress()); err != nil {
@@ -587,4 +588,10 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
+}
+
+// sameSecret compares a presented secret with the expected one in constant
+// time.
+func sameSecret(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
