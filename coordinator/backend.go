@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tabshard/tabshard/bus"
@@ -32,7 +34,8 @@ func (b backend) Tokenizer(name string) (api.Tokenizer, error) {
 	if err := b.checkModel(name); err != nil {
 		return nil, err
 	}
-	return api.WrapTokenizer(b.c.model.Tokenizer), nil
+	chat, _, _ := b.c.model.ChatTemplate() // an unusable template says why on chat requests
+	return api.WrapTokenizer(b.c.model.Tokenizer, chat), nil
 }
 
 // StartSession starts a generation through the leader: directly when this
@@ -41,7 +44,8 @@ func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (stri
 	if err := b.checkModel(req.Model); err != nil {
 		return "", err
 	}
-	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed}}
+	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: sessionSampling(req), Stop: req.Stop,
+		OwnerKeyHash: req.Owner.KeyHash, ResumeTokenHash: req.Owner.ResumeTokenHash}
 	for _, t := range req.Prompt {
 		s.Prompt = append(s.Prompt, uint32(t))
 	}
@@ -84,7 +88,9 @@ func (b backend) Session(_ context.Context, id string) (api.SessionInfo, error) 
 	if s == nil {
 		return api.SessionInfo{}, fmt.Errorf("%w: %q", api.ErrUnknownSession, id)
 	}
-	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000}
+	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000,
+		Owner: api.Owner{KeyHash: s.GetOwnerKeyHash(), ResumeTokenHash: s.GetResumeTokenHash()},
+		Stop:  s.GetStop(), Logprobs: s.GetSampling().GetLogprobs()}
 	for _, t := range s.GetPrompt() {
 		info.Prompt = append(info.Prompt, int(t))
 	}
@@ -110,10 +116,10 @@ func (b backend) Follow(ctx context.Context, id string, from int) (<-chan api.To
 }
 
 // progress is what a follower reads of its session at a change: the
-// tokens it has not sent yet, and the end if it came.
+// token events it has not sent yet, and the end if it came.
 type progress struct {
 	found  bool
-	tokens []uint32
+	events []api.TokenEvent
 	ended  bool
 	reason string
 }
@@ -128,8 +134,8 @@ func (c *Coordinator) sessionSince(id string, next int) progress {
 			return
 		}
 		p.found = true
-		if gen := s.GetGenerated(); next < len(gen) {
-			p.tokens = append([]uint32(nil), gen[next:]...)
+		for i := next; i < len(s.GetGenerated()); i++ {
+			p.events = append(p.events, tokenEvent(s, i))
 		}
 		p.ended = s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE
 		p.reason = s.GetFinishReason()
@@ -141,15 +147,20 @@ func (c *Coordinator) hasSession(id string) bool { return c.sessionSince(id, mat
 
 func (b backend) follow(ctx context.Context, id string, next int, out chan<- api.TokenEvent) {
 	defer close(out)
+	stall := time.NewTimer(b.c.cfg.StallNotice)
+	defer stall.Stop()
 	for {
 		changed := b.c.machine.Changed()
 		s := b.c.sessionSince(id, next)
 		if !s.found {
 			return
 		}
-		for _, t := range s.tokens {
+		if len(s.events) > 0 {
+			stall.Reset(b.c.cfg.StallNotice) // progress
+		}
+		for _, ev := range s.events {
 			select {
-			case out <- api.TokenEvent{Index: next, Token: int(t)}:
+			case out <- ev:
 				next++
 			case <-ctx.Done():
 				return
@@ -171,8 +182,27 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 			return
 		case <-b.c.done:
 			return
+		case <-stall.C:
+			if why := b.c.stalledBecause(); why != "" {
+				select {
+				case out <- api.TokenEvent{Index: next, Stalled: why}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			stall.Reset(b.c.cfg.StallNotice)
 		}
 	}
+}
+
+// stalledBecause says why sessions cannot progress and what would fix it,
+// or "" when nothing in the cluster's state stops them.
+func (c *Coordinator) stalledBecause() string {
+	gaps := state.StageGaps(c.machine.State())
+	if len(gaps) == 0 {
+		return ""
+	}
+	return strings.Join(gaps, "; ") + ": open one more worker tab (or start a worker) to take it over"
 }
 
 func (b backend) State() *tabshardv1.ClusterState { return b.c.machine.State() }
@@ -185,4 +215,33 @@ func (b backend) ModelFile(name string) (io.ReadSeeker, time.Time, error) {
 	}
 	r, err := b.c.openModelFile()
 	return r, b.c.started, err
+}
+
+// sessionSampling is the replicated sampling of a request.
+func sessionSampling(req api.SessionRequest) *tabshardv1.Sampling {
+	sm := &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed,
+		PresencePenalty: req.PresencePenalty, FrequencyPenalty: req.FrequencyPenalty, RepeatPenalty: req.RepeatPenalty,
+		Logprobs: req.Logprobs, TopLogprobs: uint32(req.TopLogprobs)}
+	ids := make([]int, 0, len(req.LogitBias))
+	for id := range req.LogitBias {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the replicated state is the same on every coordinator
+	for _, id := range ids {
+		sm.LogitBias = append(sm.LogitBias, &tabshardv1.LogitBias{Token: uint32(id), Bias: req.LogitBias[id]})
+	}
+	return sm
+}
+
+// tokenEvent is the event of session s's generated token i.
+func tokenEvent(s *tabshardv1.Session, i int) api.TokenEvent {
+	ev := api.TokenEvent{Index: i, Token: int(s.GetGenerated()[i])}
+	if lps := s.GetLogprobs(); i < len(lps) {
+		lp := &api.TokenLogprobs{Logprob: lps[i].GetLogprob()}
+		for _, t := range lps[i].GetTop() {
+			lp.Top = append(lp.Top, api.TokenLogprob{Token: int(t.GetToken()), Logprob: t.GetLogprob()})
+		}
+		ev.Logprobs = lp
+	}
+	return ev
 }

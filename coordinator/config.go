@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/modelauth"
 )
 
@@ -50,6 +51,22 @@ type Config struct {
 	// grants signed with ModelKey; "" serves the model here, unguarded.
 	ModelServerURL string
 	ModelKey       []byte
+	// APIKeys, when set, are the keys /v1/ requests must present; nil
+	// leaves the API open (sessions stay private by resume token).
+	// AdminKeys may read every session and see content in /api/state.
+	APIKeys, AdminKeys *api.KeySet
+	// PublicHosts are the host names clients and workers reach the HTTP
+	// API by, besides localhost, IP addresses and PublicURL's host: any
+	// other Host header is refused (DNS rebinding).
+	PublicHosts []string
+	// SessionRetention is how long a finished session's activation log is
+	// kept; 0 means DefaultSessionRetention. (Resuming reads the Raft
+	// state, not the log: it works as long as the state keeps the session.)
+	SessionRetention time.Duration
+	// LogMaxAge and LogMaxBytes bound the whole activation log (0: the bus
+	// package's defaults), for sessions that never end.
+	LogMaxAge   time.Duration
+	LogMaxBytes int64
 	// WebDir serves the tab worker (worker.wasm, wasm_exec.js) from this
 	// folder instead of the copy embedded at build time; "" uses the
 	// embedded one (package web).
@@ -62,6 +79,17 @@ type Config struct {
 	NATSHost          string
 	NATSPort          int
 	NATSWebSocketPort int
+	// NATSRoutes joins the coordinators' embedded NATS servers into one
+	// NATS cluster, so that the bus and the activation log (kept in
+	// bus.LogReplicas copies) outlive any one coordinator: the route
+	// listener of every coordinator as "id=host:port", this node's
+	// included (it binds there), the same list on each, with the ids of
+	// RaftPeers. Empty: a standalone server. See natscluster.go.
+	NATSRoutes []string
+	// NATSClusterSecret authenticates the routes: the same on every
+	// coordinator, at least bus.MinClusterSecret characters, and never
+	// given to workers (a route sees all traffic).
+	NATSClusterSecret string
 
 	// RaftBind is the Raft TCP address; RaftPeers the initial voters
 	// ("id=host:port"), empty for a single node.
@@ -87,14 +115,19 @@ type Config struct {
 	Lease     time.Duration
 	// StepTimeout re-issues a session's pending step that made no progress.
 	StepTimeout time.Duration
-	// MinWorkers is how many workers the first plan waits for (0: PlanWait
-	// after the first one joined, then every worker present); Stages how
+	// StallNotice is how long a client's stream waits with no progress
+	// while a stage has no worker before it gets an error event saying so
+	// (the session waits on; the client resumes it).
+	StallNotice time.Duration
+	// MinWorkers is how many workers the first plan waits for (0: until no
+	// worker has joined for PlanWait, then every worker present); Stages how
 	// many stages it makes (0: one per worker present, less the standbys,
 	// or as many as pay off where that split cannot be planned); Standbys
 	// how many standbys each stage gets.
 	MinWorkers int
-	// PlanWait is how long the first plan waits for more workers after the
-	// first one joined, when MinWorkers is 0 (tabs are opened one by one).
+	// PlanWait is how long the first plan waits for another worker to join,
+	// when MinWorkers is 0 (tabs are opened one by one), at most ten times
+	// that after the first one.
 	PlanWait time.Duration
 	Stages   int
 	Standbys int
@@ -119,6 +152,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultSessionRetention is how long a finished session's activation log
+// is kept when Config.SessionRetention is 0.
+const DefaultSessionRetention = 10 * time.Minute
+
+// DefaultStallNotice is Config.StallNotice's default.
+const DefaultStallNotice = 10 * time.Second
+
 // DefaultConfig is a single node on loopback with an embedded NATS server.
 func DefaultConfig() Config {
 	return Config{
@@ -132,6 +172,7 @@ func DefaultConfig() Config {
 		Heartbeat:         200 * time.Millisecond,
 		Lease:             3 * time.Second, // a busy laptop compiling another tab's wasm must not lose its tabs
 		StepTimeout:       3 * time.Second,
+		StallNotice:       DefaultStallNotice,
 		MinWorkers:        0,
 		PlanWait:          3 * time.Second,
 		Standbys:          0,
@@ -161,12 +202,16 @@ func (c *Config) Validate() error {
 		return bad("lease %v must be longer than the heartbeat %v", c.Lease, c.Heartbeat)
 	case c.StepTimeout <= 0:
 		return bad("step timeout %v", c.StepTimeout)
+	case c.StallNotice < 0:
+		return bad("stall notice %v is negative", c.StallNotice)
 	case c.RaftJoin && (c.NATSURL == "" || len(c.RaftPeers) > 0):
 		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0 || c.PlanWait < 0:
 		return bad("negative worker, stage, standby or context count")
 	case c.MaxSessions < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.ResumeWindow < 0:
 		return bad("negative session limit %d, queue %d or queue wait %v", c.MaxSessions, c.MaxQueued, c.QueueWait)
+	case c.SessionRetention < 0 || c.LogMaxAge < 0 || c.LogMaxBytes < 0:
+		return bad("negative session retention, log age or log size")
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
 	}
@@ -181,6 +226,15 @@ func (c *Config) Validate() error {
 	}
 	if c.QueueWait == 0 {
 		c.QueueWait = time.Minute
+	}
+	if c.StallNotice == 0 {
+		c.StallNotice = DefaultStallNotice
+	}
+	if c.SessionRetention == 0 {
+		c.SessionRetention = DefaultSessionRetention
+	}
+	if err := c.validateNATSCluster(); err != nil {
+		return err
 	}
 	if c.Clock == nil {
 		c.Clock = wallClock{}

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,13 +141,16 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 		return err
 	}
 	c.subj = subj
-	logOpts := bus.LogOptions{}
+	logOpts := bus.LogOptions{MaxAge: c.cfg.LogMaxAge, MaxBytes: c.cfg.LogMaxBytes}
 	if c.cfg.NATSURL != "" {
 		if c.nc, err = bus.Connect(c.cfg.NATSURL, nats.Name("tabshard-coordinator "+c.cfg.NodeID), bus.LogEvents(c.cfg.Logger)); err != nil {
 			return fmt.Errorf("nats %s: %w", c.cfg.NATSURL, err)
 		}
 	} else {
 		sc := bus.ServerConfig{Host: c.cfg.NATSHost, Port: c.cfg.NATSPort, WebSocketPort: c.cfg.NATSWebSocketPort, Logger: c.cfg.Logger}
+		if sc.Cluster, err = c.cfg.natsCluster(); err != nil {
+			return err
+		}
 		if c.cfg.DataDir != "" {
 			sc.JetStreamDir = filepath.Join(c.cfg.DataDir, "jetstream")
 		}
@@ -153,12 +158,12 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 			return err
 		}
 		logOpts = c.nats.LogOptions()
+		logOpts.MaxAge, logOpts.MaxBytes = c.cfg.LogMaxAge, c.cfg.LogMaxBytes
 		if c.nc, err = c.nats.Connect("tabshard-coordinator "+c.cfg.NodeID, bus.LogEvents(c.cfg.Logger)); err != nil {
 			return err
 		}
 	}
-	c.alog, err = bus.OpenLog(ctx, c.nc, c.cfg.Cluster, logOpts)
-	return err
+	return c.openLog(ctx, logOpts)
 }
 
 func (c *Coordinator) startRaft(context.Context) error {
@@ -219,7 +224,8 @@ func (c *Coordinator) startHTTP(context.Context) error {
 		return fmt.Errorf("http %s: %w", c.cfg.HTTPAddr, err)
 	}
 	c.httpLn = ln
-	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir})}
+	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir}),
+		APIKeys: c.cfg.APIKeys, AdminKeys: c.cfg.AdminKeys, Hosts: c.publicHosts(), ModelServerURL: c.cfg.ModelServerURL}
 	if c.cfg.ModelServerURL != "" { // tabs read the model elsewhere, with grants signed here
 		signer, err := modelauth.NewSigner(c.cfg.ModelKey)
 		if err != nil {
@@ -238,19 +244,37 @@ func (c *Coordinator) startHTTP(context.Context) error {
 		}
 	}()
 	c.decider = newLeader(&c.cfg, c.node, c.machine.Machine, c.nc, c.subj, c.alog, c.placement(), c.ModelURL(), c.metrics)
+	c.decider.text = c.model.Tokenizer
 	c.metrics.SetRaftStatus(c.raftStatus)
 	return nil
 }
 
+// publicHosts are the names the HTTP API answers to besides localhost and
+// addresses: --public-host names, PublicURL's host, and the listen
+// address's host when it is a name.
+func (c *Coordinator) publicHosts() []string {
+	hosts := slices.Clone(c.cfg.PublicHosts)
+	if u, err := url.Parse(c.cfg.PublicURL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	if h, _, err := net.SplitHostPort(c.cfg.HTTPAddr); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
 // joinInfo tells workers where NATS and the model are.
 func (c *Coordinator) joinInfo(*http.Request) api.JoinInfo {
-	info := api.JoinInfo{Cluster: c.cfg.Cluster, ModelURL: c.ModelURL(), NATSURL: c.cfg.NATSURL}
+	info := api.JoinInfo{Cluster: c.cfg.Cluster, ModelURL: c.ModelURL()}
 	if c.cfg.ModelServerURL != "" {
 		info.ModelGrantURL = c.HTTPURL() + "/api/model-grant"
 	}
 	if c.nats != nil {
-		info.NATSURL, info.NATSWSURL = c.nats.ClientURL(), c.nats.WebSocketURL()
+		info.NATSURLs, info.NATSWSURLs = c.nats.ClientURLs(), c.nats.WebSocketURLs()
+	} else {
+		info.NATSURLs = strings.Split(c.cfg.NATSURL, ",")
 	}
+	info.NATSURL, info.NATSWSURL = first(info.NATSURLs), first(info.NATSWSURLs)
 	return info
 }
 

@@ -2,11 +2,14 @@ package coordinator
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,9 +29,11 @@ type replicator interface {
 	AddVoter(ctx context.Context, id, address string) error
 }
 
-// activationSender publishes (and logs) stage inputs.
+// activationSender publishes (and logs) stage inputs, and purges a
+// finished session's log.
 type activationSender interface {
 	Publish(ctx context.Context, a *tabshardv1.Activation) error
+	DeleteSession(ctx context.Context, session string) error
 }
 
 // leader holds the decisions a coordinator takes while it leads. Every
@@ -60,17 +65,24 @@ type leader struct {
 	// reissued is the last epoch whose pending steps were re-issued once
 	// all its primaries were ready.
 	reissued uint64
+	// text decodes generated tokens for the sessions' stop strings.
+	text textDecoder
 	// noPlan is why the last attempt made no plan ("" if it made one or
 	// needed none): logged when it changes.
 	noPlan string
 	// waiting is what the first plan waits for, logged when it changes.
 	waiting string
+
+	// finished are the finished sessions this leader has seen, and
+	// whether their activation log is purged; only the leader's loop
+	// (tick) uses it.
+	finished map[string]bool
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
 		log: cfg.Logger, metrics: m, admitted: newAdmission(cfg.MaxSessions, cfg.MaxQueued), seen: map[string]time.Time{}, progress: map[string]time.Time{},
-		reports: map[string]report{}, heartbeats: make(chan struct{}, 1)}
+		reports: map[string]report{}, heartbeats: make(chan struct{}, 1), finished: map[string]bool{}}
 }
 
 // reject counts and logs a rejected message.
@@ -194,6 +206,7 @@ func (l *leader) tick(ctx context.Context) {
 	}
 	l.announce()
 	l.reissueStalled(ctx)
+	l.purgeFinished(ctx)
 	l.metrics.SessionsActive.Set(float64(l.activeSessions()))
 	_, queued := l.admitted.counts()
 	l.metrics.SessionsQueued.Set(float64(queued))
@@ -373,10 +386,10 @@ func (l *leader) announce() {
 	}
 	var ann *tabshardv1.EpochAnnouncement
 	l.machine.Read(func(st *tabshardv1.ClusterState) {
-		if st.GetPlan() == nil {
-			return
+		ann = &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), ModelUrl: l.modelURL}
+		if st.GetPlan() != nil {
+			ann.Plan = proto.Clone(st.GetPlan()).(*tabshardv1.Plan)
 		}
-		ann = &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), Plan: proto.Clone(st.GetPlan()).(*tabshardv1.Plan), ModelUrl: l.modelURL}
 		for _, m := range st.GetMembers() {
 			if m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
 				ann.ExpiredWorkerIds = append(ann.ExpiredWorkerIds, m.GetWorkerId())
@@ -388,7 +401,10 @@ func (l *leader) announce() {
 			}
 		}
 	})
-	if ann == nil {
+	// Before the first plan there is nothing to announce but who was
+	// expired: a worker expired while the cluster waited (a busy tab) must
+	// learn it and rejoin, or the first plan would wait for it forever.
+	if ann.Plan == nil && len(ann.ExpiredWorkerIds) == 0 {
 		return
 	}
 	if err := bus.Publish(l.nc, l.subj.Epoch(), ann); err != nil {
@@ -407,7 +423,7 @@ func (l *leader) onJoin(ctx context.Context, req *tabshardv1.JoinRequest, msg *n
 }
 
 func (l *leader) admit(ctx context.Context, req *tabshardv1.JoinRequest) *tabshardv1.JoinReply {
-	if req.GetJoinToken() != l.cfg.JoinToken {
+	if !sameSecret(req.GetJoinToken(), l.cfg.JoinToken) {
 		l.reject("wrong join token")
 		l.log.Warn("join refused: wrong join token", "name", req.GetName())
 		return &tabshardv1.JoinReply{Error: "wrong join token"}
@@ -449,7 +465,7 @@ func (l *leader) startSession(ctx context.Context, s *tabshardv1.Session) (strin
 		l.admitted.release(0)
 		return "", errNoPlan
 	}
-	s.Id = state.NextSessionID(st)
+	s.Id = newSessionID()
 	// The step clock starts before the commit: a tick between the commit
 	// and the issue below must not take the session for stalled.
 	l.mu.Lock()
@@ -488,6 +504,11 @@ func (e *overloadedError) Error() string {
 }
 
 func (e *overloadedError) Unwrap() error { return e.err }
+
+// newSessionID is a random session id: 130 bits from crypto/rand in
+// lower-case base32, so that an id cannot be guessed from another (a
+// client still needs its resume token or API key to read a session).
+func newSessionID() string { return strings.ToLower(rand.Text()) }
 
 func (l *leader) onStartRequest(ctx context.Context, req *tabshardv1.StartSession, msg *nats.Msg) {
 	id, err := l.startSession(ctx, req.GetSession())
@@ -537,7 +558,7 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 	}
 	var epoch uint64
 	l.machine.Read(func(st *tabshardv1.ClusterState) { epoch = st.GetEpoch() })
-	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: s.GetSampling()}
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: stepSampling(s)}
 	if gen := s.GetGenerated(); len(gen) == 0 {
 		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
 	} else {
@@ -622,7 +643,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 		return
 	}
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_AppendToken{AppendToken: &tabshardv1.AppendToken{
-		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState()}}})
+		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState(), Logprobs: sessionLogprobs(s, t)}}})
 	if err != nil {
 		l.log.Debug("token not committed", "session", t.GetSessionId(), "position", t.GetPosition(), "err", err)
 		return
@@ -658,6 +679,8 @@ func (l *leader) finish(s *tabshardv1.Session, t *tabshardv1.Token) string {
 	var ctxLen uint32
 	l.machine.Read(func(st *tabshardv1.ClusterState) { ctxLen = st.GetPlan().GetContextLength() })
 	switch {
+	case stopped(l.text, s):
+		return "stop"
 	case s.GetMaxTokens() > 0 && uint32(len(s.GetGenerated())) >= s.GetMaxTokens():
 		return "length"
 	case ctxLen > 0 && state.NextPosition(s) >= ctxLen:
@@ -686,7 +709,7 @@ func (l *leader) end(ctx context.Context, id, reason string) {
 // Raft cluster.
 func (l *leader) onAddCoordinator(ctx context.Context, req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) {
 	reply := &tabshardv1.AddCoordinatorReply{}
-	if req.GetJoinToken() != l.cfg.JoinToken {
+	if !sameSecret(req.GetJoinToken(), l.cfg.JoinToken) {
 		l.reject("wrong join token")
 		reply.Error = "wrong join token"
 	} else if err := l.node.AddVoter(ctx, req.GetNodeId(), req.GetRaftAddress()); err != nil {
@@ -720,4 +743,10 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
+}
+
+// sameSecret compares a presented secret with the expected one in constant
+// time.
+func sameSecret(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

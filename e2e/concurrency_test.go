@@ -40,7 +40,7 @@ func TestManySessions(t *testing.T) {
 	left := 7
 	reqs[left].MaxTokens, reqs[left].LeaveAfter = 200, 5
 	sc := Scenario{
-		Options: Options{MaxSessions: 16, ResumeWindow: 300 * time.Millisecond, StepTimeout: 20 * time.Second},
+		Options:  Options{MaxSessions: 16, ResumeWindow: 300 * time.Millisecond, StepTimeout: 20 * time.Second},
 		Requests: reqs, Faults: faults(t, "kill:stage=1@token=15"), Timeout: 4 * time.Minute,
 	}
 	if raceEnabled {

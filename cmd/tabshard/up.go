@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tabshard/tabshard/bus"
 	"github.com/tabshard/tabshard/coordinator"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -21,18 +22,29 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "tabshard-data", "Raft log, snapshots, join token and JetStream data (\"\" keeps all in memory)")
 	fs.StringVar(&cfg.ModelPath, "model", "", "GGUF model to serve (default: the bundled stories260K)")
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API address")
-	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: generated at first start, kept in --data-dir)")
+	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: generated at first start, kept in --data-dir); visible in ps: prefer --join-token-file or $"+envJoinToken)
+	tokenFile := fs.String("join-token-file", "", "file holding the join token (or set $"+envJoinToken+")")
+	apiKeyFile := fs.String("api-key-file", "", "API keys, one a line (KEY or NAME KEY): /v1/ requests must send one as Authorization: Bearer KEY (default: the API is open; sessions stay private by resume token)")
+	adminKeyFile := fs.String("admin-key-file", "", "admin keys, one a line: they read every session and see prompts and generated tokens in /api/state and the dashboard")
+	var hosts hostList
+	fs.Var(&hosts, "public-host", "a host name clients and workers reach the HTTP API by (repeatable); other names in the Host header are refused (DNS rebinding); localhost and IP addresses are always allowed")
+	fs.DurationVar(&cfg.SessionRetention, "session-retention", coordinator.DefaultSessionRetention, "how long a finished session's activation log is kept before it is purged")
+	fs.DurationVar(&cfg.LogMaxAge, "log-max-age", 0, fmt.Sprintf("drop logged activations older than this, whatever their session (0: %v)", bus.DefaultLogMaxAge))
+	fs.Int64Var(&cfg.LogMaxBytes, "log-max-bytes", 0, fmt.Sprintf("bound the activation log's bytes, the oldest dropped first (0: %d on disk, %d in memory)", bus.DefaultLogMaxBytes, bus.DefaultMemoryLogMaxBytes))
 	fs.StringVar(&cfg.Cluster, "cluster", cfg.Cluster, "cluster name (NATS subject prefix)")
 	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server")
 	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "embedded NATS TCP port for native workers (-1: none)")
 	fs.IntVar(&cfg.NATSWebSocketPort, "nats-ws-port", cfg.NATSWebSocketPort, "embedded NATS WebSocket port for tabs (-1: none)")
+	var natsCluster natsClusterFlags
+	natsCluster.register(fs, &cfg)
 	fs.StringVar(&cfg.RaftBind, "raft-bind", cfg.RaftBind, "Raft TCP address")
 	peers := fs.String("raft-peers", "", "initial Raft voters, comma-separated id=host:port, this node included (3 or 5 for a cluster)")
 	fs.BoolVar(&cfg.RaftJoin, "join", false, "join a running cluster: its leader adds this node (needs --nats and --join-token)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
-	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers; with none, --plan-wait after the first worker joins)")
-	fs.DurationVar(&cfg.PlanWait, "plan-wait", cfg.PlanWait, "with --min-workers 0: how long the first plan waits for more workers (tabs) after the first one joined")
+	fs.DurationVar(&cfg.StallNotice, "stall-notice", cfg.StallNotice, "how long a stream waits without progress while a stage has no worker before the client gets an error event saying what is missing")
+	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers; with none, the first plan is made once no worker has joined for --plan-wait)")
+	fs.DurationVar(&cfg.PlanWait, "plan-wait", cfg.PlanWait, "with --min-workers 0: the first plan is made once no worker (tab) has joined for this long, over every worker present")
 	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: one per worker present, less the standbys)")
 	fs.IntVar(&cfg.Standbys, "standbys", 0, "standbys per stage")
 	fs.IntVar(&cfg.Context, "context", 0, "positions each session may use (0: the model's context length)")
@@ -54,14 +66,24 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if *peers != "" {
 		cfg.RaftPeers = strings.Split(*peers, ",")
 	}
+	if err := natsCluster.apply(&cfg); err != nil {
+		return err
+	}
 	if err := modelServerFlags(&cfg, *keyFile); err != nil {
 		return err
 	}
+	if cfg.JoinToken, err = joinToken(cfg.JoinToken, *tokenFile, os.Getenv); err != nil {
+		return err
+	}
+	if err := apiAccessFlags(&cfg, *apiKeyFile, *adminKeyFile); err != nil {
+		return err
+	}
+	cfg.PublicHosts = hosts
 	if *local < 0 {
 		return usageErr("--local-workers %d is negative", *local)
 	}
 	if cfg.MinWorkers == 0 {
-		cfg.MinWorkers = *local // 0: plan --plan-wait after the first worker joins
+		cfg.MinWorkers = *local // 0: plan once no worker has joined for --plan-wait
 	}
 	if cfg.Stages == 0 && *local > 0 {
 		cfg.Stages = max(*local-cfg.Standbys, 1)
@@ -77,6 +99,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.Close()
 	printBanner(e, cfg.NodeID, c)
+	if len(cfg.NATSRoutes) > 0 {
+		fmt.Fprintf(e.stdout, "  nats cluster: %d servers (routes %s), activation log in %d copies\n", len(cfg.NATSRoutes), strings.Join(cfg.NATSRoutes, ","), min(len(cfg.NATSRoutes), bus.LogReplicas))
+	}
 	if cfg.ModelServerURL != "" {
 		fmt.Fprintf(e.stdout, "  model:      %s (workers read it with grants from %s/api/model-grant)\n", cfg.ModelServerURL, c.HTTPURL())
 		go func() {
@@ -85,7 +110,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL())
+	auth := ""
+	if cfg.APIKeys != nil {
+		auth = " -H 'Authorization: Bearer YOUR_KEY'"
+	}
+	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions%s -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL(), auth)
 	for i := 0; i < *local; i++ {
 		go runLocalWorker(ctx, c, i, cfg.Logger)
 	}

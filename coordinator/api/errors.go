@@ -39,14 +39,13 @@ func (e *OverloadedError) Error() string { return e.Reason }
 
 func (e *OverloadedError) Unwrap() error { return ErrOverloaded }
 
-// retryAfterSeconds is the Retry-After header's value for err: the
-// delay an *OverloadedError gives, rounded up, at least a second.
-func retryAfterSeconds(err error) string {
+// overloadDelay is the delay an *OverloadedError gives, 0 for none.
+func overloadDelay(err error) time.Duration {
 	var oe *OverloadedError
-	if errors.As(err, &oe) && oe.RetryAfter > time.Second {
-		return strconv.Itoa(int((oe.RetryAfter + time.Second - 1) / time.Second))
+	if errors.As(err, &oe) {
+		return oe.RetryAfter
 	}
-	return "1"
+	return 0
 }
 
 // OpenAI error types.
@@ -62,8 +61,9 @@ type apiError struct {
 	Type    string
 	Param   string // "" is written as null
 	Code    string // "" is written as null
-	// retryAfter is the Retry-After header of a 429.
-	retryAfter string
+	// RetryAfter, when set, is sent as the Retry-After header (a 503
+	// without it says 1 s).
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -114,7 +114,7 @@ func asAPIError(err error) *apiError {
 	case errors.Is(err, ErrBadRequest):
 		return &apiError{Status: http.StatusBadRequest, Message: err.Error(), Type: typeInvalidRequest}
 	case errors.Is(err, ErrOverloaded):
-		return &apiError{Status: http.StatusTooManyRequests, Message: err.Error(), Type: typeServer, Code: "overloaded", retryAfter: retryAfterSeconds(err)}
+		return &apiError{Status: http.StatusTooManyRequests, Message: err.Error(), Type: typeServer, Code: "overloaded", RetryAfter: overloadDelay(err)}
 	case errors.Is(err, ErrUnavailable):
 		return &apiError{Status: http.StatusServiceUnavailable, Message: err.Error(), Type: typeServer, Code: "unavailable"}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -126,11 +126,11 @@ func asAPIError(err error) *apiError {
 // writeError writes err as an OpenAI error response.
 func writeError(w http.ResponseWriter, err error) {
 	ae := asAPIError(err)
-	switch ae.Status {
-	case http.StatusServiceUnavailable:
+	switch {
+	case ae.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(ae.RetryAfter.Round(time.Second), time.Second)/time.Second)))
+	case ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "1")
-	case http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", ae.retryAfter)
 	}
 	writeJSON(w, ae.Status, ae.body())
 }

@@ -29,6 +29,11 @@ var (
 	ErrRefused = errors.New("join refused")
 	// ErrFenced is a worker the leader expired: it must rejoin as new.
 	ErrFenced = errors.New("expired by the leader")
+	// ErrLeft is a worker that said goodbye (Config.Lifecycle reports
+	// LEAVING: its tab is closing) and was let go: it does not rejoin, or
+	// a closing tab would come back as a member for the moment it has
+	// left and be handed the stage it just gave up.
+	ErrLeft = errors.New("left the cluster")
 )
 
 // Config says how a worker reaches its cluster.
@@ -100,9 +105,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cfg = withModelGrants(cfg, info)
-	nc, err := bus.Connect(info.NATSURL, append([]nats.Option{nats.Name("tabshard-worker " + cfg.Name), bus.LogEvents(cfg.Logger)}, cfg.NATSOptions...)...)
+	nc, err := bus.Connect(info.servers(), append([]nats.Option{nats.Name("tabshard-worker " + cfg.Name), bus.LogEvents(cfg.Logger)}, cfg.NATSOptions...)...)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", info.NATSURL, err)
+		return fmt.Errorf("nats %s: %w", info.servers(), err)
 	}
 	defer func() {
 		if errors.Is(context.Cause(ctx), ErrKilled) {
@@ -119,17 +124,32 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			return err
 		}
+		if cfg.Lifecycle != nil && cfg.Lifecycle() == tabshardv1.Lifecycle_LIFECYCLE_LEAVING {
+			return ErrLeft
+		}
 		cfg.Logger.Warn("expired by the leader; rejoining as a new worker")
 	}
 }
 
 // joinInfo is GET /api/join.
 type joinInfo struct {
-	NATSURL  string `json:"nats_url"`
-	Cluster  string `json:"cluster"`
-	ModelURL string `json:"model_url"`
+	NATSURL string `json:"nats_url"`
+	// NATSURLs are every server of the NATS cluster, NATSURL first: the
+	// connection fails over to another when its server goes away.
+	NATSURLs []string `json:"nats_urls"`
+	Cluster  string   `json:"cluster"`
+	ModelURL string   `json:"model_url"`
 	// ModelGrantURL is set when the model server wants grants.
 	ModelGrantURL string `json:"model_grant_url"`
+}
+
+// servers is the NATS URL list nats.Connect takes: every server known,
+// comma-separated.
+func (i joinInfo) servers() string {
+	if len(i.NATSURLs) == 0 {
+		return i.NATSURL
+	}
+	return strings.Join(i.NATSURLs, ",")
 }
 
 func fetchJoinInfo(ctx context.Context, cfg Config) (joinInfo, error) {
@@ -371,6 +391,9 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 		if id == m.id {
 			return fmt.Errorf("%w: worker %s in epoch %d", ErrFenced, m.id, ann.GetEpoch())
 		}
+	}
+	if ann.GetPlan() == nil { // no plan yet: only who was expired
+		return nil
 	}
 	m.free(ctx, ann.GetEndedSessionIds())
 	if ann.GetEpoch() == m.epoch {

@@ -56,7 +56,9 @@ func driveAll(t *testing.T, runners []*Runner, bus *memBus, sessions []session) 
 				}
 			}
 			bus.queue = rest
-			r.HandleAll(ctx, mine, 1, func(a *tabshardv1.Activation, err error) { t.Fatalf("stage %d session %s: %v", stage, a.GetSessionId(), err) })
+			r.HandleAll(ctx, mine, 1, func(a *tabshardv1.Activation, err error) {
+				t.Fatalf("stage %d session %s: %v", stage, a.GetSessionId(), err)
+			})
 		}
 		for _, tok := range bus.tokens {
 			for _, b := range tok.GetStageBatch() {
