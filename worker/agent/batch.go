@@ -5,7 +5,6 @@ import (
 	"time"
 
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
-	"github.com/tabshard/tabshard/worker"
 )
 
 // maxBatchPositions bounds the positions one batch runs: decoding steps
@@ -172,11 +171,10 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 	for k, i := range picked {
 		a := items[i].a
 		sm := a.GetSampling()
-		sampler := worker.NewSampler(sm.GetTemperature(), sm.GetTopP(), sm.GetRngState())
 		tok := &tabshardv1.Token{
-			SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(),
-			Id: uint32(sampler.Sample(logits[k*c.Vocab : (k+1)*c.Vocab])), RngState: sampler.RNG.State, ProducerWorkerId: r.WorkerID,
+			SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(), ProducerWorkerId: r.WorkerID,
 		}
+		draw(tok, sm, newSampler(sm), logits[k*c.Vocab:(k+1)*c.Vocab])
 		tok.StageMicros, tok.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, len(items))
 		items[i].s.lastTok = tok
 		if sendErr == nil {

@@ -319,6 +319,13 @@ func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint
 	if err := r.Stage.Logits(logits, x[(n-1)*dim:], 1); err != nil {
 		return nil, err
 	}
+	draw(tok, sm, sampler, logits)
+	return tok, nil
+}
+
+// draw picks the token from logits (overwritten) with sampler, as the
+// activation's sampling sm asks, with its log-probabilities if asked.
+func draw(tok *tabshardv1.Token, sm *tabshardv1.Sampling, sampler *worker.Sampler, logits []float32) {
 	var raw []float32
 	if sm.GetLogprobs() {
 		raw = append([]float32(nil), logits...) // Sample overwrites logits
@@ -328,7 +335,6 @@ func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint
 	if raw != nil {
 		tok.Logprobs = logprobs(raw, int(tok.Id), int(sm.GetTopLogprobs()))
 	}
-	return tok, nil
 }
 
 // newSampler is the sampler an activation's sampling describes.
