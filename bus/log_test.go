@@ -124,10 +124,17 @@ func TestLogReplaySkipsMalformed(t *testing.T) {
 	log := openLog(t, srv, nc)
 	publishAll(t, log, act("s", 0, 0, 1, 1))
 	// A core publish on an activation subject is captured by the stream too.
-	if err := nc.Publish(log.Subjects().Activation("s", 0), []byte{0xff}); err != nil {
+	if err := nc.Publish(log.Subjects().Activation("s", 0, CoordinatorProducer), []byte{0xff}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Publish(nc, log.Subjects().Activation("s", 0), act("other", 0, 1, 1, 1)); err != nil {
+	if err := Publish(nc, log.Subjects().Activation("s", 0, CoordinatorProducer), act("other", 0, 1, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// So is an input whose producer field names another producer than its
+	// subject: a forgery.
+	forged := act("s", 0, 1, 1, 1)
+	forged.ProducerWorkerId = "w9"
+	if err := Publish(nc, log.Subjects().Activation("s", 0, CoordinatorProducer), forged); err != nil {
 		t.Fatal(err)
 	}
 	publishAll(t, log, act("s", 0, 1, 1, 1))
@@ -312,7 +319,7 @@ func TestAttachLog(t *testing.T) {
 
 func TestLogFileSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := StartServer(ServerConfig{Port: 0, WebSocketPort: -1, JetStreamDir: dir})
+	srv, err := StartServer(trusted(ServerConfig{Port: 0, WebSocketPort: -1, JetStreamDir: dir}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/state"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -132,7 +132,12 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 	}
 }
 
-func (b backend) State() *tabshardv1.ClusterState { return b.c.machine.State() }
+// State is the applied state without the cluster's secrets.
+func (b backend) State() *tabshardv1.ClusterState {
+	st := b.c.machine.State()
+	st.Secrets = nil
+	return st
+}
 
 func (b backend) Health() error { return b.c.health() }
 

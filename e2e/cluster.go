@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/tabshard/tabshard/coordinator"
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
@@ -57,6 +58,9 @@ type Options struct {
 	Log slog.Handler
 	// Timeline records the run; nil starts a new one.
 	Timeline *Timeline
+	// NoJoinToken starts the coordinators with no join token: the first
+	// leader makes one, and workers take it from a coordinator.
+	NoJoinToken bool
 }
 
 func (o *Options) defaults() {
@@ -85,14 +89,18 @@ func setDefault[T comparable](v *T, d T) {
 const clusterName = "sim"
 
 // Cluster is an in-process tabshard cluster: one NATS server (standing in
-// for an external NATS cluster), K coordinators replicating through Raft
-// over in-memory transports, and N workers, all the code the binaries run.
+// for an external NATS cluster, in operator mode with an account made for
+// tabshard, as docs/security.md tells an operator to set one up), K
+// coordinators replicating through Raft over in-memory transports, and N
+// workers, all the code the binaries run.
 type Cluster struct {
 	opts    Options
 	tl      *Timeline
 	log     *slog.Logger
 	nats    *bus.Server
-	nc      *nats.Conn // the harness's own connection (stale messages)
+	trust   *bus.Trust // the NATS server's operator and account
+	seed    []byte     // the account's seed, given to the coordinators
+	nc      *nats.Conn // the harness's own connection, a coordinator's credentials
 	dir     string
 	tempDir bool
 	token   string
@@ -118,7 +126,10 @@ type coordSlot struct {
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	opts.defaults()
 	c := &Cluster{opts: opts, tl: opts.Timeline, rng: rand.New(rand.NewPCG(opts.Seed, 0x7ab5)),
-		loaded: map[string]int{}, token: fmt.Sprintf("sim-%d", opts.Seed)}
+		loaded: map[string]int{}}
+	if !opts.NoJoinToken {
+		c.token = fmt.Sprintf("sim-%d", opts.Seed)
+	}
 	c.log = slog.New(newLogHandler(c.tl, opts.Log))
 	defer func() {
 		if err != nil {
@@ -131,10 +142,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 		c.tempDir = true
 	}
-	if c.nats, err = bus.StartServer(bus.ServerConfig{Port: 0, WebSocketPort: -1, Logger: c.log.With("component", "nats")}); err != nil {
-		return nil, err
-	}
-	if c.nc, err = bus.Connect(c.nats.ClientURL(), nats.Name("tabshard-sim")); err != nil {
+	if err := c.startNATS(); err != nil {
 		return nil, err
 	}
 	for i := range opts.Coordinators {
@@ -149,6 +157,41 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		c.AddWorker(ctx)
 	}
 	return c, nil
+}
+
+// startNATS starts the cluster's NATS server, trusting an operator and
+// account of random keys, and connects the harness as a coordinator.
+func (c *Cluster) startNATS() error {
+	secret := make([]byte, bus.SecretBytes)
+	crand.Read(secret)
+	var err error
+	if c.trust, err = bus.DeriveTrust(secret); err != nil {
+		return err
+	}
+	if c.seed, err = c.trust.Account().Seed(); err != nil {
+		return err
+	}
+	if c.nats, err = bus.StartServer(bus.ServerConfig{Trust: c.trust, Port: 0, WebSocketPort: -1, Logger: c.log.With("component", "nats")}); err != nil {
+		return err
+	}
+	creds, err := c.trust.Account().Coordinator("tabshard-sim")
+	if err != nil {
+		return err
+	}
+	c.nc, err = bus.Connect(c.nats.ClientURL(), nats.Name("tabshard-sim"), creds.Option())
+	return err
+}
+
+// JoinToken is the token workers join with: the one the coordinators were
+// given, else the one their first leader made ("" while none runs).
+func (c *Cluster) JoinToken() string {
+	if c.token != "" {
+		return c.token
+	}
+	for _, co := range c.Coordinators() {
+		return co.JoinToken()
+	}
+	return ""
 }
 
 // Timeline is the cluster's timeline.
@@ -179,24 +222,35 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 		}
 	}
 	c.mu.Unlock()
-	for _, s := range slots {
-		cfg := coordinator.Config{
-			NodeID: s.id, DataDir: s.dir, Cluster: clusterName, JoinToken: c.token, ModelPath: c.opts.ModelPath,
-			ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey,
-			HTTPAddr: "127.0.0.1:0", NATSURL: c.nats.ClientURL(), RaftPeers: peers, RaftTransport: s.trans,
-			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
-			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
-			MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys,
-			Logger: c.log.With("coordinator", s.id),
-		}
-		co, err := coordinator.Start(ctx, cfg)
-		if err != nil {
-			return fmt.Errorf("coordinator %s: %w", s.id, err)
-		}
-		c.mu.Lock()
-		s.c = co
-		c.mu.Unlock()
+	// Concurrently: a coordinator starts once a leader has set the
+	// cluster's secrets, which takes a quorum.
+	errs := make([]error, len(slots))
+	var wg sync.WaitGroup
+	for i, s := range slots {
+		wg.Go(func() { errs[i] = c.startCoordinator(ctx, s, peers) })
 	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startCoordinator starts one coordinator of the cluster.
+func (c *Cluster) startCoordinator(ctx context.Context, s *coordSlot, peers []string) error {
+	cfg := coordinator.Config{
+		NodeID: s.id, DataDir: s.dir, Cluster: clusterName, JoinToken: c.token, ModelPath: c.opts.ModelPath,
+		ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey,
+		HTTPAddr: "127.0.0.1:0", NATSURL: c.nats.ClientURL(), NATSAccountSeed: c.seed, RaftPeers: peers, RaftTransport: s.trans,
+		RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
+		Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
+		MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys,
+		Logger: c.log.With("coordinator", s.id),
+	}
+	co, err := coordinator.Start(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("coordinator %s: %w", s.id, err)
+	}
+	c.mu.Lock()
+	s.c = co
+	c.mu.Unlock()
 	return nil
 }
 
@@ -425,7 +479,7 @@ func (c *Cluster) sameState() error {
 // publishStale publishes a message in a fenced worker's name, as its late
 // output would arrive.
 func (c *Cluster) publishStale(t *tabshardv1.Token) error {
-	return bus.Publish(c.nc, bus.Subjects{Cluster: clusterName}.Token(), t)
+	return bus.Publish(c.nc, bus.Subjects{Cluster: clusterName}.Token(t.GetProducerWorkerId()), t)
 }
 
 // Close stops the workers, the coordinators and NATS, and removes the

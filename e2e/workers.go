@@ -76,7 +76,7 @@ func (w *Worker) run(ctx context.Context) {
 			continue
 		}
 		cfg := agent.Config{
-			Coordinator: urls[w.index%len(urls)], JoinToken: w.c.token, Name: w.Name,
+			Coordinator: urls[w.index%len(urls)], JoinToken: w.c.JoinToken(), Name: w.Name,
 			Capabilities: &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU, MemoryBudgetBytes: 1 << 30, CpuCores: 1},
 			Logger:       w.c.log.With("sim_worker", w.Name),
 			NATSOptions:  []nats.Option{nats.SetCustomDialer(w.link)},

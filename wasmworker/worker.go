@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tabshard/tabshard/bus"
-	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/modelauth"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/wasmworker/link"
 	"github.com/tabshard/tabshard/worker"
@@ -515,7 +515,7 @@ func (w *Worker) heartbeatNow(life tabshardv1.Lifecycle) {
 	if nc == nil || id == "" {
 		return
 	}
-	if err := bus.Publish(nc, subj.Heartbeat(), hb); err != nil {
+	if err := bus.Publish(nc, subj.Heartbeat(id), hb); err != nil {
 		w.log.Warn("lifecycle heartbeat", "err", err)
 		return
 	}

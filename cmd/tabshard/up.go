@@ -23,12 +23,16 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API address")
 	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: generated at first start, kept in --data-dir)")
 	fs.StringVar(&cfg.Cluster, "cluster", cfg.Cluster, "cluster name (NATS subject prefix)")
-	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server")
+	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server (needs --nats-account-key-file; docs/security.md)")
+	accountKeyFile := fs.String("nats-account-key-file", "", "with --nats: file holding the seed (SA...) of the NATS account made for tabshard; coordinators sign user JWTs with it")
+	var origins repeated
+	fs.Var(&origins, "allow-origin", "a page origin (scheme://host:port) besides this coordinator's own allowed to open the NATS WebSocket (repeatable)")
 	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "embedded NATS TCP port for native workers (-1: none)")
 	fs.IntVar(&cfg.NATSWebSocketPort, "nats-ws-port", cfg.NATSWebSocketPort, "embedded NATS WebSocket port for tabs (-1: none)")
 	fs.StringVar(&cfg.RaftBind, "raft-bind", cfg.RaftBind, "Raft TCP address")
 	peers := fs.String("raft-peers", "", "initial Raft voters, comma-separated id=host:port, this node included (3 or 5 for a cluster)")
-	fs.BoolVar(&cfg.RaftJoin, "join", false, "join a running cluster: its leader adds this node (needs --nats and --join-token)")
+	fs.StringVar(&cfg.RaftJoin, "join", "", "join a running cluster through a coordinator's HTTP URL: its leader adds this node (needs --join-token)")
+	fs.DurationVar(&cfg.CredentialTTL, "credential-ttl", coordinator.DefaultCredentialTTL, "how long a worker's bus credentials are valid (renewed at half their life)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
 	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers, at least 1)")
@@ -49,6 +53,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		cfg.RaftPeers = strings.Split(*peers, ",")
 	}
 	if err := modelServerFlags(&cfg, *keyFile); err != nil {
+		return err
+	}
+	cfg.AllowOrigins = origins
+	if err := natsAccountFlag(&cfg, *accountKeyFile); err != nil {
 		return err
 	}
 	if *local < 0 {
@@ -110,4 +118,22 @@ func localCapabilities(memory uint64) *tabshardv1.Capabilities {
 	}
 	host, _ := os.Hostname()
 	return &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU, MemoryBudgetBytes: memory, CpuCores: uint32(numCPU()), UserAgent: "tabshard-native " + host}
+}
+
+// natsAccountFlag reads the account seed an external NATS needs.
+func natsAccountFlag(cfg *coordinator.Config, path string) error {
+	switch {
+	case path == "" && cfg.NATSURL == "":
+		return nil
+	case path == "":
+		return usageErr("--nats needs --nats-account-key-file PATH: the seed of the NATS account made for tabshard (docs/security.md)")
+	case cfg.NATSURL == "":
+		return usageErr("--nats-account-key-file needs --nats URL (the embedded server's keys derive from the cluster secret)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return usageErr("--nats-account-key-file: %v", err)
+	}
+	cfg.NATSAccountSeed = []byte(strings.TrimSpace(string(b)))
+	return nil
 }

@@ -100,6 +100,8 @@ func apply(st *tabshardv1.ClusterState, cmd *tabshardv1.Command) error {
 	case *tabshardv1.Command_SetModel:
 		st.Model = c.SetModel.GetModel()
 		return nil
+	case *tabshardv1.Command_SetSecrets:
+		return setSecrets(st, c.SetSecrets)
 	}
 	return fmt.Errorf("%w: empty command", ErrBadCommand)
 }
@@ -141,10 +143,27 @@ func admit(st *tabshardv1.ClusterState, a *tabshardv1.AdmitWorker, now int64) er
 	st.NextWorker++
 	st.Members = append(st.Members, &tabshardv1.Member{
 		WorkerId: a.GetWorkerId(), Name: a.GetName(), Capabilities: a.GetCapabilities(),
-		State: tabshardv1.MemberState_MEMBER_STATE_ACTIVE, JoinedUnixMs: now, Epoch: st.GetEpoch(),
+		State: tabshardv1.MemberState_MEMBER_STATE_ACTIVE, JoinedUnixMs: now, Epoch: st.GetEpoch(), UserNkey: a.GetUserNkey(),
 	})
 	return nil
 }
+
+// setSecrets keeps the first secrets set: every coordinator then derives
+// the same bus keys and checks the same join token.
+func setSecrets(st *tabshardv1.ClusterState, c *tabshardv1.SetSecrets) error {
+	sec := c.GetSecrets()
+	switch {
+	case len(st.GetSecrets().GetClusterSecret()) > 0:
+		return fmt.Errorf("%w: the cluster's secrets are already set", ErrDuplicate)
+	case len(sec.GetClusterSecret()) != SecretBytes || sec.GetJoinToken() == "":
+		return fmt.Errorf("%w: secrets need a %d-byte cluster secret and a join token (got %d bytes)", ErrBadCommand, SecretBytes, len(sec.GetClusterSecret()))
+	}
+	st.Secrets = sec
+	return nil
+}
+
+// SecretBytes is the size of the cluster secret.
+const SecretBytes = 32
 
 func expire(st *tabshardv1.ClusterState, e *tabshardv1.ExpireWorker) error {
 	m := Member(st, e.GetWorkerId())
