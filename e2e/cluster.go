@@ -194,6 +194,12 @@ func (c *Cluster) JoinToken() string {
 	return ""
 }
 
+// BusConn opens a connection to the cluster's NATS with opts (no
+// credentials unless opts carry some); the caller closes it.
+func (c *Cluster) BusConn(opts ...nats.Option) (*nats.Conn, error) {
+	return bus.Connect(c.nats.ClientURL(), opts...)
+}
+
 // Timeline is the cluster's timeline.
 func (c *Cluster) Timeline() *Timeline { return c.tl }
 

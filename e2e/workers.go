@@ -22,6 +22,8 @@ type Worker struct {
 	link   *link
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	// Metrics count what the worker refused, across its rejoins.
+	Metrics agent.Metrics
 
 	mu   sync.Mutex
 	ids  []string // ids it was admitted under, the current one last
@@ -81,6 +83,7 @@ func (w *Worker) run(ctx context.Context) {
 			Logger:       w.c.log.With("sim_worker", w.Name),
 			NATSOptions:  []nats.Option{nats.SetCustomDialer(w.link)},
 			OnEvent:      w.onEvent,
+			Metrics:      &w.Metrics,
 		}
 		err := agent.Run(ctx, cfg)
 		if ctx.Err() == nil {
