@@ -437,7 +437,9 @@ func TestOneJoinTokenAcrossLeaders(t *testing.T) {
 	}
 	oldID := w.ID()
 	c.Partition(w)
-	if err := waitFor(ctx, func() bool { return state.Member(c.State(), oldID).GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE }); err != nil {
+	if err := waitFor(ctx, func() bool {
+		return state.Member(c.State(), oldID).GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE
+	}); err != nil {
 		t.Fatalf("partitioned %s never expired: %v", oldID, err)
 	}
 	if _, err := c.KillLeader(); err != nil {
