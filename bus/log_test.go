@@ -4,6 +4,7 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -303,7 +304,9 @@ func (b *syncBuffer) String() string {
 
 func TestAttachLog(t *testing.T) {
 	srv := inProcess(t)
-	coord, worker := connect(t, srv), connect(t, srv)
+	// The worker attaches, replays and logs with a worker's credentials:
+	// stream info and message gets are all it may use of JetStream.
+	coord, worker := connect(t, srv), connect(t, srv, workerCreds(t, "c", "w3")...)
 	if _, err := AttachLog(testContext(t), worker, "c", nil); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Errorf("AttachLog before OpenLog: %v", err)
 	}
@@ -314,6 +317,17 @@ func TestAttachLog(t *testing.T) {
 	}
 	if got, err := replay(t, log, "s", 2, 0, 2); err != nil || got != "[0,1)@1 [1,2)@1" {
 		t.Errorf("Replay through an attached log = %q, %v", got, err)
+	}
+	out := act("s", 3, 0, 1, 1)
+	out.ProducerWorkerId = "w3"
+	if err := log.Publish(testContext(t), out); err != nil {
+		t.Errorf("a worker logging its own output: %v", err)
+	}
+	out.ProducerWorkerId = "w2"
+	ctx, cancel := context.WithTimeout(testContext(t), 300*time.Millisecond) // a refused publish is never acknowledged
+	defer cancel()
+	if err := log.Publish(ctx, out); err == nil {
+		t.Error("a worker logged an output under another worker's id")
 	}
 }
 

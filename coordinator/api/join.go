@@ -35,31 +35,38 @@ type Admission interface {
 // joinJSON writes replies with proto field names.
 var joinJSON = protojson.MarshalOptions{UseProtoNames: true}
 
-// handleJoinInfo serves GET /api/join (where NATS and the model are) and
+// handleJoinOrAdmit serves GET /api/join (where NATS and the model are) and
 // POST /api/join (admission).
 func (s *server) handleJoinOrAdmit(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost {
+	switch {
+	case r.Method != http.MethodPost:
+		s.handleJoin(w, r)
+	case s.opts.Admission == nil:
+		notFound(w, r)
+	default:
 		admit(s, w, r, new(tabshardv1.JoinRequest), s.opts.Admission.Join)
-		return
 	}
-	s.handleJoin(w, r)
 }
 
 func (s *server) handleRenew(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Admission == nil {
+		notFound(w, r)
+		return
+	}
 	admit(s, w, r, new(tabshardv1.RenewRequest), s.opts.Admission.Renew)
 }
 
 func (s *server) handleAddCoordinator(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Admission == nil {
+		notFound(w, r)
+		return
+	}
 	admit(s, w, r, new(tabshardv1.AddCoordinatorRequest), s.opts.Admission.AddCoordinator)
 }
 
 // admit decodes a protojson request, checks that it carries a bearer
 // token, and writes what do answers as protojson.
 func admit[Req, Reply proto.Message](s *server, w http.ResponseWriter, r *http.Request, req Req, do func(context.Context, string, Req) (Reply, error)) {
-	if s.opts.Admission == nil {
-		notFound(w, r)
-		return
-	}
 	token, ok := bearer(r)
 	if !ok {
 		refuse(w, "missing Authorization: Bearer <join token>")
