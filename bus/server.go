@@ -55,11 +55,15 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// MaxPayload is the largest message in bytes; 0 means DefaultMaxPayload.
 	MaxPayload int32
+	// Cluster joins the server to the other coordinators' servers (routes,
+	// replicated JetStream; see cluster.go); the zero value runs alone.
+	Cluster ClusterConfig
 }
 
 // Server is an embedded NATS server with JetStream enabled.
 type Server struct {
 	ns        *server.Server
+	replicas  int
 	memOnly   bool
 	webSocket bool
 	tempDir   string // removed on Shutdown when JetStream runs in memory
@@ -89,7 +93,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		removeTemp(tempDir)
 		return nil, err
 	}
-	return &Server{ns: ns, memOnly: cfg.JetStreamDir == "", webSocket: opts.Websocket.Port != 0, tempDir: tempDir}, nil
+	return &Server{ns: ns, replicas: cfg.Cluster.Replicas(), memOnly: cfg.JetStreamDir == "", webSocket: opts.Websocket.Port != 0, tempDir: tempDir}, nil
 }
 
 // waitReady waits until ns accepts clients, or fails as soon as it logs an
@@ -150,6 +154,7 @@ func (cfg ServerConfig) options() (*server.Options, string, error) {
 			SameOrigin:     len(cfg.AllowedOrigins) == 0,
 		}
 	}
+	cfg.Cluster.apply(opts)
 	return opts, tempDir, nil
 }
 
@@ -186,7 +191,10 @@ func (cfg ServerConfig) validate() error {
 	if cfg.MaxPayload < 0 {
 		return fmt.Errorf("bus: server MaxPayload %d is negative", cfg.MaxPayload)
 	}
-	return nil
+	if cfg.Cluster.Enabled() && cfg.DontListen {
+		return fmt.Errorf("%w: DontListen leaves no route listener", ErrClusterConfig)
+	}
+	return cfg.Cluster.Validate()
 }
 
 func (cfg ServerConfig) maxPayload() int32 {
@@ -252,9 +260,10 @@ func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 }
 
 // LogOptions are the activation log's defaults for this server: memory
-// storage when it has no JetStreamDir, file storage otherwise.
+// storage when it has no JetStreamDir, file storage otherwise; one copy on
+// a standalone server, LogReplicas in a cluster.
 func (s *Server) LogOptions() LogOptions {
-	return LogOptions{Memory: s.memOnly}
+	return LogOptions{Memory: s.memOnly, Replicas: s.replicas}
 }
 
 // DisconnectClient closes the server side of the connection with the given

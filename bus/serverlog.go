@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 )
 
@@ -38,8 +39,18 @@ func (a slogAdapter) LastError() string {
 	return ""
 }
 
+// transientErrors start error lines that do not mean the server failed:
+// a route to a coordinator not up yet is retried for ever.
+var transientErrors = []string{"Error trying to connect to route"}
+
 func (a slogAdapter) errorf(format string, v []any) {
 	line := fmt.Sprintf(format, v...)
+	for _, prefix := range transientErrors {
+		if strings.HasPrefix(line, prefix) {
+			a.logf(levelServerWarn, "%s", []any{line})
+			return
+		}
+	}
 	a.lastError.Store(&line)
 	a.log.Error(line, "component", "nats-server")
 }

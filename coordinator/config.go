@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/modelauth"
 )
 
@@ -53,6 +54,21 @@ type Config struct {
 	// grants signed with ModelKey; "" serves the model here, unguarded.
 	ModelServerURL string
 	ModelKey       []byte
+	// APIKeys, when set, are the keys /v1/ requests must present; nil
+	// leaves the API open (sessions stay private by resume token).
+	// AdminKeys may read every session and see content in /api/state.
+	APIKeys, AdminKeys *api.KeySet
+	// PublicHosts are the host names clients and workers reach the HTTP
+	// API by, besides localhost, IP addresses and PublicURL's host: any
+	// other Host header is refused (DNS rebinding).
+	PublicHosts []string
+	// SessionRetention is how long a finished session's activation log is
+	// kept (its resume window); 0 means DefaultSessionRetention.
+	SessionRetention time.Duration
+	// LogMaxAge and LogMaxBytes bound the whole activation log (0: the bus
+	// package's defaults), for sessions that never end.
+	LogMaxAge   time.Duration
+	LogMaxBytes int64
 	// WebDir serves the tab worker (worker.wasm, wasm_exec.js) from this
 	// folder instead of the copy embedded at build time; "" uses the
 	// embedded one (package web).
@@ -76,6 +92,17 @@ type Config struct {
 	NATSHost          string
 	NATSPort          int
 	NATSWebSocketPort int
+	// NATSRoutes joins the coordinators' embedded NATS servers into one
+	// NATS cluster, so that the bus and the activation log (kept in
+	// bus.LogReplicas copies) outlive any one coordinator: the route
+	// listener of every coordinator as "id=host:port", this node's
+	// included (it binds there), the same list on each, with the ids of
+	// RaftPeers. Empty: a standalone server. See natscluster.go.
+	NATSRoutes []string
+	// NATSClusterSecret authenticates the routes: the same on every
+	// coordinator, at least bus.MinClusterSecret characters, and never
+	// given to workers (a route sees all traffic).
+	NATSClusterSecret string
 
 	// RaftBind is the Raft TCP address; RaftPeers the initial voters
 	// ("id=host:port"), empty for a single node.
@@ -101,18 +128,27 @@ type Config struct {
 	Lease     time.Duration
 	// StepTimeout re-issues a session's pending step that made no progress.
 	StepTimeout time.Duration
-	// MinWorkers is how many workers the first plan waits for; Stages how
-	// many stages it makes (0: as many as pay off); Standbys how many
-	// standbys each stage gets.
+	// MinWorkers is how many workers the first plan waits for (0: PlanWait
+	// after the first one joined, then every worker present); Stages how
+	// many stages it makes (0: one per worker present, less the standbys,
+	// or as many as pay off where that split cannot be planned); Standbys
+	// how many standbys each stage gets.
 	MinWorkers int
-	Stages     int
-	Standbys   int
+	// PlanWait is how long the first plan waits for more workers after the
+	// first one joined, when MinWorkers is 0 (tabs are opened one by one).
+	PlanWait time.Duration
+	Stages   int
+	Standbys int
 	// Context is the positions each session may use (0: the model's).
 	Context int
 
 	Clock  Clock
 	Logger *slog.Logger
 }
+
+// DefaultSessionRetention is how long a finished session's activation log
+// is kept when Config.SessionRetention is 0.
+const DefaultSessionRetention = 10 * time.Minute
 
 // DefaultConfig is a single node on loopback with an embedded NATS server.
 func DefaultConfig() Config {
@@ -125,9 +161,10 @@ func DefaultConfig() Config {
 		NATSWebSocketPort: 4223,
 		RaftBind:          "127.0.0.1:7946",
 		Heartbeat:         200 * time.Millisecond,
-		Lease:             1000 * time.Millisecond,
+		Lease:             3 * time.Second, // a busy laptop compiling another tab's wasm must not lose its tabs
 		StepTimeout:       3 * time.Second,
-		MinWorkers:        1,
+		MinWorkers:        0,
+		PlanWait:          3 * time.Second,
 		Standbys:          0,
 	}
 }
@@ -148,14 +185,23 @@ func (c *Config) Validate() error {
 		return bad("step timeout %v", c.StepTimeout)
 	case c.RaftJoin != "" && (c.JoinToken == "" || len(c.RaftPeers) > 0):
 		return bad("joining a cluster (--join %s) needs its join token and no --raft-peers", c.RaftJoin)
-	case c.NATSURL != "" && len(c.NATSAccountSeed) == 0:
-		return bad("an external NATS (--nats %s) needs the seed of tabshard's NATS account (--nats-account-key-file; docs/security.md)", c.NATSURL)
 	case c.CredentialTTL < 0:
 		return bad("negative credential lifetime %v", c.CredentialTTL)
-	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0:
+	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0 || c.PlanWait < 0:
 		return bad("negative worker, stage, standby or context count")
+	case c.SessionRetention < 0 || c.LogMaxAge < 0 || c.LogMaxBytes < 0:
+		return bad("negative session retention, log age or log size")
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
+	}
+	if c.SessionRetention == 0 {
+		c.SessionRetention = DefaultSessionRetention
+	}
+	if err := c.validateNATSCluster(); err != nil {
+		return err
+	}
+	if c.NATSURL != "" && len(c.NATSAccountSeed) == 0 {
+		return bad("an external NATS (--nats %s) needs the seed of tabshard's NATS account (--nats-account-key-file; docs/security.md)", c.NATSURL)
 	}
 	if c.Clock == nil {
 		c.Clock = wallClock{}

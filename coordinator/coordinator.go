@@ -118,7 +118,7 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 	}
 	c.subj = subj
 	name := "tabshard-coordinator " + c.cfg.NodeID
-	logOpts := bus.LogOptions{}
+	logOpts := bus.LogOptions{MaxAge: c.cfg.LogMaxAge, MaxBytes: c.cfg.LogMaxBytes}
 	if c.cfg.NATSURL != "" {
 		if c.account, err = bus.ParseAccountSeed(c.cfg.NATSAccountSeed); err != nil {
 			return fmt.Errorf("%w: --nats-account-key-file: %w", ErrConfig, err)
@@ -138,6 +138,9 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 		c.account = trust.Account()
 		sc := bus.ServerConfig{Trust: trust, Host: c.cfg.NATSHost, Port: c.cfg.NATSPort, WebSocketPort: c.cfg.NATSWebSocketPort,
 			AllowedOrigins: c.pageOrigins(), Logger: c.cfg.Logger}
+		if sc.Cluster, err = c.cfg.natsCluster(); err != nil {
+			return err
+		}
 		if c.cfg.DataDir != "" {
 			sc.JetStreamDir = filepath.Join(c.cfg.DataDir, "jetstream")
 		}
@@ -145,6 +148,7 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 			return err
 		}
 		logOpts = c.nats.LogOptions()
+		logOpts.MaxAge, logOpts.MaxBytes = c.cfg.LogMaxAge, c.cfg.LogMaxBytes
 		creds, err := c.account.Coordinator(name)
 		if err != nil {
 			return err
@@ -153,8 +157,7 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 			return err
 		}
 	}
-	c.alog, err = bus.OpenLog(ctx, c.nc, c.cfg.Cluster, logOpts)
-	return err
+	return c.openLog(ctx, logOpts)
 }
 
 func (c *Coordinator) startRaft(ctx context.Context) error {
@@ -215,7 +218,8 @@ func (c *Coordinator) listenHTTP(context.Context) error {
 
 func (c *Coordinator) startHTTP(context.Context) error {
 	ln := c.httpLn
-	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Admission: admission{c}, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir})}
+	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Admission: admission{c}, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir}),
+		APIKeys: c.cfg.APIKeys, AdminKeys: c.cfg.AdminKeys, Hosts: c.publicHosts(), ModelServerURL: c.cfg.ModelServerURL}
 	if c.cfg.ModelServerURL != "" { // tabs read the model elsewhere, with grants signed here
 		signer, err := modelauth.NewSigner(c.cfg.ModelKey)
 		if err != nil {
@@ -238,15 +242,32 @@ func (c *Coordinator) startHTTP(context.Context) error {
 	return nil
 }
 
+// publicHosts are the names the HTTP API answers to besides localhost and
+// addresses: --public-host names, PublicURL's host, and the listen
+// address's host when it is a name.
+func (c *Coordinator) publicHosts() []string {
+	hosts := slices.Clone(c.cfg.PublicHosts)
+	if u, err := url.Parse(c.cfg.PublicURL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	if h, _, err := net.SplitHostPort(c.cfg.HTTPAddr); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
 // joinInfo tells workers where NATS and the model are.
 func (c *Coordinator) joinInfo(*http.Request) api.JoinInfo {
-	info := api.JoinInfo{Cluster: c.cfg.Cluster, ModelURL: c.ModelURL(), NATSURL: c.cfg.NATSURL}
+	info := api.JoinInfo{Cluster: c.cfg.Cluster, ModelURL: c.ModelURL()}
 	if c.cfg.ModelServerURL != "" {
 		info.ModelGrantURL = c.HTTPURL() + "/api/model-grant"
 	}
 	if c.nats != nil {
-		info.NATSURL, info.NATSWSURL = c.nats.ClientURL(), c.nats.WebSocketURL()
+		info.NATSURLs, info.NATSWSURLs = c.nats.ClientURLs(), c.nats.WebSocketURLs()
+	} else {
+		info.NATSURLs = strings.Split(c.cfg.NATSURL, ",")
 	}
+	info.NATSURL, info.NATSWSURL = first(info.NATSURLs), first(info.NATSWSURLs)
 	return info
 }
 
@@ -300,12 +321,25 @@ func (c *Coordinator) placement() state.Placement {
 	pm := planner.FromFile(c.modelName, c.model, nil)
 	return state.Placement{
 		MinWorkers: c.cfg.MinWorkers,
+		PlanWaitMs: c.cfg.PlanWait.Milliseconds(),
 		Standbys:   c.cfg.Standbys,
 		Plan: func(devices []*tabshardv1.Device) (*tabshardv1.Plan, error) {
 			o := planner.DefaultOptions()
 			o.Context = c.contextLength()
 			o.Standby = c.cfg.Standbys
 			o.Stages = c.cfg.Stages
+			if o.Stages > 0 {
+				return planner.Plan(pm, devices, o)
+			}
+			// Workers present are there to share the model: one stage
+			// each, less the standbys; where that split cannot be
+			// planned (more workers than blocks, a worker too small),
+			// as many stages as pay off.
+			o.Stages = min(len(devices)/(c.cfg.Standbys+1), c.model.Config.Layers)
+			if plan, err := planner.Plan(pm, devices, o); err == nil {
+				return plan, nil
+			}
+			o.Stages = 0
 			return planner.Plan(pm, devices, o)
 		},
 	}

@@ -2,11 +2,13 @@ package coordinator
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,9 +27,11 @@ type replicator interface {
 	AddVoter(ctx context.Context, id, address string) error
 }
 
-// activationSender publishes (and logs) stage inputs.
+// activationSender publishes (and logs) stage inputs, and purges a
+// finished session's log.
 type activationSender interface {
 	Publish(ctx context.Context, a *tabshardv1.Activation) error
+	DeleteSession(ctx context.Context, session string) error
 }
 
 // leader holds the decisions a coordinator takes while it leads. Every
@@ -56,12 +60,22 @@ type leader struct {
 	// reissued is the last epoch whose pending steps were re-issued once
 	// all its primaries were ready.
 	reissued uint64
+	// noPlan is why the last attempt made no plan ("" if it made one or
+	// needed none): logged when it changes.
+	noPlan string
+	// waiting is what the first plan waits for, logged when it changes.
+	waiting string
+
+	// finished are the finished sessions this leader has seen, and
+	// whether their activation log is purged; only the leader's loop
+	// (tick) uses it.
+	finished map[string]bool
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
 		log: cfg.Logger, metrics: m, seen: map[string]time.Time{}, progress: map[string]time.Time{},
-		reports: map[string]report{}, heartbeats: make(chan struct{}, 1)}
+		reports: map[string]report{}, heartbeats: make(chan struct{}, 1), finished: map[string]bool{}}
 }
 
 // reject counts and logs a rejected message.
@@ -157,11 +171,18 @@ func (l *leader) tick(ctx context.Context) {
 		return
 	}
 	l.expireSilent(ctx)
-	if err := l.replan(ctx); err != nil && ctx.Err() == nil {
-		l.log.Warn("no plan", "err", err)
+	if err := l.replan(ctx); ctx.Err() == nil {
+		l.logNoPlan(err)
+	}
+	if w := l.placement.WaitingFor(l.machine.State()); w != l.waiting {
+		if w != "" {
+			l.log.Info("the first plan waits", "for", w)
+		}
+		l.waiting = w
 	}
 	l.announce()
 	l.reissueStalled(ctx)
+	l.purgeFinished(ctx)
 	active := 0
 	for _, s := range l.machine.State().GetSessions() {
 		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
@@ -276,10 +297,29 @@ func (l *leader) expire(ctx context.Context, id string, to tabshardv1.MemberStat
 }
 
 func (l *leader) replanAndAnnounce(ctx context.Context) {
-	if err := l.replan(ctx); err != nil {
+	l.logNoPlan(l.replan(ctx))
+	l.announce()
+}
+
+// logNoPlan logs why no plan could be made once per distinct reason (the
+// leader retries every tick; the same reason 5 times a second is noise),
+// and once when a plan is made again.
+func (l *leader) logNoPlan(err error) {
+	why := ""
+	if err != nil {
+		why = err.Error()
+	}
+	l.mu.Lock()
+	was := l.noPlan
+	l.noPlan = why
+	l.mu.Unlock()
+	switch {
+	case why == was:
+	case why == "":
+		l.log.Info("a plan can be made again", "was", was)
+	default:
 		l.log.Warn("no plan", "err", err)
 	}
-	l.announce()
 }
 
 // replan commits the plan placement decides, if any, and announces it; the
@@ -362,7 +402,7 @@ func (l *leader) startSession(ctx context.Context, s *tabshardv1.Session) (strin
 		l.propose.Unlock()
 		return "", errNoPlan
 	}
-	s.Id = state.NextSessionID(st)
+	s.Id = newSessionID()
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_StartSession{StartSession: &tabshardv1.StartSession{Session: s}}})
 	l.propose.Unlock()
 	if err != nil {
@@ -373,6 +413,11 @@ func (l *leader) startSession(ctx context.Context, s *tabshardv1.Session) (strin
 }
 
 var errNoPlan = errors.New("no plan yet: waiting for workers to join")
+
+// newSessionID is a random session id: 130 bits from crypto/rand in
+// lower-case base32, so that an id cannot be guessed from another (a
+// client still needs its resume token or API key to read a session).
+func newSessionID() string { return strings.ToLower(rand.Text()) }
 
 func (l *leader) onStartRequest(ctx context.Context, req *tabshardv1.StartSession, msg *nats.Msg) {
 	id, err := l.startSession(ctx, req.GetSession())

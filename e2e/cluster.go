@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 
 	"github.com/tabshard/tabshard/bus"
 	"github.com/tabshard/tabshard/coordinator"
+	"github.com/tabshard/tabshard/coordinator/api"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
@@ -44,12 +47,25 @@ type Options struct {
 	// coordinators sign with ModelKey.
 	ModelServerURL string
 	ModelKey       []byte
+	// SessionRetention is how long a finished session's activation log is
+	// kept (0: the coordinator's default).
+	SessionRetention time.Duration
+	// APIKeys and AdminKeys configure the coordinators' HTTP API (nil: an
+	// open API, no admin).
+	APIKeys, AdminKeys *api.KeySet
 	// Timings (defaults: heartbeat 50ms, lease 250ms, Raft 200ms, step
 	// timeout 1s).
 	Heartbeat, Lease, RaftTimeouts, StepTimeout time.Duration
 	// SnapshotThreshold is how many Raft entries trigger a snapshot
 	// (default 16, so that restarts recover from a snapshot and a log).
 	SnapshotThreshold uint64
+	// EmbeddedBus gives each coordinator its own embedded NATS server, the
+	// servers joined into one NATS cluster by authenticated routes with the
+	// activation log replicated (as `tabshard up --nats-routes`), so that
+	// killing a coordinator kills a NATS server too. Otherwise every
+	// coordinator uses one shared server, standing in for an external NATS
+	// cluster (faster to start).
+	EmbeddedBus bool
 	// Dir holds the coordinators' data; "" makes a temporary one that Close
 	// removes.
 	Dir string
@@ -90,17 +106,18 @@ const clusterName = "sim"
 
 // Cluster is an in-process tabshard cluster: one NATS server (standing in
 // for an external NATS cluster, in operator mode with an account made for
-// tabshard, as docs/security.md tells an operator to set one up), K
+// tabshard, as docs/security.md tells an operator to set one up) or, with
+// EmbeddedBus, the coordinators' own servers routed into one, K
 // coordinators replicating through Raft over in-memory transports, and N
 // workers, all the code the binaries run.
 type Cluster struct {
 	opts    Options
 	tl      *Timeline
 	log     *slog.Logger
-	nats    *bus.Server
-	trust   *bus.Trust // the NATS server's operator and account
-	seed    []byte     // the account's seed, given to the coordinators
-	nc      *nats.Conn // the harness's own connection, a coordinator's credentials
+	nats    *bus.Server  // the shared server; nil with EmbeddedBus
+	account *bus.Account // signs the harness's credentials
+	seed    []byte       // the shared server's account seed, given to the coordinators
+	nc      *nats.Conn   // the harness's own connection, a coordinator's credentials
 	dir     string
 	tempDir bool
 	token   string
@@ -116,6 +133,7 @@ type Cluster struct {
 // coordSlot is one coordinator's identity across restarts.
 type coordSlot struct {
 	id, addr string
+	route    string // its NATS route listener, with EmbeddedBus
 	dir      string
 	c        *coordinator.Coordinator // nil while down
 	trans    *raft.InmemTransport
@@ -142,43 +160,65 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 		c.tempDir = true
 	}
-	if err := c.startNATS(); err != nil {
+	if !opts.EmbeddedBus {
+		if err := c.startNATS(); err != nil {
+			return nil, err
+		}
+	}
+	routes, err := freeAddrs(opts.Coordinators)
+	if err != nil {
 		return nil, err
 	}
 	for i := range opts.Coordinators {
 		id := fmt.Sprintf("c%d", i+1)
-		c.coords = append(c.coords, &coordSlot{id: id, addr: "inmem-" + id, dir: filepath.Join(c.dir, id)})
+		c.coords = append(c.coords, &coordSlot{id: id, addr: "inmem-" + id, route: routes[i], dir: filepath.Join(c.dir, id)})
 	}
 	if err := c.startCoordinators(ctx, c.coords); err != nil {
 		return nil, err
 	}
-	c.tl.Add(KindCluster, nil, "%d coordinators up, NATS at %s", opts.Coordinators, c.nats.ClientURL())
+	if err := c.connect(); err != nil {
+		return nil, err
+	}
+	c.tl.Add(KindCluster, nil, "%d coordinators up, NATS at %s", opts.Coordinators, c.natsURLs())
 	for range opts.Workers {
 		c.AddWorker(ctx)
 	}
 	return c, nil
 }
 
-// startNATS starts the cluster's NATS server, trusting an operator and
-// account of random keys, and connects the harness as a coordinator.
+// startNATS starts the shared NATS server, trusting an operator and
+// account of random keys whose seed the coordinators get.
 func (c *Cluster) startNATS() error {
 	secret := make([]byte, bus.SecretBytes)
 	crand.Read(secret)
-	var err error
-	if c.trust, err = bus.DeriveTrust(secret); err != nil {
-		return err
-	}
-	if c.seed, err = c.trust.Account().Seed(); err != nil {
-		return err
-	}
-	if c.nats, err = bus.StartServer(bus.ServerConfig{Trust: c.trust, Port: 0, WebSocketPort: -1, Logger: c.log.With("component", "nats")}); err != nil {
-		return err
-	}
-	creds, err := c.trust.Account().Coordinator("tabshard-sim")
+	trust, err := bus.DeriveTrust(secret)
 	if err != nil {
 		return err
 	}
-	c.nc, err = bus.Connect(c.nats.ClientURL(), nats.Name("tabshard-sim"), creds.Option())
+	c.account = trust.Account()
+	if c.seed, err = c.account.Seed(); err != nil {
+		return err
+	}
+	c.nats, err = bus.StartServer(bus.ServerConfig{Trust: trust, Port: 0, WebSocketPort: -1, Logger: c.log.With("component", "nats")})
+	return err
+}
+
+// connect connects the harness with a coordinator's credentials: of the
+// shared server's account, or, with EmbeddedBus, of the account the
+// coordinators derive from the cluster secret in their state.
+func (c *Cluster) connect() error {
+	if c.account == nil {
+		trust, err := bus.DeriveTrust(c.State().GetSecrets().GetClusterSecret())
+		if err != nil {
+			return err
+		}
+		c.account = trust.Account()
+	}
+	creds, err := c.account.Coordinator("tabshard-sim")
+	if err != nil {
+		return err
+	}
+	c.nc, err = bus.Connect(c.natsURLs(), nats.Name("tabshard-sim"), creds.Option())
 	return err
 }
 
@@ -197,7 +237,7 @@ func (c *Cluster) JoinToken() string {
 // BusConn opens a connection to the cluster's NATS with opts (no
 // credentials unless opts carry some); the caller closes it.
 func (c *Cluster) BusConn(opts ...nats.Option) (*nats.Conn, error) {
-	return bus.Connect(c.nats.ClientURL(), opts...)
+	return bus.Connect(c.natsURLs(), opts...)
 }
 
 // Timeline is the cluster's timeline.
@@ -211,9 +251,10 @@ func (c *Cluster) Options() Options { return c.opts }
 // to every running coordinator's.
 func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) error {
 	c.mu.Lock()
-	var peers []string
+	var peers, routes []string
 	for _, s := range c.coords {
 		peers = append(peers, s.id+"="+s.addr)
+		routes = append(routes, s.id+"="+s.route)
 	}
 	for _, s := range slots {
 		_, s.trans = raft.NewInmemTransport(raft.ServerAddress(s.addr))
@@ -228,36 +269,72 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 		}
 	}
 	c.mu.Unlock()
-	// Concurrently: a coordinator starts once a leader has set the
-	// cluster's secrets, which takes a quorum.
+	start := func(s *coordSlot) error {
+		cfg := coordinator.Config{
+			NodeID: s.id, DataDir: s.dir, Cluster: clusterName, JoinToken: c.token, ModelPath: c.opts.ModelPath,
+			ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey, SessionRetention: c.opts.SessionRetention,
+			APIKeys: c.opts.APIKeys, AdminKeys: c.opts.AdminKeys,
+			HTTPAddr: "127.0.0.1:0", RaftPeers: peers, RaftTransport: s.trans,
+			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
+			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
+			MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys,
+			Logger: c.log.With("coordinator", s.id),
+		}
+		if c.opts.EmbeddedBus {
+			cfg.NATSHost, cfg.NATSPort, cfg.NATSWebSocketPort = "127.0.0.1", 0, -1
+			cfg.NATSRoutes, cfg.NATSClusterSecret = routes, c.routeSecret()
+		} else {
+			cfg.NATSURL, cfg.NATSAccountSeed = c.nats.ClientURL(), c.seed
+		}
+		co, err := coordinator.Start(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("coordinator %s: %w", s.id, err)
+		}
+		c.mu.Lock()
+		s.c = co
+		c.mu.Unlock()
+		return nil
+	}
+	// Concurrently, as processes would start: a coordinator starts once a
+	// leader has set the cluster's secrets, and its embedded server once
+	// the NATS cluster's JetStream has a majority.
 	errs := make([]error, len(slots))
 	var wg sync.WaitGroup
 	for i, s := range slots {
-		wg.Go(func() { errs[i] = c.startCoordinator(ctx, s, peers) })
+		wg.Go(func() { errs[i] = start(s) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// startCoordinator starts one coordinator of the cluster.
-func (c *Cluster) startCoordinator(ctx context.Context, s *coordSlot, peers []string) error {
-	cfg := coordinator.Config{
-		NodeID: s.id, DataDir: s.dir, Cluster: clusterName, JoinToken: c.token, ModelPath: c.opts.ModelPath,
-		ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey,
-		HTTPAddr: "127.0.0.1:0", NATSURL: c.nats.ClientURL(), NATSAccountSeed: c.seed, RaftPeers: peers, RaftTransport: s.trans,
-		RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
-		Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
-		MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys,
-		Logger: c.log.With("coordinator", s.id),
+// routeSecret is the secret the embedded servers' routes share.
+func (c *Cluster) routeSecret() string { return "sim-route-secret-" + c.token }
+
+// natsURLs are the NATS servers a client of the harness connects to,
+// comma-separated: the shared one, or every running coordinator's.
+func (c *Cluster) natsURLs() string {
+	if c.nats != nil {
+		return c.nats.ClientURL()
 	}
-	co, err := coordinator.Start(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("coordinator %s: %w", s.id, err)
+	var urls []string
+	for _, co := range c.Coordinators() {
+		urls = append(urls, co.NATSURL())
 	}
-	c.mu.Lock()
-	s.c = co
-	c.mu.Unlock()
-	return nil
+	return strings.Join(urls, ",")
+}
+
+// freeAddrs picks n free loopback addresses for route listeners.
+func freeAddrs(n int) ([]string, error) {
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close() // held until all are picked, so none repeats
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
 }
 
 func contains(slots []*coordSlot, s *coordSlot) bool {
@@ -409,6 +486,41 @@ func (c *Cluster) KillLeader() (string, error) {
 	c.tl.Add(KindFault, map[string]string{"coordinator": slot.id}, "kill the Raft leader %s", slot.id)
 	c.stopCoordinator(slot)
 	return slot.id, nil
+}
+
+// KillCoordinator closes coordinator id (with EmbeddedBus, its NATS
+// server too).
+func (c *Cluster) KillCoordinator(id string) error {
+	c.mu.Lock()
+	var slot *coordSlot
+	for _, s := range c.coords {
+		if s.id == id && s.c != nil {
+			slot = s
+		}
+	}
+	c.mu.Unlock()
+	if slot == nil {
+		return fmt.Errorf("no coordinator %s is running", id)
+	}
+	lead := ""
+	if slot.c.IsLeader() {
+		lead = " (the Raft leader)"
+	}
+	c.tl.Add(KindFault, map[string]string{"coordinator": id}, "kill coordinator %s%s", id, lead)
+	c.stopCoordinator(slot)
+	return nil
+}
+
+// CoordinatorURL is the HTTP URL of coordinator id, "" when it is down.
+func (c *Cluster) CoordinatorURL(id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.coords {
+		if s.id == id && s.c != nil {
+			return s.c.HTTPURL()
+		}
+	}
+	return ""
 }
 
 // RestartCoordinators stops every coordinator, then starts them all again

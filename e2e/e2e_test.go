@@ -258,3 +258,28 @@ func TestStandbyOfSeveralStages(t *testing.T) {
 	play(t, Scenario{Options: Options{Seed: 60, Workers: 4}, Timeout: 20 * time.Second,
 		Faults: faults(t, "kill:stage=1@token=10", "kill:stage=0@token=30", "add:worker@token=30")})
 }
+
+// TestKillCoordinatorEmbeddedBus: with the embedded bus, the coordinators'
+// NATS servers form one cluster and the activation log is kept in three
+// copies. Each coordinator in turn, the first started included, is killed
+// with its NATS server while the streams run from it: its workers
+// reconnect to another server, a new leader (if it led) drives the
+// sessions, and the clients resume at another coordinator with
+// Last-Event-ID; the texts are llama2.c's.
+func TestKillCoordinatorEmbeddedBus(t *testing.T) {
+	for i, victim := range []string{"c1", "c2", "c3"} {
+		t.Run(victim, func(t *testing.T) {
+			sc := Scenario{Options: Options{Seed: uint64(70 + i), EmbeddedBus: true}, ClientAt: victim,
+				Faults: faults(t, "kill:coordinator="+victim+"@token=20")}
+			out := play(t, sc)
+			r := out.Faults[0]
+			if out.Results[0].Reconnects == 0 {
+				t.Errorf("the greedy stream, at %s, never resumed elsewhere", victim)
+			}
+			if r.Recovery == 0 {
+				t.Errorf("no token after %s was killed", victim)
+			}
+			t.Logf("%s killed: next token after %v, %d stream reconnects", victim, r.Recovery.Round(time.Millisecond), out.Results[0].Reconnects)
+		})
+	}
+}

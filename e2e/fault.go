@@ -18,6 +18,7 @@ var ErrFaultSpec = errors.New("bad fault spec")
 //	kill:standby=S@token=T        crash a standby of stage S (the seed picks which)
 //	kill:worker=N@token=T         crash worker wN
 //	kill:leader@token=T           crash the Raft leader
+//	kill:coordinator=N@token=T    crash coordinator cN (with EmbeddedBus, its NATS server too)
 //	partition:stage=S@token=A-B   cut the primary of stage S off NATS from token A to token B
 //	partition:worker=N@token=A-B  the same for worker wN
 //	add:worker@token=T            start one more worker
@@ -64,7 +65,7 @@ func ParseFault(spec string) (Fault, error) {
 // targets lists, per action, the targets it takes and whether they need
 // an argument.
 var targets = map[string]map[string]bool{
-	"kill":      {"stage": true, "standby": true, "worker": true, "leader": false},
+	"kill":      {"stage": true, "standby": true, "worker": true, "leader": false, "coordinator": true},
 	"partition": {"stage": true, "worker": true},
 	"add":       {"worker": false},
 	"restart":   {"coordinators": false},
@@ -91,6 +92,10 @@ func (f *Fault) checkTarget() error {
 		}
 		if n, err := strconv.Atoi(f.Arg); err != nil || n < 0 {
 			return fmt.Errorf("stage %q: want a stage index from 0, or first, middle, last, any", f.Arg)
+		}
+	case "coordinator":
+		if n, err := strconv.Atoi(strings.TrimPrefix(f.Arg, "c")); err != nil || n < 1 {
+			return fmt.Errorf("coordinator %q: want a coordinator number from 1 (c1, c2, ...)", f.Arg)
 		}
 	case "worker":
 		if f.Arg == "" {
@@ -154,6 +159,9 @@ func (f Fault) stage(stages int, pick func(int) int) int {
 	n, _ := strconv.Atoi(f.Arg)
 	return n
 }
+
+// coordinator is the coordinator id the fault names ("c2").
+func (f Fault) coordinator() string { return "c" + strings.TrimPrefix(f.Arg, "c") }
 
 // worker is the worker id the fault names ("w3").
 func (f Fault) worker() string { return "w" + strings.TrimPrefix(f.Arg, "w") }

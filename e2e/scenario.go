@@ -23,6 +23,9 @@ type Scenario struct {
 	// ClientAtLeader starts the streams at the leader (so that killing it
 	// breaks them); otherwise at a follower.
 	ClientAtLeader bool
+	// ClientAt, when set, starts the streams at this coordinator ("c1")
+	// instead.
+	ClientAt string
 	// Timeout bounds the whole run (default 60s).
 	Timeout time.Duration
 }
@@ -82,7 +85,7 @@ func Run(ctx context.Context, sc Scenario) (*Outcome, error) {
 func (c *Cluster) Play(ctx context.Context, sc Scenario) (*Outcome, error) {
 	out := &Outcome{Timeline: c.tl, Results: make([]*Result, len(sc.Requests))}
 	inj := newInjector(ctx, c, sc.Faults)
-	cl := &client{urls: c.clientURLs(sc.ClientAtLeader), http: &http.Client{}, stall: 5 * time.Second, tl: c.tl}
+	cl := &client{urls: c.clientURLs(sc.ClientAtLeader, sc.ClientAt), http: &http.Client{}, stall: 5 * time.Second, tl: c.tl}
 	defer cl.http.CloseIdleConnections()
 	var wg sync.WaitGroup
 	errs := make([]error, len(sc.Requests))
@@ -111,17 +114,18 @@ func (c *Cluster) Play(ctx context.Context, sc Scenario) (*Outcome, error) {
 	return out, errors.Join(errs...)
 }
 
-// clientURLs lists the coordinators a client tries, in order: the leader
-// or a follower first.
-func (c *Cluster) clientURLs(leaderFirst bool) func() []string {
+// clientURLs lists the coordinators a client tries, in order: coordinator
+// at when it runs, else the leader or a follower first.
+func (c *Cluster) clientURLs(leaderFirst bool, at string) func() []string {
 	return func() []string {
 		urls := c.URLs()
 		var lead string
 		if l := c.Leader(); l != nil {
 			lead = l.HTTPURL()
 		}
+		first := c.CoordinatorURL(at)
 		for i, u := range urls {
-			if (u == lead) == leaderFirst {
+			if first != "" && u == first || first == "" && (u == lead) == leaderFirst {
 				return append(urls[i:], urls[:i]...)
 			}
 		}
@@ -248,10 +252,14 @@ func (inj *injector) fire(r *FaultReport) {
 
 func (inj *injector) kill(r *FaultReport) error {
 	c := inj.c
-	if r.Fault.Target == "leader" {
+	switch r.Fault.Target {
+	case "leader":
 		id, err := c.KillLeader()
 		r.Target = id
 		return err
+	case "coordinator":
+		r.Target = r.Fault.coordinator()
+		return c.KillCoordinator(r.Target)
 	}
 	w, err := inj.target(r.Fault)
 	if err != nil {
@@ -337,6 +345,10 @@ func measureRecovery(out *Outcome, tl *Timeline) {
 // fault broke.
 func repairEntry(tl *Timeline, r *FaultReport) (Entry, bool) {
 	switch {
+	case r.Fault.Action == "kill" && r.Fault.Target == "coordinator":
+		// The repair is the bus's (workers reconnect to another server)
+		// and, if it led, a new leader's: the first token after the kill.
+		return tl.Find(r.Injected, func(e Entry) bool { return e.Kind == KindFault })
 	case r.Fault.Action == "kill" && r.Fault.Target == "leader":
 		return tl.Find(r.Injected, func(e Entry) bool { return e.Kind == KindLeader && strings.HasSuffix(e.Text, " leads") })
 	case r.Fault.Action == "kill" || r.Fault.Action == "partition":

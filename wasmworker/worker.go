@@ -128,8 +128,10 @@ func (w *Worker) Status() Status { return w.status.Get() }
 type joinInfo struct {
 	NATSURL   string `json:"nats_url"`
 	NATSWSURL string `json:"nats_ws_url"`
-	Cluster   string `json:"cluster"`
-	ModelURL  string `json:"model_url"`
+	// NATSWSURLs are every server's WebSocket, NATSWSURL first.
+	NATSWSURLs []string `json:"nats_ws_urls"`
+	Cluster    string   `json:"cluster"`
+	ModelURL   string   `json:"model_url"`
 	// ModelGrantURL is set when the model server wants grants.
 	ModelGrantURL string `json:"model_grant_url"`
 }
@@ -249,7 +251,7 @@ func (w *Worker) runOnce(ctx context.Context, caps *tabshardv1.Capabilities, loa
 	cfg := agent.Config{
 		Coordinator: w.params.Origin, JoinToken: w.params.Token, Name: w.status.Get().Name,
 		Capabilities: caps, Logger: w.log, HTTP: client, HTTPHasGrants: true, // w.grants, below the weight cache
-		NATSOptions: []nats.Option{nats.SetCustomDialer(wsDialer{ctx: ctx, url: info.NATSWSURL, dial: w.env.DialNATS}), w.watchConn()},
+		NATSOptions: []nats.Option{nats.SetCustomDialer(wsDialer{ctx: ctx, urls: info.webSocketURLs(), dial: w.env.DialNATS}), w.watchConn()},
 		OnEvent:     w.onEvent,
 		Load:        w.meteredLoader(loader),
 		Lifecycle:   w.life.Current,
@@ -287,17 +289,35 @@ func (w *Worker) fetchJoinInfo(ctx context.Context, client *http.Client) (joinIn
 }
 
 // wsDialer gives nats.go the page's WebSocket whatever address it dials:
-// nats.go speaks its protocol over it as over TCP.
+// nats.go speaks its protocol over it as over TCP. It tries every server's
+// WebSocket in turn, its coordinator's first, so that a tab whose
+// coordinator went away reconnects to another of the NATS cluster.
 type wsDialer struct {
 	ctx  context.Context
-	url  string
+	urls []string
 	dial func(ctx context.Context, url string) (net.Conn, error)
 }
 
 func (d wsDialer) Dial(_, _ string) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
-	defer cancel()
-	return d.dial(ctx, d.url)
+	var errs []error
+	for _, url := range d.urls {
+		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+		conn, err := d.dial(ctx, url)
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// webSocketURLs are the NATS cluster's WebSocket URLs, NATSWSURL first.
+func (i joinInfo) webSocketURLs() []string {
+	if len(i.NATSWSURLs) == 0 {
+		return []string{i.NATSWSURL}
+	}
+	return i.NATSWSURLs
 }
 
 // watchConn keeps the NATS connection (for the page events' immediate

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tabshard/tabshard/bus"
 	"github.com/tabshard/tabshard/coordinator"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -21,7 +22,15 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "tabshard-data", "Raft log, snapshots, join token and JetStream data (\"\" keeps all in memory)")
 	fs.StringVar(&cfg.ModelPath, "model", "", "GGUF model to serve (default: the bundled stories260K)")
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API address")
-	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: generated at first start, kept in --data-dir)")
+	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: the cluster's, set by its first leader; each coordinator writes it to --data-dir/join-token); visible in ps: prefer --join-token-file or $"+envJoinToken)
+	tokenFile := fs.String("join-token-file", "", "file holding the join token (or set $"+envJoinToken+")")
+	apiKeyFile := fs.String("api-key-file", "", "API keys, one a line (KEY or NAME KEY): /v1/ requests must send one as Authorization: Bearer KEY (default: the API is open; sessions stay private by resume token)")
+	adminKeyFile := fs.String("admin-key-file", "", "admin keys, one a line: they read every session and see prompts and generated tokens in /api/state and the dashboard")
+	var hosts hostList
+	fs.Var(&hosts, "public-host", "a host name clients and workers reach the HTTP API by (repeatable); other names in the Host header are refused (DNS rebinding); localhost and IP addresses are always allowed")
+	fs.DurationVar(&cfg.SessionRetention, "session-retention", coordinator.DefaultSessionRetention, "how long a finished session's activation log is kept before it is purged")
+	fs.DurationVar(&cfg.LogMaxAge, "log-max-age", 0, fmt.Sprintf("drop logged activations older than this, whatever their session (0: %v)", bus.DefaultLogMaxAge))
+	fs.Int64Var(&cfg.LogMaxBytes, "log-max-bytes", 0, fmt.Sprintf("bound the activation log's bytes, the oldest dropped first (0: %d on disk, %d in memory)", bus.DefaultLogMaxBytes, bus.DefaultMemoryLogMaxBytes))
 	fs.StringVar(&cfg.Cluster, "cluster", cfg.Cluster, "cluster name (NATS subject prefix)")
 	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server (needs --nats-account-key-file; docs/security.md)")
 	accountKeyFile := fs.String("nats-account-key-file", "", "with --nats: file holding the seed (SA...) of the NATS account made for tabshard; coordinators sign user JWTs with it")
@@ -29,14 +38,17 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.Var(&origins, "allow-origin", "a page origin (scheme://host:port) besides this coordinator's own allowed to open the NATS WebSocket (repeatable)")
 	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "embedded NATS TCP port for native workers (-1: none)")
 	fs.IntVar(&cfg.NATSWebSocketPort, "nats-ws-port", cfg.NATSWebSocketPort, "embedded NATS WebSocket port for tabs (-1: none)")
+	var natsCluster natsClusterFlags
+	natsCluster.register(fs, &cfg)
 	fs.StringVar(&cfg.RaftBind, "raft-bind", cfg.RaftBind, "Raft TCP address")
 	peers := fs.String("raft-peers", "", "initial Raft voters, comma-separated id=host:port, this node included (3 or 5 for a cluster)")
 	fs.StringVar(&cfg.RaftJoin, "join", "", "join a running cluster through a coordinator's HTTP URL: its leader adds this node (needs --join-token)")
 	fs.DurationVar(&cfg.CredentialTTL, "credential-ttl", coordinator.DefaultCredentialTTL, "how long a worker's bus credentials are valid (renewed at half their life)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
-	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers, at least 1)")
-	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: as many as pay off; default with local workers: one each)")
+	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers; with none, --plan-wait after the first worker joins)")
+	fs.DurationVar(&cfg.PlanWait, "plan-wait", cfg.PlanWait, "with --min-workers 0: how long the first plan waits for more workers (tabs) after the first one joined")
+	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: one per worker present, less the standbys)")
 	fs.IntVar(&cfg.Standbys, "standbys", 0, "standbys per stage")
 	fs.StringVar(&cfg.ModelServerURL, "model-server", "", "the model file's URL on a model server of another origin (tabshard serve-model prints it): workers read the model there, with grants this coordinator signs")
 	keyFile := fs.String("model-key-file", "", "file of the key grants are signed with, shared with the model server (at least 32 bytes; needs --model-server)")
@@ -52,6 +64,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if *peers != "" {
 		cfg.RaftPeers = strings.Split(*peers, ",")
 	}
+	if err := natsCluster.apply(&cfg); err != nil {
+		return err
+	}
 	if err := modelServerFlags(&cfg, *keyFile); err != nil {
 		return err
 	}
@@ -59,11 +74,18 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err := natsAccountFlag(&cfg, *accountKeyFile); err != nil {
 		return err
 	}
+	if cfg.JoinToken, err = joinToken(cfg.JoinToken, *tokenFile, os.Getenv); err != nil {
+		return err
+	}
+	if err := apiAccessFlags(&cfg, *apiKeyFile, *adminKeyFile); err != nil {
+		return err
+	}
+	cfg.PublicHosts = hosts
 	if *local < 0 {
 		return usageErr("--local-workers %d is negative", *local)
 	}
 	if cfg.MinWorkers == 0 {
-		cfg.MinWorkers = max(*local, 1)
+		cfg.MinWorkers = *local // 0: plan --plan-wait after the first worker joins
 	}
 	if cfg.Stages == 0 && *local > 0 {
 		cfg.Stages = max(*local-cfg.Standbys, 1)
@@ -78,8 +100,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	fmt.Fprintf(e.stdout, "tabshard coordinator %s\n  http:       %s\n  nats:       %s\n  nats (ws):  %s\n  join token: %s\n  worker tab: %s/worker?token=%s\n",
-		cfg.NodeID, c.HTTPURL(), c.NATSURL(), c.NATSWebSocketURL(), c.JoinToken(), c.HTTPURL(), c.JoinToken())
+	printBanner(e, cfg.NodeID, c)
+	if len(cfg.NATSRoutes) > 0 {
+		fmt.Fprintf(e.stdout, "  nats cluster: %d servers (routes %s), activation log in %d copies\n", len(cfg.NATSRoutes), strings.Join(cfg.NATSRoutes, ","), min(len(cfg.NATSRoutes), bus.LogReplicas))
+	}
 	if cfg.ModelServerURL != "" {
 		fmt.Fprintf(e.stdout, "  model:      %s (workers read it with grants from %s/api/model-grant)\n", cfg.ModelServerURL, c.HTTPURL())
 		go func() {
@@ -88,13 +112,26 @@ func runUp(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL())
+	auth := ""
+	if cfg.APIKeys != nil {
+		auth = " -H 'Authorization: Bearer YOUR_KEY'"
+	}
+	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions%s -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL(), auth)
 	for i := 0; i < *local; i++ {
 		go runLocalWorker(ctx, c, i, cfg.Logger)
 	}
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "shutting down")
 	return nil
+}
+
+// printBanner says where the coordinator listens and lists every page.
+func printBanner(e *env, node string, c *coordinator.Coordinator) {
+	u, tok := c.HTTPURL(), c.JoinToken()
+	fmt.Fprintf(e.stdout, "tabshard coordinator %s\n  http:       %s\n  nats:       %s\n  nats (ws):  %s\n  join token: %s\n",
+		node, u, c.NATSURL(), c.NATSWebSocketURL(), tok)
+	fmt.Fprintf(e.stdout, "  worker tab: %s/worker?token=%s\n  launcher:   %s/launcher?token=%s  (opens worker tabs)\n  chat:       %s/chat\n  dashboard:  %s/dashboard\n",
+		u, tok, u, tok, u, u)
 }
 
 // runLocalWorker runs an in-process worker until ctx ends.

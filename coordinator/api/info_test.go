@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -79,7 +80,9 @@ func TestJoin(t *testing.T) {
 
 	e := newEnv(t, func(o *api.Options) {
 		o.JoinInfo = func(*http.Request) api.JoinInfo {
-			return api.JoinInfo{NATSURL: "nats://0.0.0.0:4222", NATSWSURL: "ws://:8222", Cluster: "c1"}
+			return api.JoinInfo{NATSURL: "nats://0.0.0.0:4222", NATSWSURL: "ws://:8222", Cluster: "c1",
+				NATSURLs:   []string{"nats://0.0.0.0:4222", "nats://10.0.0.2:4222"},
+				NATSWSURLs: []string{"ws://:8222", "ws://10.0.0.2:8222"}}
 		}
 	})
 	var got api.JoinInfo
@@ -87,8 +90,10 @@ func TestJoin(t *testing.T) {
 	host := strings.TrimPrefix(e.srv.URL, "http://")
 	ip := host[:strings.LastIndexByte(host, ':')]
 	want := api.JoinInfo{NATSURL: "nats://" + ip + ":4222", NATSWSURL: "ws://" + ip + ":8222", Cluster: "c1",
-		ModelURL: e.srv.URL + "/model/" + modelName}
-	if got != want {
+		NATSURLs:   []string{"nats://" + ip + ":4222", "nats://10.0.0.2:4222"},
+		NATSWSURLs: []string{"ws://" + ip + ":8222", "ws://10.0.0.2:8222"},
+		ModelURL:   e.srv.URL + "/model/" + modelName}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("join info %+v, want %+v", got, want)
 	}
 

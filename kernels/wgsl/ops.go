@@ -1,6 +1,10 @@
 package wgsl
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tabshard/tabshard/kernels"
+)
 
 // The kernels that read no weights. Each binds a Step uniform (n, pos).
 
@@ -8,9 +12,9 @@ import "fmt"
 // per position.
 func RMSNorm() string { return join(src("step.wgsl"), src("rmsnorm.wgsl")) }
 
-// Rope: 0 q (rotated in place), 1 k, 2 v, 3 key cache, 4 value cache,
-// 5 cos/sin pairs, 6 Rope params, 7 Step. 64 invocations per workgroup,
-// one per (position, head, pair).
+// Rope: 0 q, k and v side by side per position, 1 rotated q, 2 key cache,
+// 3 value cache, 4 cos/sin pairs, 5 Rope params, 6 Step. 64 invocations
+// per workgroup, one per (position, head, pair).
 func Rope() string { return join(src("step.wgsl"), src("rope.wgsl")) }
 
 // AttentionWorkgroup is the invocations of an attention workgroup, and
@@ -40,7 +44,26 @@ func AttentionSplit(headDim int) (part, merge string, err error) {
 		return "", "", fmt.Errorf("%w: split attention over heads of %d values", ErrUnsupported, headDim)
 	}
 	h := attnHeader(headDim)
-	return join(h, src("attn_common.wgsl"), src("attn_part.wgsl")), join(h, src("attn_common.wgsl"), src("attn_merge.wgsl")), nil
+	return join(h, src("attn_common.wgsl"), src("attn_part.wgsl")),
+		join(h, src("attn_common.wgsl"), src("attn_merge_plain.wgsl"), src("attn_merge.wgsl")), nil
+}
+
+// MergePrep is split attention's merge pass that also lays each position's
+// output out for the planar matvec of t in mode m (as Prep does), for
+// heads of headDim values, a multiple of the matvec's unit. Bindings as
+// the merge's, plus 4 planes, 5 MergePrep params.
+func MergePrep(headDim int, t kernels.DType, m XMode) (string, error) {
+	if _, _, err := AttentionSplit(headDim); err != nil {
+		return "", err
+	}
+	if headDim%unitOf(t) != 0 {
+		return "", fmt.Errorf("%w: merge with the layout of %s for heads of %d values", ErrUnsupported, t, headDim)
+	}
+	ph, err := prepHeader(t, m)
+	if err != nil {
+		return "", err
+	}
+	return join(attnHeader(headDim), ph, src("attn_common.wgsl"), src("attn_merge_prep.wgsl"), src("xprep_unit.wgsl"), src("attn_merge.wgsl")), nil
 }
 
 // SplitPartValues is how many floats split attention's partials take per
@@ -54,7 +77,8 @@ func attnHeader(headDim int) string {
 	return join(header(false, "AWG", AttentionWorkgroup, "HD", headDim, "HD4", max(headDim/4, 1), "DPT", dpt), src("step.wgsl"))
 }
 
-// SwiGLU: 0 gate (overwritten), 1 up, 2 Elem params, 3 Step.
+// SwiGLU: 0 gate then up values per position (gate overwritten), 1 Elem
+// params, 2 Step.
 func SwiGLU() string { return join(src("step.wgsl"), src("swiglu.wgsl")) }
 
 // Add (residual): 0 y, 1 x, 2 Elem params, 3 Step.

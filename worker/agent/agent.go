@@ -142,9 +142,9 @@ func runMember(ctx context.Context, cfg Config, info joinInfo) error {
 	creds := bus.NewCredentials(key, reply.GetUserJwt())
 	opts := []nats.Option{nats.Name("tabshard-worker " + cfg.Name + " " + reply.GetWorkerId()), creds.Option(),
 		nats.CustomInboxPrefix(reply.GetInboxPrefix()), bus.LogEvents(cfg.Logger)}
-	nc, err := bus.Connect(info.NATSURL, append(opts, cfg.NATSOptions...)...)
+	nc, err := bus.Connect(info.servers(), append(opts, cfg.NATSOptions...)...)
 	if err != nil {
-		return fmt.Errorf("nats %s: %w", info.NATSURL, err)
+		return fmt.Errorf("nats %s: %w", info.servers(), err)
 	}
 	defer func() {
 		if errors.Is(context.Cause(ctx), ErrKilled) {
@@ -161,11 +161,23 @@ func runMember(ctx context.Context, cfg Config, info joinInfo) error {
 
 // joinInfo is GET /api/join.
 type joinInfo struct {
-	NATSURL  string `json:"nats_url"`
-	Cluster  string `json:"cluster"`
-	ModelURL string `json:"model_url"`
+	NATSURL string `json:"nats_url"`
+	// NATSURLs are every server of the NATS cluster, NATSURL first: the
+	// connection fails over to another when its server goes away.
+	NATSURLs []string `json:"nats_urls"`
+	Cluster  string   `json:"cluster"`
+	ModelURL string   `json:"model_url"`
 	// ModelGrantURL is set when the model server wants grants.
 	ModelGrantURL string `json:"model_grant_url"`
+}
+
+// servers is the NATS URL list nats.Connect takes: every server known,
+// comma-separated.
+func (i joinInfo) servers() string {
+	if len(i.NATSURLs) == 0 {
+		return i.NATSURL
+	}
+	return strings.Join(i.NATSURLs, ",")
 }
 
 func fetchJoinInfo(ctx context.Context, cfg Config) (joinInfo, error) {

@@ -17,8 +17,16 @@ import (
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
-// errUnavailable is a coordinator that cannot admit now (no leader yet).
-var errUnavailable = errors.New("coordinator unavailable")
+// errUnavailable is a coordinator that cannot admit now (no leader yet);
+// errUnreachable one that does not answer at all.
+var (
+	errUnavailable = errors.New("coordinator unavailable")
+	errUnreachable = errors.New("coordinator unreachable")
+)
+
+// joinAttempts bounds the joins tried at a coordinator that does not
+// answer: the caller (a supervisor) may know another one.
+const joinAttempts = 8
 
 // postJSON posts req as protojson to the coordinator's path with the join
 // token as a bearer token, and decodes the answer into reply. A 401 is
@@ -37,7 +45,7 @@ func postJSON(ctx context.Context, cfg Config, path string, req, reply proto.Mes
 	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := cfg.HTTP.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", errUnavailable, cfg.Coordinator, err)
+		return fmt.Errorf("%w: %s: %v", errUnreachable, cfg.Coordinator, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -59,10 +67,12 @@ func postJSON(ctx context.Context, cfg Config, path string, req, reply proto.Mes
 }
 
 // join asks the coordinator, over its HTTP API, to admit the worker with
-// its public key, retrying while no leader can; the reply carries the
-// worker's id and its user JWT.
+// its public key, retrying while no leader can (and, a few times, while the
+// coordinator does not answer); the reply carries the worker's id and its
+// user JWT.
 func join(ctx context.Context, cfg Config, key *bus.UserKey) (*tabshardv1.JoinReply, error) {
 	req := &tabshardv1.JoinRequest{Name: cfg.Name, Capabilities: cfg.Capabilities, UserNkey: key.PublicKey()}
+	unreachable := 0
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		reply := &tabshardv1.JoinReply{}
@@ -77,6 +87,10 @@ func join(ctx context.Context, cfg Config, key *bus.UserKey) (*tabshardv1.JoinRe
 			return nil, err
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case errors.Is(err, errUnreachable):
+			if unreachable++; unreachable >= joinAttempts {
+				return nil, err
+			}
 		case !errors.Is(err, errUnavailable):
 			return nil, err
 		}
