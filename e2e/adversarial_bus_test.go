@@ -472,3 +472,49 @@ func waitFor(ctx context.Context, cond func() bool) error {
 	}
 	return nil
 }
+
+// TestCredentialsRenewed: workers' bus credentials expire (here after 3 s)
+// and are renewed over the HTTP API; when the server closes a connection
+// at its JWT's expiry, the worker reconnects with the renewed one and keeps
+// its id, and the text stays llama2.c's.
+func TestCredentialsRenewed(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const ttl = 3 * time.Second
+	c, err := Start(ctx, Options{Seed: 62, CredentialTTL: ttl, Lease: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[*Worker]string{}
+	for _, w := range c.Workers() {
+		ids[w] = w.ID()
+	}
+	// Past every first JWT's expiry.
+	if err := sleep(ctx, ttl+time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sc := Scenario{Options: c.opts}
+	want := oracles(t)
+	for _, o := range want {
+		sc.Requests = append(sc.Requests, o.Request)
+	}
+	out, err := c.Play(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range want {
+		checkResult(t, out, out.Results[i], o)
+	}
+	for w, id := range ids {
+		if n := w.Metrics.Renewals.Load(); n == 0 {
+			t.Errorf("worker %s never renewed its credentials", id)
+		}
+		if m := state.Member(out.Final, id); m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE || w.ID() != id {
+			t.Errorf("worker %s is %s (now %s) after its first credentials expired", id, m.GetState(), w.ID())
+		}
+	}
+}

@@ -77,6 +77,9 @@ type Options struct {
 	// NoJoinToken starts the coordinators with no join token: the first
 	// leader makes one, and workers take it from a coordinator.
 	NoJoinToken bool
+	// CredentialTTL is how long workers' bus credentials last (0: the
+	// coordinator's default, an hour).
+	CredentialTTL time.Duration
 }
 
 func (o *Options) defaults() {
@@ -277,7 +280,7 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 			HTTPAddr: "127.0.0.1:0", RaftPeers: peers, RaftTransport: s.trans,
 			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
 			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
-			MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys,
+			MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys, CredentialTTL: c.opts.CredentialTTL,
 			Logger: c.log.With("coordinator", s.id),
 		}
 		if c.opts.EmbeddedBus {

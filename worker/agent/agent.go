@@ -117,15 +117,19 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg = withModelGrants(cfg, info)
 	for {
 		err := runMember(ctx, cfg, info)
-		if !errors.Is(err, ErrFenced) || ctx.Err() != nil {
+		if !(errors.Is(err, ErrFenced) || errors.Is(err, errBusClosed)) || ctx.Err() != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
-		cfg.Logger.Warn("expired by the leader; rejoining as a new worker")
+		cfg.Logger.Warn("rejoining as a new worker", "why", err)
 	}
 }
+
+// errBusClosed is a NATS connection that gave up (its credentials refused,
+// say, after they expired unrenewed): the worker rejoins.
+var errBusClosed = errors.New("bus connection closed")
 
 // runMember joins over the coordinator's HTTP API with a fresh user key,
 // connects to NATS with the credentials the join issued, and works until
@@ -140,8 +144,11 @@ func runMember(ctx context.Context, cfg Config, info joinInfo) error {
 		return err
 	}
 	creds := bus.NewCredentials(key, reply.GetUserJwt())
+	wctx, closed := context.WithCancelCause(ctx)
+	defer closed(nil)
 	opts := []nats.Option{nats.Name("tabshard-worker " + cfg.Name + " " + reply.GetWorkerId()), creds.Option(),
-		nats.CustomInboxPrefix(reply.GetInboxPrefix()), bus.LogEvents(cfg.Logger)}
+		nats.CustomInboxPrefix(reply.GetInboxPrefix()), bus.LogEvents(cfg.Logger),
+		nats.ClosedHandler(func(*nats.Conn) { closed(errBusClosed) })}
 	nc, err := bus.Connect(info.servers(), append(opts, cfg.NATSOptions...)...)
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", info.servers(), err)
@@ -156,7 +163,11 @@ func runMember(ctx context.Context, cfg Config, info joinInfo) error {
 	rctx, stopRenewing := context.WithCancel(ctx)
 	defer stopRenewing()
 	go renewEvery(rctx, cfg, reply.GetWorkerId(), creds, time.UnixMilli(reply.GetExpiresUnixMs()))
-	return runOnce(ctx, cfg, info, nc, reply)
+	err = runOnce(wctx, cfg, info, nc, reply)
+	if ctx.Err() == nil && errors.Is(context.Cause(wctx), errBusClosed) {
+		return fmt.Errorf("worker %s: %w", reply.GetWorkerId(), errBusClosed)
+	}
+	return err
 }
 
 // joinInfo is GET /api/join.

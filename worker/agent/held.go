@@ -15,7 +15,8 @@ const (
 	DefaultMaxHeldBytes = 64 << 20
 )
 
-// Metrics count what a worker refused; safe for concurrent reads.
+// Metrics count what a worker refused, and its credentials' renewals; safe
+// for concurrent use.
 type Metrics struct {
 	// RejectedActivations are inputs of a stale epoch, from another
 	// producer than the plan names, or forged (a producer field that
@@ -27,6 +28,8 @@ type Metrics struct {
 	// RejectedModelURLs are announced model locations outside the origins
 	// the worker trusts.
 	RejectedModelURLs atomic.Uint64
+	// Renewals are bus credentials renewed.
+	Renewals atomic.Uint64
 }
 
 // held are inputs waiting for their epoch's announcement or their stage's

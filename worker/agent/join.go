@@ -125,6 +125,7 @@ func renewEvery(ctx context.Context, cfg Config, id string, creds *bus.Credentia
 			continue
 		}
 		creds.Renew(reply.GetUserJwt())
+		cfg.Metrics.Renewals.Add(1)
 		expires = time.UnixMilli(reply.GetExpiresUnixMs())
 		cfg.Logger.Debug("bus credentials renewed", "worker", id, "expires", expires)
 	}
