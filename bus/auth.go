@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
 // CoordinatorProducer is the producer token of what a coordinator publishes
@@ -112,4 +114,20 @@ func ValidUserKey(pub string) error {
 		return fmt.Errorf("%w: %q is not a public NATS user key", ErrInvalidCredentials, pub)
 	}
 	return nil
+}
+
+// Producer is who produced the inputs of stage in epoch, according to the
+// cluster's record of primary changes (oldest first): the coordinator for
+// stage 0, else the primary of the stage before. ok is false when the
+// record does not go back to epoch (it keeps the newest changes only).
+func Producer(changes []*tabshardv1.PrimaryChange, stage uint32, epoch uint64) (producer string, ok bool) {
+	if stage == 0 {
+		return CoordinatorProducer, true
+	}
+	for _, c := range changes {
+		if c.GetStage() == stage-1 && c.GetEpoch() <= epoch {
+			producer, ok = c.GetWorkerId(), true
+		}
+	}
+	return producer, ok
 }

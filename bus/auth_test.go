@@ -16,6 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
 func TestDeriveTrust(t *testing.T) {
@@ -249,5 +251,32 @@ func TestCheckSender(t *testing.T) {
 	key, _ := NewUserKey()
 	if err := ValidUserKey(key.PublicKey()); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestProducer(t *testing.T) {
+	changes := []*tabshardv1.PrimaryChange{
+		{Epoch: 3, Stage: 0, WorkerId: "w1"}, {Epoch: 3, Stage: 1, WorkerId: "w2"},
+		{Epoch: 7, Stage: 0, WorkerId: "w4"},
+	}
+	for _, tc := range []struct {
+		stage    uint32
+		epoch    uint64
+		want     string
+		recorded bool
+	}{
+		{0, 1, CoordinatorProducer, true},
+		{1, 3, "w1", true},
+		{1, 6, "w1", true},
+		{1, 7, "w4", true},
+		{1, 100, "w4", true},
+		{2, 5, "w2", true},
+		{1, 2, "", false}, // before the record
+		{3, 9, "", false}, // no such stage recorded
+	} {
+		got, ok := Producer(changes, tc.stage, tc.epoch)
+		if got != tc.want || ok != tc.recorded {
+			t.Errorf("Producer(stage %d, epoch %d) = %q, %v; want %q, %v", tc.stage, tc.epoch, got, ok, tc.want, tc.recorded)
+		}
 	}
 }

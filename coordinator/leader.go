@@ -351,7 +351,7 @@ func (l *leader) announce() {
 	if st.GetPlan() == nil || !l.node.IsLeader() {
 		return
 	}
-	ann := &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), Plan: st.GetPlan(), ModelUrl: l.modelURL}
+	ann := &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), Plan: st.GetPlan(), ModelUrl: l.modelURL, Primaries: st.GetPrimaries()}
 	for _, m := range st.GetMembers() {
 		if m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
 			ann.ExpiredWorkerIds = append(ann.ExpiredWorkerIds, m.GetWorkerId())

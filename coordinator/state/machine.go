@@ -191,6 +191,7 @@ func commitPlan(st *tabshardv1.ClusterState, c *tabshardv1.CommitPlan) error {
 	}
 	st.Epoch++
 	st.Plan = c.GetPlan()
+	recordPrimaries(st)
 	for _, f := range c.GetFailovers() {
 		f.Epoch = st.Epoch
 		st.Failovers = append(st.Failovers, f)
@@ -199,6 +200,31 @@ func commitPlan(st *tabshardv1.ClusterState, c *tabshardv1.CommitPlan) error {
 		st.Failovers = st.Failovers[n-keepFailovers:]
 	}
 	return nil
+}
+
+// keepPrimaries bounds the primary changes kept.
+const keepPrimaries = 1024
+
+// recordPrimaries notes each stage whose primary the new plan changed.
+func recordPrimaries(st *tabshardv1.ClusterState) {
+	for _, s := range st.GetPlan().GetStages() {
+		if w, ok := lastPrimary(st.GetPrimaries(), s.GetIndex()); !ok || w != s.GetDeviceId() {
+			st.Primaries = append(st.Primaries, &tabshardv1.PrimaryChange{Epoch: st.GetEpoch(), Stage: s.GetIndex(), WorkerId: s.GetDeviceId()})
+		}
+	}
+	if n := len(st.Primaries); n > keepPrimaries {
+		st.Primaries = st.Primaries[n-keepPrimaries:]
+	}
+}
+
+// lastPrimary is the primary the newest change names for stage.
+func lastPrimary(changes []*tabshardv1.PrimaryChange, stage uint32) (string, bool) {
+	for i := len(changes) - 1; i >= 0; i-- {
+		if changes[i].GetStage() == stage {
+			return changes[i].GetWorkerId(), true
+		}
+	}
+	return "", false
 }
 
 func startSession(st *tabshardv1.ClusterState, c *tabshardv1.StartSession, now int64) error {

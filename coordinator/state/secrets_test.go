@@ -3,6 +3,8 @@ package state_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/tabshard/tabshard/coordinator/state"
@@ -51,5 +53,26 @@ func TestAdmitKeepsUserKey(t *testing.T) {
 	}
 	if k := state.Member(m.State(), "w1").GetUserNkey(); k != "UABC" {
 		t.Errorf("user key %q", k)
+	}
+}
+
+// Each plan that changes a stage's primary records it, so that a replay
+// can tell who produced a stage's inputs in any epoch.
+func TestPrimaryChangesRecorded(t *testing.T) {
+	m := state.NewMachine()
+	for range 4 {
+		admit(m, t)
+	}
+	for i, p := range []*tabshardv1.Plan{plan([]string{"w1", "w3"}, []string{"w2"}), plan([]string{"w1"}, []string{"w2"}), plan([]string{"w3"}, []string{"w2", "w4"})} {
+		if err := m.Apply(commit(p, uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, c := range m.State().GetPrimaries() {
+		got = append(got, fmt.Sprintf("%d:%d=%s", c.GetEpoch(), c.GetStage(), c.GetWorkerId()))
+	}
+	if want := "1:0=w1 1:1=w2 3:0=w3"; strings.Join(got, " ") != want {
+		t.Errorf("primary changes %q, want %q", strings.Join(got, " "), want)
 	}
 }

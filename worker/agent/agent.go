@@ -238,8 +238,9 @@ type member struct {
 	twins    twins // link deliveries awaiting their NATS copies
 	pending  held  // from newer epochs, until their announcement
 
-	joinModelURL string // where the coordinator joined through said the model is
-	refusedURL   string // the last announced model URL refused, logged once
+	primaries    []*tabshardv1.PrimaryChange // who produced each stage's outputs, by epoch
+	joinModelURL string                      // where the coordinator joined through said the model is
+	refusedURL   string                      // the last announced model URL refused, logged once
 	rejected     int
 }
 
@@ -413,7 +414,7 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 		m.retryLoad(ctx, ann, loads)
 		return nil
 	}
-	m.epoch, m.plan = ann.GetEpoch(), ann.GetPlan()
+	m.epoch, m.plan, m.primaries = ann.GetEpoch(), ann.GetPlan(), ann.GetPrimaries()
 	m.useModelURL(ann.GetModelUrl())
 	stage, primary := role(m.plan, m.id)
 	m.cfg.Logger.Info("new epoch", "worker", m.id, "epoch", m.epoch, "stage", stage, "primary", primary)
@@ -620,8 +621,20 @@ func (o natsOutbox) SendToken(_ context.Context, t *tabshardv1.Token) error {
 	return bus.Publish(o.m.nc, o.m.subj.Token(o.m.id), t)
 }
 
+// Replay reads the log, skipping inputs that their epoch's producer did
+// not send: any worker may log under its own id, and only the permissions
+// vouch for that id.
 func (o natsOutbox) Replay(ctx context.Context, session string, stage, from, to uint32, fn func(*tabshardv1.Activation) error) error {
-	return o.m.log.Replay(ctx, session, stage, from, to, fn)
+	primaries := o.m.primaries // the loop goroutine runs the runner: no race
+	return o.m.log.Replay(ctx, session, stage, from, to, func(a *tabshardv1.Activation) error {
+		if want, ok := bus.Producer(primaries, a.GetStage(), a.GetEpoch()); ok && a.GetProducerWorkerId() != want {
+			o.m.cfg.Metrics.RejectedActivations.Add(1)
+			o.m.cfg.Logger.Warn("replay skipped a logged input from another producer than its epoch's", "worker", o.m.id,
+				"session", session, "stage", stage, "epoch", a.GetEpoch(), "from", a.GetProducerWorkerId(), "want", want)
+			return bus.ErrSkipActivation
+		}
+		return fn(a)
+	})
 }
 
 // useModelURL follows an announced model location if it is on an origin

@@ -595,7 +595,11 @@ type ClusterState struct {
 	Model string `protobuf:"bytes,7,opt,name=model,proto3" json:"model,omitempty"`
 	// secrets are the cluster secret and join token, set once by the first
 	// leader (SetSecrets). Never served by the HTTP API.
-	Secrets       *ClusterSecrets `protobuf:"bytes,20,opt,name=secrets,proto3" json:"secrets,omitempty"`
+	Secrets *ClusterSecrets `protobuf:"bytes,20,opt,name=secrets,proto3" json:"secrets,omitempty"`
+	// primaries are the changes of each stage's primary, oldest first (the
+	// newest 1024): who produced each stage's outputs in each epoch, which a
+	// replay checks logged inputs against.
+	Primaries     []*PrimaryChange `protobuf:"bytes,21,rep,name=primaries,proto3" json:"primaries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -693,6 +697,74 @@ func (x *ClusterState) GetSecrets() *ClusterSecrets {
 	return nil
 }
 
+func (x *ClusterState) GetPrimaries() []*PrimaryChange {
+	if x != nil {
+		return x.Primaries
+	}
+	return nil
+}
+
+// PrimaryChange says that worker_id became stage's primary in epoch.
+type PrimaryChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Stage         uint32                 `protobuf:"varint,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	WorkerId      string                 `protobuf:"bytes,3,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrimaryChange) Reset() {
+	*x = PrimaryChange{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrimaryChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrimaryChange) ProtoMessage() {}
+
+func (x *PrimaryChange) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrimaryChange.ProtoReflect.Descriptor instead.
+func (*PrimaryChange) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PrimaryChange) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PrimaryChange) GetStage() uint32 {
+	if x != nil {
+		return x.Stage
+	}
+	return 0
+}
+
+func (x *PrimaryChange) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
 // ClusterSecrets are what every coordinator must hold alike: the secret the
 // bus's operator and account keys are derived from, and the token workers
 // and coordinators join with.
@@ -707,7 +779,7 @@ type ClusterSecrets struct {
 
 func (x *ClusterSecrets) Reset() {
 	*x = ClusterSecrets{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[5]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +791,7 @@ func (x *ClusterSecrets) String() string {
 func (*ClusterSecrets) ProtoMessage() {}
 
 func (x *ClusterSecrets) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[5]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +804,7 @@ func (x *ClusterSecrets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSecrets.ProtoReflect.Descriptor instead.
 func (*ClusterSecrets) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClusterSecrets) GetClusterSecret() []byte {
@@ -771,7 +843,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[6]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +855,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[6]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +868,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Command) GetUnixMs() int64 {
@@ -950,7 +1022,7 @@ type AdmitWorker struct {
 
 func (x *AdmitWorker) Reset() {
 	*x = AdmitWorker{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[7]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1034,7 @@ func (x *AdmitWorker) String() string {
 func (*AdmitWorker) ProtoMessage() {}
 
 func (x *AdmitWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[7]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1047,7 @@ func (x *AdmitWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitWorker.ProtoReflect.Descriptor instead.
 func (*AdmitWorker) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AdmitWorker) GetName() string {
@@ -1017,7 +1089,7 @@ type SetSecrets struct {
 
 func (x *SetSecrets) Reset() {
 	*x = SetSecrets{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1101,7 @@ func (x *SetSecrets) String() string {
 func (*SetSecrets) ProtoMessage() {}
 
 func (x *SetSecrets) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1114,7 @@ func (x *SetSecrets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSecrets.ProtoReflect.Descriptor instead.
 func (*SetSecrets) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{8}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetSecrets) GetSecrets() *ClusterSecrets {
@@ -1064,7 +1136,7 @@ type ExpireWorker struct {
 
 func (x *ExpireWorker) Reset() {
 	*x = ExpireWorker{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1148,7 @@ func (x *ExpireWorker) String() string {
 func (*ExpireWorker) ProtoMessage() {}
 
 func (x *ExpireWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1161,7 @@ func (x *ExpireWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireWorker.ProtoReflect.Descriptor instead.
 func (*ExpireWorker) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{9}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExpireWorker) GetWorkerId() string {
@@ -1126,7 +1198,7 @@ type CommitPlan struct {
 
 func (x *CommitPlan) Reset() {
 	*x = CommitPlan{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1210,7 @@ func (x *CommitPlan) String() string {
 func (*CommitPlan) ProtoMessage() {}
 
 func (x *CommitPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1223,7 @@ func (x *CommitPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPlan.ProtoReflect.Descriptor instead.
 func (*CommitPlan) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{10}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CommitPlan) GetPlan() *Plan {
@@ -1184,7 +1256,7 @@ type StartSession struct {
 
 func (x *StartSession) Reset() {
 	*x = StartSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1268,7 @@ func (x *StartSession) String() string {
 func (*StartSession) ProtoMessage() {}
 
 func (x *StartSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1281,7 @@ func (x *StartSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSession.ProtoReflect.Descriptor instead.
 func (*StartSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartSession) GetSession() *Session {
@@ -1233,7 +1305,7 @@ type AppendToken struct {
 
 func (x *AppendToken) Reset() {
 	*x = AppendToken{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1317,7 @@ func (x *AppendToken) String() string {
 func (*AppendToken) ProtoMessage() {}
 
 func (x *AppendToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1330,7 @@ func (x *AppendToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendToken.ProtoReflect.Descriptor instead.
 func (*AppendToken) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AppendToken) GetSessionId() string {
@@ -1300,7 +1372,7 @@ type EndSession struct {
 
 func (x *EndSession) Reset() {
 	*x = EndSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1384,7 @@ func (x *EndSession) String() string {
 func (*EndSession) ProtoMessage() {}
 
 func (x *EndSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1397,7 @@ func (x *EndSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSession.ProtoReflect.Descriptor instead.
 func (*EndSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EndSession) GetSessionId() string {
@@ -1358,7 +1430,7 @@ type SetModel struct {
 
 func (x *SetModel) Reset() {
 	*x = SetModel{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1442,7 @@ func (x *SetModel) String() string {
 func (*SetModel) ProtoMessage() {}
 
 func (x *SetModel) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1455,7 @@ func (x *SetModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetModel.ProtoReflect.Descriptor instead.
 func (*SetModel) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetModel) GetModel() string {
@@ -1409,7 +1481,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1493,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1506,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{15}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JoinRequest) GetName() string {
@@ -1484,7 +1556,7 @@ type JoinReply struct {
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1568,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1581,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{16}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JoinReply) GetWorkerId() string {
@@ -1587,7 +1659,7 @@ type RenewRequest struct {
 
 func (x *RenewRequest) Reset() {
 	*x = RenewRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1671,7 @@ func (x *RenewRequest) String() string {
 func (*RenewRequest) ProtoMessage() {}
 
 func (x *RenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1684,7 @@ func (x *RenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
 func (*RenewRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RenewRequest) GetWorkerId() string {
@@ -1646,7 +1718,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1730,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1743,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Heartbeat) GetWorkerId() string {
@@ -1717,13 +1789,15 @@ type EpochAnnouncement struct {
 	ModelUrl string                 `protobuf:"bytes,3,opt,name=model_url,json=modelUrl,proto3" json:"model_url,omitempty"`
 	// expired_worker_ids are fenced out: their messages are rejected.
 	ExpiredWorkerIds []string `protobuf:"bytes,4,rep,name=expired_worker_ids,json=expiredWorkerIds,proto3" json:"expired_worker_ids,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// primaries are ClusterState.primaries.
+	Primaries     []*PrimaryChange `protobuf:"bytes,20,rep,name=primaries,proto3" json:"primaries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EpochAnnouncement) Reset() {
 	*x = EpochAnnouncement{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1809,7 @@ func (x *EpochAnnouncement) String() string {
 func (*EpochAnnouncement) ProtoMessage() {}
 
 func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1822,7 @@ func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochAnnouncement.ProtoReflect.Descriptor instead.
 func (*EpochAnnouncement) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EpochAnnouncement) GetEpoch() uint64 {
@@ -1779,6 +1853,13 @@ func (x *EpochAnnouncement) GetExpiredWorkerIds() []string {
 	return nil
 }
 
+func (x *EpochAnnouncement) GetPrimaries() []*PrimaryChange {
+	if x != nil {
+		return x.Primaries
+	}
+	return nil
+}
+
 // StartSessionReply answers a StartSession request sent to the leader.
 type StartSessionReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1790,7 +1871,7 @@ type StartSessionReply struct {
 
 func (x *StartSessionReply) Reset() {
 	*x = StartSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +1883,7 @@ func (x *StartSessionReply) String() string {
 func (*StartSessionReply) ProtoMessage() {}
 
 func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +1896,7 @@ func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
 func (*StartSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{20}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StartSessionReply) GetSessionId() string {
@@ -1845,7 +1926,7 @@ type AddCoordinatorRequest struct {
 
 func (x *AddCoordinatorRequest) Reset() {
 	*x = AddCoordinatorRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +1938,7 @@ func (x *AddCoordinatorRequest) String() string {
 func (*AddCoordinatorRequest) ProtoMessage() {}
 
 func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +1951,7 @@ func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorRequest.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{21}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AddCoordinatorRequest) GetNodeId() string {
@@ -1897,7 +1978,7 @@ type AddCoordinatorReply struct {
 
 func (x *AddCoordinatorReply) Reset() {
 	*x = AddCoordinatorReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1909,7 +1990,7 @@ func (x *AddCoordinatorReply) String() string {
 func (*AddCoordinatorReply) ProtoMessage() {}
 
 func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1922,7 +2003,7 @@ func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorReply.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{22}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AddCoordinatorReply) GetError() string {
@@ -1972,7 +2053,7 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\fto_worker_id\x18\x04 \x01(\tR\n" +
 	"toWorkerId\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x17\n" +
-	"\aunix_ms\x18\x06 \x01(\x03R\x06unixMs\"\xf7\x02\n" +
+	"\aunix_ms\x18\x06 \x01(\x03R\x06unixMs\"\xb1\x03\n" +
 	"\fClusterState\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12-\n" +
@@ -1983,7 +2064,12 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"nextWorker\x12!\n" +
 	"\fnext_session\x18\b \x01(\x04R\vnextSession\x12\x14\n" +
 	"\x05model\x18\a \x01(\tR\x05model\x125\n" +
-	"\asecrets\x18\x14 \x01(\v2\x1b.tabshard.v1.ClusterSecretsR\asecrets\"V\n" +
+	"\asecrets\x18\x14 \x01(\v2\x1b.tabshard.v1.ClusterSecretsR\asecrets\x128\n" +
+	"\tprimaries\x18\x15 \x03(\v2\x1a.tabshard.v1.PrimaryChangeR\tprimaries\"X\n" +
+	"\rPrimaryChange\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\rR\x05stage\x12\x1b\n" +
+	"\tworker_id\x18\x03 \x01(\tR\bworkerId\"V\n" +
 	"\x0eClusterSecrets\x12%\n" +
 	"\x0ecluster_secret\x18\x01 \x01(\fR\rclusterSecret\x12\x1d\n" +
 	"\n" +
@@ -2057,12 +2143,13 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12!\n" +
 	"\floaded_stage\x18\x03 \x01(\x05R\vloadedStage\x12#\n" +
 	"\rload_progress\x18\x04 \x01(\x02R\floadProgress\x124\n" +
-	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\"\x9b\x01\n" +
+	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\"\xd5\x01\n" +
 	"\x11EpochAnnouncement\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12\x1b\n" +
 	"\tmodel_url\x18\x03 \x01(\tR\bmodelUrl\x12,\n" +
-	"\x12expired_worker_ids\x18\x04 \x03(\tR\x10expiredWorkerIds\"H\n" +
+	"\x12expired_worker_ids\x18\x04 \x03(\tR\x10expiredWorkerIds\x128\n" +
+	"\tprimaries\x18\x14 \x03(\v2\x1a.tabshard.v1.PrimaryChangeR\tprimaries\"H\n" +
 	"\x11StartSessionReply\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
@@ -2102,7 +2189,7 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),              // 0: tabshard.v1.MemberState
 	(SessionState)(0),             // 1: tabshard.v1.SessionState
@@ -2112,60 +2199,63 @@ var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(*Session)(nil),               // 5: tabshard.v1.Session
 	(*FailoverEvent)(nil),         // 6: tabshard.v1.FailoverEvent
 	(*ClusterState)(nil),          // 7: tabshard.v1.ClusterState
-	(*ClusterSecrets)(nil),        // 8: tabshard.v1.ClusterSecrets
-	(*Command)(nil),               // 9: tabshard.v1.Command
-	(*AdmitWorker)(nil),           // 10: tabshard.v1.AdmitWorker
-	(*SetSecrets)(nil),            // 11: tabshard.v1.SetSecrets
-	(*ExpireWorker)(nil),          // 12: tabshard.v1.ExpireWorker
-	(*CommitPlan)(nil),            // 13: tabshard.v1.CommitPlan
-	(*StartSession)(nil),          // 14: tabshard.v1.StartSession
-	(*AppendToken)(nil),           // 15: tabshard.v1.AppendToken
-	(*EndSession)(nil),            // 16: tabshard.v1.EndSession
-	(*SetModel)(nil),              // 17: tabshard.v1.SetModel
-	(*JoinRequest)(nil),           // 18: tabshard.v1.JoinRequest
-	(*JoinReply)(nil),             // 19: tabshard.v1.JoinReply
-	(*RenewRequest)(nil),          // 20: tabshard.v1.RenewRequest
-	(*Heartbeat)(nil),             // 21: tabshard.v1.Heartbeat
-	(*EpochAnnouncement)(nil),     // 22: tabshard.v1.EpochAnnouncement
-	(*StartSessionReply)(nil),     // 23: tabshard.v1.StartSessionReply
-	(*AddCoordinatorRequest)(nil), // 24: tabshard.v1.AddCoordinatorRequest
-	(*AddCoordinatorReply)(nil),   // 25: tabshard.v1.AddCoordinatorReply
-	(*Capabilities)(nil),          // 26: tabshard.v1.Capabilities
-	(*Plan)(nil),                  // 27: tabshard.v1.Plan
+	(*PrimaryChange)(nil),         // 8: tabshard.v1.PrimaryChange
+	(*ClusterSecrets)(nil),        // 9: tabshard.v1.ClusterSecrets
+	(*Command)(nil),               // 10: tabshard.v1.Command
+	(*AdmitWorker)(nil),           // 11: tabshard.v1.AdmitWorker
+	(*SetSecrets)(nil),            // 12: tabshard.v1.SetSecrets
+	(*ExpireWorker)(nil),          // 13: tabshard.v1.ExpireWorker
+	(*CommitPlan)(nil),            // 14: tabshard.v1.CommitPlan
+	(*StartSession)(nil),          // 15: tabshard.v1.StartSession
+	(*AppendToken)(nil),           // 16: tabshard.v1.AppendToken
+	(*EndSession)(nil),            // 17: tabshard.v1.EndSession
+	(*SetModel)(nil),              // 18: tabshard.v1.SetModel
+	(*JoinRequest)(nil),           // 19: tabshard.v1.JoinRequest
+	(*JoinReply)(nil),             // 20: tabshard.v1.JoinReply
+	(*RenewRequest)(nil),          // 21: tabshard.v1.RenewRequest
+	(*Heartbeat)(nil),             // 22: tabshard.v1.Heartbeat
+	(*EpochAnnouncement)(nil),     // 23: tabshard.v1.EpochAnnouncement
+	(*StartSessionReply)(nil),     // 24: tabshard.v1.StartSessionReply
+	(*AddCoordinatorRequest)(nil), // 25: tabshard.v1.AddCoordinatorRequest
+	(*AddCoordinatorReply)(nil),   // 26: tabshard.v1.AddCoordinatorReply
+	(*Capabilities)(nil),          // 27: tabshard.v1.Capabilities
+	(*Plan)(nil),                  // 28: tabshard.v1.Plan
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	26, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	27, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
 	4,  // 2: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
 	1,  // 3: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
-	27, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	28, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
 	3,  // 5: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
 	5,  // 6: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
 	6,  // 7: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
-	8,  // 8: tabshard.v1.ClusterState.secrets:type_name -> tabshard.v1.ClusterSecrets
-	10, // 9: tabshard.v1.Command.admit:type_name -> tabshard.v1.AdmitWorker
-	12, // 10: tabshard.v1.Command.expire:type_name -> tabshard.v1.ExpireWorker
-	13, // 11: tabshard.v1.Command.commit_plan:type_name -> tabshard.v1.CommitPlan
-	14, // 12: tabshard.v1.Command.start_session:type_name -> tabshard.v1.StartSession
-	15, // 13: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
-	16, // 14: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
-	17, // 15: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
-	11, // 16: tabshard.v1.Command.set_secrets:type_name -> tabshard.v1.SetSecrets
-	26, // 17: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
-	8,  // 18: tabshard.v1.SetSecrets.secrets:type_name -> tabshard.v1.ClusterSecrets
-	0,  // 19: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	27, // 20: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
-	6,  // 21: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
-	5,  // 22: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
-	1,  // 23: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	26, // 24: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
-	2,  // 25: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	27, // 26: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	9,  // 8: tabshard.v1.ClusterState.secrets:type_name -> tabshard.v1.ClusterSecrets
+	8,  // 9: tabshard.v1.ClusterState.primaries:type_name -> tabshard.v1.PrimaryChange
+	11, // 10: tabshard.v1.Command.admit:type_name -> tabshard.v1.AdmitWorker
+	13, // 11: tabshard.v1.Command.expire:type_name -> tabshard.v1.ExpireWorker
+	14, // 12: tabshard.v1.Command.commit_plan:type_name -> tabshard.v1.CommitPlan
+	15, // 13: tabshard.v1.Command.start_session:type_name -> tabshard.v1.StartSession
+	16, // 14: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
+	17, // 15: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
+	18, // 16: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
+	12, // 17: tabshard.v1.Command.set_secrets:type_name -> tabshard.v1.SetSecrets
+	27, // 18: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	9,  // 19: tabshard.v1.SetSecrets.secrets:type_name -> tabshard.v1.ClusterSecrets
+	0,  // 20: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
+	28, // 21: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	6,  // 22: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
+	5,  // 23: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
+	1,  // 24: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
+	27, // 25: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	2,  // 26: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
+	28, // 27: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	8,  // 28: tabshard.v1.EpochAnnouncement.primaries:type_name -> tabshard.v1.PrimaryChange
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_cluster_proto_init() }
@@ -2175,7 +2265,7 @@ func file_tabshard_v1_cluster_proto_init() {
 	}
 	file_tabshard_v1_capabilities_proto_init()
 	file_tabshard_v1_plan_proto_init()
-	file_tabshard_v1_cluster_proto_msgTypes[6].OneofWrappers = []any{
+	file_tabshard_v1_cluster_proto_msgTypes[7].OneofWrappers = []any{
 		(*Command_Admit)(nil),
 		(*Command_Expire)(nil),
 		(*Command_CommitPlan)(nil),
@@ -2191,7 +2281,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
