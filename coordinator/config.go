@@ -63,7 +63,8 @@ type Config struct {
 	// other Host header is refused (DNS rebinding).
 	PublicHosts []string
 	// SessionRetention is how long a finished session's activation log is
-	// kept (its resume window); 0 means DefaultSessionRetention.
+	// kept; 0 means DefaultSessionRetention. (Resuming reads the Raft
+	// state, not the log: it works as long as the state keeps the session.)
 	SessionRetention time.Duration
 	// LogMaxAge and LogMaxBytes bound the whole activation log (0: the bus
 	// package's defaults), for sessions that never end.
@@ -128,14 +129,19 @@ type Config struct {
 	Lease     time.Duration
 	// StepTimeout re-issues a session's pending step that made no progress.
 	StepTimeout time.Duration
-	// MinWorkers is how many workers the first plan waits for (0: PlanWait
-	// after the first one joined, then every worker present); Stages how
+	// StallNotice is how long a client's stream waits with no progress
+	// while a stage has no worker before it gets an error event saying so
+	// (the session waits on; the client resumes it).
+	StallNotice time.Duration
+	// MinWorkers is how many workers the first plan waits for (0: until no
+	// worker has joined for PlanWait, then every worker present); Stages how
 	// many stages it makes (0: one per worker present, less the standbys,
 	// or as many as pay off where that split cannot be planned); Standbys
 	// how many standbys each stage gets.
 	MinWorkers int
-	// PlanWait is how long the first plan waits for more workers after the
-	// first one joined, when MinWorkers is 0 (tabs are opened one by one).
+	// PlanWait is how long the first plan waits for another worker to join,
+	// when MinWorkers is 0 (tabs are opened one by one), at most ten times
+	// that after the first one.
 	PlanWait time.Duration
 	Stages   int
 	Standbys int
@@ -150,6 +156,9 @@ type Config struct {
 // is kept when Config.SessionRetention is 0.
 const DefaultSessionRetention = 10 * time.Minute
 
+// DefaultStallNotice is Config.StallNotice's default.
+const DefaultStallNotice = 10 * time.Second
+
 // DefaultConfig is a single node on loopback with an embedded NATS server.
 func DefaultConfig() Config {
 	return Config{
@@ -163,6 +172,7 @@ func DefaultConfig() Config {
 		Heartbeat:         200 * time.Millisecond,
 		Lease:             3 * time.Second, // a busy laptop compiling another tab's wasm must not lose its tabs
 		StepTimeout:       3 * time.Second,
+		StallNotice:       DefaultStallNotice,
 		MinWorkers:        0,
 		PlanWait:          3 * time.Second,
 		Standbys:          0,
@@ -187,12 +197,17 @@ func (c *Config) Validate() error {
 		return bad("joining a cluster (--join %s) needs its join token and no --raft-peers", c.RaftJoin)
 	case c.CredentialTTL < 0:
 		return bad("negative credential lifetime %v", c.CredentialTTL)
+	case c.StallNotice < 0:
+		return bad("stall notice %v is negative", c.StallNotice)
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0 || c.PlanWait < 0:
 		return bad("negative worker, stage, standby or context count")
 	case c.SessionRetention < 0 || c.LogMaxAge < 0 || c.LogMaxBytes < 0:
 		return bad("negative session retention, log age or log size")
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
+	}
+	if c.StallNotice == 0 {
+		c.StallNotice = DefaultStallNotice
 	}
 	if c.SessionRetention == 0 {
 		c.SessionRetention = DefaultSessionRetention

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,8 @@ type leader struct {
 	// reissued is the last epoch whose pending steps were re-issued once
 	// all its primaries were ready.
 	reissued uint64
+	// text decodes generated tokens for the sessions' stop strings.
+	text textDecoder
 	// noPlan is why the last attempt made no plan ("" if it made one or
 	// needed none): logged when it changes.
 	noPlan string
@@ -348,7 +351,7 @@ func (l *leader) replan(ctx context.Context) error {
 // announce publishes the committed plan to the workers.
 func (l *leader) announce() {
 	st := l.machine.State()
-	if st.GetPlan() == nil || !l.node.IsLeader() {
+	if !l.node.IsLeader() {
 		return
 	}
 	ann := &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), Plan: st.GetPlan(), ModelUrl: l.modelURL, Primaries: st.GetPrimaries()}
@@ -356,6 +359,12 @@ func (l *leader) announce() {
 		if m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
 			ann.ExpiredWorkerIds = append(ann.ExpiredWorkerIds, m.GetWorkerId())
 		}
+	}
+	// Before the first plan there is nothing to announce but who was
+	// expired: a worker expired while the cluster waited (a busy tab) must
+	// learn it and rejoin, or the first plan would wait for it forever.
+	if st.GetPlan() == nil && len(ann.ExpiredWorkerIds) == 0 {
+		return
 	}
 	if err := bus.Publish(l.nc, l.subj.Epoch(), ann); err != nil {
 		l.log.Warn("announce", "err", err)
@@ -437,7 +446,7 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 		return
 	}
 	st := l.machine.State()
-	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, Sampling: s.GetSampling(), ProducerWorkerId: bus.CoordinatorProducer}
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, Sampling: stepSampling(s), ProducerWorkerId: bus.CoordinatorProducer}
 	if gen := s.GetGenerated(); len(gen) == 0 {
 		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
 	} else {
@@ -496,7 +505,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 		return
 	}
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_AppendToken{AppendToken: &tabshardv1.AppendToken{
-		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState()}}})
+		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState(), Logprobs: sessionLogprobs(s, t)}}})
 	if err != nil {
 		l.log.Debug("token not committed", "session", t.GetSessionId(), "position", t.GetPosition(), "err", err)
 		return
@@ -531,6 +540,8 @@ func (l *leader) finish(s *tabshardv1.Session, t *tabshardv1.Token) string {
 	}
 	ctxLen := l.machine.State().GetPlan().GetContextLength()
 	switch {
+	case stopped(l.text, s):
+		return "stop"
 	case s.GetMaxTokens() > 0 && uint32(len(s.GetGenerated())) >= s.GetMaxTokens():
 		return "length"
 	case ctxLen > 0 && state.NextPosition(s) >= ctxLen:
@@ -585,4 +596,10 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
+}
+
+// sameSecret compares a presented secret with the expected one in constant
+// time.
+func sameSecret(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

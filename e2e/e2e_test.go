@@ -255,7 +255,7 @@ func TestRestartCoordinators(t *testing.T) {
 // to take stage 0 the session waits, and continues token-exact as soon as
 // a new worker joins.
 func TestStandbyOfSeveralStages(t *testing.T) {
-	play(t, Scenario{Options: Options{Seed: 60, Workers: 4}, Timeout: 20 * time.Second,
+	play(t, Scenario{Options: Options{Seed: 60, Workers: 4}, Timeout: 40 * time.Second,
 		Faults: faults(t, "kill:stage=1@token=10", "kill:stage=0@token=30", "add:worker@token=30")})
 }
 

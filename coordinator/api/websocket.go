@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
@@ -74,12 +75,27 @@ func (s *server) streamWebSocket(ctx context.Context, r *http.Request, c *websoc
 		_ = c.Close(websocket.StatusNormalClosure, "")
 	case errors.Is(err, errInterrupted):
 		_ = c.Close(websocket.StatusTryAgainLater, "stream interrupted; reconnect with from=<next index>")
+	case errors.As(err, new(*stalledError)):
+		_ = c.Close(websocket.StatusTryAgainLater, truncateReason(err.Error()+"; reconnect later with from=<next index>"))
 	case ctx.Err() == nil:
 		_ = c.Close(websocket.StatusInternalError, "stream failed")
 	}
 	if err != nil {
 		s.logStreamEnd(ctx, r, v, err)
 	}
+}
+
+// truncateReason keeps a close reason within the 123 bytes a WebSocket
+// close frame allows.
+func truncateReason(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	n := 120
+	for n > 0 && !utf8.RuneStart(s[n]) { // never split a character
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // ping checks that the peer still answers, within timeout.
