@@ -111,7 +111,8 @@ type Config struct {
 	RaftPeers []string
 	// RaftJoin is a running coordinator's HTTP URL: this node starts
 	// without bootstrapping and asks the cluster there, with JoinToken, to
-	// add it as a voter. It needs JoinToken and no RaftPeers.
+	// add it as a voter. It needs JoinToken, the cluster's NATSURL (an
+	// embedded server of its own would split the bus) and no RaftPeers.
 	RaftJoin string
 	// RaftTransport replaces TCP (in-process simulations).
 	RaftTransport raft.Transport
@@ -193,8 +194,8 @@ func (c *Config) Validate() error {
 		return bad("lease %v must be longer than the heartbeat %v", c.Lease, c.Heartbeat)
 	case c.StepTimeout <= 0:
 		return bad("step timeout %v", c.StepTimeout)
-	case c.RaftJoin != "" && (c.JoinToken == "" || len(c.RaftPeers) > 0):
-		return bad("joining a cluster (--join %s) needs its join token and no --raft-peers", c.RaftJoin)
+	case c.RaftJoin != "" && (c.JoinToken == "" || len(c.RaftPeers) > 0 || c.NATSURL == ""):
+		return bad("joining a cluster (--join %s) needs its join token, the cluster's NATS (--nats) and no --raft-peers", c.RaftJoin)
 	case c.CredentialTTL < 0:
 		return bad("negative credential lifetime %v", c.CredentialTTL)
 	case c.StallNotice < 0:

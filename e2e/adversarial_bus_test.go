@@ -524,3 +524,55 @@ func TestCredentialsRenewed(t *testing.T) {
 		}
 	}
 }
+
+// TestCoordinatorJoinsOverHTTP: `up --join URL` asks a running cluster,
+// through a coordinator's HTTP API and with the join token, to add it to
+// Raft; it then holds the cluster's secrets. A wrong token is refused at
+// once.
+func TestCoordinatorJoinsOverHTTP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := Start(ctx, Options{Seed: 63, Stages: 1, Standbys: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	join := func(id, token string) (*coordinator.Coordinator, error) {
+		addr := "inmem-" + id
+		_, trans := raft.NewInmemTransport(raft.ServerAddress(addr))
+		c.mu.Lock()
+		for _, s := range c.coords {
+			if s.trans != nil {
+				trans.Connect(raft.ServerAddress(s.addr), s.trans)
+				s.trans.Connect(raft.ServerAddress(addr), trans)
+			}
+		}
+		c.mu.Unlock()
+		return coordinator.Start(ctx, coordinator.Config{
+			NodeID: id, Cluster: clusterName, JoinToken: token, RaftJoin: follower(t, c), RaftTransport: trans, RaftTimeouts: c.opts.RaftTimeouts,
+			HTTPAddr: "127.0.0.1:0", NATSURL: c.nats.ClientURL(), NATSAccountSeed: c.seed,
+			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout, MinWorkers: c.opts.Workers, Stages: 1,
+			Logger: c.log.With("coordinator", id),
+		})
+	}
+	if co, err := join("c8", "not-the-token"); err == nil {
+		co.Close()
+		t.Fatal("a coordinator with a wrong join token joined")
+	} else if !strings.Contains(err.Error(), "wrong join token") {
+		t.Errorf("wrong token: %v", err)
+	}
+	co, err := join("c9", c.JoinToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	if co.JoinToken() != c.JoinToken() {
+		t.Errorf("the joined coordinator has token %q, the cluster %q", co.JoinToken(), c.JoinToken())
+	}
+	if err := waitFor(ctx, func() bool { return co.State().GetEpoch() == c.State().GetEpoch() && co.State().GetEpoch() > 0 }); err != nil {
+		t.Errorf("the joined coordinator did not catch up: epoch %d, cluster %d", co.State().GetEpoch(), c.State().GetEpoch())
+	}
+}

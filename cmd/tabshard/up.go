@@ -42,7 +42,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	natsCluster.register(fs, &cfg)
 	fs.StringVar(&cfg.RaftBind, "raft-bind", cfg.RaftBind, "Raft TCP address")
 	peers := fs.String("raft-peers", "", "initial Raft voters, comma-separated id=host:port, this node included (3 or 5 for a cluster)")
-	fs.StringVar(&cfg.RaftJoin, "join", "", "join a running cluster through a coordinator's HTTP URL: its leader adds this node (needs --join-token)")
+	fs.StringVar(&cfg.RaftJoin, "join", "", "join a running cluster through a coordinator's HTTP URL: its leader adds this node (needs --join-token and --nats)")
 	fs.DurationVar(&cfg.CredentialTTL, "credential-ttl", coordinator.DefaultCredentialTTL, "how long a worker's bus credentials are valid (renewed at half their life)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
