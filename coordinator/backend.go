@@ -169,7 +169,6 @@ func (c *Coordinator) stalledBecause() string {
 	return strings.Join(gaps, "; ") + ": open one more worker tab (or start a worker) to take it over"
 }
 
-
 func (b backend) Health() error { return b.c.health() }
 
 func (b backend) ModelFile(name string) (io.ReadSeeker, time.Time, error) {
