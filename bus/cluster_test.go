@@ -54,7 +54,7 @@ func startCluster(t *testing.T, n int, logs []*syncBuffer, secrets ...string) []
 		if logs != nil {
 			cfg.Logger = slog.New(slog.NewTextHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
-		wg.Go(func() { servers[i], errs[i] = StartServer(cfg) })
+		wg.Go(func() { servers[i], errs[i] = StartServer(trusted(cfg)) })
 	}
 	wg.Wait()
 	for i, s := range servers {
@@ -113,7 +113,7 @@ func TestClusterConfigErrors(t *testing.T) {
 	} {
 		cfg := ok
 		edit(&cfg)
-		srv, err := StartServer(ServerConfig{Port: 0, WebSocketPort: -1, Cluster: cfg})
+		srv, err := StartServer(trusted(ServerConfig{Port: 0, WebSocketPort: -1, Cluster: cfg}))
 		if err == nil {
 			srv.Shutdown()
 			t.Errorf("%s: StartServer succeeded", name)
@@ -123,7 +123,7 @@ func TestClusterConfigErrors(t *testing.T) {
 			t.Errorf("%s: error %v does not wrap ErrClusterConfig", name, err)
 		}
 	}
-	if _, err := StartServer(ServerConfig{DontListen: true, Cluster: ok}); !errors.Is(err, ErrClusterConfig) {
+	if _, err := StartServer(trusted(ServerConfig{DontListen: true, Cluster: ok})); !errors.Is(err, ErrClusterConfig) {
 		t.Errorf("DontListen with routes: %v", err)
 	}
 }

@@ -558,7 +558,7 @@ func (w *Worker) heartbeatNow(life tabshardv1.Lifecycle) {
 	if nc == nil || id == "" {
 		return
 	}
-	if err := bus.Publish(nc, subj.Heartbeat(), hb); err != nil {
+	if err := bus.Publish(nc, subj.Heartbeat(id), hb); err != nil {
 		w.log.Warn("lifecycle heartbeat", "err", err)
 		return
 	}
