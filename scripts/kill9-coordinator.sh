@@ -37,8 +37,11 @@ text() {
 	awk -v last="${2:-999999}" '/^id: /{id=$2} /^data: \{.*\}$/ && id<=last' "$1" |
 		sed 's/.*"text":"\(.*\)","index".*/\1/' | tr -d '\n'
 }
-for _ in $(seq 1 100); do complete 1 > "$D/ref.sse"; grep -q '^data: \[DONE\]' "$D/ref.sse" && break; sleep 0.3; done
-echo "reference: $(grep -c '^id:' "$D/ref.sse") events"
+for _ in $(seq 1 100); do
+	start=$(date +%s.%N)
+	complete 1 > "$D/ref.sse"; grep -q '^data: \[DONE\]' "$D/ref.sse" && break; sleep 0.3
+done
+echo "reference: $(grep -c '^id:' "$D/ref.sse") events in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5)s without a fault"
 status=0
 for victim in ${1:-1 2 3}; do
 	other=$(( victim % 3 + 1 ))
@@ -58,9 +61,9 @@ for victim in ${1:-1 2 3}; do
 		sleep 0.3
 	done
 	got="$(text "$D/run$victim.sse" "$last")$(text "$D/resume$victim.sse")"
-	secs=$(echo "$(date +%s.%N) - $start" | bc)
+	secs=$(echo "$(date +%s.%N) - $start" | bc | cut -c1-5)
 	if [ "$got" == "$(text "$D/ref.sse")" ]; then
-		echo "c$victim: SAME TEXT ($(grep -c '^id:' "$D/resume$victim.sse") events resumed at c$other, ${secs}s)"
+		echo "c$victim: SAME TEXT ($(grep -c '^id:' "$D/resume$victim.sse") events resumed at c$other and finished ${secs}s after the kill)"
 	else
 		echo "c$victim: DIFFERENT"; diff <(text "$D/ref.sse") <(echo "$got") | head; status=1
 	fi
