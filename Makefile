@@ -32,6 +32,7 @@ check-proto: ## fail if regenerating proto/ would change the committed code
 	  diff -r --exclude='*.proto' $$tmp/proto proto && rm -rf $$tmp && echo "proto: generated code is current"
 
 run: ## start the coordinator with 3 local workers on the bundled model (tabshard up)
+	@echo "make run: building tabshard (the first build on a cold Go cache takes a few minutes)"
 	$(GO) run ./cmd/tabshard up
 
 test: lint check-proto test-unit test-gpu-node test-gpu-chromium fuzz ## everything CI runs: lint, proto check, race tests (browser tests included), WebGPU conformance, bounded fuzzing
@@ -75,6 +76,7 @@ WASM_OUT := web/dist
 .PHONY: wasm-worker wasm-tab test-browser
 
 wasm-worker: ## build the tab worker into web/dist (worker.wasm.gz, wasm_exec.js), embedded by build
+	@echo "building the tab worker (GOOS=js GOARCH=wasm) into $(WASM_OUT)"
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $(WASM_OUT)/worker.wasm ./wasmworker/cmd/worker
 	gzip -9 -f $(WASM_OUT)/worker.wasm
 	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" $(WASM_OUT)/wasm_exec.js

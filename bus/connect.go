@@ -40,7 +40,11 @@ func LogEvents(log *slog.Logger) nats.Option {
 	return func(o *nats.Options) error {
 		disconnected, reconnected, asyncErr := o.DisconnectedErrCB, o.ReconnectedCB, o.AsyncErrorCB
 		o.DisconnectedErrCB = func(nc *nats.Conn, err error) {
-			log.Warn("nats disconnected", "name", nc.Opts.Name, "err", err)
+			if err == nil || nc.IsClosed() { // our own Close: nothing went wrong
+				log.Debug("nats connection closed", "name", nc.Opts.Name)
+			} else {
+				log.Warn("nats disconnected", "name", nc.Opts.Name, "err", err)
+			}
 			if disconnected != nil {
 				disconnected(nc, err)
 			}

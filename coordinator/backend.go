@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/state"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )

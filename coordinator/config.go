@@ -98,12 +98,17 @@ type Config struct {
 	Lease     time.Duration
 	// StepTimeout re-issues a session's pending step that made no progress.
 	StepTimeout time.Duration
-	// MinWorkers is how many workers the first plan waits for; Stages how
-	// many stages it makes (0: as many as pay off); Standbys how many
-	// standbys each stage gets.
+	// MinWorkers is how many workers the first plan waits for (0: PlanWait
+	// after the first one joined, then every worker present); Stages how
+	// many stages it makes (0: one per worker present, less the standbys,
+	// or as many as pay off where that split cannot be planned); Standbys
+	// how many standbys each stage gets.
 	MinWorkers int
-	Stages     int
-	Standbys   int
+	// PlanWait is how long the first plan waits for more workers after the
+	// first one joined, when MinWorkers is 0 (tabs are opened one by one).
+	PlanWait time.Duration
+	Stages   int
+	Standbys int
 	// Context is the positions each session may use (0: the model's).
 	Context int
 
@@ -122,9 +127,10 @@ func DefaultConfig() Config {
 		NATSWebSocketPort: 4223,
 		RaftBind:          "127.0.0.1:7946",
 		Heartbeat:         200 * time.Millisecond,
-		Lease:             1000 * time.Millisecond,
+		Lease:             3 * time.Second, // a busy laptop compiling another tab's wasm must not lose its tabs
 		StepTimeout:       3 * time.Second,
-		MinWorkers:        1,
+		MinWorkers:        0,
+		PlanWait:          3 * time.Second,
 		Standbys:          0,
 	}
 }
@@ -145,7 +151,7 @@ func (c *Config) Validate() error {
 		return bad("step timeout %v", c.StepTimeout)
 	case c.RaftJoin && (c.NATSURL == "" || len(c.RaftPeers) > 0):
 		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
-	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0:
+	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0 || c.PlanWait < 0:
 		return bad("negative worker, stage, standby or context count")
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)

@@ -307,12 +307,25 @@ func (c *Coordinator) placement() state.Placement {
 	pm := planner.FromFile(c.modelName, c.model, nil)
 	return state.Placement{
 		MinWorkers: c.cfg.MinWorkers,
+		PlanWaitMs: c.cfg.PlanWait.Milliseconds(),
 		Standbys:   c.cfg.Standbys,
 		Plan: func(devices []*tabshardv1.Device) (*tabshardv1.Plan, error) {
 			o := planner.DefaultOptions()
 			o.Context = c.contextLength()
 			o.Standby = c.cfg.Standbys
 			o.Stages = c.cfg.Stages
+			if o.Stages > 0 {
+				return planner.Plan(pm, devices, o)
+			}
+			// Workers present are there to share the model: one stage
+			// each, less the standbys; where that split cannot be
+			// planned (more workers than blocks, a worker too small),
+			// as many stages as pay off.
+			o.Stages = min(len(devices)/(c.cfg.Standbys+1), c.model.Config.Layers)
+			if plan, err := planner.Plan(pm, devices, o); err == nil {
+				return plan, nil
+			}
+			o.Stages = 0
 			return planner.Plan(pm, devices, o)
 		},
 	}

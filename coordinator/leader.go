@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/coordinator/state"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -56,6 +56,11 @@ type leader struct {
 	// reissued is the last epoch whose pending steps were re-issued once
 	// all its primaries were ready.
 	reissued uint64
+	// noPlan is why the last attempt made no plan ("" if it made one or
+	// needed none): logged when it changes.
+	noPlan string
+	// waiting is what the first plan waits for, logged when it changes.
+	waiting string
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
@@ -150,8 +155,14 @@ func (l *leader) tick(ctx context.Context) {
 		return
 	}
 	l.expireSilent(ctx)
-	if err := l.replan(ctx); err != nil && ctx.Err() == nil {
-		l.log.Warn("no plan", "err", err)
+	if err := l.replan(ctx); ctx.Err() == nil {
+		l.logNoPlan(err)
+	}
+	if w := l.placement.WaitingFor(l.machine.State()); w != l.waiting {
+		if w != "" {
+			l.log.Info("the first plan waits", "for", w)
+		}
+		l.waiting = w
 	}
 	l.announce()
 	l.reissueStalled(ctx)
@@ -269,10 +280,29 @@ func (l *leader) expire(ctx context.Context, id string, to tabshardv1.MemberStat
 }
 
 func (l *leader) replanAndAnnounce(ctx context.Context) {
-	if err := l.replan(ctx); err != nil {
+	l.logNoPlan(l.replan(ctx))
+	l.announce()
+}
+
+// logNoPlan logs why no plan could be made once per distinct reason (the
+// leader retries every tick; the same reason 5 times a second is noise),
+// and once when a plan is made again.
+func (l *leader) logNoPlan(err error) {
+	why := ""
+	if err != nil {
+		why = err.Error()
+	}
+	l.mu.Lock()
+	was := l.noPlan
+	l.noPlan = why
+	l.mu.Unlock()
+	switch {
+	case why == was:
+	case why == "":
+		l.log.Info("a plan can be made again", "was", was)
+	default:
 		l.log.Warn("no plan", "err", err)
 	}
-	l.announce()
 }
 
 // replan commits the plan placement decides, if any, and announces it; the

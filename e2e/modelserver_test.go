@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model/bundled"
+	"github.com/tabshard/tabshard/modelauth"
 )
 
 // modelServer is a model server of another origin: modelauth.FileServer

@@ -170,7 +170,7 @@ func BenchmarkPrefill(b *testing.B) {
 			defer t.Destroy()
 			var fastest time.Duration
 			for b.Loop() {
-				host, gpu, err := t.Run(ctx, p, n)
+				host, gpu, err := t.Run(ctx, p, n, 0)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -284,7 +284,7 @@ func BenchmarkDecodeLayer(b *testing.B) {
 			var fastest time.Duration
 			for b.Loop() {
 				for range 3 {
-					host, gpu, err := t.Run(ctx, p, 1)
+					host, gpu, err := t.Run(ctx, p, 1, 0)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -106,20 +106,20 @@ func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) er
 	t1 := time.Now()
 	err = s.d.ReadMapped(ctx, kv.rb, f32Bytes(x))
 	s.decodeTimes.add(t1.Sub(t0), time.Since(t1), s.opt.Logger)
-	s.prepareNext(kv, p, out)
+	s.prepareNext(kv, p, pos+1, out)
 	return err
 }
 
-// prepareNext records the next decoding step's command buffer a moment
-// from now, once this step's output has gone on its way: the worker then
+// prepareNext records the next decoding step's command buffer (for
+// position pos) a moment from now, once this step's output has gone on its way: the worker then
 // spends the millisecond or more that encoding takes while it waits for
 // its next input. (Go's wasm runtime runs one goroutine at a time, so the
 // recording never interleaves with a step.)
-func (s *Stage) prepareNext(kv *KV, p *Program, out Copy) {
+func (s *Stage) prepareNext(kv *KV, p *Program, pos int, out Copy) {
 	go func() {
 		time.Sleep(time.Millisecond)
-		if kv.decode == p && !p.Prepared(1) {
-			p.Prepare(1, out)
+		if kv.decode == p && !p.Prepared(1, pos) {
+			p.Prepare(1, pos, out)
 			s.prepared++
 		}
 	}()
@@ -168,35 +168,48 @@ func (s *Stage) program(ctx context.Context, kv *KV, matmul bool) (*Program, err
 
 // record adds block li's dispatches to p: the same steps as worker.Stage's
 // attention and feedForward, residual adds fused into the output
-// projections.
+// projections. Decoding a Llama layer whose tensors stack takes ten
+// dispatches: RMSNorm with the planar layout of its output, the q/k/v
+// matvec, RoPE, split attention's two passes, the layout of its output,
+// the output projection, RMSNorm again, the gate/up matvec, SwiGLU with
+// the layout of its output, the down projection.
 func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul bool) error {
 	c := &s.cfg
 	b := &s.blocks[li]
 	o := s.ops
-	d, qd, kvd, f := c.Dim, c.QDim(), c.KVDim(), c.FFNDim
+	d, qd, f := c.Dim, c.QDim(), c.FFNDim
+	qkvd := qd + 2*c.KVDim()
 	shape := RopeShape{
 		Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Rot: len(s.freqs), NeoX: c.RopeStyle == model.RopeNeoX,
 		Slots: kv.slots, Window: kv.window, Scale: s.scale,
 	}
 	vec := func(b *Buffer, stride int) Vec { return Vec{Buf: b, Stride: stride} }
+	linear := func(st stack, x Vec, y *Buffer, stride int) error {
+		for i, w := range st.ws {
+			if err := o.Linear(ctx, p, w, x, Vec{Buf: y, Off: st.offs[i], Stride: stride}, false, matmul); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	fuse := func(w *Weights) *Weights { // the matrix a norm or SwiGLU lays its output out for
+		if s.opt.Unfused {
+			return nil
+		}
+		return w
+	}
 	steps := []func() error{
-		func() error { return o.RMSNorm(ctx, p, vec(s.x, d), b.attnNorm, vec(s.xb, d), d, c.NormEps) },
-		func() error { return o.Linear(ctx, p, b.q, vec(s.xb, d), vec(s.q, qd), false, matmul) },
-		func() error { return o.Linear(ctx, p, b.k, vec(s.xb, d), vec(s.k, kvd), false, matmul) },
-		func() error { return o.Linear(ctx, p, b.v, vec(s.xb, d), vec(s.v, kvd), false, matmul) },
 		func() error {
-			if b.qBias == nil {
+			return o.RMSNormFor(ctx, p, vec(s.x, d), b.attnNorm, vec(s.xb, d), d, c.NormEps, fuse(b.qkv.ws[0]), matmul)
+		},
+		func() error { return linear(b.qkv, vec(s.xb, d), s.qkv, qkvd) },
+		func() error {
+			if b.qkvBias == nil {
 				return nil
 			}
-			if err := o.Bias(ctx, p, s.q, b.qBias, qd, qd); err != nil {
-				return err
-			}
-			if err := o.Bias(ctx, p, s.k, b.kBias, kvd, kvd); err != nil {
-				return err
-			}
-			return o.Bias(ctx, p, s.v, b.vBias, kvd, kvd)
+			return o.Bias(ctx, p, s.qkv, b.qkvBias, qkvd, qkvd)
 		},
-		func() error { return o.Rope(ctx, p, shape, s.q, s.k, s.v, kv.k[li], kv.v[li], s.cs) },
+		func() error { return o.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs) },
 		func() error {
 			if !matmul && kv.part != nil { // a few queries: spread each over the keys
 				return o.AttentionSplit(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att)
@@ -204,11 +217,12 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 			return o.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
 		},
 		func() error { return o.Linear(ctx, p, b.o, vec(s.att, qd), vec(s.x, d), true, matmul) },
-		func() error { return o.RMSNorm(ctx, p, vec(s.x, d), b.ffnNorm, vec(s.xb, d), d, c.NormEps) },
-		func() error { return o.Linear(ctx, p, b.gate, vec(s.xb, d), vec(s.hb, f), false, matmul) },
-		func() error { return o.Linear(ctx, p, b.up, vec(s.xb, d), vec(s.hb2, f), false, matmul) },
-		func() error { return o.SwiGLU(ctx, p, s.hb, s.hb2, f, f) },
-		func() error { return o.Linear(ctx, p, b.down, vec(s.hb, f), vec(s.x, d), true, matmul) },
+		func() error {
+			return o.RMSNormFor(ctx, p, vec(s.x, d), b.ffnNorm, vec(s.xb, d), d, c.NormEps, fuse(b.gateUp.ws[0]), matmul)
+		},
+		func() error { return linear(b.gateUp, vec(s.xb, d), s.hb, 2*f) },
+		func() error { return o.SwiGLUFor(ctx, p, s.hb, f, 2*f, fuse(b.down), matmul) },
+		func() error { return o.Linear(ctx, p, b.down, vec(s.hb, 2*f), vec(s.x, d), true, matmul) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

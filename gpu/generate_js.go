@@ -17,30 +17,38 @@ import (
 // reading the file or uploading anything: the bytes equal what reading it
 // through the model gives, in the GPU's layout.
 func (d *Device) GenerateWeights(ctx context.Context, m *model.Model, name string, rows, cols int, maxChunk int64) (*Weights, error) {
+	return d.GenerateStacked(ctx, m, []Part{{Name: name, Rows: rows}}, cols, maxChunk)
+}
+
+// GenerateStacked is LoadStacked for a seeded model: the tensors' rows
+// one after another in one Weights, generated in place.
+func (d *Device) GenerateStacked(ctx context.Context, m *model.Model, parts []Part, cols int, maxChunk int64) (*Weights, error) {
 	seed, ok := m.Seeded()
 	if !ok {
-		return nil, fmt.Errorf("gpu: %s: the model's weights are not seeded", name)
+		return nil, fmt.Errorf("gpu: %s: the model's weights are not seeded", parts[0].Name)
 	}
-	ti, ok := m.File.Tensor(name)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s is missing", model.ErrTensor, name)
-	}
-	if len(ti.Dims) != 2 || ti.Dims[0] != uint64(cols) || ti.Dims[1] != uint64(rows) {
-		return nil, fmt.Errorf("%w: %s has dims %v, want [%d %d]", model.ErrTensor, name, ti.Dims, cols, rows)
-	}
-	w, err := d.NewWeights(ti.Type, rows, cols, maxChunk)
+	tis, err := stackInfo(m, parts, cols)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
-	if err := d.generate(ctx, w, ti, seed); err != nil {
-		w.Destroy()
-		return nil, fmt.Errorf("%s: %w", name, err)
+	w, err := d.NewWeights(tis[0].Type, totalRows(parts), cols, maxChunk)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", parts[0].Name, err)
+	}
+	at := 0
+	for i, p := range parts {
+		if err := d.generate(ctx, w, at, p.Rows, tis[i], seed); err != nil {
+			w.Destroy()
+			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		at += p.Rows
 	}
 	return w, nil
 }
 
-// generate fills w, tensor ti of a file of seed, with the generate kernel.
-func (d *Device) generate(ctx context.Context, w *Weights, ti *gguf.TensorInfo, seed uint32) error {
+// generate fills rows [at, at+rows) of w with tensor ti of a file of seed,
+// with the generate kernel.
+func (d *Device) generate(ctx context.Context, w *Weights, at, rows int, ti *gguf.TensorInfo, seed uint32) error {
 	rec, err := seeded.RecipeOf(ti)
 	if err != nil {
 		return err
@@ -62,15 +70,20 @@ func (d *Device) generate(ctx context.Context, w *Weights, ti *gguf.TensorInfo, 
 		split = 1
 	}
 	ts := seeded.TensorSeed(seed, ti.Name)
-	for i, c := range w.Chunks {
-		words := uint32(c.BufferBytes() / 4)
-		par, err := o.params.Put([]uint32{words, uint32(c.Bytes), uint32(w.RowBytes), uint32(c.RowBegin), ts,
+	for _, sp := range w.spans(at, rows) {
+		c := w.Chunks[sp.chunk]
+		bytes := int64(sp.end-sp.begin) * w.RowBytes
+		words := uint32((bytes + 3) / 4)
+		if sp.off+bytes == c.Bytes { // the chunk's last rows: zero its padding too
+			words = uint32((c.BufferBytes() - sp.off) / 4)
+		}
+		par, err := o.params.Put([]uint32{words, uint32(bytes), uint32(w.RowBytes), uint32(sp.begin), ts,
 			rec.Kind, rec.BlockBytes, split, rec.Fields[0], rec.Fields[1], rec.Exps[0], rec.Exps[1], rec.Sign,
-			uint32(w.Cols / 32), 0, 0})
+			uint32(w.Cols / 32), uint32(sp.off / 4), 0})
 		if err != nil {
 			return err
 		}
-		p.add(pl, d.BindGroup(pl, w.Buffers[i].Whole(), par), flat(func(int) int { return int((words + 255) / 256) }))
+		p.add(pl, d.BindGroup(pl, w.Buffers[sp.chunk].Whole(), par), flat(func(int) int { return int((words + 255) / 256) }))
 	}
 	o.Flush()
 	p.Run(1, 0)

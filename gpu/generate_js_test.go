@@ -47,7 +47,7 @@ func TestGenerateWeights(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer w.Destroy()
-			if err := dev.generate(ctx, w, ti, 77); err != nil {
+			if err := dev.generate(ctx, w, 0, w.Rows, ti, 77); err != nil {
 				t.Fatal(err)
 			}
 			if w.Split {
@@ -66,6 +66,53 @@ func TestGenerateWeights(t *testing.T) {
 				}
 				if !bytes.Equal(got[len(part):], make([]byte, len(got)-len(part))) {
 					t.Fatalf("chunk %d: padding is not zero", i)
+				}
+			}
+		})
+	}
+}
+
+// TestGenerateStacked generates two tensors into one Weights, the second's
+// rows after the first's, in chunks that cut across both: each chunk holds
+// exactly the rows a reader of the file gets, in the GPU's layout.
+func TestGenerateStacked(t *testing.T) {
+	ctx := context.Background()
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q4_K} {
+		t.Run(typ.String(), func(t *testing.T) {
+			cols, rows := 512, []int{37, 21}
+			w, err := dev.NewWeights(typ, rows[0]+rows[1], cols, 5<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Destroy()
+			var want []byte
+			at := 0
+			for i, n := range rows {
+				ti := &gguf.TensorInfo{Name: fmt.Sprintf("blk.0.t%d.weight", i), Type: typ, Dims: []uint64{uint64(cols), uint64(n)}}
+				ti.Size = ti.RowBytes() * ti.Rows()
+				part := make([]byte, ti.Size)
+				if err := seeded.Rows(part, ti, 9, 0, ti.Rows()); err != nil {
+					t.Fatal(err)
+				}
+				if part, err = w.layout(part); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, part...)
+				if err := dev.generate(ctx, w, at, n, ti, 9); err != nil {
+					t.Fatal(err)
+				}
+				at += n
+			}
+			if len(w.Chunks) < 3 {
+				t.Fatalf("%d chunks: the test wants chunks across both tensors", len(w.Chunks))
+			}
+			for i, ch := range w.Chunks {
+				got := make([]byte, ch.BufferBytes())
+				if err := dev.Read(ctx, w.Buffers[i], 0, got); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got[:ch.Bytes], want[int64(ch.RowBegin)*w.RowBytes:int64(ch.RowEnd)*w.RowBytes]) {
+					t.Fatalf("chunk %d (rows [%d,%d)): bytes differ from model/seeded's", i, ch.RowBegin, ch.RowEnd)
 				}
 			}
 		})

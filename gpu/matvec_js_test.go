@@ -66,7 +66,7 @@ func TestMatMul(t *testing.T) {
 // types that have several (the default is TestMatVec's); direct reads
 // need unsplit weights.
 func TestMatVecModes(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K} {
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K} {
 		for _, m := range []wgsl.XMode{wgsl.XDirect, wgsl.XPlanar, wgsl.XInt8} {
 			for _, c := range linearCases(typ) {
 				t.Run(fmt.Sprintf("%s/%v/%dx%d/n%d/chunk%d", typ, m, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
@@ -219,5 +219,89 @@ func TestPreparedReuse(t *testing.T) {
 			t.Fatal(err)
 		}
 		closeTo(t, fmt.Sprintf("matvec %d", i), got[i*rows:(i+1)*rows], want, absDots(t, typ, da, rows, cols, in, 1), matvecTol)
+	}
+}
+
+// TestFusedPrep holds the fused layouts to the plain path: RMSNorm that
+// lays its output out for the planar matvec (RMSNormFor), and SwiGLU
+// computed by the layout kernel (SwiGLUFor), each followed by the matvec
+// that reads the layout, against the Go reference; a matvec of another
+// type after RMSNormFor prepares its own layout from the f32 output.
+func TestFusedPrep(t *testing.T) {
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K} {
+		t.Run(typ.String(), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(typ), 8))
+			n, rows, cols := 3, 40, 512
+			data := randWeights(t, r, typ, rows, cols)
+			w, err := dev.UploadWeights(typ, rows, cols, data, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Destroy()
+			other := kernels.F16 // read directly, from the norm's f32 output
+			odata := randWeights(t, r, other, rows, cols)
+			ow, err := dev.UploadWeights(other, rows, cols, odata, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ow.Destroy()
+			xs, g := randVec(r, n*cols, 2), randVec(r, cols, 1)
+			gate, up := randVec(r, n*cols, 3), randVec(r, n*cols, 1)
+			var h []float32
+			for i := range n {
+				h = append(append(h, gate[i*cols:(i+1)*cols]...), up[i*cols:(i+1)*cols]...)
+			}
+			normed, act := make([]float32, n*cols), append([]float32(nil), gate...)
+			for i := range n {
+				kernels.RMSNorm(normed[i*cols:(i+1)*cols], xs[i*cols:(i+1)*cols], g, 1e-5)
+			}
+			kernels.SwiGLU(act, up)
+			x, gb, xb, hb := storage(t, xs, 0), storage(t, g, 0), storage(t, nil, n*cols), storage(t, h, 0)
+			y := storage(t, nil, 3*n*rows)
+			var dispatches int
+			program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error {
+				steps := []func() error{
+					func() error {
+						return o.RMSNormFor(ctx, p, Vec{Buf: x, Stride: cols}, gb, Vec{Buf: xb, Stride: cols}, cols, 1e-5, w, false)
+					},
+					func() error {
+						return o.Linear(ctx, p, w, Vec{Buf: xb, Stride: cols}, Vec{Buf: y, Stride: 3 * rows}, false, false)
+					},
+					func() error {
+						return o.Linear(ctx, p, ow, Vec{Buf: xb, Stride: cols}, Vec{Buf: y, Off: rows, Stride: 3 * rows}, false, false)
+					},
+					func() error { return o.SwiGLUFor(ctx, p, hb, cols, 2*cols, w, false) },
+					func() error {
+						return o.Linear(ctx, p, w, Vec{Buf: hb, Stride: 2 * cols}, Vec{Buf: y, Off: 2 * rows, Stride: 3 * rows}, false, false)
+					},
+				}
+				for _, s := range steps {
+					if err := s(); err != nil {
+						return err
+					}
+				}
+				dispatches = p.Len()
+				return nil
+			})
+			if dispatches != 5 { // norm+layout, matvec, direct matvec, swiglu+layout, matvec
+				t.Errorf("%d dispatches, want 5", dispatches)
+			}
+			got := readF32(t, y, 3*n*rows)
+			for k, c := range []struct {
+				typ  kernels.DType
+				data []byte
+				in   []float32
+			}{{typ, data, normed}, {other, odata, normed}, {typ, data, act}} {
+				for i := range n {
+					want := make([]float32, rows)
+					in := c.in[i*cols : (i+1)*cols]
+					if err := kernels.MatMulRows(c.typ, c.data, cols, 0, rows, in, 1, want); err != nil {
+						t.Fatal(err)
+					}
+					at := i*3*rows + k*rows
+					closeTo(t, fmt.Sprintf("matvec %d, vector %d", k, i), got[at:at+rows], want, absDots(t, c.typ, c.data, rows, cols, in, 1), matvecTol)
+				}
+			}
+		})
 	}
 }

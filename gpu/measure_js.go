@@ -77,15 +77,12 @@ func (d *Device) NewTimer() (*Timer, error) {
 	return t, nil
 }
 
-// Run submits p (n positions) and waits; it returns the host time and
-// the GPU time of the pass (0 without timestamp-query).
-func (t *Timer) Run(ctx context.Context, p *Program, n int) (host, gpu time.Duration, err error) {
+// Run submits p (n positions from pos) and waits; it returns the host
+// time and the GPU time of the pass (0 without timestamp-query).
+func (t *Timer) Run(ctx context.Context, p *Program, n, pos int) (host, gpu time.Duration, err error) {
 	d := t.d
-	d.WriteU32(p.step, 0, []uint32{uint32(n), 0, 0, 0})
-	for i, s := range p.sizes {
-		x, y, z := s(n)
-		p.pass.SetDims(i, x, y, z)
-	}
+	d.WriteU32(p.step, 0, []uint32{uint32(n), uint32(pos), 0, 0})
+	p.setDims(n, pos)
 	pass := p.pass
 	if pass.js.Type() != js.TypeObject || pass.js.Length() != len(pass.dims) {
 		pass.js = js.Global().Get("Uint32Array").New(len(pass.dims))
@@ -161,7 +158,7 @@ func (d *Device) MeasureRead(ctx context.Context, size int64, reps, rounds int) 
 	g := d.BindGroup(pl, buf.Whole(), sink.Whole())
 	groups := min(65535, int(size/16/256/16)+1) // about 16 vec4 per invocation, capped at 2^24 invocations
 	for range reps {
-		p.add(pl, g, func(int) (uint32, uint32, uint32) { return uint32(groups), 1, 1 })
+		p.add(pl, g, func(int, int) (uint32, uint32, uint32) { return uint32(groups), 1, 1 })
 	}
 	return d.measure(ctx, p, float64(size)*float64(reps), rounds)
 }
@@ -175,7 +172,7 @@ func (d *Device) measure(ctx context.Context, p *Program, bytes float64, rounds 
 	defer t.Destroy()
 	var fastest time.Duration
 	for range rounds {
-		host, gpu, err := t.Run(ctx, p, 1)
+		host, gpu, err := t.Run(ctx, p, 1, 0)
 		if err != nil {
 			return 0, err
 		}

@@ -128,12 +128,45 @@ func (o *Ops) matVec(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 // in mode, unless the scratch already holds it, and returns the scratch
 // and its per-vector stride (in 16-byte planes).
 func (o *Ops) prepare(ctx context.Context, p *Program, t kernels.DType, mode wgsl.XMode, units int, x Vec) (*Buffer, int, error) {
-	planes := wgsl.PrepPlanes(t, mode)
-	stride := planes * units
-	key := prepKey{p: p, at: p.Len(), x: x.Buf, off: x.Off, stride: x.Stride, planes: planes, units: units, mode: mode}
+	key := o.prepKey(p, t, mode, units, x)
 	if o.prep == key {
-		return o.xp[len(o.xp)-1], stride, nil
+		return o.xp[len(o.xp)-1], key.planes * units, nil
 	}
+	return o.recordPrep(ctx, p, t, mode, units, x, 0)
+}
+
+// prepKey identifies x laid out for a planar matvec of t in mode.
+func (o *Ops) prepKey(p *Program, t kernels.DType, mode wgsl.XMode, units int, x Vec) prepKey {
+	return prepKey{p: p, at: p.Len(), x: x.Buf, off: x.Off, stride: x.Stride, planes: wgsl.PrepPlanes(t, mode), units: units, mode: mode}
+}
+
+// recordPrep records the Prep kernel, of SwiGLU of gate and up values up
+// apart when up > 0.
+func (o *Ops) recordPrep(ctx context.Context, p *Program, t kernels.DType, mode wgsl.XMode, units int, x Vec, up int) (*Buffer, int, error) {
+	key := o.prepKey(p, t, mode, units, x)
+	stride := key.planes * units
+	buf, err := o.scratch(stride)
+	if err != nil {
+		return nil, 0, err
+	}
+	src, err := wgsl.Prep(t, mode, up > 0)
+	pl, err := o.d.compile(ctx, "prep "+mode.String(), src, err)
+	if err != nil {
+		return nil, 0, err
+	}
+	par, err := o.params.Put(PrepParams{Units: uint32(units), XOff: uint32(x.Off), XStride: uint32(x.Stride), OutStride: uint32(stride), Up: uint32(up)}.Words())
+	if err != nil {
+		return nil, 0, err
+	}
+	p.add(pl, o.d.BindGroup(pl, x.Buf.Whole(), buf.Whole(), par, o.step.Whole()), flat(func(n int) int { return (n*units + 63) / 64 }))
+	key.at = p.Len()
+	o.prep = key
+	return buf, stride, nil
+}
+
+// scratch returns the buffer prepared vectors of stride planes go to,
+// growing it if needed.
+func (o *Ops) scratch(stride int) (*Buffer, error) {
 	batch := o.Batch
 	if batch <= 0 {
 		batch = 64
@@ -142,24 +175,84 @@ func (o *Ops) prepare(ctx context.Context, p *Program, t kernels.DType, mode wgs
 	if len(o.xp) == 0 || o.xp[len(o.xp)-1].Size < size {
 		b, err := o.d.NewStorage(size)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		o.xp = append(o.xp, b) // earlier ones stay: recorded bind groups use them
 	}
-	buf := o.xp[len(o.xp)-1]
-	src, err := wgsl.Prep(t, mode)
-	pl, err := o.d.compile(ctx, "prep "+mode.String(), src, err)
+	return o.xp[len(o.xp)-1], nil
+}
+
+// planarMode is the planar mode the matvecs of w read x in, or false when
+// they read it directly.
+func (o *Ops) planarMode(w *Weights) (wgsl.XMode, int, bool, error) {
+	units, err := wgsl.Units(w.Type, w.Cols)
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, false, err
 	}
-	par, err := o.params.Put(PrepParams{Units: uint32(units), XOff: uint32(x.Off), XStride: uint32(x.Stride), OutStride: uint32(stride)}.Words())
+	mode, err := wgsl.ResolveXMode(w.Type, w.Cols, w.Split, o.XMode)
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, false, err
 	}
-	p.add(pl, o.d.BindGroup(pl, x.Buf.Whole(), buf.Whole(), par, o.step.Whole()), flat(func(n int) int { return (n*units + 63) / 64 }))
+	return mode, units, mode != wgsl.XDirect, nil
+}
+
+// RMSNormFor is RMSNorm whose output w's matvec reads next (decoding,
+// matmul false): where that matvec reads x planar, the same dispatch lays
+// y out for it (wgsl.NormPrep), and the matvecs of w's type that follow
+// record no Prep of their own.
+func (o *Ops) RMSNormFor(ctx context.Context, p *Program, x Vec, g *Buffer, y Vec, dim int, eps float32, w *Weights, matmul bool) error {
+	if matmul || w == nil {
+		return o.RMSNorm(ctx, p, x, g, y, dim, eps)
+	}
+	mode, units, planar, err := o.planarMode(w)
+	if err != nil {
+		return err
+	}
+	if !planar || w.Cols != dim {
+		return o.RMSNorm(ctx, p, x, g, y, dim, eps)
+	}
+	if x.Off != 0 || y.Off != 0 {
+		return fmt.Errorf("gpu: rmsnorm with offsets")
+	}
+	key := o.prepKey(p, w.Type, mode, units, y)
+	stride := key.planes * units
+	buf, err := o.scratch(stride)
+	if err != nil {
+		return err
+	}
+	src, err := wgsl.NormPrep(w.Type, mode)
+	pl, err := o.d.compile(ctx, "rmsnorm+prep "+mode.String(), src, err)
+	if err != nil {
+		return err
+	}
+	par, err := o.params.Put([]uint32{uint32(dim), f2u(eps), uint32(x.Stride), uint32(y.Stride), uint32(units), uint32(stride), 0, 0})
+	if err != nil {
+		return err
+	}
+	p.add(pl, o.d.BindGroup(pl, x.Buf.Whole(), g.Whole(), y.Buf.Whole(), buf.Whole(), par, o.step.Whole()),
+		perPosition)
 	key.at = p.Len()
 	o.prep = key
-	return buf, stride, nil
+	return nil
+}
+
+// SwiGLUFor is SwiGLU whose output w's matvec reads next (decoding,
+// matmul false): where that matvec reads x planar, SwiGLU is computed by
+// the Prep kernel as it lays the vectors out, and the gate values are
+// left as they were (the matvec reads only the planes).
+func (o *Ops) SwiGLUFor(ctx context.Context, p *Program, h *Buffer, width, stride int, w *Weights, matmul bool) error {
+	if matmul || w == nil {
+		return o.SwiGLU(ctx, p, h, width, stride)
+	}
+	mode, units, planar, err := o.planarMode(w)
+	if err != nil {
+		return err
+	}
+	if !planar || w.Cols != width || stride < 2*width {
+		return o.SwiGLU(ctx, p, h, width, stride)
+	}
+	_, _, err = o.recordPrep(ctx, p, w.Type, mode, units, Vec{Buf: h, Stride: stride}, width)
+	return err
 }
 
 func (o *Ops) matMul(ctx context.Context, p *Program, w *Weights, x, y Vec, accumulate bool) error {
@@ -180,7 +273,7 @@ func (o *Ops) matMul(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 		}
 		g := o.d.BindGroup(pl, w.Buffers[i].Whole(), x.Buf.Whole(), y.Buf.Whole(), par, o.step.Whole())
 		tiles := uint32((rows + wgsl.MatMulTile - 1) / wgsl.MatMulTile)
-		p.add(pl, g, func(n int) (uint32, uint32, uint32) {
+		p.add(pl, g, func(n, _ int) (uint32, uint32, uint32) {
 			return tiles, uint32((n + wgsl.MatMulTile - 1) / wgsl.MatMulTile), 1
 		})
 	}
@@ -221,7 +314,7 @@ func (o *Ops) RMSNorm(ctx context.Context, p *Program, x Vec, g *Buffer, y Vec, 
 		return err
 	}
 	p.add(pl, o.d.BindGroup(pl, x.Buf.Whole(), g.Whole(), y.Buf.Whole(), par, o.step.Whole()),
-		func(n int) (uint32, uint32, uint32) { return uint32(n), 1, 1 })
+		perPosition)
 	return nil
 }
 
@@ -235,20 +328,22 @@ type RopeShape struct {
 	Scale                   float32
 }
 
-// Rope records RoPE of q (in place) and k (into the key cache), and the
-// copy of v into the value cache, at the batch's positions; cs holds each
-// position's cosines and sines (RopeTable).
-func (o *Ops) Rope(ctx context.Context, p *Program, s RopeShape, q, k, v, kc, vc, cs *Buffer) error {
+// Rope records RoPE of the queries (into q) and keys (into the key cache),
+// and the copy of the values into the value cache, at the batch's
+// positions: qkv holds each position's q, k and v side by side (QDim +
+// 2 KVDim values); cs holds each position's cosines and sines (RopeTable).
+func (o *Ops) Rope(ctx context.Context, p *Program, s RopeShape, qkv, q, kc, vc, cs *Buffer) error {
 	pl, err := o.d.compile(ctx, "rope", wgsl.Rope(), nil)
 	if err != nil {
 		return err
 	}
 	par, err := o.params.Put([]uint32{uint32(s.Heads), uint32(s.KVHeads), uint32(s.HeadDim), uint32(s.Rot),
-		b2u(s.NeoX), uint32(s.Heads * s.HeadDim), uint32(s.KVHeads * s.HeadDim), uint32(s.Slots)})
+		b2u(s.NeoX), uint32(s.Heads * s.HeadDim), uint32(s.KVHeads * s.HeadDim), uint32(s.Slots),
+		uint32((s.Heads + 2*s.KVHeads) * s.HeadDim), 0, 0, 0})
 	if err != nil {
 		return err
 	}
-	g := o.d.BindGroup(pl, q.Whole(), k.Whole(), v.Whole(), kc.Whole(), vc.Whole(), cs.Whole(), par, o.step.Whole())
+	g := o.d.BindGroup(pl, qkv.Whole(), q.Whole(), kc.Whole(), vc.Whole(), cs.Whole(), par, o.step.Whole())
 	per := (s.Heads + s.KVHeads) * s.HeadDim / 2
 	p.add(pl, g, flat(func(n int) int { return (n*per + 63) / 64 }))
 	return nil
@@ -274,7 +369,9 @@ func (o *Ops) Attention(ctx context.Context, p *Program, s RopeShape, q, kc, vc,
 // AttentionSplit records attention in two passes, the keys of each
 // (position, head) split in runs of wgsl.AttentionWorkgroup over many
 // workgroups, then merged: for decoding, where one query per head would
-// leave all but a few of the GPU's cores idle. part holds
+// leave all but a few of the GPU's cores idle. The splits follow the
+// positions the batch reaches, not the cache's slots: a step near the
+// start of a 128K context dispatches a few workgroups a head. part holds
 // wgsl.SplitPartValues(HeadDim, Slots) floats per (position, head).
 func (o *Ops) AttentionSplit(ctx context.Context, p *Program, s RopeShape, q, kc, vc, part, out *Buffer) error {
 	partSrc, mergeSrc, err := wgsl.AttentionSplit(s.HeadDim)
@@ -286,17 +383,28 @@ func (o *Ops) AttentionSplit(ctx context.Context, p *Program, s RopeShape, q, kc
 	if err != nil {
 		return err
 	}
-	splits := (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
-	par, err := o.params.Put(s.attnWords(splits))
+	slots := (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
+	par, err := o.params.Put(s.attnWords(slots))
 	if err != nil {
 		return err
 	}
 	heads := s.Heads
 	p.add(pp, o.d.BindGroup(pp, q.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole()),
-		flat(func(n int) int { return n * heads * splits }))
+		flatAt(func(n, pos int) int { return n * heads * s.splits(n, pos) }))
 	p.add(mp, o.d.BindGroup(mp, part.Whole(), out.Whole(), par, o.step.Whole()),
 		flat(func(n int) int { return n * heads }))
 	return nil
+}
+
+// splits is how many runs of wgsl.AttentionWorkgroup keys split attention
+// takes for a batch of n positions from pos: those the last position sees
+// (attn_part.wgsl computes the same).
+func (s RopeShape) splits(n, pos int) int {
+	seen := pos + n
+	if s.Window > 0 {
+		seen = min(seen, s.Window)
+	}
+	return (seen + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
 }
 
 // attnWords are the Attn parameters of the attention kernels.
@@ -321,9 +429,22 @@ func (o *Ops) elementwise(ctx context.Context, p *Program, name, src string, a, 
 	return nil
 }
 
-// SwiGLU records gate = silu(gate)·up.
-func (o *Ops) SwiGLU(ctx context.Context, p *Program, gate, up *Buffer, width, stride int) error {
-	return o.elementwise(ctx, p, "swiglu", wgsl.SwiGLU(), gate, up, width, stride)
+// SwiGLU records gate = silu(gate)·up, where each position's stride
+// values in h hold width gate values and then width up values.
+func (o *Ops) SwiGLU(ctx context.Context, p *Program, h *Buffer, width, stride int) error {
+	if stride < 2*width {
+		return fmt.Errorf("gpu: swiglu of %d values in strides of %d", width, stride)
+	}
+	pl, err := o.d.compile(ctx, "swiglu", wgsl.SwiGLU(), nil)
+	if err != nil {
+		return err
+	}
+	par, err := o.params.Put([]uint32{uint32(width), uint32(stride), 0, 0})
+	if err != nil {
+		return err
+	}
+	p.add(pl, o.d.BindGroup(pl, h.Whole(), par, o.step.Whole()), flat(func(n int) int { return (n*width + 255) / 256 }))
+	return nil
 }
 
 // Add records y += x.
@@ -347,7 +468,7 @@ func (o *Ops) Argmax(ctx context.Context, p *Program, x, r *Buffer, length, stri
 		return err
 	}
 	p.add(pl, o.d.BindGroup(pl, x.Whole(), r.Whole(), par, o.step.Whole()),
-		func(n int) (uint32, uint32, uint32) { return uint32(n), 1, 1 })
+		perPosition)
 	return nil
 }
 
@@ -363,6 +484,6 @@ func (o *Ops) Sample(ctx context.Context, p *Program, x, r, coins *Buffer, lengt
 		return err
 	}
 	p.add(pl, o.d.BindGroup(pl, x.Whole(), r.Whole(), par, o.step.Whole(), coins.Whole()),
-		func(n int) (uint32, uint32, uint32) { return uint32(n), 1, 1 })
+		perPosition)
 	return nil
 }

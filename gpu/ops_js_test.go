@@ -96,9 +96,17 @@ func TestSwiGLUAddBias(t *testing.T) {
 	t.Run("swiglu", func(t *testing.T) {
 		want := append([]float32(nil), gate...)
 		kernels.SwiGLU(want, up)
-		g, u := storage(t, gate, 0), storage(t, up, 0)
-		program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error { return o.SwiGLU(ctx, p, g, u, width, width) })
-		closeTo(t, "swiglu", readF32(t, g, n*width), want, magnitudes(want), elemTol)
+		var h []float32 // gate and up side by side per position, as one matvec writes them
+		for i := range n {
+			h = append(append(h, gate[i*width:(i+1)*width]...), up[i*width:(i+1)*width]...)
+		}
+		hb := storage(t, h, 0)
+		program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error { return o.SwiGLU(ctx, p, hb, width, 2*width) })
+		got, mags := readF32(t, hb, 2*n*width), magnitudes(want)
+		for i := range n {
+			closeTo(t, "swiglu", got[2*i*width:(2*i+1)*width], want[i*width:(i+1)*width], mags[i*width:(i+1)*width], elemTol)
+			closeTo(t, "up, unchanged", got[(2*i+1)*width:(2*i+2)*width], up[i*width:(i+1)*width], nil, 0)
+		}
 	})
 	t.Run("add", func(t *testing.T) {
 		want := append([]float32(nil), gate...)
@@ -184,7 +192,7 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 	r := rand.New(rand.NewPCG(uint64(heads*hd), uint64(pos)))
 	qd, kvd := heads*hd, kvHeads*hd
 	last := pos + n
-	slots := last
+	slots := last + 130 // a cache with room past the batch: split attention sizes itself by the position
 	if window > 0 {
 		slots = window + 64 - 1
 	}
@@ -220,9 +228,13 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 			ref.Attend(0, h/(heads/kvHeads), first, p, wantQ[i*qd+h*hd:i*qd+(h+1)*hd], scale, scores, want[i*qd+h*hd:i*qd+(h+1)*hd], tmp)
 		}
 	}
-	qb := storage(t, q, 0)
-	kb := storage(t, keys[pos*kvd:], 0)
-	vb := storage(t, vals[pos*kvd:], 0)
+	qkv := make([]float32, 0, n*(qd+2*kvd)) // q, k and v side by side, as one matvec writes them
+	for i := range n {
+		p := pos + i
+		qkv = append(append(append(qkv, q[i*qd:(i+1)*qd]...), keys[p*kvd:(p+1)*kvd]...), vals[p*kvd:(p+1)*kvd]...)
+	}
+	qkvb := storage(t, qkv, 0)
+	qb := storage(t, nil, n*qd)
 	kc, vc := storage(t, kc0, 0), storage(t, vc0, 0)
 	cs := storage(t, RopeTable(freqs, pos, n), 0)
 	out := storage(t, nil, n*qd)
@@ -233,7 +245,7 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 		part = storage(t, nil, n*heads*wgsl.SplitPartValues(hd, slots))
 	}
 	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
-		if err := o.Rope(ctx, p, sh, qb, kb, vb, kc, vc, cs); err != nil {
+		if err := o.Rope(ctx, p, sh, qkvb, qb, kc, vc, cs); err != nil {
 			return err
 		}
 		if err := o.Attention(ctx, p, sh, qb, kc, vc, out); err != nil {

@@ -94,10 +94,13 @@ func (p MatVecParams) Words() []uint32 {
 // PrepParams are the Prep uniform's fields (see xprep.wgsl).
 type PrepParams struct {
 	Units, XOff, XStride, OutStride uint32
+	Up                              uint32 // SwiGLU: the up values' distance from their gate's
 }
 
 // Words is the uniform's memory.
-func (p PrepParams) Words() []uint32 { return []uint32{p.Units, p.XOff, p.XStride, p.OutStride} }
+func (p PrepParams) Words() []uint32 {
+	return []uint32{p.Units, p.XOff, p.XStride, p.OutStride, p.Up, 0, 0, 0}
+}
 
 // MatMulParams are the MatMul uniform's fields (see matmul.wgsl).
 type MatMulParams struct {

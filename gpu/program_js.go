@@ -5,11 +5,13 @@ package gpu
 import (
 	"context"
 	"fmt"
+	"slices"
 	"syscall/js"
 )
 
-// Sizer gives a dispatch's workgroup counts for a batch of n positions.
-type Sizer func(n int) (x, y, z uint32)
+// Sizer gives a dispatch's workgroup counts for a batch of n positions
+// from position pos (split attention's grows with the position).
+type Sizer func(n, pos int) (x, y, z uint32)
 
 // Program is a recorded sequence of dispatches that share a Step uniform
 // (batch size n and first position pos) and run as one submission.
@@ -18,10 +20,11 @@ type Program struct {
 	step  *Buffer
 	pass  *Pass
 	sizes []Sizer
-	// prepared is a command buffer recorded ahead for preparedN positions
-	// (Prepare), submitted by the next RunPrepared of as many.
-	prepared  js.Value
-	preparedN int
+	// prepared is a command buffer recorded ahead (Prepare) with the
+	// workgroup counts preparedDims, submitted by the next RunPrepared
+	// whose batch and position give the same counts.
+	prepared     js.Value
+	preparedDims []uint32
 }
 
 // NewProgram starts an empty program whose kernels read step.
@@ -41,22 +44,35 @@ func (p *Program) add(pl *Pipeline, group js.Value, size Sizer) {
 // copies, in one command buffer. It does not wait for the GPU.
 func (p *Program) Run(n, pos int, copies ...Copy) {
 	p.d.WriteU32(p.step, 0, []uint32{uint32(n), uint32(pos), 0, 0})
-	p.setDims(n)
+	p.setDims(n, pos)
 	p.d.Run(p.pass, copies...)
 }
 
-// Prepare records the command buffer of a run of n positions followed by
-// copies, so that RunPrepared need not: encoding hundreds of dispatches
-// takes a millisecond or more, which a worker spends while it waits for
-// its next input instead of after receiving it. Buffers the program or
-// the copies use must live until the run (or Unprepare).
-func (p *Program) Prepare(n int, copies ...Copy) {
-	p.setDims(n)
-	p.prepared, p.preparedN = p.d.Record(p.pass, copies...), n
+// Prepare records the command buffer of a run of n positions from pos
+// followed by copies, so that RunPrepared need not: encoding hundreds of
+// dispatches takes a millisecond or more, which a worker spends while it
+// waits for its next input instead of after receiving it. Buffers the
+// program or the copies use must live until the run (or Unprepare).
+func (p *Program) Prepare(n, pos int, copies ...Copy) {
+	p.setDims(n, pos)
+	p.prepared, p.preparedDims = p.d.Record(p.pass, copies...), slices.Clone(p.pass.dims)
 }
 
-// Prepared reports whether a run of n positions is recorded ahead.
-func (p *Program) Prepared(n int) bool { return p.prepared.Type() == js.TypeObject && p.preparedN == n }
+// Prepared reports whether a command buffer recorded ahead serves a run
+// of n positions from pos: one was, and its workgroup counts are those
+// of this run.
+func (p *Program) Prepared(n, pos int) bool {
+	if p.prepared.Type() != js.TypeObject {
+		return false
+	}
+	for i, s := range p.sizes {
+		x, y, z := s(n, pos)
+		if d := p.preparedDims[3*i:]; d[0] != x || d[1] != y || d[2] != z {
+			return false
+		}
+	}
+	return true
+}
 
 // Unprepare drops a recorded command buffer.
 func (p *Program) Unprepare() { p.prepared = js.Undefined() }
@@ -65,7 +81,7 @@ func (p *Program) Unprepare() { p.prepared = js.Undefined() }
 // recorded when it was for n positions and the same copies (the caller's
 // promise), else recording one now.
 func (p *Program) RunPrepared(n, pos int, copies ...Copy) {
-	if !p.Prepared(n) {
+	if !p.Prepared(n, pos) {
 		p.Run(n, pos, copies...)
 		return
 	}
@@ -74,20 +90,28 @@ func (p *Program) RunPrepared(n, pos int, copies ...Copy) {
 	p.Unprepare()
 }
 
-func (p *Program) setDims(n int) {
+func (p *Program) setDims(n, pos int) {
 	for i, s := range p.sizes {
-		x, y, z := s(n)
+		x, y, z := s(n, pos)
 		p.pass.SetDims(i, x, y, z)
 	}
 }
 
 // flat sizes a dispatch of per(n) workgroups spread over x and y.
 func flat(per func(n int) int) Sizer {
-	return func(n int) (uint32, uint32, uint32) {
-		x, y := Grid(per(n))
+	return flatAt(func(n, _ int) int { return per(n) })
+}
+
+// flatAt sizes a dispatch of per(n, pos) workgroups spread over x and y.
+func flatAt(per func(n, pos int) int) Sizer {
+	return func(n, pos int) (uint32, uint32, uint32) {
+		x, y := Grid(per(n, pos))
 		return x, y, 1
 	}
 }
+
+// perPosition sizes a dispatch of one workgroup per position.
+func perPosition(n, _ int) (uint32, uint32, uint32) { return uint32(n), 1, 1 }
 
 // Arena hands out uniform parameter blocks, each at its own aligned
 // offset of a shared buffer, so that hundreds of dispatches need a few

@@ -32,7 +32,11 @@ type Options struct {
 	// MatMulMin is the batch from which the tiled matmul replaces the
 	// matvec; zero means 4.
 	MatMulMin int
-	Logger    *slog.Logger
+	// Unfused records a layer as it was before fusion (measurements):
+	// q, k, v, gate and up as matrices apart, RMSNorm, SwiGLU and the
+	// planar layout of x as dispatches of their own.
+	Unfused bool
+	Logger  *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -65,10 +69,20 @@ func Loader(opts Options) agent.Loader {
 
 // block holds one transformer block's weights on the GPU.
 type block struct {
-	attnNorm, ffnNorm   *Buffer
-	q, k, v, o          *Weights
-	qBias, kBias, vBias *Buffer
-	gate, up, down      *Weights
+	attnNorm, ffnNorm *Buffer
+	qkv               stack // q, k and v: one vector of QDim + 2 KVDim per position
+	qkvBias           *Buffer
+	o                 *Weights
+	gateUp            stack // gate and up: 2 FFNDim per position
+	down              *Weights
+}
+
+// stack is matrices that read one input and whose outputs go side by side
+// in one vector: one matrix of their stacked rows where the tensors allow
+// it (one matvec instead of several), else each apart, at its offset.
+type stack struct {
+	ws   []*Weights
+	offs []int
 }
 
 // Stage runs a range of a model's layers on the GPU. It implements
@@ -86,15 +100,15 @@ type Stage struct {
 	freqs   []float32
 	scale   float32
 
-	step                                     *Buffer
-	x, xb, q, k, v, att, hb, hb2, logits, cs *Buffer
-	tokens, picks, coins                     *Buffer
-	ops                                      *Ops
-	embedProg, headProg, greedyProg          *Program
-	owned                                    []*Buffer
-	weights                                  []*Weights
-	decodeTimes                              stepTimes
-	prepared                                 int // decoding steps recorded ahead
+	step                               *Buffer
+	x, xb, qkv, q, att, hb, logits, cs *Buffer
+	tokens, picks, coins               *Buffer
+	ops                                *Ops
+	embedProg, headProg, greedyProg    *Program
+	owned                              []*Buffer
+	weights                            []*Weights
+	decodeTimes                        stepTimes
+	prepared                           int // decoding steps recorded ahead
 }
 
 var _ agent.Compute = (*Stage)(nil)
@@ -176,22 +190,42 @@ func (s *Stage) load(ctx context.Context, m *model.Model, rows Rows) error {
 	if s.rng.First {
 		s.embed = mat("token_embd.weight", c.Vocab, c.Dim)
 	}
+	stacked := func(parts []Part, cols int) stack {
+		var st stack
+		if err != nil {
+			return st
+		}
+		if !s.opt.Unfused && Stackable(m, parts, cols) {
+			var w *Weights
+			if _, gen := m.Seeded(); gen {
+				w, err = s.d.GenerateStacked(ctx, m, parts, cols, s.opt.MaxChunkBytes)
+			} else {
+				w, err = s.d.LoadStacked(ctx, m, rows, parts, cols, s.opt.MaxChunkBytes)
+			}
+			if w != nil {
+				s.weights = append(s.weights, w)
+			}
+			return stack{ws: []*Weights{w}, offs: []int{0}}
+		}
+		off := 0
+		for _, p := range parts {
+			st.ws, st.offs = append(st.ws, mat(p.Name, p.Rows, cols)), append(st.offs, off)
+			off += p.Rows
+		}
+		return st
+	}
 	for i := s.rng.Begin; i < s.rng.End; i++ {
+		t := func(name string) string { return model.BlockTensor(i, name) }
 		b := block{
-			attnNorm: vec(model.BlockTensor(i, "attn_norm.weight"), c.Dim),
-			ffnNorm:  vec(model.BlockTensor(i, "ffn_norm.weight"), c.Dim),
-			q:        mat(model.BlockTensor(i, "attn_q.weight"), c.QDim(), c.Dim),
-			k:        mat(model.BlockTensor(i, "attn_k.weight"), c.KVDim(), c.Dim),
-			v:        mat(model.BlockTensor(i, "attn_v.weight"), c.KVDim(), c.Dim),
-			o:        mat(model.BlockTensor(i, "attn_output.weight"), c.Dim, c.QDim()),
-			gate:     mat(model.BlockTensor(i, "ffn_gate.weight"), c.FFNDim, c.Dim),
-			up:       mat(model.BlockTensor(i, "ffn_up.weight"), c.FFNDim, c.Dim),
-			down:     mat(model.BlockTensor(i, "ffn_down.weight"), c.Dim, c.FFNDim),
+			attnNorm: vec(t("attn_norm.weight"), c.Dim),
+			ffnNorm:  vec(t("ffn_norm.weight"), c.Dim),
+			qkv:      stacked([]Part{{t("attn_q.weight"), c.QDim()}, {t("attn_k.weight"), c.KVDim()}, {t("attn_v.weight"), c.KVDim()}}, c.Dim),
+			o:        mat(t("attn_output.weight"), c.Dim, c.QDim()),
+			gateUp:   stacked([]Part{{t("ffn_gate.weight"), c.FFNDim}, {t("ffn_up.weight"), c.FFNDim}}, c.Dim),
+			down:     mat(t("ffn_down.weight"), c.Dim, c.FFNDim),
 		}
 		if c.QKVBias {
-			b.qBias = vec(model.BlockTensor(i, "attn_q.bias"), c.QDim())
-			b.kBias = vec(model.BlockTensor(i, "attn_k.bias"), c.KVDim())
-			b.vBias = vec(model.BlockTensor(i, "attn_v.bias"), c.KVDim())
+			b.qkvBias = s.qkvBias(m, i, &err)
 		}
 		s.blocks = append(s.blocks, b)
 		if err != nil {
@@ -213,6 +247,22 @@ func (s *Stage) load(ctx context.Context, m *model.Model, rows Rows) error {
 		return err
 	}
 	return s.loadRope(m)
+}
+
+// qkvBias uploads block i's q, k and v biases side by side, recording
+// the first error in *err.
+func (s *Stage) qkvBias(m *model.Model, i int, err *error) *Buffer {
+	c := &s.cfg
+	var all []float32
+	for _, p := range []Part{{"attn_q.bias", c.QDim()}, {"attn_k.bias", c.KVDim()}, {"attn_v.bias", c.KVDim()}} {
+		if *err != nil {
+			return nil
+		}
+		var v []float32
+		v, *err = m.Vector(model.BlockTensor(i, p.Name), p.Rows)
+		all = append(all, v...)
+	}
+	return s.upload(all, err)
 }
 
 // upload makes a buffer of v, recording the first error in *err.
@@ -270,12 +320,10 @@ func (s *Stage) allocate() error {
 	s.xb = s.buffer(n*c.Dim, &err)
 	s.tokens = s.buffer(n, &err)
 	if len(s.blocks) > 0 {
+		s.qkv = s.buffer(n*(c.QDim()+2*c.KVDim()), &err)
 		s.q = s.buffer(n*c.QDim(), &err)
-		s.k = s.buffer(n*c.KVDim(), &err)
-		s.v = s.buffer(n*c.KVDim(), &err)
 		s.att = s.buffer(n*c.QDim(), &err)
-		s.hb = s.buffer(n*c.FFNDim, &err)
-		s.hb2 = s.buffer(n*c.FFNDim, &err)
+		s.hb = s.buffer(n*2*c.FFNDim, &err)
 		s.cs = s.buffer(n*len(s.freqs)*2, &err)
 	}
 	if s.rng.Last {

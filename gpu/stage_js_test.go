@@ -280,6 +280,33 @@ func TestStageQuantizedSynth(t *testing.T) {
 		defer func() { m.Config.SlidingWindow = 0 }()
 		newPair(t, m, data, nil, Options{MaxBatch: 4}, 96).generate(t, prompt, 16)
 	})
+	t.Run("unfused", func(t *testing.T) {
+		newPair(t, m, data, []int{2}, Options{Unfused: true}, 96).generate(t, prompt, 8)
+	})
+}
+
+// TestStageStacked runs stages whose q/k/v and gate/up stack into one
+// matrix each (one type per block), with the layer fused as decoding
+// records it, against the CPU reference: whole, in row chunks that cut
+// across the stacked tensors, and unfused.
+func TestStageStacked(t *testing.T) {
+	spec := synth.Spec{Dim: 256, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 320, Context: 256, Untied: true, Name: "synth-stacked"}
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q4_K} {
+		t.Run(typ.String(), func(t *testing.T) {
+			types := map[string]kernels.DType{"token_embd.weight": kernels.Q8_0, "output.weight": kernels.Q8_0}
+			for _, n := range []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"} {
+				types[n+".weight"] = typ
+			}
+			data := quantizedSynth(t, spec, types)
+			m, err := model.Load(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			prompt := []int{1, 300, 301, 302, 303, 304}
+			newPair(t, m, data, nil, Options{}, 64).generate(t, prompt, 12)
+			newPair(t, m, data, []int{1}, Options{MaxChunkBytes: 20 << 10}, 64).generate(t, prompt, 6)
+		})
+	}
 }
 
 func mustCodec(t *testing.T, typ kernels.DType) *kernels.Codec {

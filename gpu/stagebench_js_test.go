@@ -22,7 +22,9 @@ import (
 // (TABSHARD_STAGE=preset:policy, default llama-3-70b:q4_0;
 // TABSHARD_STAGE_LAYERS, default 10: one of eight workers' share; after
 // TABSHARD_STAGE_POS positions, default 64; TABSHARD_STAGE_BATCH positions
-// a submission, default Options.MaxBatch). It
+// a submission, default Options.MaxBatch; TABSHARD_STAGE_CONTEXT cache
+// slots, default the positions used; TABSHARD_STAGE_UNFUSED=1 records the
+// layer unfused, Options.Unfused). It
 // reports the median of 32 tokens of Forward as a worker calls it (upload
 // x, one submission, read x back), the same submission's host time from
 // submit to done and its GPU time (timestamps), and the stage's weights
@@ -72,13 +74,22 @@ func BenchmarkStageDecode(b *testing.B) {
 			b.Fatalf("TABSHARD_STAGE_BATCH %q: want a positive number", v)
 		}
 	}
+	opts.Unfused = os.Getenv("TABSHARD_STAGE_UNFUSED") != ""
+	positions := min(prompt+64, m.Config.ContextLength)
+	if v := os.Getenv("TABSHARD_STAGE_CONTEXT"); v != "" { // a cache of more slots than the positions used
+		n, err := strconv.Atoi(v)
+		if err != nil || n < positions || n > m.Config.ContextLength {
+			b.Fatalf("TABSHARD_STAGE_CONTEXT %q: want a number from %d to %d", v, positions, m.Config.ContextLength)
+		}
+		positions = n
+	}
 	s, err := NewStage(ctx, m, worker.Range{Begin: 0, End: layers}, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	b.Logf("%s, %d blocks: %.2f GB of weights generated in %v", spec, layers, float64(s.WeightBytes())/1e9, time.Since(start).Round(time.Millisecond))
-	akv, err := s.NewKV(worker.Options{Positions: min(prompt+64, m.Config.ContextLength)})
+	akv, err := s.NewKV(worker.Options{Positions: positions})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,7 +130,7 @@ func BenchmarkStageDecode(b *testing.B) {
 				b.Fatal(err)
 			}
 			fwd = append(fwd, time.Since(t0))
-			h, g, err := timer.Run(ctx, prog, 1)
+			h, g, err := timer.Run(ctx, prog, 1, pos)
 			if err != nil {
 				b.Fatal(err)
 			}

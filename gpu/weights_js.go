@@ -128,36 +128,123 @@ func RowsOf(m *model.Model, src io.ReaderAt) (Rows, error) {
 // a few MiB of rows at a time read with rows (over HTTP Range in a tab),
 // so that no large tensor is ever whole in wasm memory.
 func (d *Device) LoadWeights(ctx context.Context, m *model.Model, rowsOf Rows, name string, rows, cols int, maxChunk int64) (*Weights, error) {
-	ti, ok := m.File.Tensor(name)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s is missing", model.ErrTensor, name)
-	}
-	if len(ti.Dims) != 2 || ti.Dims[0] != uint64(cols) || ti.Dims[1] != uint64(rows) {
-		return nil, fmt.Errorf("%w: %s has dims %v, want [%d %d]", model.ErrTensor, name, ti.Dims, cols, rows)
-	}
-	w, err := d.NewWeights(ti.Type, rows, cols, maxChunk)
+	return d.LoadStacked(ctx, m, rowsOf, []Part{{Name: name, Rows: rows}}, cols, maxChunk)
+}
+
+// Part is one tensor of a stack: its name and rows.
+type Part struct {
+	Name string
+	Rows int
+}
+
+// LoadStacked loads tensors of cols columns as one: their rows one after
+// another, in order (q, k and v as one matrix, so that one matvec computes
+// all three). They must share a type (Stackable).
+func (d *Device) LoadStacked(ctx context.Context, m *model.Model, rowsOf Rows, parts []Part, cols int, maxChunk int64) (*Weights, error) {
+	tis, err := stackInfo(m, parts, cols)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
+	w, err := d.NewWeights(tis[0].Type, totalRows(parts), cols, maxChunk)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", parts[0].Name, err)
+	}
+	at := 0
+	for i, p := range parts {
+		if err := d.loadInto(ctx, w, at, tis[i], p.Rows, rowsOf); err != nil {
+			w.Destroy()
+			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		}
+		at += p.Rows
+	}
+	return w, nil
+}
+
+// Stackable reports whether the tensors can be loaded as one (LoadStacked,
+// GenerateStacked): one type, and rows of whole words so that each
+// tensor's rows start at a word in a chunk.
+func Stackable(m *model.Model, parts []Part, cols int) bool {
+	_, err := stackInfo(m, parts, cols)
+	return err == nil
+}
+
+// stackInfo checks the tensors' shapes and types.
+func stackInfo(m *model.Model, parts []Part, cols int) ([]*gguf.TensorInfo, error) {
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("%w: no tensors to stack", model.ErrTensor)
+	}
+	tis := make([]*gguf.TensorInfo, len(parts))
+	for i, p := range parts {
+		ti, ok := m.File.Tensor(p.Name)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is missing", model.ErrTensor, p.Name)
+		}
+		if len(ti.Dims) != 2 || ti.Dims[0] != uint64(cols) || ti.Dims[1] != uint64(p.Rows) {
+			return nil, fmt.Errorf("%w: %s has dims %v, want [%d %d]", model.ErrTensor, p.Name, ti.Dims, cols, p.Rows)
+		}
+		if i > 0 && ti.Type != tis[0].Type {
+			return nil, fmt.Errorf("%w: %s is %s, %s is %s", model.ErrTensor, p.Name, ti.Type, parts[0].Name, tis[0].Type)
+		}
+		tis[i] = ti
+	}
+	if len(parts) > 1 {
+		rb, err := tis[0].Type.RowBytes(int64(cols))
+		if err != nil {
+			return nil, err
+		}
+		if rb%4 != 0 {
+			return nil, fmt.Errorf("%w: rows of %d bytes do not stack", model.ErrTensor, rb)
+		}
+	}
+	return tis, nil
+}
+
+func totalRows(parts []Part) int {
+	n := 0
+	for _, p := range parts {
+		n += p.Rows
+	}
+	return n
+}
+
+// span is the rows [begin, end) of a tensor stacked in w at row at that
+// fall in chunk: they start at byte off of its buffer.
+type span struct {
+	chunk      int
+	begin, end int
+	off        int64
+}
+
+// spans are where rows [0, rows) of a tensor stacked at row at go.
+func (w *Weights) spans(at, rows int) []span {
+	var out []span
 	for i, c := range w.Chunks {
-		off, row := int64(0), c.RowBegin
-		for _, n := range UploadPieces(c.RowEnd-c.RowBegin, w.RowBytes, uploadPiece) {
+		b, e := max(c.RowBegin, at), min(c.RowEnd, at+rows)
+		if b < e {
+			out = append(out, span{chunk: i, begin: b - at, end: e - at, off: int64(b-c.RowBegin) * w.RowBytes})
+		}
+	}
+	return out
+}
+
+// loadInto streams a tensor's rows into w from row at on.
+func (d *Device) loadInto(ctx context.Context, w *Weights, at int, ti *gguf.TensorInfo, rows int, rowsOf Rows) error {
+	for _, sp := range w.spans(at, rows) {
+		off, row := sp.off, sp.begin
+		for _, n := range UploadPieces(sp.end-sp.begin, w.RowBytes, uploadPiece) {
 			if err := ctx.Err(); err != nil {
-				w.Destroy()
-				return nil, err
+				return err
 			}
 			data, err := rowsOf(ti, int64(row), int64(row+n))
 			if err != nil {
-				w.Destroy()
-				return nil, fmt.Errorf("%s rows [%d,%d): %w", name, row, row+n, err)
+				return fmt.Errorf("rows [%d,%d): %w", row, row+n, err)
 			}
 			if data, err = w.layout(data); err != nil {
-				w.Destroy()
-				return nil, fmt.Errorf("%s: %w", name, err)
+				return err
 			}
-			d.Write(w.Buffers[i], off, data)
+			d.Write(w.Buffers[sp.chunk], off, data)
 			off, row = off+int64(len(data)), row+n
 		}
 	}
-	return w, nil
+	return nil
 }

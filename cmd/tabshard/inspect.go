@@ -173,6 +173,20 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
+// decimalSize formats a byte count with a decimal unit (B, kB, MB, GB, TB),
+// as bandwidths and model sizes are quoted.
+func decimalSize(n float64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB"}
+	i := 0
+	for ; n >= 1000 && i < len(units)-1; i++ {
+		n /= 1000
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f B", n)
+	}
+	return fmt.Sprintf("%.2f %s", n, units[i])
+}
+
 // dequantRows is how many rows inspect decodes at a time.
 const dequantRows = 64
 

@@ -174,4 +174,29 @@ func TestUsage(t *testing.T) {
 	if _, errOut, code := tabshard(t, "inspect"); code != 2 {
 		t.Fatalf("inspect without file: exit %d %q", code, errOut)
 	}
+	if out, _, code := tabshard(t, "--version"); code != 0 || !strings.HasPrefix(out, "tabshard ") {
+		t.Fatalf("--version: exit %d %q", code, out)
+	}
+}
+
+// Every command's -h has a synopsis, a description and an example, and no
+// flag's placeholder is taken from prose in backquotes.
+func TestCommandHelp(t *testing.T) {
+	for _, c := range commands() {
+		_, errOut, code := tabshard(t, c.name, "-h")
+		if code != 0 {
+			t.Errorf("%s -h: exit %d", c.name, code)
+		}
+		for _, want := range []string{"Usage: tabshard " + c.name, "Example:\n  tabshard " + c.name} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%s -h lacks %q:\n%s", c.name, want, errOut)
+			}
+		}
+		if strings.Contains(errOut, "Usage of") || strings.Contains(errOut, " tabshard up\n") {
+			t.Errorf("%s -h has flag-package boilerplate or a prose placeholder:\n%s", c.name, errOut)
+		}
+		if h := helps[c.name]; h.description == "" {
+			t.Errorf("%s has no description", c.name)
+		}
+	}
 }

@@ -37,8 +37,8 @@ func runMeasure(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("measure", flag.ContinueOnError)
 	c := measureConfig{}
 	fs.StringVar(&c.coordinator, "coordinator", "http://127.0.0.1:8080", "the coordinator's HTTP address")
-	fs.IntVar(&c.promptTokens, "prompt-tokens", 512, "tokens of each run's prompt (random ids)")
-	fs.IntVar(&c.tokens, "tokens", 128, "tokens each run generates (greedy, past end-of-text)")
+	fs.IntVar(&c.promptTokens, "prompt-tokens", 0, "tokens of each run's prompt (random ids); 0: 512, or a quarter of the model's context if that is less")
+	fs.IntVar(&c.tokens, "tokens", 0, "tokens each run generates (greedy, past end-of-text); 0: 128, or what fits the model's context after the prompt")
 	fs.IntVar(&c.runs, "runs", 3, "runs; medians are reported")
 	gbs := fs.Float64("read-bandwidth", 0, "the device's plain read bandwidth in GB/s (e.g. from make bench-gpu), for the decode bound; 0: no bound")
 	fs.DurationVar(&c.wait, "wait", 15*time.Minute, "how long to wait for the cluster to answer a first request (workers loading), and for each run")
@@ -50,8 +50,8 @@ func runMeasure(ctx context.Context, e *env, args []string) error {
 	switch {
 	case len(rest) > 0:
 		return usageErr("unexpected argument %q", rest[0])
-	case c.promptTokens < 1 || c.tokens < 2 || c.runs < 1:
-		return usageErr("want --prompt-tokens >= 1, --tokens >= 2, --runs >= 1")
+	case c.promptTokens < 0 || c.tokens < 0 || c.tokens == 1 || c.runs < 1:
+		return usageErr("want --prompt-tokens >= 1, --tokens >= 2, --runs >= 1 (0: fit the model)")
 	}
 	c.bandwidth = *gbs * 1e9
 	c.coordinator = strings.TrimRight(c.coordinator, "/")
@@ -117,6 +117,9 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 		return nil, fmt.Errorf("the served model has no usable vocabulary: %v", err)
 	}
 	vocab := len(toks)
+	if err := r.fitContext(f); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(progress, "measure: %s; waiting for the cluster to answer (up to %v)\n", r.Model, c.wait)
 	for { // until a leader has a plan and the workers have loaded
 		wctx, cancel := context.WithDeadline(ctx, deadline)
@@ -133,7 +136,7 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 	rng := rand.New(rand.NewPCG(c.seed, 0))
 	var before, after map[string]float64
 	for run := range c.runs {
-		prompt := make([]int, c.promptTokens)
+		prompt := make([]int, r.PromptTokens)
 		for i := range prompt {
 			prompt[i] = 3 + rng.IntN(vocab-3)
 		}
@@ -143,7 +146,7 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 		}
 		snap := make(chan scrape, 1)
 		rctx, cancel := context.WithTimeout(ctx, c.wait)
-		times, err := completeTimed(rctx, cl, c.coordinator, prompt, c.tokens, func() { // first token: decode starts
+		times, err := completeTimed(rctx, cl, c.coordinator, prompt, r.Tokens, func() { // first token: decode starts
 			m, err := scrapeMetrics(ctx, cl, c.coordinator+"/metrics")
 			snap <- scrape{m, err}
 		})
@@ -173,7 +176,7 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 	if r.Plan, err = planSummary(ctx, cl, c.coordinator); err != nil {
 		return nil, err
 	}
-	r.BytesPerToken = bytesPerToken(f, c.promptTokens+c.tokens/2)
+	r.BytesPerToken = bytesPerToken(f, r.PromptTokens+r.Tokens/2)
 	return r, nil
 }
 
@@ -198,15 +201,44 @@ func (r *measureReport) perStage(before, after map[string]float64) {
 	r.StepMs = mean("step")
 }
 
+// Defaults of measure's prompt and generation lengths, where the model's
+// context allows them.
+const (
+	defaultPromptTokens = 512
+	defaultTokens       = 128
+)
+
+// fitContext sets the prompt and generation lengths left at 0 to defaults
+// that fit the model's context, and refuses lengths that do not fit.
+func (r *measureReport) fitContext(f *gguf.File) error {
+	arch, _ := f.String("general.architecture")
+	ctxLen, err := f.Uint(arch + ".context_length")
+	if err != nil || ctxLen < 4 {
+		ctxLen = defaultPromptTokens + defaultTokens + 1
+	}
+	n := int(ctxLen)
+	if r.PromptTokens == 0 {
+		r.PromptTokens = min(defaultPromptTokens, n/4)
+	}
+	if r.Tokens == 0 {
+		r.Tokens = max(2, min(defaultTokens, n-r.PromptTokens-1))
+	}
+	if r.PromptTokens+r.Tokens >= n {
+		return fmt.Errorf("%w: a %d-token prompt and %d tokens do not fit the model's context of %d; lower --prompt-tokens or --tokens",
+			errUsage, r.PromptTokens, r.Tokens, n)
+	}
+	return nil
+}
+
 func (r *measureReport) print(w io.Writer) {
 	ttft, tps := median(r.TTFTms), median(r.DecodeTPS)
 	fmt.Fprintf(w, "model %s, %d stages; %d-token prompts, %d tokens each, %d runs (medians)\n", r.Model, r.Stages, r.PromptTokens, r.Tokens, r.Runs)
 	fmt.Fprintf(w, "time to first token   %.0f ms\n", ttft)
 	fmt.Fprintf(w, "decode                %.2f tokens/s (%.2f ms/token)\n", tps, 1000/tps)
-	fmt.Fprintf(w, "bytes read per token  %.3f GB (weights, one embedding row, KV at the mean position)\n", r.BytesPerToken/1e9)
+	fmt.Fprintf(w, "bytes read per token  %s (weights, one embedding row, KV at the mean position)\n", decimalSize(r.BytesPerToken))
 	if r.Bandwidth > 0 {
 		bound := r.Bandwidth / r.BytesPerToken
-		fmt.Fprintf(w, "bound                 %.1f tokens/s at %.0f GB/s: %.0f %% reached\n", bound, r.Bandwidth/1e9, 100*tps/bound)
+		fmt.Fprintf(w, "bound                 %.1f tokens/s at %s/s: %.0f %% reached\n", bound, decimalSize(r.Bandwidth), 100*tps/bound)
 	}
 	if r.StepMs > 0 {
 		var compute float64
@@ -285,8 +317,8 @@ func planSummary(ctx context.Context, cl *http.Client, base string) ([]string, e
 		if s.GetOutputHead() {
 			extra += " + output head"
 		}
-		out = append(out, fmt.Sprintf("stage %d: blocks [%d,%d)%s on %s (%s), %.2f GB of weights", s.GetIndex(), s.GetLayerBegin(), s.GetLayerEnd(),
-			extra, s.GetDeviceId(), names[s.GetDeviceId()], float64(s.GetWeightBytes())/1e9))
+		out = append(out, fmt.Sprintf("stage %d: blocks [%d,%d)%s on %s (%s), %s of weights", s.GetIndex(), s.GetLayerBegin(), s.GetLayerEnd(),
+			extra, s.GetDeviceId(), names[s.GetDeviceId()], decimalSize(float64(s.GetWeightBytes()))))
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/gguf"
 	"github.com/tabshard/tabshard/model/quantize"
 	"github.com/tabshard/tabshard/worker"
 )
@@ -46,11 +47,10 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := quantize.Options{
-		Policy:   policy,
-		Note:     func(s string) { fmt.Fprintln(e.stderr, "note:", s) },
-		Progress: progressPrinter(e),
+	if err := checkPolicy(e, *in, policy, *policyName); err != nil {
+		return err
 	}
+	opts := quantize.Options{Policy: policy, Progress: progressPrinter(e, "quantize")}
 	sum, err := quantize.Rewrite(ctx, *in, *out, opts)
 	if err != nil {
 		return err
@@ -58,6 +58,65 @@ func runQuantize(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "wrote %s: %d tensors, %s of tensor data, %.3f bits per weight (%s)\n",
 		*out, sum.Tensors, byteSize(sum.Bytes), sum.BitsPerWeight(), typeCounts(sum.ByType))
 	return nil
+}
+
+// fallbackGroup is the tensors that fell back from one type to another for
+// one row length: quantize prints one note per group, not one per tensor.
+type fallbackGroup struct {
+	from, to kernels.DType
+	cols     uint64
+}
+
+// checkPolicy prints the policy's fallbacks grouped, and refuses a policy
+// none of whose quantized types can be applied to the file: writing it
+// would silently give a file of another policy.
+func checkPolicy(e *env, in string, policy *quantize.Policy, name string) error {
+	f, src, err := gguf.Open(in)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	src.Close()
+	groups := map[fallbackGroup][]string{}
+	var order []fallbackGroup
+	applied := 0
+	for _, t := range f.Tensors {
+		c := policy.TypeFor(t.Name, t.Dims)
+		if c.Type == c.Requested {
+			if blockQuantized(c.Requested) {
+				applied++
+			}
+			continue
+		}
+		g := fallbackGroup{c.Requested, c.Type, t.Dims[0]}
+		if groups[g] == nil {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], t.Name)
+	}
+	for _, g := range order {
+		fmt.Fprintf(e.stderr, "note: %d tensor(s) with rows of %d use %s instead of %s (rows are not whole %s blocks): %s\n",
+			len(groups[g]), g.cols, g.to, g.from, g.from, namesBrief(groups[g], 3))
+	}
+	if applied == 0 && len(order) > 0 {
+		return fmt.Errorf("%w: policy %s cannot be applied to %s: no tensor's rows are whole blocks of its types (see the notes); choose a policy whose types fit, or --tensor-type overrides",
+			errUsage, name, in)
+	}
+	return nil
+}
+
+// blockQuantized reports whether t stores blocks of several weights (the
+// types a policy can fail to apply), not single floats.
+func blockQuantized(t kernels.DType) bool {
+	l, err := t.Layout()
+	return err == nil && l.BlockElems > 1
+}
+
+// namesBrief lists up to n names and how many more there are.
+func namesBrief(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
 
 func buildPolicy(name string, overrides []string) (*quantize.Policy, error) {
@@ -77,8 +136,9 @@ func buildPolicy(name string, overrides []string) (*quantize.Policy, error) {
 	return policy, nil
 }
 
-// progressPrinter reports every 5 % of a large input on stderr.
-func progressPrinter(e *env) func(done, total int64) {
+// progressPrinter reports every 5 % of a large input on stderr, each line
+// starting with what is in progress.
+func progressPrinter(e *env, what string) func(done, total int64) {
 	last := -1
 	return func(done, total int64) {
 		if total < progressFloor {
@@ -86,7 +146,7 @@ func progressPrinter(e *env) func(done, total int64) {
 		}
 		pct := int(done * 100 / total)
 		if pct/5 != last/5 || done == total {
-			fmt.Fprintf(e.stderr, "quantize: %3d%% (%s of %s)\n", pct, byteSize(done), byteSize(total))
+			fmt.Fprintf(e.stderr, "%s: %3d%% (%s of %s)\n", what, pct, byteSize(done), byteSize(total))
 			last = pct
 		}
 	}

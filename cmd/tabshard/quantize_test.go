@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,7 +14,8 @@ func TestQuantizeThenGenerateAndEval(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("quantize: exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(stdout, "bits per weight") || !strings.Contains(errOut, "note: blk.0.ffn_down.weight") {
+	if !strings.Contains(stdout, "bits per weight") || !strings.Contains(errOut, "note: 5 tensor(s) with rows of 172 use F16 instead of Q8_0") ||
+		strings.Count(errOut, "note:") != 1 {
 		t.Fatalf("quantize output %q, notes %q", stdout, errOut)
 	}
 	table, _, _ := tabshard(t, "inspect", out)
@@ -29,6 +31,19 @@ func TestQuantizeThenGenerateAndEval(t *testing.T) {
 	report, errOut, code := tabshard(t, "eval", "--model", out, "--reference", modelFiles["v3"], "--steps", "50")
 	if code != 0 || !strings.Contains(report, "top-1 agreement") || !strings.Contains(report, "mean KL") {
 		t.Fatalf("eval: exit %d %q %s", code, report, errOut)
+	}
+}
+
+func TestQuantizeRefusesPolicyThatCannotApply(t *testing.T) {
+	// stories260K's rows are 64 and 172 wide: no q2_k super-block (256) fits,
+	// so the file would silently be q4_0 and f16.
+	out := filepath.Join(t.TempDir(), "q2k.gguf")
+	_, errOut, code := tabshard(t, "quantize", "--in", modelFiles["v3"], "--out", out, "--policy", "q2_k")
+	if code != 2 || !strings.Contains(errOut, "policy q2_k cannot be applied") || !strings.Contains(errOut, "use Q4_0 instead of Q2_K") {
+		t.Fatalf("q2_k on stories260K: exit %d, stderr %q", code, errOut)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("a refused policy wrote %s (stat: %v)", out, err)
 	}
 }
 

@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/coordinator"
-	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
+	"github.com/tabshard/tabshard/modelauth"
 )
 
 func runServeModel(ctx context.Context, e *env, args []string) error {

@@ -37,7 +37,7 @@ func runSynth(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	notes, err := synth.WritePreset(*out, p, pol, w, *seed)
+	notes, err := synth.WritePresetProgress(*out, p, pol, w, *seed, progressPrinter(e, "synth"))
 	if err != nil {
 		return err
 	}

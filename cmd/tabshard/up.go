@@ -34,8 +34,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&cfg.RaftJoin, "join", false, "join a running cluster: its leader adds this node (needs --nats and --join-token)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
-	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers, at least 1)")
-	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: as many as pay off; default with local workers: one each)")
+	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers; with none, --plan-wait after the first worker joins)")
+	fs.DurationVar(&cfg.PlanWait, "plan-wait", cfg.PlanWait, "with --min-workers 0: how long the first plan waits for more workers (tabs) after the first one joined")
+	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: one per worker present, less the standbys)")
 	fs.IntVar(&cfg.Standbys, "standbys", 0, "standbys per stage")
 	fs.StringVar(&cfg.ModelServerURL, "model-server", "", "the model file's URL on a model server of another origin (tabshard serve-model prints it): workers read the model there, with grants this coordinator signs")
 	keyFile := fs.String("model-key-file", "", "file of the key grants are signed with, shared with the model server (at least 32 bytes; needs --model-server)")
@@ -61,7 +62,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return usageErr("--local-workers %d is negative", *local)
 	}
 	if cfg.MinWorkers == 0 {
-		cfg.MinWorkers = max(*local, 1)
+		cfg.MinWorkers = *local // 0: plan --plan-wait after the first worker joins
 	}
 	if cfg.Stages == 0 && *local > 0 {
 		cfg.Stages = max(*local-cfg.Standbys, 1)
@@ -76,8 +77,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	fmt.Fprintf(e.stdout, "tabshard coordinator %s\n  http:       %s\n  nats:       %s\n  nats (ws):  %s\n  join token: %s\n  worker tab: %s/worker?token=%s\n",
-		cfg.NodeID, c.HTTPURL(), c.NATSURL(), c.NATSWebSocketURL(), c.JoinToken(), c.HTTPURL(), c.JoinToken())
+	printBanner(e, cfg.NodeID, c)
 	if len(cfg.NATSRoutes) > 0 {
 		fmt.Fprintf(e.stdout, "  nats cluster: %d servers (routes %s), activation log in %d copies\n", len(cfg.NATSRoutes), strings.Join(cfg.NATSRoutes, ","), min(len(cfg.NATSRoutes), bus.LogReplicas))
 	}
@@ -96,6 +96,15 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "shutting down")
 	return nil
+}
+
+// printBanner says where the coordinator listens and lists every page.
+func printBanner(e *env, node string, c *coordinator.Coordinator) {
+	u, tok := c.HTTPURL(), c.JoinToken()
+	fmt.Fprintf(e.stdout, "tabshard coordinator %s\n  http:       %s\n  nats:       %s\n  nats (ws):  %s\n  join token: %s\n",
+		node, u, c.NATSURL(), c.NATSWebSocketURL(), tok)
+	fmt.Fprintf(e.stdout, "  worker tab: %s/worker?token=%s\n  launcher:   %s/launcher?token=%s  (opens worker tabs)\n  chat:       %s/chat\n  dashboard:  %s/dashboard\n",
+		u, tok, u, tok, u, u)
 }
 
 // runLocalWorker runs an in-process worker until ctx ends.

@@ -17,7 +17,7 @@ func numCPU() int { return runtime.NumCPU() }
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	coord := fs.String("coordinator", "", "a coordinator's HTTP address, e.g. http://127.0.0.1:8080 (required)")
-	token := fs.String("join-token", "", "the cluster's join token (required; `tabshard up` prints it)")
+	token := fs.String("join-token", "", "the cluster's join token (required; 'tabshard up' prints it)")
 	name := fs.String("name", "", "a name for this worker (default: the host name)")
 	memory := fs.String("memory", "4GiB", "memory budget for weights, KV cache and activations")
 	backend := fs.String("backend", "cpu", "compute backend: cpu (WebGPU runs in browser tabs)")

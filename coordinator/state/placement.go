@@ -21,8 +21,13 @@ type PlanFunc func(devices []*tabshardv1.Device) (*tabshardv1.Plan, error)
 type Placement struct {
 	// Plan makes the first plan.
 	Plan PlanFunc
-	// MinWorkers is how many active workers the first plan waits for.
+	// MinWorkers is how many active workers the first plan waits for; 0
+	// waits PlanWaitMs after the first worker joined instead, then plans over
+	// every worker present (tabs join one by one).
 	MinWorkers int
+	// PlanWaitMs is how long the first plan waits for more workers after the
+	// first one joined, when MinWorkers is 0.
+	PlanWaitMs int64
 	// Standbys is how many standbys each stage should have.
 	Standbys int
 }
@@ -58,7 +63,7 @@ func Devices(members []*tabshardv1.Member) []*tabshardv1.Device {
 func (p Placement) Decide(st *tabshardv1.ClusterState, now int64) (*tabshardv1.CommitPlan, error) {
 	active := Active(st)
 	if st.GetPlan() == nil {
-		if len(active) < max(p.MinWorkers, 1) {
+		if !p.readyToPlan(active, now) {
 			return nil, nil
 		}
 		plan, err := p.Plan(Devices(active))
@@ -77,7 +82,9 @@ func (p Placement) Decide(st *tabshardv1.ClusterState, now int64) (*tabshardv1.C
 	if err := r.primaries(); err != nil {
 		return nil, err
 	}
-	r.standbys(p.Standbys)
+	// A worker that joins after the plan is a standby rather than idle: one
+	// per stage at least, Standbys where more are asked for.
+	r.standbys(max(p.Standbys, 1))
 	if SetLinks(plan, st.GetMembers()) {
 		r.changed = true
 	}
@@ -86,6 +93,39 @@ func (p Placement) Decide(st *tabshardv1.ClusterState, now int64) (*tabshardv1.C
 	}
 	r.unused()
 	return &tabshardv1.CommitPlan{Plan: plan, Failovers: r.events, ExpectedEpoch: st.GetEpoch()}, nil
+}
+
+// readyToPlan reports whether the first plan should be made over active
+// now: MinWorkers of them are there, or (MinWorkers 0) PlanWaitMs has
+// passed since the first of them joined.
+func (p Placement) readyToPlan(active []*tabshardv1.Member, now int64) bool {
+	if len(active) == 0 {
+		return false
+	}
+	if p.MinWorkers > 0 {
+		return len(active) >= p.MinWorkers
+	}
+	first := active[0].GetJoinedUnixMs()
+	for _, m := range active[1:] {
+		first = min(first, m.GetJoinedUnixMs())
+	}
+	return now-first >= p.PlanWaitMs
+}
+
+// WaitingFor says what the first plan waits for, for a status line: ""
+// when there is a plan or nothing to wait for.
+func (p Placement) WaitingFor(st *tabshardv1.ClusterState) string {
+	if st.GetPlan() != nil {
+		return ""
+	}
+	n := len(Active(st))
+	if p.MinWorkers > 0 {
+		return fmt.Sprintf("%d of %d workers joined", n, p.MinWorkers)
+	}
+	if n == 0 {
+		return "no worker has joined: open a worker tab or start a worker"
+	}
+	return fmt.Sprintf("%d worker(s) joined; planning %d ms after the first, over every worker present", n, p.PlanWaitMs)
 }
 
 // HopLink is the link between the workers of two consecutive stages, from

@@ -221,3 +221,46 @@ func TestPlacementFailoverRelinks(t *testing.T) {
 		t.Errorf("links after stage 1 moved to browser b2: %v, want %v", got, want)
 	}
 }
+
+// With MinWorkers 0 the first plan waits PlanWaitMs after the first worker
+// joined (tabs join one by one), then plans over every worker present; a
+// worker that joins after the plan becomes a standby, not idle.
+func TestPlacementWaitsForTabsThenPlansOverAll(t *testing.T) {
+	m := state.NewMachine()
+	var planned []string
+	p := state.Placement{PlanWaitMs: 3000, Plan: func(devs []*tabshardv1.Device) (*tabshardv1.Plan, error) {
+		planned = nil
+		ids := make([][]string, len(devs))
+		for i, d := range devs {
+			planned = append(planned, d.GetId())
+			ids[i] = []string{d.GetId()}
+		}
+		return plan(ids...), nil
+	}}
+	if w := p.WaitingFor(m.State()); w == "" {
+		t.Error("WaitingFor says nothing with no worker")
+	}
+	admit(m, t) // joined at 1 ms
+	for _, now := range []int64{1, 2000, 3000} {
+		if c, err := p.Decide(m.State(), now); c != nil || err != nil {
+			t.Fatalf("at %d ms: planned %v (%v) before the wait was over", now, c, err)
+		}
+		admit(m, t)
+	}
+	c, err := p.Decide(m.State(), 3001)
+	if err != nil || c == nil || len(c.GetPlan().GetStages()) != 4 || !slices.Equal(planned, []string{"w1", "w2", "w3", "w4"}) {
+		t.Fatalf("after the wait: %v (%v), planned over %v", c, err, planned)
+	}
+	if err := m.Apply(&tabshardv1.Command{Change: &tabshardv1.Command_CommitPlan{CommitPlan: c}}); err != nil {
+		t.Fatal(err)
+	}
+	if w := p.WaitingFor(m.State()); w != "" {
+		t.Errorf("WaitingFor with a plan: %q", w)
+	}
+	late := admit(m, t)
+	decideAndApply(t, m, p)
+	st := m.State()
+	if got := st.GetPlan().GetStages()[0].GetStandbyDeviceIds(); !slices.Equal(got, []string{late}) || len(st.GetPlan().GetUnusedDeviceIds()) != 0 {
+		t.Fatalf("a late worker: stage 0 standbys %v, unused %v", got, st.GetPlan().GetUnusedDeviceIds())
+	}
+}

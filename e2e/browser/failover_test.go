@@ -1,8 +1,10 @@
 package browser
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTabClosedMidGeneration: a stage's tab is closed while a completion
@@ -27,6 +29,7 @@ func TestTabClosedMidGeneration(t *testing.T) {
 		t.Fatalf("no primary and standby of stage 1 among the tabs; plan %v", c.State().GetPlan())
 	}
 
+	dash := b.open("dashboard", c.HTTPURL()+"/dashboard")
 	pieces := stream(t, c.HTTPURL())
 	var text strings.Builder
 	text.WriteString(<-pieces)
@@ -57,5 +60,54 @@ func TestTabClosedMidGeneration(t *testing.T) {
 	s := standby.status()
 	if s.Role != "primary" || s.Stage != 1 || s.DecodeSteps == 0 {
 		t.Errorf("the standby after the failover: %+v", s)
+	}
+	checkDashboardAfterFailover(t, dash)
+}
+
+// checkDashboardAfterFailover reads the dashboard's charts: the failover is
+// marked on both, and tokens/s — a rate of the token counter — was above
+// zero while the text streamed and reads zero once generation has stopped.
+func checkDashboardAfterFailover(t *testing.T, dash *tab) {
+	t.Helper()
+	type point struct {
+		T float64  `json:"t"`
+		V *float64 `json:"v"`
+	}
+	var got struct {
+		Markers []struct {
+			Label string `json:"label"`
+		} `json:"markers"`
+		Points []point `json:"points"`
+		Health string  `json:"health"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := dash.eval(`(() => { const c = window.tabshardDashboard.charts.tps;
+			return { markers: c.markers, points: c.lines.get("tokens/s") || [], health: document.querySelector('[data-stage="1"]')?.dataset.health || "" }; })()`, &got)
+		if err != nil {
+			t.Fatalf("reading the dashboard: %v", err)
+		}
+		var peak float64
+		for _, p := range got.Points {
+			if p.V != nil {
+				peak = max(peak, *p.V)
+			}
+		}
+		last := got.Points[max(len(got.Points)-1, 0):]
+		zero := len(last) == 1 && last[0].V != nil && *last[0].V == 0
+		marked := slices.ContainsFunc(got.Markers, func(m struct {
+			Label string `json:"label"`
+		}) bool {
+			return m.Label == "failover: stage 1"
+		})
+		if marked && peak > 0 && zero && got.Health == "ok" {
+			dash.screenshot("dashboard-after-failover")
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dashboard after the failover: markers %v, tokens/s points %d (peak %.1f, last zero %v), stage 1 %q",
+				got.Markers, len(got.Points), peak, zero, got.Health)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model/bundled"
+	"github.com/tabshard/tabshard/modelauth"
 )
 
 // TestModelFromAnotherOrigin: tabs read their shards from a model server

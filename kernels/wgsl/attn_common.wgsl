@@ -9,7 +9,7 @@ struct Attn {
   slots: u32,
   window: u32,
   scale: f32,
-  splits: u32, // split attention: splits of AWG keys per (position, head)
+  splits: u32, // split attention: room for splits of AWG keys per (position, head)
   pad0: u32,
   pad1: u32,
   pad2: u32,

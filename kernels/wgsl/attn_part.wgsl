@@ -19,8 +19,12 @@ var<workgroup> ps: array<f32, AWG>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let l = wid.x + wid.y * nwg.x;
-  let split = l % P.splits;
-  let th = l / P.splits; // (position, head)
+  // The dispatch has as many splits per (position, head) as the batch's
+  // last position sees keys (ops' RopeShape.splits); P.splits, the most
+  // the cache holds, spaces the partials.
+  let splits = (visible(S.pos + S.n - 1u).y + AWG - 1u) / AWG;
+  let split = l % splits;
+  let th = l / splits; // (position, head)
   let tok = th / P.heads;
   if (tok >= S.n) {
     return;

@@ -1,12 +1,12 @@
 // Seeded weights made in place (package model/seeded defines them; this is
-// the same integer arithmetic): one invocation per word of a chunk of
+// the same integer arithmetic): one invocation per word of a run of
 // rows as the GPU holds them — GGUF bytes, or the split layout of Q4_0 and
 // Q8_0 (a row's block scales first, then its code runs).
 struct Gen {
-  words: u32,       // words of the chunk
-  bytes: u32,       // bytes of its rows; past them, zeros
+  words: u32,       // words to write, from word base of the chunk
+  bytes: u32,       // bytes of the rows they hold; past them, zeros
   row_bytes: u32,
-  row_begin: u32,   // the tensor row of the chunk's first row
+  row_begin: u32,   // the tensor row of the first row written
   tensor_seed: u32,
   kind: u32,        // 0 blocks, 1 f16, 2 f32
   block_bytes: u32,
@@ -17,7 +17,7 @@ struct Gen {
   e1: u32,
   sign: u32,        // f16/f32: keep the random sign bit
   nb: u32,          // blocks per row (split)
-  _p0: u32,
+  base: u32,        // the first word written (tensors stacked in a chunk)
   _p1: u32,
 }
 
@@ -82,5 +82,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       word = word | (stored_byte(q % P.row_bytes, rs) << (j * 8u));
     }
   }
-  W[i] = word;
+  W[P.base + i] = word;
 }

@@ -8,9 +8,9 @@ import "fmt"
 // per position.
 func RMSNorm() string { return join(src("step.wgsl"), src("rmsnorm.wgsl")) }
 
-// Rope: 0 q (rotated in place), 1 k, 2 v, 3 key cache, 4 value cache,
-// 5 cos/sin pairs, 6 Rope params, 7 Step. 64 invocations per workgroup,
-// one per (position, head, pair).
+// Rope: 0 q, k and v side by side per position, 1 rotated q, 2 key cache,
+// 3 value cache, 4 cos/sin pairs, 5 Rope params, 6 Step. 64 invocations
+// per workgroup, one per (position, head, pair).
 func Rope() string { return join(src("step.wgsl"), src("rope.wgsl")) }
 
 // AttentionWorkgroup is the invocations of an attention workgroup, and
@@ -54,7 +54,8 @@ func attnHeader(headDim int) string {
 	return join(header(false, "AWG", AttentionWorkgroup, "HD", headDim, "HD4", max(headDim/4, 1), "DPT", dpt), src("step.wgsl"))
 }
 
-// SwiGLU: 0 gate (overwritten), 1 up, 2 Elem params, 3 Step.
+// SwiGLU: 0 gate then up values per position (gate overwritten), 1 Elem
+// params, 2 Step.
 func SwiGLU() string { return join(src("step.wgsl"), src("swiglu.wgsl")) }
 
 // Add (residual): 0 y, 1 x, 2 Elem params, 3 Step.

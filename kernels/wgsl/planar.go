@@ -20,7 +20,8 @@ const (
 	XAuto XMode = iota
 	// XDirect reads x as stored (f32); the only mode of most types.
 	XDirect
-	// XPlanar reads x as f32 planes.
+	// XPlanar reads x as f32 planes, where the type has such a kernel
+	// (Q4_0, Q8_0, Q4_K); the other planar types read x directly then.
 	XPlanar
 	// XInt8 reads x as int8 codes of two levels per value (hi + lo/254
 	// times a per-32-value scale, within 1/508 of the scale) and
@@ -55,11 +56,14 @@ func ParseXMode(s string) (XMode, error) {
 // apply.
 var DefaultXMode = XInt8
 
-// planarFiles are each planar type's dot files, f32 and int8 x.
+// planarFiles are each planar type's dot files, f32 and int8 x ("": none).
 var planarFiles = map[kernels.DType][2]string{
 	kernels.Q4_0: {"dot_q4_0s_f.wgsl", "dot_q4_0s_i.wgsl"},
 	kernels.Q8_0: {"dot_q8_0s_f.wgsl", "dot_q8_0s_i.wgsl"},
 	kernels.Q4_K: {"dot_q4_k_f.wgsl", "dot_q4_k_i.wgsl"},
+	kernels.Q2_K: {"", "dot_q2_k_i.wgsl"},
+	kernels.Q3_K: {"", "dot_q3_k_i.wgsl"},
+	kernels.Q6_K: {"", "dot_q6_k_i.wgsl"},
 }
 
 // Split reports whether a tensor of t with rows of cols values is held on
@@ -75,7 +79,7 @@ func planar(t kernels.DType, cols int, split bool) bool {
 	switch t {
 	case kernels.Q4_0, kernels.Q8_0:
 		return split && Split(t, cols)
-	case kernels.Q4_K:
+	case kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K:
 		return cols > 0 && cols%256 == 0
 	}
 	return false
@@ -98,7 +102,11 @@ func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, err
 		if split {
 			return XAuto, fmt.Errorf("%w: no direct matvec reads split %s", ErrUnsupported, t)
 		}
-	case XPlanar, XInt8, XInt8Coarse:
+	case XPlanar:
+		if planarFiles[t][0] == "" {
+			return XDirect, nil
+		}
+	case XInt8, XInt8Coarse:
 	default:
 		return XAuto, fmt.Errorf("%w: x mode %v", ErrUnsupported, want)
 	}
@@ -123,9 +131,31 @@ func PrepPlanes(t kernels.DType, m XMode) int {
 }
 
 // Prep is the kernel that lays out input vectors for the planar matvec of
-// t in mode m (xprep.wgsl). Bindings: 0 x (f32), 1 planes, 2 Prep params,
+// t in mode m (xprep.wgsl); with swiglu, of SwiGLU of gate and up values
+// side by side (as swiglu.wgsl computes it), so that the SwiGLU costs no
+// dispatch of its own. Bindings: 0 x (f32), 1 planes, 2 Prep params,
 // 3 Step. 64 invocations per workgroup, one per (vector, unit).
-func Prep(t kernels.DType, m XMode) (string, error) {
+func Prep(t kernels.DType, m XMode, swiglu bool) (string, error) {
+	h, err := prepHeader(t, m, "SWIGLU", b2i(swiglu))
+	if err != nil {
+		return "", err
+	}
+	return join(h, src("step.wgsl"), src("xprep_unit.wgsl"), src("xprep.wgsl")), nil
+}
+
+// NormPrep is RMSNorm (rmsnorm.wgsl's arithmetic) fused with Prep: it
+// writes the normalized vectors and their planes for the planar matvec of
+// t in mode m. Bindings: 0 x, 1 norm weights, 2 y, 3 planes, 4 NormPrep
+// params, 5 Step. One workgroup of 256 per position.
+func NormPrep(t kernels.DType, m XMode) (string, error) {
+	h, err := prepHeader(t, m)
+	if err != nil {
+		return "", err
+	}
+	return join(h, src("step.wgsl"), src("xprep_unit.wgsl"), src("rmsnorm_prep.wgsl")), nil
+}
+
+func prepHeader(t kernels.DType, m XMode, consts ...any) (string, error) {
 	if m != XPlanar && m != XInt8 && m != XInt8Coarse {
 		return "", fmt.Errorf("%w: no prep for x mode %v", ErrUnsupported, m)
 	}
@@ -133,8 +163,7 @@ func Prep(t kernels.DType, m XMode) (string, error) {
 	if m != XPlanar {
 		isInt = 1
 	}
-	return join(header(false, "UNIT", unitOf(t), "INT", isInt, "PLANES", PrepPlanes(t, m)-1),
-		src("step.wgsl"), src("xprep.wgsl")), nil
+	return header(false, append([]any{"UNIT", unitOf(t), "INT", isInt, "PLANES", PrepPlanes(t, m) - 1}, consts...)...), nil
 }
 
 // planarBlock is the x block and type files of a planar matvec.
@@ -144,8 +173,11 @@ func planarBlock(t kernels.DType, m XMode) string {
 		lo = "const LO: bool = false;\n"
 	}
 	layout := src("split.wgsl")
-	if t == kernels.Q4_K {
+	switch t {
+	case kernels.Q4_K:
 		layout = src("q4_k_scales.wgsl")
+	case kernels.Q2_K, kernels.Q3_K, kernels.Q6_K:
+		layout = src("kq_x32.wgsl")
 	}
 	f := planarFiles[t][1]
 	if m == XPlanar {

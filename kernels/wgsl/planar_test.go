@@ -25,7 +25,10 @@ func TestResolveXMode(t *testing.T) {
 		{kernels.Q4_0, 96, true, XAuto, XAuto, true},
 		{kernels.Q4_K, 8192, false, XInt8Coarse, XInt8Coarse, false},
 		{kernels.Q4_K, 8192, false, XDirect, XDirect, false},
-		{kernels.Q6_K, 8192, false, XInt8, XDirect, false},
+		{kernels.Q6_K, 8192, false, XInt8, XInt8, false},
+		{kernels.Q6_K, 8192, false, XAuto, DefaultXMode, false},
+		{kernels.Q3_K, 8192, false, XPlanar, XDirect, false}, // no f32 planar kernel
+		{kernels.Q2_K, 8192, false, XDirect, XDirect, false},
 		{kernels.F32, 8192, false, XAuto, XDirect, false},
 	}
 	for _, c := range cases {
@@ -40,8 +43,11 @@ func TestResolveXMode(t *testing.T) {
 }
 
 func TestAssemblePlanar(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K} {
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K} {
 		for _, m := range []XMode{XPlanar, XInt8, XInt8Coarse} {
+			if r, _ := ResolveXMode(typ, 8192, Split(typ, 8192), m); r != m {
+				continue
+			}
 			split := Split(typ, 8192)
 			src, err := MatVec(typ, 8192, split, m, MatVecShape{WG: 256, TPR: 32, RT: 4}, Device{Subgroups: true, SubgroupMaxSize: 32})
 			if err != nil {
@@ -55,14 +61,23 @@ func TestAssemblePlanar(t *testing.T) {
 			if strings.Count(src, "fn deq(") != 0 {
 				t.Errorf("%s %v matvec holds a deq", typ, m)
 			}
-			p, err := Prep(typ, m)
-			if err != nil || !strings.Contains(p, "const UNIT: u32") {
-				t.Errorf("%s %v prep: %v", typ, m, err)
+			for _, swiglu := range []bool{false, true} {
+				p, err := Prep(typ, m, swiglu)
+				if err != nil || !strings.Contains(p, "const UNIT: u32") || !strings.Contains(p, "fn prep_unit") {
+					t.Errorf("%s %v prep (swiglu %v): %v", typ, m, swiglu, err)
+				}
+			}
+			p, err := NormPrep(typ, m)
+			if err != nil || !strings.Contains(p, "fn prep_unit") || !strings.Contains(p, "norm_scale") {
+				t.Errorf("%s %v norm prep: %v", typ, m, err)
 			}
 		}
 	}
-	if _, err := Prep(kernels.Q4_0, XDirect); err == nil {
+	if _, err := Prep(kernels.Q4_0, XDirect, false); err == nil {
 		t.Error("a prep for direct x")
+	}
+	if _, err := NormPrep(kernels.Q4_0, XDirect); err == nil {
+		t.Error("a norm prep for direct x")
 	}
 }
 

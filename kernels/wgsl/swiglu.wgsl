@@ -1,4 +1,6 @@
-// SwiGLU: g = silu(g) * u over S.n positions of P.width values.
+// SwiGLU over S.n positions, each holding P.width gate values and then
+// P.width up values (one matvec's output over the stacked gate and up
+// rows): g = silu(g) * u, in place of g.
 struct Elem {
   width: u32,
   stride: u32,
@@ -6,10 +8,9 @@ struct Elem {
   pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> G: array<f32>;
-@group(0) @binding(1) var<storage, read> U: array<f32>;
-@group(0) @binding(2) var<uniform> P: Elem;
-@group(0) @binding(3) var<uniform> S: Step;
+@group(0) @binding(0) var<storage, read_write> H: array<f32>;
+@group(0) @binding(1) var<uniform> P: Elem;
+@group(0) @binding(2) var<uniform> S: Step;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -19,6 +20,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     return;
   }
   let k = tok * P.stride + i % P.width;
-  let g = G[k];
-  G[k] = (g * (1.0 / (1.0 + exp(-g)))) * U[k];
+  let g = H[k];
+  H[k] = silu(g) * H[k + P.width];
+}
+
+fn silu(g: f32) -> f32 {
+  return g * (1.0 / (1.0 + exp(-g)));
 }

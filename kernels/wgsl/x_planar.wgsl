@@ -31,3 +31,14 @@ fn idot2(q0: vec4<u32>, q1: vec4<u32>, h0: vec4<u32>, h1: vec4<u32>, l0: vec4<u3
 fn plane(xr: u32, k: u32, u: u32) -> u32 {
   return xr + k * P.units + u;
 }
+
+// idot1 is the dot product of 16 codes q with 16 values' two int8 levels
+// (hi words h, lo words l), in units of their group's scale: the K-quants'
+// sub-blocks of 16 values each have a scale of their own.
+fn idot1(q: vec4<u32>, h: vec4<u32>, l: vec4<u32>) -> f32 {
+  let hi = f32(idot(q, h));
+  if (!LO) {
+    return hi;
+  }
+  return hi + f32(idot(q, l)) * (1.0 / 254.0);
+}

@@ -46,7 +46,18 @@ func ParseWeights(s string) (Weights, error) {
 // the type pol gives it, p's architecture metadata and a synthetic
 // vocabulary of p's size. It returns the policy's fallback notes.
 func WritePreset(path string, p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64) ([]string, error) {
-	gw, notes, err := presetWriter(p, pol, w, seed)
+	return WritePresetProgress(path, p, pol, w, seed, nil)
+}
+
+// Progress receives the bytes of drawn weights written so far and their
+// total; it is called often, the receiver throttles.
+type Progress func(done, total int64)
+
+// WritePresetProgress is WritePreset reporting progress on the weights it
+// draws (random weights of a large preset take minutes; zero and seeded
+// weights are not written and report nothing).
+func WritePresetProgress(path string, p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64, progress Progress) ([]string, error) {
+	gw, notes, err := presetWriterProgress(p, pol, w, seed, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +76,10 @@ func WritePresetTo(dst io.Writer, p *preset.Preset, pol *quantize.Policy, w Weig
 }
 
 func presetWriter(p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64) (*gguf.Writer, []string, error) {
+	return presetWriterProgress(p, pol, w, seed, nil)
+}
+
+func presetWriterProgress(p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64, progress Progress) (*gguf.Writer, []string, error) {
 	if w == WeightsSeeded && seed > math.MaxUint32 {
 		return nil, nil, fmt.Errorf("%w: seeded weights take a 32-bit seed, not %d", ErrBadSpec, seed)
 	}
@@ -87,8 +102,14 @@ func presetWriter(p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64
 			}
 		}
 	}
+	count := &progressCounter{report: progress}
 	for _, t := range typed {
-		b.presetTensor(t, w, seed)
+		if drawn(t, w) {
+			count.total += tensorBytes(t)
+		}
+	}
+	for _, t := range typed {
+		b.presetTensor(t, w, seed, count)
 	}
 	if b.err != nil {
 		return nil, nil, b.err
@@ -96,17 +117,65 @@ func presetWriter(p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64
 	return b.w, notes, nil
 }
 
-func (b *builder) presetTensor(t preset.TypedTensor, w Weights, seed uint64) {
+func (b *builder) presetTensor(t preset.TypedTensor, w Weights, seed uint64, count *progressCounter) {
 	switch {
 	case w == WeightsZero || w == WeightsSeeded:
 		b.keep(b.w.AddZeroTensor(t.Name, t.Type, t.Dims))
-	case len(t.Dims) == 1 && t.Role == quantize.RoleNorm && strings.HasSuffix(t.Name, "norm.weight"):
+	case !drawn(t, w):
 		b.ones(t.Name, int(t.Dims[0]))
 	default:
 		b.keep(b.w.AddTensor(t.Name, t.Type, t.Dims, func(out io.Writer) error {
-			return writeTyped(out, t, streamSeed(seed, t.Name))
+			return writeTyped(count.wrap(out), t, streamSeed(seed, t.Name))
 		}))
 	}
+}
+
+// tensorBytes is t's size in its type (0 for a shape the type cannot hold:
+// writing it fails with the reason).
+func tensorBytes(t preset.TypedTensor) int64 {
+	rb, err := t.Type.RowBytes(int64(t.Dims[0]))
+	if err != nil {
+		return 0
+	}
+	rows := int64(1)
+	for _, d := range t.Dims[1:] {
+		rows *= int64(d)
+	}
+	return rb * rows
+}
+
+// drawn reports whether t's weights are drawn at random (not zero, seeded
+// or a norm of ones).
+func drawn(t preset.TypedTensor, w Weights) bool {
+	if w != WeightsRandom {
+		return false
+	}
+	return !(len(t.Dims) == 1 && t.Role == quantize.RoleNorm && strings.HasSuffix(t.Name, "norm.weight"))
+}
+
+// progressCounter counts the drawn bytes written and reports them.
+type progressCounter struct {
+	done, total int64
+	report      Progress
+}
+
+func (c *progressCounter) wrap(w io.Writer) io.Writer {
+	if c.report == nil {
+		return w
+	}
+	return countingWriter{w, c}
+}
+
+type countingWriter struct {
+	w io.Writer
+	c *progressCounter
+}
+
+func (cw countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.c.done += int64(n)
+	cw.c.report(cw.c.done, cw.c.total)
+	return n, err
 }
 
 // writeTyped draws a tensor's rows (uniform in ±1/sqrt(cols)) and encodes

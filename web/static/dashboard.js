@@ -1,11 +1,15 @@
 "use strict";
 // The dashboard polls /api/state (members, plan, failovers, sessions) every
-// second and /metrics (tokens/s, step latency) every two.
+// second and /metrics every two. Rates come from counters over time
+// (tokens/s is the tokens committed between two scrapes divided by the time
+// between them, so a stall reads zero), latencies from histogram deltas.
 
-const tpsChart = new Series($("tps"), "tokens/s", "tok/s");
+const tpsChart = new Series($("tps"), "tokens/s", "tokens/s");
 const latencyChart = new Series($("latency"), "latency", "ms");
-let previous = null; // the last scrape's histogram sums and counts
-window.tabshardDashboard = { state: null, metrics: null };
+let previous = null; // the last scrape: {t, tokens, hist}
+const measuredMs = new Map(); // stage index (or "step") → last measured ms per step
+// Tests read the state, the metrics and the charts' series.
+window.tabshardDashboard = { state: null, metrics: null, charts: { tps: tpsChart, latency: latencyChart } };
 
 const short = (s, n = 40) => (s && s.length > n ? s.slice(0, n - 1) + "…" : s || "");
 const stateName = (s) => String(s || "").replace(/^[A-Z]+_STATE_/, "").toLowerCase();
@@ -16,13 +20,16 @@ async function pollState() {
     if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).error?.message || resp.statusText);
     const st = await resp.json();
     window.tabshardDashboard.state = st;
+    document.body.classList.remove("stale");
     renderPlan(st);
     renderMembers(st);
     renderFailovers(st);
     renderSessions(st);
     health("ok", "ok");
   } catch (e) {
-    health(String(e.message || e), "bad");
+    // The coordinator is down or restarting: what is shown is no longer live.
+    document.body.classList.add("stale");
+    health(`coordinator unreachable: ${e.message || e} (showing the last state)`, "bad");
   }
 }
 
@@ -31,15 +38,39 @@ function health(text, cls) {
   $("health").className = "pill " + cls;
 }
 
-// roles maps a worker id to its role in the plan.
+// roles maps a worker id to its role in the plan: primary of a stage,
+// standby of one or more stages, or unused (neither).
 function roles(plan) {
-  const r = new Map();
+  const r = new Map(), standby = new Map();
   for (const s of plan?.stages || []) {
     r.set(s.device_id, `primary of stage ${s.index}`);
-    for (const sb of s.standby_device_ids || []) r.set(sb, `standby of stage ${s.index}`);
+    for (const sb of s.standby_device_ids || []) standby.set(sb, [...(standby.get(sb) || []), s.index]);
   }
-  for (const id of plan?.unused_device_ids || []) r.set(id, "unused");
+  for (const [id, stages] of standby) {
+    if (!r.has(id)) r.set(id, `standby of stage${stages.length > 1 ? "s" : ""} ${stages.join(", ")}`);
+  }
+  for (const id of plan?.unused_device_ids || []) if (!r.has(id)) r.set(id, "unused");
   return r;
+}
+
+// unusedIDs are the plan's unused workers that are no stage's standby.
+function unusedIDs(plan) {
+  const standby = new Set((plan?.stages || []).flatMap((s) => s.standby_device_ids || []));
+  return (plan?.unused_device_ids || []).filter((id) => !standby.has(id));
+}
+
+function blocksOf(s) {
+  if (!(s.layer_end > s.layer_begin)) return "no blocks";
+  return s.layer_end - s.layer_begin === 1 ? `block ${s.layer_begin}` : `blocks ${s.layer_begin}–${s.layer_end - 1}`;
+}
+
+// stageHealth is "ok" when the stage's primary is an active member, else
+// what is wrong.
+function stageHealth(members, s) {
+  const m = members.get(s.device_id);
+  if (!m) return "its worker is gone";
+  const state = stateName(m.state);
+  return state === "active" ? "ok" : `its worker is ${state}`;
 }
 
 function memberByID(st) {
@@ -49,29 +80,45 @@ function memberByID(st) {
 function renderPlan(st) {
   const plan = st.plan;
   $("epoch").textContent = st.epoch && st.epoch !== "0" ? `epoch ${st.epoch}` : "";
-  if (!plan || !plan.stages?.length) return;
+  if (!plan || !plan.stages?.length) {
+    const active = (st.members || []).filter((m) => stateName(m.state) === "active").length;
+    $("plan").replaceChildren(el("span", { class: "muted" },
+      `no plan yet: waiting for workers (${active} active)`));
+    $("plan_note").textContent = "";
+    return;
+  }
   const members = memberByID(st);
   const parts = [];
   plan.stages.forEach((s, i) => {
     if (i > 0) parts.push(el("div", { class: "hop", "data-link": s.link || "LINK_UNSPECIFIED" },
       el("span", { class: "arrow" }, "→"), linkOf(members, plan.stages[i - 1], s)));
     const m = members.get(s.device_id);
-    const blocks = s.layer_end > s.layer_begin ? `blocks ${s.layer_begin}–${s.layer_end - 1}` : "no blocks";
     const extra = [s.embedding ? "embedding" : "", s.output_head ? "output head" : ""].filter(Boolean).join(", ");
-    parts.push(el("div", { class: "stage" },
-      el("h3", {}, `stage ${s.index}`),
+    const ok = stageHealth(members, s);
+    const measured = measuredMs.get(String(s.index));
+    parts.push(el("div", { class: "stage" + (ok === "ok" ? "" : " down"), "data-stage": s.index, "data-health": ok },
+      el("h3", {}, `stage ${s.index}`, ok === "ok" ? "" : el("span", { class: "pill bad" }, ok)),
       el("div", { class: "who" }, `${s.device_id} ${m ? "(" + m.name + ")" : ""}`),
-      el("div", {}, blocks + (extra ? ` + ${extra}` : "")),
+      el("div", {}, blocksOf(s) + (extra ? ` + ${extra}` : "")),
       el("div", { class: "muted" }, `${fmtBytes(s.weight_bytes)} weights · ${fmtBytes(s.peak_bytes)} peak`),
-      el("div", { class: "muted" }, `${backendOf(m)} · predicted ${fmtNum(s.predicted_ms_per_token, 3)} ms/token`),
+      el("div", { class: "muted" }, `${backendOf(m)} · ${fmtMs(s.predicted_ms_per_token)} ms/token predicted, ` +
+        `${measured === undefined ? "– measured" : fmtMs(measured) + " measured"}`),
       el("div", { class: "muted" }, `standby: ${(s.standby_device_ids || []).join(", ") || "none"}`)));
   });
   $("plan").replaceChildren(...parts);
+  const unused = unusedIDs(plan);
+  const tps = tpsChart.last("tokens/s");
   $("plan_note").textContent = [
-    `${plan.model} · ${plan.block_count} blocks · context ${plan.context_length} · predicted ${fmtNum(plan.predicted_tokens_per_second)} tokens/s`,
-    (plan.unused_device_ids || []).length ? `unused: ${plan.unused_device_ids.join(", ")}` : "",
+    `${plan.model} · ${plan.block_count} blocks · context ${plan.context_length} · ` +
+      `${fmtNum(plan.predicted_tokens_per_second)} tokens/s predicted (compute alone), ${tps === undefined ? "–" : fmtNum(tps)} measured`,
+    unused.length ? `unused: ${unused.join(", ")}` : "",
     ...(plan.notes || []),
   ].filter(Boolean).join(" · ");
+}
+
+function fmtMs(v) {
+  v = Number(v) || 0;
+  return v >= 10 ? v.toFixed(1) : v >= 0.1 ? v.toFixed(2) : v.toFixed(4);
 }
 
 function backendOf(m) {
@@ -138,13 +185,17 @@ function renderMembers(st) {
       el("td", {}, el("span", { class: "pill " + (state === "active" ? "ok" : "bad") }, state)),
       el("td", {}, r.get(m.worker_id) || "–"), el("td", {}, backendOf(m)), el("td", {}, adapter || "–"), el("td", {}, offers(c)),
       el("td", {}, fmtBytes(c.memory_budget_bytes)),
-      el("td", {}, c.matvec_bandwidth_bytes_per_second ? fmtBytes(c.matvec_bandwidth_bytes_per_second) + "/s" : "–"),
+      el("td", {}, c.matvec_bandwidth_bytes_per_second ? fmtBytes(c.matvec_bandwidth_bytes_per_second) + "/s" : "not measured"),
       el("td", {}, new Date(Number(m.joined_unix_ms)).toLocaleTimeString()));
   });
   $("members").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 10, class: "muted" }, "no workers yet"))]));
 }
 
 function renderFailovers(st) {
+  for (const f of st.failovers || []) {
+    tpsChart.mark(Number(f.unix_ms), `failover: stage ${f.stage}`);
+    latencyChart.mark(Number(f.unix_ms), `failover: stage ${f.stage}`);
+  }
   const rows = (st.failovers || []).slice().reverse().map((f) => el("tr", {},
     el("td", {}, new Date(Number(f.unix_ms)).toLocaleTimeString()), el("td", {}, f.epoch), el("td", {}, f.stage),
     el("td", {}, f.from_worker_id), el("td", {}, f.to_worker_id), el("td", {}, f.reason)));
@@ -187,14 +238,18 @@ async function pollMetrics() {
     const resp = await fetch("/metrics", { cache: "no-store" });
     const metrics = parseMetrics(await resp.text());
     window.tabshardDashboard.metrics = Object.fromEntries(metrics);
-    tpsChart.push("tokens/s", metrics.get("tabshard_tokens_per_second") ?? 0);
+    const now = Date.now(), tokens = metrics.get("tabshard_tokens_total") ?? 0;
     const hist = histograms(metrics, "tabshard_stage_latency_seconds", "stage");
+    if (previous && tokens < previous.tokens) previous = null; // the coordinator restarted: counters began again
+    if (previous) tpsChart.push("tokens/s", (tokens - previous.tokens) / ((now - previous.t) / 1000), now);
     for (const [stage, h] of hist) {
-      const p = previous?.get(stage);
+      const p = previous?.hist.get(stage);
       const dc = p ? h.count - p.count : 0;
-      latencyChart.push(stage === "pipeline" ? "whole pipeline" : `stage ${stage}`, dc > 0 ? (1000 * (h.sum - p.sum)) / dc : null);
+      const ms = dc > 0 ? (1000 * (h.sum - p.sum)) / dc : null;
+      if (ms !== null) measuredMs.set(stage, ms);
+      latencyChart.push(stage === "step" ? "whole step (pipeline)" : `stage ${stage}`, ms, now);
     }
-    previous = hist;
+    previous = { t: now, tokens, hist };
     // Tabs of this browser report their own step time: per-stage latency.
     const stages = window.tabshardDashboard.state?.plan?.stages || [];
     for (const s of stages) {

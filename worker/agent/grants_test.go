@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tabshard/tabshard/modelauth"
 	"github.com/tabshard/tabshard/model/bundled"
+	"github.com/tabshard/tabshard/modelauth"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/worker"
 )
