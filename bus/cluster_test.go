@@ -232,3 +232,10 @@ func TestClusterRefusesWrongSecret(t *testing.T) {
 		t.Errorf("the server with the wrong secret has %d routes", n)
 	}
 }
+
+func TestRouteSecret(t *testing.T) {
+	a, b := RouteSecret([]byte("cluster secret one")), RouteSecret([]byte("cluster secret two"))
+	if a == b || a != RouteSecret([]byte("cluster secret one")) || len(a) < MinClusterSecret {
+		t.Errorf("RouteSecret: %q, %q", a, b)
+	}
+}
