@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,18 +64,19 @@ func (p *process) kill9() {
 	p.cmd.Wait()
 }
 
-// stop interrupts the process and waits for it, killing it after 5s.
+// stop interrupts the process and waits for it, killing it after 10s.
 func (p *process) stop() {
 	if p.cmd.ProcessState != nil {
 		return
 	}
-	p.cmd.Process.Signal(syscall.SIGINT)
+	p.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { p.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		p.kill9()
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
 	}
 }
 
