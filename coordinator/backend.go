@@ -40,7 +40,8 @@ func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (stri
 	if err := b.checkModel(req.Model); err != nil {
 		return "", err
 	}
-	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed}}
+	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed},
+		OwnerKeyHash: req.Owner.KeyHash, ResumeTokenHash: req.Owner.ResumeTokenHash}
 	for _, t := range req.Prompt {
 		s.Prompt = append(s.Prompt, uint32(t))
 	}
@@ -76,7 +77,8 @@ func (b backend) Session(_ context.Context, id string) (api.SessionInfo, error) 
 	if s == nil {
 		return api.SessionInfo{}, fmt.Errorf("%w: %q", api.ErrUnknownSession, id)
 	}
-	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000}
+	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000,
+		Owner: api.Owner{KeyHash: s.GetOwnerKeyHash(), ResumeTokenHash: s.GetResumeTokenHash()}}
 	for _, t := range s.GetPrompt() {
 		info.Prompt = append(info.Prompt, int(t))
 	}

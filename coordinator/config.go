@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/tabshard/tabshard/coordinator/api"
 	"github.com/tabshard/tabshard/modelauth"
 )
 
@@ -50,6 +51,21 @@ type Config struct {
 	// grants signed with ModelKey; "" serves the model here, unguarded.
 	ModelServerURL string
 	ModelKey       []byte
+	// APIKeys, when set, are the keys /v1/ requests must present; nil
+	// leaves the API open (sessions stay private by resume token).
+	// AdminKeys may read every session and see content in /api/state.
+	APIKeys, AdminKeys *api.KeySet
+	// PublicHosts are the host names clients and workers reach the HTTP
+	// API by, besides localhost, IP addresses and PublicURL's host: any
+	// other Host header is refused (DNS rebinding).
+	PublicHosts []string
+	// SessionRetention is how long a finished session's activation log is
+	// kept (its resume window); 0 means DefaultSessionRetention.
+	SessionRetention time.Duration
+	// LogMaxAge and LogMaxBytes bound the whole activation log (0: the bus
+	// package's defaults), for sessions that never end.
+	LogMaxAge   time.Duration
+	LogMaxBytes int64
 	// WebDir serves the tab worker (worker.wasm, wasm_exec.js) from this
 	// folder instead of the copy embedded at build time; "" uses the
 	// embedded one (package web).
@@ -116,6 +132,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultSessionRetention is how long a finished session's activation log
+// is kept when Config.SessionRetention is 0.
+const DefaultSessionRetention = 10 * time.Minute
+
 // DefaultConfig is a single node on loopback with an embedded NATS server.
 func DefaultConfig() Config {
 	return Config{
@@ -153,8 +173,13 @@ func (c *Config) Validate() error {
 		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0 || c.PlanWait < 0:
 		return bad("negative worker, stage, standby or context count")
+	case c.SessionRetention < 0 || c.LogMaxAge < 0 || c.LogMaxBytes < 0:
+		return bad("negative session retention, log age or log size")
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
+	}
+	if c.SessionRetention == 0 {
+		c.SessionRetention = DefaultSessionRetention
 	}
 	if err := c.validateNATSCluster(); err != nil {
 		return err

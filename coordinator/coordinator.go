@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,7 +140,7 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 		return err
 	}
 	c.subj = subj
-	logOpts := bus.LogOptions{}
+	logOpts := bus.LogOptions{MaxAge: c.cfg.LogMaxAge, MaxBytes: c.cfg.LogMaxBytes}
 	if c.cfg.NATSURL != "" {
 		if c.nc, err = bus.Connect(c.cfg.NATSURL, nats.Name("tabshard-coordinator "+c.cfg.NodeID), bus.LogEvents(c.cfg.Logger)); err != nil {
 			return fmt.Errorf("nats %s: %w", c.cfg.NATSURL, err)
@@ -155,6 +157,7 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 			return err
 		}
 		logOpts = c.nats.LogOptions()
+		logOpts.MaxAge, logOpts.MaxBytes = c.cfg.LogMaxAge, c.cfg.LogMaxBytes
 		if c.nc, err = c.nats.Connect("tabshard-coordinator "+c.cfg.NodeID, bus.LogEvents(c.cfg.Logger)); err != nil {
 			return err
 		}
@@ -220,7 +223,8 @@ func (c *Coordinator) startHTTP(context.Context) error {
 		return fmt.Errorf("http %s: %w", c.cfg.HTTPAddr, err)
 	}
 	c.httpLn = ln
-	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir})}
+	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir}),
+		APIKeys: c.cfg.APIKeys, AdminKeys: c.cfg.AdminKeys, Hosts: c.publicHosts(), ModelServerURL: c.cfg.ModelServerURL}
 	if c.cfg.ModelServerURL != "" { // tabs read the model elsewhere, with grants signed here
 		signer, err := modelauth.NewSigner(c.cfg.ModelKey)
 		if err != nil {
@@ -241,6 +245,20 @@ func (c *Coordinator) startHTTP(context.Context) error {
 	c.decider = newLeader(&c.cfg, c.node, c.machine.Machine, c.nc, c.subj, c.alog, c.placement(), c.ModelURL(), c.metrics)
 	c.metrics.SetRaftStatus(c.raftStatus)
 	return nil
+}
+
+// publicHosts are the names the HTTP API answers to besides localhost and
+// addresses: --public-host names, PublicURL's host, and the listen
+// address's host when it is a name.
+func (c *Coordinator) publicHosts() []string {
+	hosts := slices.Clone(c.cfg.PublicHosts)
+	if u, err := url.Parse(c.cfg.PublicURL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	if h, _, err := net.SplitHostPort(c.cfg.HTTPAddr); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 // joinInfo tells workers where NATS and the model are.

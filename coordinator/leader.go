@@ -2,11 +2,13 @@ package coordinator
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,9 +27,11 @@ type replicator interface {
 	AddVoter(ctx context.Context, id, address string) error
 }
 
-// activationSender publishes (and logs) stage inputs.
+// activationSender publishes (and logs) stage inputs, and purges a
+// finished session's log.
 type activationSender interface {
 	Publish(ctx context.Context, a *tabshardv1.Activation) error
+	DeleteSession(ctx context.Context, session string) error
 }
 
 // leader holds the decisions a coordinator takes while it leads. Every
@@ -61,12 +65,17 @@ type leader struct {
 	noPlan string
 	// waiting is what the first plan waits for, logged when it changes.
 	waiting string
+
+	// finished are the finished sessions this leader has seen, and
+	// whether their activation log is purged; only the leader's loop
+	// (tick) uses it.
+	finished map[string]bool
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
 		log: cfg.Logger, metrics: m, seen: map[string]time.Time{}, progress: map[string]time.Time{},
-		reports: map[string]report{}, heartbeats: make(chan struct{}, 1)}
+		reports: map[string]report{}, heartbeats: make(chan struct{}, 1), finished: map[string]bool{}}
 }
 
 // reject counts and logs a rejected message.
@@ -166,6 +175,7 @@ func (l *leader) tick(ctx context.Context) {
 	}
 	l.announce()
 	l.reissueStalled(ctx)
+	l.purgeFinished(ctx)
 	active := 0
 	for _, s := range l.machine.State().GetSessions() {
 		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
@@ -384,7 +394,7 @@ func (l *leader) startSession(ctx context.Context, s *tabshardv1.Session) (strin
 		l.propose.Unlock()
 		return "", errNoPlan
 	}
-	s.Id = state.NextSessionID(st)
+	s.Id = newSessionID()
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_StartSession{StartSession: &tabshardv1.StartSession{Session: s}}})
 	l.propose.Unlock()
 	if err != nil {
@@ -395,6 +405,11 @@ func (l *leader) startSession(ctx context.Context, s *tabshardv1.Session) (strin
 }
 
 var errNoPlan = errors.New("no plan yet: waiting for workers to join")
+
+// newSessionID is a random session id: 130 bits from crypto/rand in
+// lower-case base32, so that an id cannot be guessed from another (a
+// client still needs its resume token or API key to read a session).
+func newSessionID() string { return strings.ToLower(rand.Text()) }
 
 func (l *leader) onStartRequest(ctx context.Context, req *tabshardv1.StartSession, msg *nats.Msg) {
 	id, err := l.startSession(ctx, req.GetSession())

@@ -35,7 +35,11 @@ type Event struct {
 
 // Result is what one client got.
 type Result struct {
-	Session      string
+	Session string
+	// ResumeToken is the session's resume token (header
+	// X-Tabshard-Resume-Token of the answer that started it): what
+	// resuming the session needs.
+	ResumeToken  string
 	Text         string
 	Events       []Event // tokens and the final chunk, in arrival order
 	FinishReason string
@@ -64,13 +68,22 @@ type client struct {
 	http  *http.Client
 	stall time.Duration // a stream silent this long is abandoned
 	tl    *Timeline
+	// apiKey, when set, goes with every request as a bearer token.
+	apiKey string
+}
+
+// authorize adds the client's API key to hr.
+func (c *client) authorize(hr *http.Request) {
+	if c.apiKey != "" {
+		hr.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
 }
 
 // stream runs req to its end. onEvent is called for each event, in order,
 // from the client's goroutine.
 func (c *client) stream(ctx context.Context, req Request, onEvent func(Event)) (*Result, error) {
 	res := &Result{}
-	body, session, url, err := c.start(ctx, req)
+	body, session, url, err := c.start(ctx, req, res)
 	if err != nil {
 		return res, err
 	}
@@ -87,7 +100,7 @@ func (c *client) stream(ctx context.Context, req Request, onEvent func(Event)) (
 			return res, ctx.Err()
 		}
 		c.tl.Add(KindStream, map[string]string{"session": req.Name}, "%s: stream from %s broke after event %d (%v); resuming", req.Name, url, last, err)
-		body, url, err = c.resume(ctx, res.Session, last, attempt)
+		body, url, err = c.resume(ctx, res, last, attempt)
 		if err != nil {
 			return res, err
 		}
@@ -97,8 +110,9 @@ func (c *client) stream(ctx context.Context, req Request, onEvent func(Event)) (
 }
 
 // start posts the completion, retrying at other coordinators while none
-// can start it (no leader, no plan yet).
-func (c *client) start(ctx context.Context, req Request) (io.ReadCloser, string, string, error) {
+// can start it (no leader, no plan yet), and keeps the session's resume
+// token in res.
+func (c *client) start(ctx context.Context, req Request, res *Result) (io.ReadCloser, string, string, error) {
 	payload, _ := json.Marshal(map[string]any{
 		"prompt": req.Prompt, "max_tokens": req.MaxTokens, "temperature": req.Temperature,
 		"top_p": req.TopP, "seed": int64(req.Seed), "stream": true,
@@ -110,9 +124,11 @@ func (c *client) start(ctx context.Context, req Request) (io.ReadCloser, string,
 			url := urls[attempt%len(urls)]
 			hr, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/completions", bytes.NewReader(payload))
 			hr.Header.Set("Content-Type", "application/json")
+			c.authorize(hr)
 			resp, err := c.http.Do(hr)
 			if err == nil && resp.StatusCode == http.StatusOK {
 				if id := resp.Header.Get("X-Tabshard-Session"); id != "" {
+					res.ResumeToken = resp.Header.Get("X-Tabshard-Resume-Token")
 					return resp.Body, id, url, nil
 				}
 				resp.Body.Close()
@@ -130,8 +146,9 @@ func (c *client) start(ctx context.Context, req Request) (io.ReadCloser, string,
 }
 
 // resume reopens the session's events after last at the next coordinator
-// that answers.
-func (c *client) resume(ctx context.Context, session string, last, attempt int) (io.ReadCloser, string, error) {
+// that answers, with the session's resume token.
+func (c *client) resume(ctx context.Context, res *Result, last, attempt int) (io.ReadCloser, string, error) {
+	session := res.Session
 	var lastErr error
 	for try := 0; ; try++ {
 		urls := c.urls()
@@ -139,6 +156,8 @@ func (c *client) resume(ctx context.Context, session string, last, attempt int) 
 			url := urls[(attempt+1+try)%len(urls)]
 			hr, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/sessions/"+session+"/events", nil)
 			hr.Header.Set("Last-Event-ID", strconv.Itoa(last))
+			hr.Header.Set("X-Tabshard-Resume-Token", res.ResumeToken)
+			c.authorize(hr)
 			resp, err := c.http.Do(hr)
 			if err == nil && resp.StatusCode == http.StatusOK {
 				return resp.Body, url, nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tabshard/tabshard/bus"
 	"github.com/tabshard/tabshard/coordinator"
+	"github.com/tabshard/tabshard/coordinator/api"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
@@ -45,6 +46,12 @@ type Options struct {
 	// coordinators sign with ModelKey.
 	ModelServerURL string
 	ModelKey       []byte
+	// SessionRetention is how long a finished session's activation log is
+	// kept (0: the coordinator's default).
+	SessionRetention time.Duration
+	// APIKeys and AdminKeys configure the coordinators' HTTP API (nil: an
+	// open API, no admin).
+	APIKeys, AdminKeys *api.KeySet
 	// Timings (defaults: heartbeat 50ms, lease 250ms, Raft 200ms, step
 	// timeout 1s).
 	Heartbeat, Lease, RaftTimeouts, StepTimeout time.Duration
@@ -200,7 +207,8 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 	start := func(s *coordSlot) error {
 		cfg := coordinator.Config{
 			NodeID: s.id, DataDir: s.dir, Cluster: clusterName, JoinToken: c.token, ModelPath: c.opts.ModelPath,
-			ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey,
+			ModelServerURL: c.opts.ModelServerURL, ModelKey: c.opts.ModelKey, SessionRetention: c.opts.SessionRetention,
+			APIKeys: c.opts.APIKeys, AdminKeys: c.opts.AdminKeys,
 			HTTPAddr: "127.0.0.1:0", RaftPeers: peers, RaftTransport: s.trans,
 			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
 			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,

@@ -11,6 +11,10 @@
 //
 // A forward pass is recorded once as a list of dispatches (pipeline and
 // bind group pairs) and replayed each call with that call's workgroup
-// counts: one command encoder, one compute pass, one queue.submit per
-// call, whatever the number of layers.
+// counts (from its batch and position): one command encoder, one compute
+// pass, one queue.submit per call, whatever the number of layers. A
+// decoded Llama layer is ten dispatches: q/k/v and gate/up are stacked
+// into one matrix each at load, and the kernels that produce a matvec's
+// input (RMSNorm, SwiGLU, attention's merge) lay it out for the planar
+// int8 matvec themselves.
 package gpu

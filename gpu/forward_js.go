@@ -170,9 +170,9 @@ func (s *Stage) program(ctx context.Context, kv *KV, matmul bool) (*Program, err
 // attention and feedForward, residual adds fused into the output
 // projections. Decoding a Llama layer whose tensors stack takes ten
 // dispatches: RMSNorm with the planar layout of its output, the q/k/v
-// matvec, RoPE, split attention's two passes, the layout of its output,
-// the output projection, RMSNorm again, the gate/up matvec, SwiGLU with
-// the layout of its output, the down projection.
+// matvec, RoPE, split attention's two passes (the merge laying its output
+// out), the output projection, RMSNorm again, the gate/up matvec, SwiGLU
+// with the layout of its output, the down projection.
 func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul bool) error {
 	c := &s.cfg
 	b := &s.blocks[li]
@@ -212,7 +212,7 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 		func() error { return o.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs) },
 		func() error {
 			if !matmul && kv.part != nil { // a few queries: spread each over the keys
-				return o.AttentionSplit(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att)
+				return o.AttentionSplitFor(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att, fuse(b.o))
 			}
 			return o.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
 		},

@@ -374,10 +374,38 @@ func (o *Ops) Attention(ctx context.Context, p *Program, s RopeShape, q, kc, vc,
 // start of a 128K context dispatches a few workgroups a head. part holds
 // wgsl.SplitPartValues(HeadDim, Slots) floats per (position, head).
 func (o *Ops) AttentionSplit(ctx context.Context, p *Program, s RopeShape, q, kc, vc, part, out *Buffer) error {
+	return o.AttentionSplitFor(ctx, p, s, q, kc, vc, part, out, nil)
+}
+
+// AttentionSplitFor is AttentionSplit whose output w's matvec reads next:
+// where that matvec reads x planar, the merge pass lays its output out for
+// it too (wgsl.MergePrep), and the matvec records no Prep of its own.
+func (o *Ops) AttentionSplitFor(ctx context.Context, p *Program, s RopeShape, q, kc, vc, part, out *Buffer, w *Weights) error {
 	partSrc, mergeSrc, err := wgsl.AttentionSplit(s.HeadDim)
 	pp, err := o.d.compile(ctx, "attention-part", partSrc, err)
 	if err != nil {
 		return err
+	}
+	var key prepKey
+	var planes *Buffer
+	var prepWords []uint32
+	if w != nil {
+		mode, units, planar, err := o.planarMode(w)
+		if err != nil {
+			return err
+		}
+		if planar && w.Cols == s.Heads*s.HeadDim && s.HeadDim%(w.Cols/units) == 0 {
+			key = o.prepKey(p, w.Type, mode, units, Vec{Buf: out, Stride: w.Cols})
+			stride := key.planes * units
+			if planes, err = o.scratch(stride); err != nil {
+				return err
+			}
+			prepWords = []uint32{uint32(units), uint32(stride), 0, 0}
+			mergeSrc, err = wgsl.MergePrep(s.HeadDim, w.Type, mode)
+			if err != nil {
+				return err
+			}
+		}
 	}
 	mp, err := o.d.compile(ctx, "attention-merge", mergeSrc, nil)
 	if err != nil {
@@ -391,8 +419,19 @@ func (o *Ops) AttentionSplit(ctx context.Context, p *Program, s RopeShape, q, kc
 	heads := s.Heads
 	p.add(pp, o.d.BindGroup(pp, q.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole()),
 		flatAt(func(n, pos int) int { return n * heads * s.splits(n, pos) }))
-	p.add(mp, o.d.BindGroup(mp, part.Whole(), out.Whole(), par, o.step.Whole()),
-		flat(func(n int) int { return n * heads }))
+	groups := []Binding{part.Whole(), out.Whole(), par, o.step.Whole()}
+	if planes != nil {
+		pw, err := o.params.Put(prepWords)
+		if err != nil {
+			return err
+		}
+		groups = append(groups, planes.Whole(), pw)
+	}
+	p.add(mp, o.d.BindGroup(mp, groups...), flat(func(n int) int { return n * heads }))
+	if planes != nil {
+		key.at = p.Len()
+		o.prep = key
+	}
 	return nil
 }
 

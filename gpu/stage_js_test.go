@@ -303,7 +303,15 @@ func TestStageStacked(t *testing.T) {
 				t.Fatal(err)
 			}
 			prompt := []int{1, 300, 301, 302, 303, 304}
-			newPair(t, m, data, nil, Options{}, 64).generate(t, prompt, 12)
+			pair := newPair(t, m, data, nil, Options{}, 64)
+			pair.generate(t, prompt, 12)
+			s, kv := pair.gpu[0].(*Stage), pair.gpuKV[0].(*KV)
+			if n := kv.decode.Len(); n != 10*spec.Layers { // see Stage.record
+				t.Errorf("a decoding step takes %d dispatches, want %d", n, 10*spec.Layers)
+			}
+			if len(s.blocks[0].qkv.ws) != 1 || len(s.blocks[0].gateUp.ws) != 1 {
+				t.Error("q/k/v or gate/up not stacked")
+			}
 			newPair(t, m, data, []int{1}, Options{MaxChunkBytes: 20 << 10}, 64).generate(t, prompt, 6)
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,6 +157,7 @@ func (g Grant) Check(method, rangeHeader string, size int64) error {
 	if !ok {
 		return fmt.Errorf("%w: Range %q is not in bytes", ErrNotAllowed, rangeHeader)
 	}
+	var total int64
 	for _, part := range strings.Split(spec, ",") {
 		start, end, err := parseRange(strings.TrimSpace(part), size)
 		if err != nil {
@@ -164,6 +166,31 @@ func (g Grant) Check(method, rangeHeader string, size int64) error {
 		if !g.Covers(start, end) {
 			return fmt.Errorf("%w: bytes %d-%d are not part of stage %d", ErrOutside, start, end-1, g.Stage)
 		}
+		if start < size {
+			total += end - start
+		}
+	}
+	// An HTTP server answers ranges that add up to more than the file with
+	// the whole file (net/http's ServeContent does): refuse them here.
+	if total > size {
+		return fmt.Errorf("%w: Range %q asks for %d bytes in all, more than the file's %d; ask for each granted range once",
+			ErrNotAllowed, rangeHeader, total, size)
+	}
+	return nil
+}
+
+// CheckIfRange says whether an If-Range header lets a Range request be
+// answered with the ranges: a validator that does not match the file's
+// modification time (files are served without an ETag) would turn the
+// answer into the whole file, so it is refused.
+func CheckIfRange(ifRange string, modTime time.Time) error {
+	if ifRange == "" {
+		return nil
+	}
+	t, err := http.ParseTime(ifRange)
+	if err != nil || modTime.IsZero() || t.Unix() != modTime.Unix() {
+		return fmt.Errorf("%w: If-Range %q does not match the file (Last-Modified %s); send the Range without If-Range",
+			ErrNotAllowed, ifRange, modTime.UTC().Format(http.TimeFormat))
 	}
 	return nil
 }

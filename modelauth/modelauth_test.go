@@ -201,6 +201,12 @@ func TestFileServer(t *testing.T) {
 		{"another file", "GET", WithGrant(srv.URL+"/other.gguf", reply.Grant), "grant_wrong_file", []string{"Range", inside}},
 		{"tampered", "GET", WithGrant(reply.URL, reply.Grant+"A"), "grant_invalid", []string{"Range", inside}},
 		{"origin not allowed", "GET", reply.URL, "origin_not_allowed", []string{"Range", inside, "Origin", "https://evil.example"}},
+		// Finding 11 of issue 11: ranges adding up past the file, and an
+		// If-Range that does not match, made net/http answer 200 with the
+		// whole file.
+		{"ranges past the file", "GET", reply.URL, "request_not_allowed", []string{"Range", repeatRange(inside, len(data)/int(blk.Size)+1)}},
+		{"If-Range mismatch", "GET", reply.URL, "request_not_allowed", []string{"Range", inside, "If-Range", "Tue, 01 Jan 2002 00:00:00 GMT"}},
+		{"If-Range etag", "GET", reply.URL, "request_not_allowed", []string{"Range", inside, "If-Range", `"v1"`}},
 	}
 	for _, c := range refused {
 		a := do(t, c.method, c.url, c.header...)
@@ -211,6 +217,12 @@ func TestFileServer(t *testing.T) {
 		if a.code != http.StatusForbidden || e.Error.Code != c.code || e.Error.Message == "" {
 			t.Errorf("%s: %d %s, want 403 %s", c.name, a.code, a.body, c.code)
 		}
+	}
+	if a := do(t, "GET", reply.URL, "Range", inside, "If-Range", time.Unix(1e9, 0).UTC().Format(http.TimeFormat)); a.code != 206 || a.body != string(data[blk.Offset:blk.Offset+blk.Size]) {
+		t.Errorf("If-Range matching: %d, want 206 with the range", a.code)
+	}
+	if a := do(t, "GET", reply.URL, "Range", repeatRange(inside, 3)); a.code != 206 || len(a.body) >= len(data) {
+		t.Errorf("a range three times: %d, %d bytes; want 206 with the range's bytes only", a.code, len(a.body))
 	}
 	// CORS for an allowed page, preflight included.
 	a = do(t, "GET", reply.URL, "Range", inside, "Origin", "https://tabs.example")
@@ -229,6 +241,31 @@ func TestFileServer(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// repeatRange is the Range header asking for rng's range n times.
+func repeatRange(rng string, n int) string {
+	one := strings.TrimPrefix(rng, "bytes=")
+	return "bytes=" + strings.Repeat(one+",", n-1) + one
+}
+
+// A 200 for a GET never goes out through partialOnly, whatever the handler
+// behind it does: it becomes the refusal, and the body is dropped.
+func TestPartialOnly(t *testing.T) {
+	rec := httptest.NewRecorder()
+	p := &partialOnly{ResponseWriter: rec, refuse: func() { writeError(rec, http.StatusForbidden, errWidened) }}
+	p.Header().Set("Content-Length", "5")
+	p.Write([]byte("GGUF-BYTES"))
+	if rec.Code != http.StatusForbidden || strings.Contains(rec.Body.String(), "GGUF-BYTES") || rec.Header().Get(HeaderErrorCode) != "request_not_allowed" {
+		t.Errorf("got %d %q", rec.Code, rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	p = &partialOnly{ResponseWriter: rec, refuse: func() { t.Error("a 206 was refused") }}
+	p.WriteHeader(http.StatusPartialContent)
+	p.Write([]byte("part"))
+	if rec.Code != http.StatusPartialContent || rec.Body.String() != "part" {
+		t.Errorf("206: got %d %q", rec.Code, rec.Body.String())
+	}
+}
 
 func TestIssuerAndClient(t *testing.T) {
 	srv, _ := fileServer(t, nil)

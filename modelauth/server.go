@@ -61,9 +61,57 @@ func (s *FileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, err)
 		return
 	}
+	if err := CheckIfRange(r.Header.Get("If-Range"), mod); err != nil && r.Method == http.MethodGet {
+		s.refuse(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "private, no-store")
-	http.ServeContent(w, r, name, mod, f)
+	var out http.ResponseWriter = w
+	if r.Method == http.MethodGet {
+		out = &partialOnly{ResponseWriter: w, refuse: func() { s.refuse(w, r, errWidened) }}
+	}
+	http.ServeContent(out, r, name, mod, f)
+}
+
+// errWidened is a GET that http.ServeContent would have answered with the
+// whole file although the checks above passed it.
+var errWidened = fmt.Errorf("%w: the server would have answered with the whole file; send only granted ranges", ErrNotAllowed)
+
+// partialOnly lets a GET answer out only as partial content (206) or an
+// error: whatever the checks before it missed, a grant never reads the
+// whole file. A 200 is replaced by the refusal and its body dropped.
+type partialOnly struct {
+	http.ResponseWriter
+	refuse  func()
+	wrote   bool
+	blocked bool
+}
+
+func (p *partialOnly) WriteHeader(code int) {
+	if p.wrote {
+		return
+	}
+	p.wrote = true
+	if code != http.StatusOK {
+		p.ResponseWriter.WriteHeader(code)
+		return
+	}
+	p.blocked = true
+	for _, h := range []string{"Content-Length", "Content-Range", "Content-Encoding", "Last-Modified", "Accept-Ranges"} {
+		p.Header().Del(h)
+	}
+	p.refuse()
+}
+
+func (p *partialOnly) Write(b []byte) (int, error) {
+	if !p.wrote {
+		p.WriteHeader(http.StatusOK)
+	}
+	if p.blocked {
+		return len(b), nil
+	}
+	return p.ResponseWriter.Write(b)
 }
 
 // cors answers for the page's origin: false (and 403) for an origin not

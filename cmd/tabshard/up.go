@@ -22,7 +22,15 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "tabshard-data", "Raft log, snapshots, join token and JetStream data (\"\" keeps all in memory)")
 	fs.StringVar(&cfg.ModelPath, "model", "", "GGUF model to serve (default: the bundled stories260K)")
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API address")
-	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: generated at first start, kept in --data-dir)")
+	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: generated at first start, kept in --data-dir); visible in ps: prefer --join-token-file or $"+envJoinToken)
+	tokenFile := fs.String("join-token-file", "", "file holding the join token (or set $"+envJoinToken+")")
+	apiKeyFile := fs.String("api-key-file", "", "API keys, one a line (KEY or NAME KEY): /v1/ requests must send one as Authorization: Bearer KEY (default: the API is open; sessions stay private by resume token)")
+	adminKeyFile := fs.String("admin-key-file", "", "admin keys, one a line: they read every session and see prompts and generated tokens in /api/state and the dashboard")
+	var hosts hostList
+	fs.Var(&hosts, "public-host", "a host name clients and workers reach the HTTP API by (repeatable); other names in the Host header are refused (DNS rebinding); localhost and IP addresses are always allowed")
+	fs.DurationVar(&cfg.SessionRetention, "session-retention", coordinator.DefaultSessionRetention, "how long a finished session's activation log is kept before it is purged")
+	fs.DurationVar(&cfg.LogMaxAge, "log-max-age", 0, fmt.Sprintf("drop logged activations older than this, whatever their session (0: %v)", bus.DefaultLogMaxAge))
+	fs.Int64Var(&cfg.LogMaxBytes, "log-max-bytes", 0, fmt.Sprintf("bound the activation log's bytes, the oldest dropped first (0: %d on disk, %d in memory)", bus.DefaultLogMaxBytes, bus.DefaultMemoryLogMaxBytes))
 	fs.StringVar(&cfg.Cluster, "cluster", cfg.Cluster, "cluster name (NATS subject prefix)")
 	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server")
 	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "embedded NATS TCP port for native workers (-1: none)")
@@ -58,6 +66,13 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	if err := modelServerFlags(&cfg, *keyFile); err != nil {
 		return err
 	}
+	if cfg.JoinToken, err = joinToken(cfg.JoinToken, *tokenFile, os.Getenv); err != nil {
+		return err
+	}
+	if err := apiAccessFlags(&cfg, *apiKeyFile, *adminKeyFile); err != nil {
+		return err
+	}
+	cfg.PublicHosts = hosts
 	if *local < 0 {
 		return usageErr("--local-workers %d is negative", *local)
 	}
@@ -89,7 +104,11 @@ func runUp(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL())
+	auth := ""
+	if cfg.APIKeys != nil {
+		auth = " -H 'Authorization: Bearer YOUR_KEY'"
+	}
+	fmt.Fprintf(e.stdout, "  try:        curl -N %s/v1/completions%s -H 'Content-Type: application/json' -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 100, \"stream\": true}'\n", c.HTTPURL(), auth)
 	for i := 0; i < *local; i++ {
 		go runLocalWorker(ctx, c, i, cfg.Logger)
 	}

@@ -69,6 +69,19 @@ type SessionRequest struct {
 	Seed              uint64
 	// IgnoreEOS keeps generating past the model's stop tokens.
 	IgnoreEOS bool
+	// Owner proves who may read the session; the Backend keeps it with the
+	// session, on every coordinator, and returns it in SessionInfo.
+	Owner Owner
+}
+
+// Owner is what proves a session's ownership, as hashes that the
+// coordinators replicate and from which no secret can be read back.
+type Owner struct {
+	// KeyHash is the SHA-256 of the API key that started the session; nil
+	// when the API has no keys.
+	KeyHash []byte
+	// ResumeTokenHash is the SHA-256 of the resume token its creator got.
+	ResumeTokenHash []byte
 }
 
 // SessionInfo describes a session that exists.
@@ -77,6 +90,7 @@ type SessionInfo struct {
 	Model   string
 	Prompt  []int // as in SessionRequest
 	Created int64 // Unix seconds
+	Owner   Owner // as in SessionRequest
 }
 
 // TokenEvent is one element of a Follow stream: a committed token, or the

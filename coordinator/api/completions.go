@@ -46,15 +46,21 @@ func (s *server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 }
 
 // generate starts the session and answers with its stream or its whole text.
+// The creator gets the session's resume token in a header and in the
+// first chunk of its stream: only a client that presents it (or the API
+// key that started the session) may resume it.
 func (s *server) generate(w http.ResponseWriter, r *http.Request, g generation) {
+	token, owner := s.newOwner(r)
+	g.Request.Owner = owner
 	id, err := s.b.StartSession(r.Context(), g.Request)
 	if err != nil {
 		s.fail(w, r, "start session", err)
 		return
 	}
 	v := sessionView{ID: id, Model: g.Request.Model, Prompt: g.Request.Prompt,
-		Created: s.opts.Now().Unix(), Chat: g.Chat, tok: g.tok}
+		Created: s.opts.Now().Unix(), Chat: g.Chat, tok: g.tok, resumeToken: token}
 	w.Header().Set(sessionHeader, id)
+	w.Header().Set(resumeTokenHeader, token)
 	if g.Stream {
 		s.streamSSE(w, r, v, -1)
 		return
@@ -80,7 +86,7 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 	}})
 	switch {
 	case errors.Is(err, errInterrupted):
-		err = fmt.Errorf("%w: session %s: %v; resume with GET /v1/sessions/%s/events", ErrUnavailable, v.ID, err, v.openAIID())
+		err = fmt.Errorf("%w: session %s: %v; resume with GET /v1/sessions/%s/events and this answer's %s header", ErrUnavailable, v.ID, err, v.openAIID(), resumeTokenHeader)
 	case err == nil && last.failed():
 		err = generationFailed(v, last)
 	}
@@ -100,7 +106,7 @@ func (s *server) handleSessionEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	v, err := s.sessionView(r.Context(), r.PathValue("id"))
+	v, err := s.sessionView(r)
 	if err != nil {
 		s.fail(w, r, "session", err)
 		return

@@ -28,6 +28,20 @@
 // Unknown routes answer 404, wrong methods 405 with Allow; every error is
 // OpenAI-shaped: {"error": {"message", "type", "param", "code"}}.
 //
+// # Access
+//
+// Every request's Host must be an IP address, localhost or a name of
+// Options.Hosts (421 host_not_allowed otherwise: DNS rebinding), and every
+// POST must be application/json (415 unsupported_media_type: cross-site
+// form posts). With Options.APIKeys, /v1/completions, /v1/chat/completions
+// and /v1/models need "Authorization: Bearer KEY" (401 invalid_api_key).
+// A session is read (events, WebSocket) only with its resume token
+// (header X-Tabshard-Resume-Token or ?resume_token=), the API key that
+// started it, or a key of Options.AdminKeys (403 session_forbidden); the
+// Backend keeps their SHA-256 (Owner) with the session. /api/state shows
+// prompts, generated tokens and sampler state to admin keys only. With
+// Options.ModelServerURL, /model/{name} is off (403).
+//
 // # Completion requests
 //
 // The prompt is a string, an array of one string, or an array of token ids
@@ -51,7 +65,9 @@
 //
 // # Streams and resuming
 //
-// Every answer that starts a session carries the header X-Tabshard-Session.
+// Every answer that starts a session carries the headers X-Tabshard-Session
+// and X-Tabshard-Resume-Token; the first chunk of a stream carries the
+// token too, as "resume_token" (an extension).
 // A streamed answer sends one event per committed token, "id: <index>"
 // (0 for the first generated token) and a chunk whose text is what that
 // token completes (empty while a UTF-8 character is incomplete), then the
@@ -59,8 +75,8 @@
 // "data: [DONE]". A session that fails sends an OpenAI error object as its
 // final event instead. A stream that stops without [DONE] (the client or
 // this coordinator went away) is resumed with GET
-// /v1/sessions/{id}/events and Last-Event-ID: the client gets exactly the
-// events after that id, from any coordinator. {id} is the session id or the
+// /v1/sessions/{id}/events, Last-Event-ID and the resume token: the client
+// gets exactly the events after that id, from any coordinator. {id} is the session id or the
 // chunks' "id" ("cmpl-…" or "chatcmpl-…"), whose prefix picks the chunk
 // format. The WebSocket sends {"index", "token", "text", "finish_reason"}
 // messages likewise and resumes with ?from=<next index>.

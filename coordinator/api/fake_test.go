@@ -96,7 +96,7 @@ func (f *fakeBackend) StartSession(ctx context.Context, req api.SessionRequest) 
 	f.requests = append(f.requests, req)
 	id := fmt.Sprintf("s%d", len(f.sessions)+1)
 	s := &fakeSession{
-		info:    api.SessionInfo{ID: id, Model: req.Model, Prompt: req.Prompt, Created: 1700000001},
+		info:    api.SessionInfo{ID: id, Model: req.Model, Prompt: req.Prompt, Created: 1700000001, Owner: req.Owner},
 		tokens:  f.script,
 		finish:  f.finish,
 		changed: make(chan struct{}),

@@ -37,7 +37,42 @@ func newEnv(t *testing.T, configure ...func(*api.Options)) *env {
 	}
 	e.srv = httptest.NewServer(api.New(e.b, opts))
 	t.Cleanup(e.srv.Close)
+	client := e.srv.Client()
+	client.Transport = &creatorTransport{next: client.Transport, tokens: map[string]string{}}
 	return e
+}
+
+// creatorTransport is the client of the sessions it starts: it keeps the
+// resume token of each session it started and presents it when it reads
+// the session again, as a client that resumes its own stream does. Tests
+// of what others may read use a client without it.
+type creatorTransport struct {
+	next   http.RoundTripper
+	mu     sync.Mutex
+	tokens map[string]string // session id → resume token
+}
+
+func (c *creatorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if rest, ok := strings.CutPrefix(req.URL.Path, "/v1/sessions/"); ok && req.Header.Get("X-Tabshard-Resume-Token") == "" {
+		id, _, _ := strings.Cut(rest, "/")
+		id = strings.TrimPrefix(strings.TrimPrefix(id, "chatcmpl-"), "cmpl-")
+		c.mu.Lock()
+		token := c.tokens[id]
+		c.mu.Unlock()
+		if token != "" {
+			req = req.Clone(req.Context())
+			req.Header.Set("X-Tabshard-Resume-Token", token)
+		}
+	}
+	resp, err := c.next.RoundTrip(req)
+	if err == nil {
+		if id, token := resp.Header.Get("X-Tabshard-Session"), resp.Header.Get("X-Tabshard-Resume-Token"); id != "" && token != "" {
+			c.mu.Lock()
+			c.tokens[id] = token
+			c.mu.Unlock()
+		}
+	}
+	return resp, err
 }
 
 // syncBuffer is a bytes.Buffer safe for the handlers' concurrent logging.
@@ -73,6 +108,9 @@ func (e *env) doContext(t testing.TB, ctx context.Context, method, path, body st
 	req, err := http.NewRequestWithContext(ctx, method, e.srv.URL+path, r)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for _, h := range headers {
 		name, value, _ := strings.Cut(h, ": ")

@@ -42,14 +42,23 @@ func (s *server) handleModels(w http.ResponseWriter, r *http.Request) {
 // dashboards find stable keys. 64-bit integers are JSON strings (protojson).
 var stateJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 
-// handleState is GET /api/state: the applied ClusterState as protojson.
+// handleState is GET /api/state: the applied ClusterState as protojson,
+// with session content only for an admin key (redactState). A key that is
+// neither an API key nor an admin key is refused, so that a mistyped admin
+// key is not mistaken for an empty cluster.
 func (s *server) handleState(w http.ResponseWriter, r *http.Request) {
+	c := s.callerOf(r)
+	if c.invalid {
+		writeError(w, &apiError{Status: http.StatusUnauthorized, Type: typeInvalidRequest, Code: "invalid_api_key",
+			Message: "unknown key: /api/state shows session content to the keys of --admin-key-file only; send no key for the state without content"})
+		return
+	}
 	st := s.b.State()
 	if st == nil {
 		writeError(w, fmt.Errorf("%w: no cluster state applied yet", ErrUnavailable))
 		return
 	}
-	b, err := stateJSON.Marshal(st)
+	b, err := stateJSON.Marshal(redactState(st, c.admin))
 	if err != nil {
 		s.fail(w, r, "marshal state", err)
 		return
@@ -74,6 +83,11 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // with Range requests (single and multiple ranges, If-Range) as
 // http.ServeContent answers them; 416 for an unsatisfiable range.
 func (s *server) handleModelFile(w http.ResponseWriter, r *http.Request) {
+	if s.opts.ModelServerURL != "" {
+		writeError(w, &apiError{Status: http.StatusForbidden, Type: typeInvalidRequest, Code: "model_served_elsewhere",
+			Message: fmt.Sprintf("this cluster serves its model from %s, to holders of grants (GET /api/model-grant); /model here is off", s.opts.ModelServerURL)})
+		return
+	}
 	name := r.PathValue("name")
 	f, modTime, err := s.b.ModelFile(name)
 	if errors.Is(err, ErrUnknownModel) {

@@ -10,6 +10,9 @@ type completionObject struct {
 	Model   string       `json:"model"`
 	Choices []textChoice `json:"choices"`
 	Usage   *usage       `json:"usage,omitempty"`
+	// ResumeToken (an extension) is in the first chunk of the creator's
+	// stream: what resuming the session needs.
+	ResumeToken string `json:"resume_token,omitempty"`
 }
 
 type textChoice struct {
@@ -27,6 +30,8 @@ type chatObject struct {
 	Model   string       `json:"model"`
 	Choices []chatChoice `json:"choices"`
 	Usage   *usage       `json:"usage,omitempty"`
+	// ResumeToken: as in completionObject.
+	ResumeToken string `json:"resume_token,omitempty"`
 }
 
 type chatChoice struct {
@@ -52,9 +57,13 @@ type usage struct {
 // stream carries the assistant's role.
 func (v sessionView) chunk(p piece) any {
 	finish := finishReason(p)
+	token := ""
+	if p.Index == 0 {
+		token = v.resumeToken
+	}
 	if !v.Chat {
 		return completionObject{ID: v.openAIID(), Object: "text_completion", Created: v.Created, Model: v.Model,
-			Choices: []textChoice{{Text: p.Text, FinishReason: finish}}}
+			Choices: []textChoice{{Text: p.Text, FinishReason: finish}}, ResumeToken: token}
 	}
 	delta := &chatContent{}
 	if p.Index == 0 {
@@ -64,7 +73,7 @@ func (v sessionView) chunk(p piece) any {
 		delta.Content = &p.Text
 	}
 	return chatObject{ID: v.openAIID(), Object: "chat.completion.chunk", Created: v.Created, Model: v.Model,
-		Choices: []chatChoice{{Delta: delta, FinishReason: finish}}}
+		Choices: []chatChoice{{Delta: delta, FinishReason: finish}}, ResumeToken: token}
 }
 
 // whole is the response of a non-streamed request.

@@ -48,6 +48,21 @@ type Options struct {
 	// ModelGrant, when set, answers GET /api/model-grant: signed grants
 	// for a model server on another origin (modelauth.Issuer); nil: 404.
 	ModelGrant http.Handler
+	// ModelServerURL, when set, is where the model's bytes are served
+	// (with grants): /model/{name} here is then off (403 naming it).
+	ModelServerURL string
+
+	// APIKeys, when it holds keys, are the keys /v1/ requests must present
+	// ("Authorization: Bearer KEY"); nil or empty leaves the API open.
+	// Sessions are private either way (see the package documentation).
+	APIKeys *KeySet
+	// AdminKeys may read every session and see session content (prompts,
+	// generated tokens, sampler state) in /api/state; nil: nobody may.
+	AdminKeys *KeySet
+	// Hosts are the names, besides localhost and IP addresses, that the
+	// Host header may carry (the names clients and workers reach this
+	// server by); any other is refused, against DNS rebinding.
+	Hosts []string
 }
 
 // withDefaults returns o with its zero values replaced by the defaults.

@@ -19,7 +19,7 @@ type server struct {
 // documentation for the endpoints.
 func New(b Backend, opts Options) http.Handler {
 	s := &server{b: b, opts: opts.withDefaults()}
-	return s.observe(s.routes())
+	return s.observe(s.guard(s.routes()))
 }
 
 func (s *server) routes() *http.ServeMux {
@@ -27,9 +27,9 @@ func (s *server) routes() *http.ServeMux {
 	handle := func(pattern string, h http.HandlerFunc, methods ...string) {
 		mux.Handle(pattern, allow(h, methods...))
 	}
-	handle("/v1/completions", s.handleCompletions, http.MethodPost)
-	handle("/v1/chat/completions", s.handleChatCompletions, http.MethodPost)
-	handle("/v1/models", s.handleModels, http.MethodGet, http.MethodHead)
+	handle("/v1/completions", s.requireKey(s.handleCompletions), http.MethodPost)
+	handle("/v1/chat/completions", s.requireKey(s.handleChatCompletions), http.MethodPost)
+	handle("/v1/models", s.requireKey(s.handleModels), http.MethodGet, http.MethodHead)
 	handle("/v1/sessions/{id}/events", s.handleSessionEvents, http.MethodGet)
 	handle("/v1/sessions/{id}/ws", s.handleSessionWebSocket, http.MethodGet)
 	handle("/api/state", s.handleState, http.MethodGet, http.MethodHead)
@@ -49,7 +49,9 @@ func (s *server) routes() *http.ServeMux {
 	return mux
 }
 
-// allow answers 405 to methods other than methods.
+// allow answers 405 to methods other than methods, and 415 to a POST
+// that is not JSON (a cross-site form post needs no CORS preflight; a
+// JSON one does).
 func allow(h http.HandlerFunc, methods ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !slices.Contains(methods, r.Method) {
@@ -57,6 +59,12 @@ func allow(h http.HandlerFunc, methods ...string) http.HandlerFunc {
 			writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalidRequest,
 				Code: "method_not_allowed", Message: fmt.Sprintf("%s does not allow %s", r.URL.Path, r.Method)})
 			return
+		}
+		if r.Method == http.MethodPost {
+			if err := checkJSON(r.Header.Get("Content-Type")); err != nil {
+				writeError(w, err)
+				return
+			}
 		}
 		h(w, r)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -16,6 +17,9 @@ type sessionView struct {
 	Created int64 // Unix seconds
 	Chat    bool  // answer with chat.completion objects
 	tok     Tokenizer
+	// resumeToken goes in the first chunk of the creator's stream, and
+	// only there.
+	resumeToken string
 }
 
 // openAIID is the "id" of the session's OpenAI objects: "cmpl-<session>" or
@@ -149,11 +153,15 @@ func (s *server) follow(ctx context.Context, v sessionView) (<-chan TokenEvent, 
 	return s.b.Follow(ctx, v.ID, 0)
 }
 
-// sessionView looks up a session named in a URL, for resuming clients.
-func (s *server) sessionView(ctx context.Context, pathID string) (sessionView, error) {
-	id, chat := parseSessionID(pathID)
-	info, err := s.b.Session(ctx, id)
+// sessionView looks up the session r's URL names, for a resuming client
+// that must prove it may read it (see authorizeSession).
+func (s *server) sessionView(r *http.Request) (sessionView, error) {
+	id, chat := parseSessionID(r.PathValue("id"))
+	info, err := s.b.Session(r.Context(), id)
 	if err != nil {
+		return sessionView{}, err
+	}
+	if err := s.authorizeSession(r, id, info.Owner); err != nil {
 		return sessionView{}, err
 	}
 	tok, err := s.b.Tokenizer(info.Model)

@@ -214,8 +214,11 @@ func TestInterruptedStream(t *testing.T) {
 	defer resp.Body.Close()
 	var got openAIError
 	readJSON(t, resp, http.StatusServiceUnavailable, &got)
-	if !strings.Contains(got.Error.Message, "/v1/sessions/cmpl-s2/events") {
+	if !strings.Contains(got.Error.Message, "/v1/sessions/cmpl-s2/events") || !strings.Contains(got.Error.Message, "X-Tabshard-Resume-Token") {
 		t.Errorf("error %+v does not say how to resume", got.Error)
+	}
+	if resp.Header.Get("X-Tabshard-Resume-Token") == "" {
+		t.Error("the 503 of an interrupted session carries no resume token")
 	}
 }
 
@@ -246,6 +249,7 @@ func TestClientDisconnectStopsHandler(t *testing.T) {
 		body := fmt.Sprintf(`{"model":"stories260K","prompt":"Once upon a time","stream":%t}`, stream)
 		go func() {
 			req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/completions", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
 			if resp, err := e.srv.Client().Do(req); err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()

@@ -40,7 +40,7 @@ func (s *server) handleSessionWebSocket(w http.ResponseWriter, r *http.Request) 
 		writeError(w, err)
 		return
 	}
-	v, err := s.sessionView(r.Context(), r.PathValue("id"))
+	v, err := s.sessionView(r)
 	if err != nil {
 		s.fail(w, r, "session", err)
 		return

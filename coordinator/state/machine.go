@@ -96,7 +96,7 @@ func apply(st *tabshardv1.ClusterState, cmd *tabshardv1.Command) error {
 	case *tabshardv1.Command_AppendToken:
 		return appendToken(st, c.AppendToken)
 	case *tabshardv1.Command_EndSession:
-		return endSession(st, c.EndSession)
+		return endSession(st, c.EndSession, cmd.GetUnixMs())
 	case *tabshardv1.Command_SetModel:
 		st.Model = c.SetModel.GetModel()
 		return nil
@@ -127,11 +127,6 @@ func Session(st *tabshardv1.ClusterState, id string) *tabshardv1.Session {
 // NextWorkerID is the id the next admitted worker gets.
 func NextWorkerID(st *tabshardv1.ClusterState) string {
 	return fmt.Sprintf("w%d", st.GetNextWorker()+1)
-}
-
-// NextSessionID is the id the next session gets.
-func NextSessionID(st *tabshardv1.ClusterState) string {
-	return fmt.Sprintf("s%d", st.GetNextSession()+1)
 }
 
 func admit(st *tabshardv1.ClusterState, a *tabshardv1.AdmitWorker, now int64) error {
@@ -190,15 +185,17 @@ func commitPlan(st *tabshardv1.ClusterState, c *tabshardv1.CommitPlan) error {
 func startSession(st *tabshardv1.ClusterState, c *tabshardv1.StartSession, now int64) error {
 	s := c.GetSession()
 	switch {
-	case s.GetId() != NextSessionID(st):
-		return fmt.Errorf("%w: session id %q, want %q", ErrDuplicate, s.GetId(), NextSessionID(st))
+	case s.GetId() == "":
+		return fmt.Errorf("%w: a session with no id", ErrBadCommand)
+	case Session(st, s.GetId()) != nil:
+		return fmt.Errorf("%w: session id %q is taken", ErrDuplicate, s.GetId())
 	case len(s.GetPrompt()) == 0:
 		return fmt.Errorf("%w: session %s has an empty prompt", ErrBadCommand, s.GetId())
 	}
 	st.NextSession++
 	s.State = tabshardv1.SessionState_SESSION_STATE_ACTIVE
 	s.Generated = nil
-	s.CreatedUnixMs = now
+	s.CreatedUnixMs, s.EndedUnixMs = now, 0
 	st.Sessions = append(st.Sessions, s)
 	pruneSessions(st)
 	return nil
@@ -244,7 +241,7 @@ func appendToken(st *tabshardv1.ClusterState, c *tabshardv1.AppendToken) error {
 	return nil
 }
 
-func endSession(st *tabshardv1.ClusterState, c *tabshardv1.EndSession) error {
+func endSession(st *tabshardv1.ClusterState, c *tabshardv1.EndSession, now int64) error {
 	s := Session(st, c.GetSessionId())
 	switch {
 	case s == nil:
@@ -256,5 +253,6 @@ func endSession(st *tabshardv1.ClusterState, c *tabshardv1.EndSession) error {
 	}
 	s.State = c.GetState()
 	s.FinishReason = c.GetFinishReason()
+	s.EndedUnixMs = now
 	return nil
 }

@@ -57,12 +57,13 @@ func TestMachineLifecycle(t *testing.T) {
 		{start("s1", 1, 5), nil},
 		{start("s1", 1, 5), state.ErrDuplicate},
 		{start("s2"), state.ErrBadCommand},
+		{start("", 1), state.ErrBadCommand},
 		{token("s1", 2, 40), nil},
 		{token("s1", 2, 41), state.ErrPosition}, // a duplicate position
 		{token("s1", 4, 41), state.ErrPosition}, // a gap
 		{token("s9", 3, 41), state.ErrUnknownSession},
 		{token("s1", 3, 41), nil},
-		{&tabshardv1.Command{Change: &tabshardv1.Command_EndSession{EndSession: &tabshardv1.EndSession{SessionId: "s1", State: tabshardv1.SessionState_SESSION_STATE_DONE, FinishReason: "length"}}}, nil},
+		{&tabshardv1.Command{UnixMs: 77, Change: &tabshardv1.Command_EndSession{EndSession: &tabshardv1.EndSession{SessionId: "s1", State: tabshardv1.SessionState_SESSION_STATE_DONE, FinishReason: "length"}}}, nil},
 		{token("s1", 4, 42), state.ErrPosition}, // after the end
 		{&tabshardv1.Command{Change: &tabshardv1.Command_Expire{Expire: &tabshardv1.ExpireWorker{WorkerId: b, State: tabshardv1.MemberState_MEMBER_STATE_EXPIRED}}}, nil},
 		{&tabshardv1.Command{Change: &tabshardv1.Command_Expire{Expire: &tabshardv1.ExpireWorker{WorkerId: b, State: tabshardv1.MemberState_MEMBER_STATE_EXPIRED}}}, state.ErrDuplicate},
@@ -81,7 +82,7 @@ func TestMachineLifecycle(t *testing.T) {
 	}
 	st := m.State()
 	s := state.Session(st, "s1")
-	if st.GetEpoch() != 1 || len(s.GetGenerated()) != 2 || s.GetSampling().GetRngState() != 21 || s.GetFinishReason() != "length" {
+	if st.GetEpoch() != 1 || len(s.GetGenerated()) != 2 || s.GetSampling().GetRngState() != 21 || s.GetFinishReason() != "length" || s.GetEndedUnixMs() != 77 {
 		t.Fatalf("final state %v", st)
 	}
 }

@@ -1,6 +1,8 @@
 // Split attention, second pass: one workgroup per (position, head) combines
 // the splits attn_part.wgsl wrote: with M the largest split maximum,
-// o = Σ o_s·e^(m_s−M) / Σ l_s·e^(m_s−M).
+// o = Σ o_s·e^(m_s−M) / Σ l_s·e^(m_s−M). merged and merge_done are
+// hooks: empty here (attn_merge_plain.wgsl), or laying the output out for
+// the next matvec (attn_merge_prep.wgsl).
 @group(0) @binding(0) var<storage, read> Part: array<f32>;
 @group(0) @binding(1) var<storage, read_write> O: array<f32>;
 @group(0) @binding(2) var<uniform> P: Attn;
@@ -36,6 +38,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         acc += Part[at + 2u + d] * exp(Part[at] - mx);
       }
       O[tok * P.q_stride + h * hd + d] = acc / total;
+      merged(d, acc / total);
     }
   }
+  merge_done(tok, h, li);
 }

@@ -1,6 +1,10 @@
 package wgsl
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tabshard/tabshard/kernels"
+)
 
 // The kernels that read no weights. Each binds a Step uniform (n, pos).
 
@@ -40,7 +44,26 @@ func AttentionSplit(headDim int) (part, merge string, err error) {
 		return "", "", fmt.Errorf("%w: split attention over heads of %d values", ErrUnsupported, headDim)
 	}
 	h := attnHeader(headDim)
-	return join(h, src("attn_common.wgsl"), src("attn_part.wgsl")), join(h, src("attn_common.wgsl"), src("attn_merge.wgsl")), nil
+	return join(h, src("attn_common.wgsl"), src("attn_part.wgsl")),
+		join(h, src("attn_common.wgsl"), src("attn_merge_plain.wgsl"), src("attn_merge.wgsl")), nil
+}
+
+// MergePrep is split attention's merge pass that also lays each position's
+// output out for the planar matvec of t in mode m (as Prep does), for
+// heads of headDim values, a multiple of the matvec's unit. Bindings as
+// the merge's, plus 4 planes, 5 MergePrep params.
+func MergePrep(headDim int, t kernels.DType, m XMode) (string, error) {
+	if _, _, err := AttentionSplit(headDim); err != nil {
+		return "", err
+	}
+	if headDim%unitOf(t) != 0 {
+		return "", fmt.Errorf("%w: merge with the layout of %s for heads of %d values", ErrUnsupported, t, headDim)
+	}
+	ph, err := prepHeader(t, m)
+	if err != nil {
+		return "", err
+	}
+	return join(attnHeader(headDim), ph, src("attn_common.wgsl"), src("attn_merge_prep.wgsl"), src("xprep_unit.wgsl"), src("attn_merge.wgsl")), nil
 }
 
 // SplitPartValues is how many floats split attention's partials take per

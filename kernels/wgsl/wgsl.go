@@ -18,8 +18,11 @@
 // (SplitRows, split.wgsl), so that block codes are aligned 16-byte loads.
 // Blocks that are not 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K unsplit) are
 // read as whole words and shifted; see common.wgsl and the type files.
-// Q4_0, Q8_0 and Q4_K matvecs read x prepared by the Prep kernel, in
-// planes and as int8 codes (planar.go, xprep.wgsl, dot_*.wgsl).
+// Q4_0, Q8_0, Q4_K, Q6_K, Q3_K and Q2_K matvecs read x prepared by the
+// Prep kernel, in planes and as int8 codes (planar.go, xprep.wgsl,
+// dot_*.wgsl); the layout is also written by the kernels that produce x
+// where a stage fuses it: RMSNorm (NormPrep), SwiGLU (Prep with SWIGLU)
+// and split attention's merge (MergePrep).
 //
 // Every function here is pure: it returns WGSL text. The gpu package
 // compiles it; the conformance suite there holds each kernel to the Go

@@ -1,7 +1,8 @@
 "use strict";
 // The chat page streams a completion over Server-Sent Events (POST
 // /v1/completions with "stream": true) and, when the stream breaks before
-// [DONE], resumes it from the last event id (GET /v1/sessions/{id}/events).
+// [DONE], resumes it from the last event id (GET /v1/sessions/{id}/events)
+// with the session's resume token: only its creator may read a session.
 
 let abort = null;
 window.tabshardChat = { text: "", done: false, error: "", tokens: 0 };
@@ -28,7 +29,7 @@ async function generate() {
   $("stop").disabled = false;
   abort = new AbortController();
   const started = performance.now();
-  let first = 0, lastID = -1, session = "";
+  let first = 0, lastID = -1, session = "", resumeToken = "";
   const onEvent = (id, data) => {
     if (id !== null) lastID = Number(id);
     if (data === "[DONE]") { chat.done = true; return; }
@@ -48,10 +49,15 @@ async function generate() {
   };
   try {
     setState("generating", "warn");
+    // An API key (tabshard up --api-key-file) stays in this tab only.
+    if ($("api_key").value) sessionStorage.setItem("tabshardKey", $("api_key").value.trim());
+    const key = sessionStorage.getItem("tabshardKey");
+    const auth = key ? { Authorization: `Bearer ${key}` } : {};
     let resp = await fetch("/v1/completions", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), signal: abort.signal,
+      method: "POST", headers: { "Content-Type": "application/json", ...auth }, body: JSON.stringify(body), signal: abort.signal,
     });
     session = resp.headers.get("X-Tabshard-Session") || "";
+    resumeToken = resp.headers.get("X-Tabshard-Resume-Token") || "";
     for (let attempt = 0; ; attempt++) {
       if (!resp.ok) {
         const err = await resp.json().catch(() => ({}));
@@ -61,9 +67,9 @@ async function generate() {
       if (chat.done || !session || attempt >= 20) break;
       setState("resuming", "warn");
       await new Promise((r) => setTimeout(r, 500));
-      resp = await fetch(`/v1/sessions/${encodeURIComponent(session)}/events`, {
-        headers: lastID >= 0 ? { "Last-Event-ID": String(lastID) } : {}, signal: abort.signal,
-      });
+      const headers = { "X-Tabshard-Resume-Token": resumeToken };
+      if (lastID >= 0) headers["Last-Event-ID"] = String(lastID);
+      resp = await fetch(`/v1/sessions/${encodeURIComponent(session)}/events`, { headers, signal: abort.signal });
     }
     if (!chat.done) throw new Error("the stream ended before [DONE]");
   } catch (e) {

@@ -14,9 +14,21 @@ window.tabshardDashboard = { state: null, metrics: null, charts: { tps: tpsChart
 const short = (s, n = 40) => (s && s.length > n ? s.slice(0, n - 1) + "…" : s || "");
 const stateName = (s) => String(s || "").replace(/^[A-Z]+_STATE_/, "").toLowerCase();
 
+// The admin key, when the user gave one, stays in this tab only
+// (sessionStorage) and goes with each /api/state request: without it the
+// state has no prompts or generated tokens.
+$("admin-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  sessionStorage.setItem("tabshardAdminKey", $("admin-key").value.trim());
+  $("admin-key").value = "";
+  pollState();
+});
+
 async function pollState() {
   try {
-    const resp = await fetch("/api/state", { cache: "no-store" });
+    const key = sessionStorage.getItem("tabshardAdminKey");
+    const headers = key ? { Authorization: `Bearer ${key}` } : {};
+    const resp = await fetch("/api/state", { cache: "no-store", headers });
     if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).error?.message || resp.statusText);
     const st = await resp.json();
     window.tabshardDashboard.state = st;
@@ -202,10 +214,13 @@ function renderFailovers(st) {
   $("failovers").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 6, class: "muted" }, "none"))]));
 }
 
+// A session always has a prompt: an empty one means /api/state left the
+// content out (no admin key).
 function renderSessions(st) {
+  const count = (s, ids) => ((s.prompt || []).length ? (ids || []).length : "hidden");
   const rows = (st.sessions || []).slice(-10).reverse().map((s) => el("tr", {},
-    el("td", {}, s.id), el("td", {}, stateName(s.state)), el("td", {}, (s.prompt || []).length),
-    el("td", {}, (s.generated || []).length), el("td", {}, short(s.finish_reason))));
+    el("td", {}, s.id), el("td", {}, stateName(s.state)), el("td", {}, count(s, s.prompt)),
+    el("td", {}, count(s, s.generated)), el("td", {}, short(s.finish_reason))));
   $("sessions").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "none"))]));
 }
 

@@ -353,7 +353,17 @@ type Session struct {
 	FinishReason  string `protobuf:"bytes,7,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
 	CreatedUnixMs int64  `protobuf:"varint,8,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
 	// stop_token ends generation when sampled (the model's EOS / BOS).
-	StopTokens    []uint32 `protobuf:"varint,9,rep,packed,name=stop_tokens,json=stopTokens,proto3" json:"stop_tokens,omitempty"`
+	StopTokens []uint32 `protobuf:"varint,9,rep,packed,name=stop_tokens,json=stopTokens,proto3" json:"stop_tokens,omitempty"`
+	// owner_key_hash is the SHA-256 of the API key that started the session
+	// (empty when the API has no keys): that key may read it.
+	OwnerKeyHash []byte `protobuf:"bytes,10,opt,name=owner_key_hash,json=ownerKeyHash,proto3" json:"owner_key_hash,omitempty"`
+	// resume_token_hash is the SHA-256 of the resume token the creator got:
+	// a client that presents the token may read the session, at any
+	// coordinator.
+	ResumeTokenHash []byte `protobuf:"bytes,11,opt,name=resume_token_hash,json=resumeTokenHash,proto3" json:"resume_token_hash,omitempty"`
+	// ended_unix_ms is when the session ended (0 while it runs): its
+	// activation log is purged a retention period later.
+	EndedUnixMs   int64 `protobuf:"varint,12,opt,name=ended_unix_ms,json=endedUnixMs,proto3" json:"ended_unix_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -449,6 +459,27 @@ func (x *Session) GetStopTokens() []uint32 {
 		return x.StopTokens
 	}
 	return nil
+}
+
+func (x *Session) GetOwnerKeyHash() []byte {
+	if x != nil {
+		return x.OwnerKeyHash
+	}
+	return nil
+}
+
+func (x *Session) GetResumeTokenHash() []byte {
+	if x != nil {
+		return x.ResumeTokenHash
+	}
+	return nil
+}
+
+func (x *Session) GetEndedUnixMs() int64 {
+	if x != nil {
+		return x.EndedUnixMs
+	}
+	return 0
 }
 
 // FailoverEvent records a stage moving to another worker.
@@ -548,7 +579,7 @@ type ClusterState struct {
 	Failovers []*FailoverEvent `protobuf:"bytes,5,rep,name=failovers,proto3" json:"failovers,omitempty"`
 	// next_worker is the number the next admitted worker's id is made from.
 	NextWorker uint64 `protobuf:"varint,6,opt,name=next_worker,json=nextWorker,proto3" json:"next_worker,omitempty"`
-	// next_session is the number the next session's id is made from.
+	// next_session counts the sessions started (ids are random).
 	NextSession uint64 `protobuf:"varint,8,opt,name=next_session,json=nextSession,proto3" json:"next_session,omitempty"`
 	// model names the model the cluster serves.
 	Model         string `protobuf:"bytes,7,opt,name=model,proto3" json:"model,omitempty"`
@@ -1689,7 +1720,7 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\bSampling\x12 \n" +
 	"\vtemperature\x18\x01 \x01(\x02R\vtemperature\x12\x13\n" +
 	"\x05top_p\x18\x02 \x01(\x02R\x04topP\x12\x1b\n" +
-	"\trng_state\x18\x03 \x01(\x04R\brngState\"\xc0\x02\n" +
+	"\trng_state\x18\x03 \x01(\x04R\brngState\"\xb6\x03\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06prompt\x18\x02 \x03(\rR\x06prompt\x12\x1d\n" +
@@ -1701,7 +1732,11 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\rfinish_reason\x18\a \x01(\tR\ffinishReason\x12&\n" +
 	"\x0fcreated_unix_ms\x18\b \x01(\x03R\rcreatedUnixMs\x12\x1f\n" +
 	"\vstop_tokens\x18\t \x03(\rR\n" +
-	"stopTokens\"\xb4\x01\n" +
+	"stopTokens\x12$\n" +
+	"\x0eowner_key_hash\x18\n" +
+	" \x01(\fR\fownerKeyHash\x12*\n" +
+	"\x11resume_token_hash\x18\v \x01(\fR\x0fresumeTokenHash\x12\"\n" +
+	"\rended_unix_ms\x18\f \x01(\x03R\vendedUnixMs\"\xb4\x01\n" +
 	"\rFailoverEvent\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\rR\x05stage\x12$\n" +
