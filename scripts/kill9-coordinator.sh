@@ -52,11 +52,12 @@ for victim in ${1:-1 2 3}; do
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
 	wait $CURL
 	session=$(tr -d '\r' < "$D/h$victim" | awk -F': ' 'tolower($1)=="x-tabshard-session"{print $2}')
+	token=$(tr -d '\r' < "$D/h$victim" | awk -F': ' 'tolower($1)=="x-tabshard-resume-token"{print $2}')
 	last=$(awk '/^id: /{id=$2} /^data: \{.*\}$/{done=id} END{print done}' "$D/run$victim.sse")
 	echo "killed c$victim (kill -9) after event $last of session $session; resuming at c$other"
 	start=$(date +%s.%N)
 	for _ in $(seq 1 100); do
-		curl -sf -N "http://$(addr $other)/v1/sessions/$session/events" -H "Last-Event-ID: $last" > "$D/resume$victim.sse" &&
+		curl -sf -N "http://$(addr $other)/v1/sessions/$session/events" -H "Last-Event-ID: $last" -H "X-Tabshard-Resume-Token: $token" > "$D/resume$victim.sse" &&
 			grep -q '^data: \[DONE\]' "$D/resume$victim.sse" && break
 		sleep 0.3
 	done

@@ -194,16 +194,20 @@ func (s *sseStream) next() (id int, text string, final, done bool, err error) {
 	return 0, "", false, false, io.ErrUnexpectedEOF
 }
 
+// session is a started completion: its id and the resume token its
+// creator reads it again with.
+type session struct{ id, token string }
+
 // startCompletion starts a streamed completion at url, retrying while the
 // cluster has no plan yet.
-func startCompletion(t *testing.T, url string, req e2e.Request) (*sseStream, string) {
+func startCompletion(t *testing.T, url string, req e2e.Request) (*sseStream, session) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"prompt": req.Prompt, "max_tokens": req.MaxTokens, "temperature": req.Temperature, "stream": true})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Post(url+"/v1/completions", "application/json", bytes.NewReader(body))
 		if err == nil && resp.StatusCode == http.StatusOK {
-			return newSSE(resp), resp.Header.Get("X-Tabshard-Session")
+			return newSSE(resp), session{resp.Header.Get("X-Tabshard-Session"), resp.Header.Get("X-Tabshard-Resume-Token")}
 		}
 		if err == nil {
 			resp.Body.Close()
@@ -222,10 +226,11 @@ func newSSE(resp *http.Response) *sseStream {
 	return &sseStream{sc: sc, body: resp.Body, id: -1}
 }
 
-// resume reopens session's events after event last at url.
-func resume(ctx context.Context, url, session string, last int) (*sseStream, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/sessions/"+session+"/events", nil)
+// resume reopens the session's events after event last at url.
+func resume(ctx context.Context, url string, s session, last int) (*sseStream, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/sessions/"+s.id+"/events", nil)
 	req.Header.Set("Last-Event-ID", strconv.Itoa(last))
+	req.Header.Set("X-Tabshard-Resume-Token", s.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
@@ -254,10 +259,10 @@ func TestKill9Coordinator(t *testing.T) {
 	}
 	k := startKillCluster(t)
 	for victim := range 3 {
-		text, last, session := k.streamAndKill(t, victim, oracle.Request)
+		text, last, sess := k.streamAndKill(t, victim, oracle.Request)
 		other := (victim + 1) % 3
 		killed := time.Now()
-		rest, err := k.resumeAt(t, other, session, last)
+		rest, err := k.resumeAt(t, other, sess, last)
 		if err != nil {
 			t.Fatalf("c%d killed after event %d: %v", victim+1, last, err)
 		}
@@ -273,9 +278,9 @@ func TestKill9Coordinator(t *testing.T) {
 // streamAndKill streams req from coordinator victim and kills it after
 // the tenth event; it returns the text of the complete events before the
 // stream broke, the last one's id and the session.
-func (k *killCluster) streamAndKill(t *testing.T, victim int, req e2e.Request) (string, int, string) {
+func (k *killCluster) streamAndKill(t *testing.T, victim int, req e2e.Request) (string, int, session) {
 	t.Helper()
-	s, session := startCompletion(t, k.urls[victim], req)
+	s, sess := startCompletion(t, k.urls[victim], req)
 	defer s.body.Close()
 	var text strings.Builder
 	last := -1
@@ -285,7 +290,7 @@ func (k *killCluster) streamAndKill(t *testing.T, victim int, req e2e.Request) (
 			if last < 10 {
 				t.Fatalf("stream from c%d ended after event %d before the kill: %v", victim+1, last, err)
 			}
-			return text.String(), last, session
+			return text.String(), last, sess
 		}
 		text.WriteString(piece)
 		last = id
@@ -297,13 +302,13 @@ func (k *killCluster) streamAndKill(t *testing.T, victim int, req e2e.Request) (
 
 // resumeAt reads session's events after last at coordinator i (retrying
 // while it cannot serve them yet) to the end, and returns their text.
-func (k *killCluster) resumeAt(t *testing.T, i int, session string, last int) (string, error) {
+func (k *killCluster) resumeAt(t *testing.T, i int, sess session, last int) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var text strings.Builder
 	for ctx.Err() == nil {
-		s, err := resume(ctx, k.urls[i], session, last)
+		s, err := resume(ctx, k.urls[i], sess, last)
 		if err != nil {
 			t.Logf("%v; retrying", err)
 			time.Sleep(200 * time.Millisecond)
@@ -328,5 +333,5 @@ func (k *killCluster) resumeAt(t *testing.T, i int, session string, last int) (s
 		}
 		s.body.Close()
 	}
-	return "", fmt.Errorf("session %s not finished at c%d: %w", session, i+1, ctx.Err())
+	return "", fmt.Errorf("session %s not finished at c%d: %w", sess.id, i+1, ctx.Err())
 }
