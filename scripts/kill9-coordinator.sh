@@ -6,7 +6,7 @@
 # in turn (or only the one given), the same completion streamed from N, N killed with kill -9
 # mid-stream, the stream resumed at another coordinator with Last-Event-ID, the texts compared, and
 # N restarted from its data before the next one.
-# usage: scripts/kill9-coordinator.sh [N]
+# usage: scripts/kill9-coordinator.sh [N]   (KEEP=1 keeps the logs and data directories)
 set -u
 cd "$(dirname "$0")/.." && go build -o bin/tabshard ./cmd/tabshard || exit 1
 TS=bin/tabshard; D=$(mktemp -d)
@@ -22,7 +22,10 @@ start() {
 }
 healthy() { curl -sf "http://$(addr "$1")/healthz" > /dev/null; }
 wait_healthy() { for _ in $(seq 1 300); do healthy "$1" && return 0; sleep 0.1; done; echo "c$1 not healthy"; return 1; }
-cleanup() { for p in "$D"/*.pid; do kill "$(cat "$p")" 2>/dev/null; done; wait 2>/dev/null; }
+cleanup() {
+	for p in "$D"/*.pid; do kill "$(cat "$p")" 2>/dev/null; done; wait 2>/dev/null
+	if [ -n "${KEEP:-}" ]; then echo "logs and data in $D"; else rm -rf "$D"; fi
+}
 trap cleanup EXIT
 for n in 1 2 3; do start $n; done
 for n in 1 2 3; do wait_healthy $n || exit 1; done
