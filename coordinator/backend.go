@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/tabshard/tabshard/bus"
@@ -101,11 +102,16 @@ func (b backend) Follow(ctx context.Context, id string, from int) (<-chan api.To
 
 func (b backend) follow(ctx context.Context, id string, next int, out chan<- api.TokenEvent) {
 	defer close(out)
+	stall := time.NewTimer(b.c.cfg.StallNotice)
+	defer stall.Stop()
 	for {
 		changed := b.c.machine.Changed()
 		s := state.Session(b.c.machine.State(), id)
 		if s == nil {
 			return
+		}
+		if next < len(s.GetGenerated()) {
+			stall.Reset(b.c.cfg.StallNotice) // progress
 		}
 		for ; next < len(s.GetGenerated()); next++ {
 			select {
@@ -130,8 +136,31 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 			return
 		case <-b.c.done:
 			return
+		case <-stall.C:
+			if why := b.c.stalledBecause(); why != "" {
+				select {
+				case out <- api.TokenEvent{Index: next, Stalled: why}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			stall.Reset(b.c.cfg.StallNotice)
 		}
 	}
+}
+
+// stalledBecause says why sessions cannot progress and what would fix it,
+// or "" when nothing in the cluster's state stops them.
+func (c *Coordinator) stalledBecause() string {
+	st := c.machine.State()
+	if st.GetPlan() == nil {
+		return "there is no plan yet: " + c.placement().WaitingFor(st)
+	}
+	gaps := state.StageGaps(st)
+	if len(gaps) == 0 {
+		return ""
+	}
+	return strings.Join(gaps, "; ") + ": open one more worker tab (or start a worker) to take it over"
 }
 
 func (b backend) State() *tabshardv1.ClusterState { return b.c.machine.State() }

@@ -114,6 +114,10 @@ type Config struct {
 	Lease     time.Duration
 	// StepTimeout re-issues a session's pending step that made no progress.
 	StepTimeout time.Duration
+	// StallNotice is how long a client's stream waits with no progress
+	// while a stage has no worker before it gets an error event saying so
+	// (the session waits on; the client resumes it).
+	StallNotice time.Duration
 	// MinWorkers is how many workers the first plan waits for (0: PlanWait
 	// after the first one joined, then every worker present); Stages how
 	// many stages it makes (0: one per worker present, less the standbys,
@@ -136,6 +140,9 @@ type Config struct {
 // is kept when Config.SessionRetention is 0.
 const DefaultSessionRetention = 10 * time.Minute
 
+// DefaultStallNotice is Config.StallNotice's default.
+const DefaultStallNotice = 10 * time.Second
+
 // DefaultConfig is a single node on loopback with an embedded NATS server.
 func DefaultConfig() Config {
 	return Config{
@@ -149,6 +156,7 @@ func DefaultConfig() Config {
 		Heartbeat:         200 * time.Millisecond,
 		Lease:             3 * time.Second, // a busy laptop compiling another tab's wasm must not lose its tabs
 		StepTimeout:       3 * time.Second,
+		StallNotice:       DefaultStallNotice,
 		MinWorkers:        0,
 		PlanWait:          3 * time.Second,
 		Standbys:          0,
@@ -169,6 +177,8 @@ func (c *Config) Validate() error {
 		return bad("lease %v must be longer than the heartbeat %v", c.Lease, c.Heartbeat)
 	case c.StepTimeout <= 0:
 		return bad("step timeout %v", c.StepTimeout)
+	case c.StallNotice < 0:
+		return bad("stall notice %v is negative", c.StallNotice)
 	case c.RaftJoin && (c.NATSURL == "" || len(c.RaftPeers) > 0):
 		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0 || c.PlanWait < 0:
@@ -177,6 +187,9 @@ func (c *Config) Validate() error {
 		return bad("negative session retention, log age or log size")
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
+	}
+	if c.StallNotice == 0 {
+		c.StallNotice = DefaultStallNotice
 	}
 	if c.SessionRetention == 0 {
 		c.SessionRetention = DefaultSessionRetention

@@ -341,7 +341,7 @@ func (l *leader) replan(ctx context.Context) error {
 // announce publishes the committed plan to the workers.
 func (l *leader) announce() {
 	st := l.machine.State()
-	if st.GetPlan() == nil || !l.node.IsLeader() {
+	if !l.node.IsLeader() {
 		return
 	}
 	ann := &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), Plan: st.GetPlan(), ModelUrl: l.modelURL}
@@ -349,6 +349,12 @@ func (l *leader) announce() {
 		if m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
 			ann.ExpiredWorkerIds = append(ann.ExpiredWorkerIds, m.GetWorkerId())
 		}
+	}
+	// Before the first plan there is nothing to announce but who was
+	// expired: a worker expired while the cluster waited (a busy tab) must
+	// learn it and rejoin, or the first plan would wait for it forever.
+	if st.GetPlan() == nil && len(ann.ExpiredWorkerIds) == 0 {
+		return
 	}
 	if err := bus.Publish(l.nc, l.subj.Epoch(), ann); err != nil {
 		l.log.Warn("announce", "err", err)

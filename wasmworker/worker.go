@@ -164,6 +164,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.status.update(func(s *Status) { s.Phase, s.Error = PhaseRefused, err.Error() })
 			w.status.flushNow()
 			return err
+		case errors.Is(err, agent.ErrLeft):
+			// A goodbye is final; a page the browser restores from its
+			// back-forward cache (pageshow) joins again as a new member.
+			if err := w.waitWhileLeaving(ctx); err != nil {
+				return nil
+			}
+			continue
 		}
 		w.fail(err)
 		w.log.Warn("worker stopped; retrying", "err", err, "in", w.env.Retry)
@@ -173,6 +180,22 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// waitWhileLeaving shows the tab as left until the page is shown again or
+// ctx ends (ctx's error).
+func (w *Worker) waitWhileLeaving(ctx context.Context) error {
+	w.status.update(func(s *Status) { s.Phase, s.Error = PhaseLeft, "" })
+	w.status.flushNow()
+	for w.life.Current() == tabshardv1.Lifecycle_LIFECYCLE_LEAVING {
+		select {
+		case <-time.After(w.env.Retry):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.fail(nil)
+	return nil
 }
 
 func (w *Worker) fail(err error) {

@@ -287,3 +287,71 @@ func TestWrongTokenIsRefused(t *testing.T) {
 		t.Errorf("%d members after a refused join", n)
 	}
 }
+
+// TestClosingTabLeavesForGood: a tab that says goodbye (pagehide) gives its
+// stage to its standby and does not come back as a member while it is
+// leaving, however the leader answers; a page the browser shows again
+// (pageshow, the back-forward cache) joins as a new member and becomes a
+// standby, never the stage it left.
+func TestClosingTabLeavesForGood(t *testing.T) {
+	c := startCoordinator(t, 2) // two stages; the third tab is a standby
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	workers := make([]*Worker, 3)
+	for i := range workers {
+		p, err := ParseParams(c.HTTPURL() + "/worker?token=" + testToken + "&name=tab" + string(rune('a'+i)) + "&backend=cpu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		workers[i] = New(p, Env{DialNATS: dialWebSocket, Store: &MemStore{}, Retry: 100 * time.Millisecond})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			workers[i].Run(ctx)
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	if got, want := complete(t, c.HTTPURL()), oracle(t); got != want {
+		t.Fatalf("text\n got %q\nwant %q", got, want)
+	}
+	stage1 := c.State().GetPlan().GetStages()[1].GetDeviceId()
+	var leaving *Worker
+	for _, w := range workers {
+		if w.Status().WorkerID == stage1 {
+			leaving = w
+		}
+	}
+	if leaving == nil {
+		t.Fatalf("no tab runs stage 1 (%s)", stage1)
+	}
+	leaving.PageEvent(EventPageHide)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.State().GetPlan().GetStages()[1].GetDeviceId() == stage1 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // long enough for many rejoins at a Retry of 100 ms
+	if n := len(c.State().GetMembers()); n != 3 {
+		t.Fatalf("%d members after a tab left, want 3: the leaving tab rejoined", n)
+	}
+	if got := c.State().GetPlan().GetStages()[1].GetDeviceId(); got == stage1 {
+		t.Fatalf("stage 1 still on the tab that left (%s)", got)
+	}
+	if s := leaving.Status(); s.Phase != PhaseLeft {
+		t.Errorf("the leaving tab's status: %+v", s)
+	}
+	if got, want := complete(t, c.HTTPURL()), oracle(t); got != want {
+		t.Fatalf("text after the tab left\n got %q\nwant %q", got, want)
+	}
+
+	leaving.PageEvent(EventPageShow)
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		s := leaving.Status()
+		if s.WorkerID != "" && s.WorkerID != stage1 && s.Role == "standby" {
+			t.Logf("shown again: %s, %s of stage %d", s.WorkerID, s.Role, s.Stage)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the page shown again: %+v, want a new member that is a standby", leaving.Status())
+}

@@ -42,6 +42,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&cfg.RaftJoin, "join", false, "join a running cluster: its leader adds this node (needs --nats and --join-token)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
+	fs.DurationVar(&cfg.StallNotice, "stall-notice", cfg.StallNotice, "how long a stream waits without progress while a stage has no worker before the client gets an error event saying what is missing")
 	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers; with none, --plan-wait after the first worker joins)")
 	fs.DurationVar(&cfg.PlanWait, "plan-wait", cfg.PlanWait, "with --min-workers 0: how long the first plan waits for more workers (tabs) after the first one joined")
 	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: one per worker present, less the standbys)")

@@ -104,6 +104,12 @@ type TokenEvent struct {
 	// FinishReason is set only in the end event: "stop" (end of text),
 	// "length" (MaxTokens or the context reached) or an error's text.
 	FinishReason string
+	// Stalled, in the last event of a stream that stops early, says why
+	// the session has made no progress for a while and what would let it
+	// go on ("stage 2 has no worker: open one more tab"). The session is
+	// not over: it continues when the cause is gone, and the client
+	// resumes it.
+	Stalled string
 }
 
 // End reports whether e is the end event.

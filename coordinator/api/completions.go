@@ -84,9 +84,12 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 		last = p
 		return nil
 	}})
+	var stalled *stalledError
 	switch {
 	case errors.Is(err, errInterrupted):
 		err = fmt.Errorf("%w: session %s: %v; resume with GET /v1/sessions/%s/events and this answer's %s header", ErrUnavailable, v.ID, err, v.openAIID(), resumeTokenHeader)
+	case errors.As(err, &stalled):
+		err = stalled.apiError(v)
 	case err == nil && last.failed():
 		err = generationFailed(v, last)
 	}
@@ -149,8 +152,14 @@ func (s *server) streamSSE(w http.ResponseWriter, r *http.Request, v sessionView
 		}
 		return sse.event(p.Index, v.chunk(p))
 	}, ping: sse.comment, keepAlive: s.opts.KeepAlive})
-	if err == nil {
+	var stalled *stalledError
+	switch {
+	case err == nil:
 		err = sse.done()
+	case errors.As(err, &stalled):
+		// The session waits (a stage has no worker): say why and how to
+		// go on, and end this stream without [DONE]; the client resumes.
+		err = sse.errorEvent(stalled.apiError(v).body())
 	}
 	if err != nil {
 		s.logStreamEnd(ctx, r, v, err)

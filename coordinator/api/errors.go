@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Sentinel errors a Backend returns, wrapped with %w and a message that says
@@ -36,6 +38,9 @@ type apiError struct {
 	Type    string
 	Param   string // "" is written as null
 	Code    string // "" is written as null
+	// RetryAfter, when set, is sent as the Retry-After header (a 503
+	// without it says 1 s).
+	RetryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -96,7 +101,10 @@ func asAPIError(err error) *apiError {
 // writeError writes err as an OpenAI error response.
 func writeError(w http.ResponseWriter, err error) {
 	ae := asAPIError(err)
-	if ae.Status == http.StatusServiceUnavailable {
+	switch {
+	case ae.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(ae.RetryAfter.Round(time.Second), time.Second)/time.Second)))
+	case ae.Status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, ae.Status, ae.body())

@@ -45,6 +45,19 @@ func (s *sseWriter) event(id int, v any) error {
 	return s.flush()
 }
 
+// errorEvent writes an "error" event (no id: it is not a piece of the
+// session, and a resumed stream does not repeat it) with v as JSON data.
+func (s *sseWriter) errorEvent(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(s.w, "event: error\ndata: %s\n\n", data); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
 // done writes the terminal "data: [DONE]" event.
 func (s *sseWriter) done() error {
 	if _, err := io.WriteString(s.w, "data: [DONE]\n\n"); err != nil {

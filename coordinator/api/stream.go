@@ -68,6 +68,22 @@ func (p piece) failed() bool {
 // resume, here or at another coordinator.
 var errInterrupted = errors.New("the session's token stream ended before the session did")
 
+// stalledError is a stream stopped because its session waits for
+// something (a stage with no worker); retrying later resumes it.
+type stalledError struct{ reason string }
+
+func (e *stalledError) Error() string { return "the session is stalled: " + e.reason }
+
+// stallRetryAfter is the Retry-After a stalled session's answers carry.
+const stallRetryAfter = 5 * time.Second
+
+// apiError is what a client is told about a stalled session: 503, retryable.
+func (e *stalledError) apiError(v sessionView) *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Type: typeServer, Code: "stage_unavailable", RetryAfter: stallRetryAfter,
+		Message: fmt.Sprintf("session %s is waiting: %s; it goes on by itself once that is fixed: resume it with GET /v1/sessions/%s/events, Last-Event-ID and its resume token",
+			v.ID, e.reason, v.openAIID())}
+}
+
 // follower is one client's view of a session's pieces.
 type follower struct {
 	// after skips the pieces up to and including this index (-1: none).
@@ -101,6 +117,9 @@ func deliver(ctx context.Context, v sessionView, events <-chan TokenEvent, f fol
 		ev, err := receive(ctx, events, tick, f.ping)
 		if err != nil {
 			return err
+		}
+		if ev.Stalled != "" {
+			return &stalledError{reason: ev.Stalled}
 		}
 		if ev.Index != next {
 			return fmt.Errorf("session %s: event %d arrived when %d was due", v.ID, ev.Index, next)

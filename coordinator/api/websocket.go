@@ -74,12 +74,23 @@ func (s *server) streamWebSocket(ctx context.Context, r *http.Request, c *websoc
 		_ = c.Close(websocket.StatusNormalClosure, "")
 	case errors.Is(err, errInterrupted):
 		_ = c.Close(websocket.StatusTryAgainLater, "stream interrupted; reconnect with from=<next index>")
+	case errors.As(err, new(*stalledError)):
+		_ = c.Close(websocket.StatusTryAgainLater, truncateReason(err.Error()+"; reconnect later with from=<next index>"))
 	case ctx.Err() == nil:
 		_ = c.Close(websocket.StatusInternalError, "stream failed")
 	}
 	if err != nil {
 		s.logStreamEnd(ctx, r, v, err)
 	}
+}
+
+// truncateReason keeps a close reason within the 123 bytes a WebSocket
+// close frame allows.
+func truncateReason(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	return s[:120] + "..."
 }
 
 // ping checks that the peer still answers, within timeout.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -126,6 +127,25 @@ func (p Placement) WaitingFor(st *tabshardv1.ClusterState) string {
 		return "no worker has joined: open a worker tab or start a worker"
 	}
 	return fmt.Sprintf("%d worker(s) joined; planning %d ms after the first, over every worker present", n, p.PlanWaitMs)
+}
+
+// StageGaps says which stages of st's plan have no active worker, for a
+// client whose session waits on them: "stage 2 has no worker (w3 left)".
+// It is empty when every stage has one (or there is no plan).
+func StageGaps(st *tabshardv1.ClusterState) []string {
+	var gaps []string
+	for _, s := range st.GetPlan().GetStages() {
+		m := Member(st, s.GetDeviceId())
+		if m != nil && m.GetState() == tabshardv1.MemberState_MEMBER_STATE_ACTIVE {
+			continue
+		}
+		why := "is gone"
+		if m != nil {
+			why = strings.ToLower(strings.TrimPrefix(m.GetState().String(), "MEMBER_STATE_"))
+		}
+		gaps = append(gaps, fmt.Sprintf("stage %d has no worker (%s %s)", s.GetIndex(), s.GetDeviceId(), why))
+	}
+	return gaps
 }
 
 // HopLink is the link between the workers of two consecutive stages, from

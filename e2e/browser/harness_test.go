@@ -135,6 +135,8 @@ type clusterOptions struct {
 	// origin with grants signed with modelKey.
 	modelServer string
 	modelKey    []byte
+	// stallNotice, when set, is the coordinator's StallNotice.
+	stallNotice time.Duration
 }
 
 // startCoordinator runs a coordinator in this process: Raft in memory, an
@@ -153,6 +155,9 @@ func startCoordinator(t *testing.T, o clusterOptions) *coordinator.Coordinator {
 	cfg.Heartbeat, cfg.Lease, cfg.StepTimeout = 200*time.Millisecond, 4*time.Second, 4*time.Second
 	cfg.MinWorkers, cfg.Stages, cfg.Standbys = max(o.minWorkers, o.stages), o.stages, o.standbys
 	cfg.ModelServerURL, cfg.ModelKey = o.modelServer, o.modelKey
+	if o.stallNotice > 0 {
+		cfg.StallNotice = o.stallNotice
+	}
 	level := slog.LevelWarn
 	if os.Getenv("TABSHARD_E2E_LOG") == "info" {
 		level = slog.LevelInfo

@@ -29,12 +29,22 @@ async function generate() {
   $("stop").disabled = false;
   abort = new AbortController();
   const started = performance.now();
-  let first = 0, lastID = -1, session = "", resumeToken = "";
+  let first = 0, lastID = -1, session = "", resumeToken = "", stalled = false;
   const onEvent = (id, data) => {
     if (id !== null) lastID = Number(id);
     if (data === "[DONE]") { chat.done = true; return; }
     const msg = JSON.parse(data);
+    if (msg.error?.code === "stage_unavailable") {
+      // The session waits for a worker: say what is missing, resume later.
+      stalled = true;
+      chat.stalled = msg.error.message;
+      $("error").textContent = msg.error.message;
+      $("error").hidden = false;
+      setState("waiting for a worker", "bad");
+      return;
+    }
     if (msg.error) throw new Error(msg.error.message);
+    if (stalled) { stalled = false; $("error").hidden = true; setState("generating", "warn"); }
     const choice = msg.choices[0];
     if (choice.text) {
       if (!first) first = performance.now();
@@ -64,9 +74,10 @@ async function generate() {
         throw new Error(err.error?.message || resp.statusText);
       }
       await readEvents(resp.body, onEvent);
-      if (chat.done || !session || attempt >= 20) break;
-      setState("resuming", "warn");
-      await new Promise((r) => setTimeout(r, 500));
+      if (chat.done || !session || (attempt >= 20 && !stalled)) break;
+      if (stalled) attempt = 0; // waiting for a worker is not a failure: keep resuming
+      else setState("resuming", "warn");
+      await new Promise((r) => setTimeout(r, stalled ? 5000 : 500));
       const headers = { "X-Tabshard-Resume-Token": resumeToken };
       if (lastID >= 0) headers["Last-Event-ID"] = String(lastID);
       resp = await fetch(`/v1/sessions/${encodeURIComponent(session)}/events`, { headers, signal: abort.signal });
@@ -89,27 +100,31 @@ async function generate() {
 }
 
 // readEvents parses a Server-Sent Events body, calling onEvent(id, data).
+// A network break ends it quietly (the caller resumes); what onEvent throws
+// (a failed generation) goes to the caller.
 async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buf += value;
-      let end;
-      while ((end = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        let id = null, data = [];
-        for (const line of block.split("\n")) {
-          if (line.startsWith("id:")) id = line.slice(3).trim();
-          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-        }
-        if (data.length) onEvent(id, data.join("\n"));
-      }
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      if (e.name === "AbortError") throw e;
+      return;
     }
-  } catch (e) {
-    if (e.name === "AbortError") throw e; // a network break ends this stream; the caller resumes
+    if (chunk.done) return;
+    buf += chunk.value;
+    let end;
+    while ((end = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      let id = null, data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("id:")) id = line.slice(3).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) onEvent(id, data.join("\n"));
+    }
   }
 }

@@ -82,7 +82,8 @@ function stageHealth(members, s) {
   const m = members.get(s.device_id);
   if (!m) return "its worker is gone";
   const state = stateName(m.state);
-  return state === "active" ? "ok" : `its worker is ${state}`;
+  if (state === "active") return "ok";
+  return state === "left" || state === "expired" ? `its worker ${state}` : `its worker is ${state}`;
 }
 
 function memberByID(st) {

@@ -3,6 +3,7 @@
 // origin: it reads each tab's window.tabshardStatus).
 
 const opened = [];
+let wanted = 0; // tabs asked for; the blocked note goes once they are open
 const params = new URLSearchParams(location.search);
 $("token").value = params.get("token") || "";
 
@@ -22,6 +23,7 @@ $("form").addEventListener("submit", (e) => {
     if (!w) { blocked++; continue; }
     opened.push({ name, w });
   }
+  wanted = opened.length + blocked;
   $("blocked").hidden = blocked === 0;
   $("blocked").textContent = `The browser blocked ${blocked} of ${n} tabs: allow pop-ups for this site and click again.`;
   render();
@@ -34,6 +36,7 @@ $("close").addEventListener("click", () => {
 });
 
 function render() {
+  if (opened.filter((t) => !t.w.closed).length >= wanted) $("blocked").hidden = true;
   if (opened.length === 0) {
     $("tabs").replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "none yet")));
     return;

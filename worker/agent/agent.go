@@ -29,6 +29,11 @@ var (
 	ErrRefused = errors.New("join refused")
 	// ErrFenced is a worker the leader expired: it must rejoin as new.
 	ErrFenced = errors.New("expired by the leader")
+	// ErrLeft is a worker that said goodbye (Config.Lifecycle reports
+	// LEAVING: its tab is closing) and was let go: it does not rejoin, or
+	// a closing tab would come back as a member for the moment it has
+	// left and be handed the stage it just gave up.
+	ErrLeft = errors.New("left the cluster")
 )
 
 // Config says how a worker reaches its cluster.
@@ -117,6 +122,9 @@ func Run(ctx context.Context, cfg Config) error {
 				return nil
 			}
 			return err
+		}
+		if cfg.Lifecycle != nil && cfg.Lifecycle() == tabshardv1.Lifecycle_LIFECYCLE_LEAVING {
+			return ErrLeft
 		}
 		cfg.Logger.Warn("expired by the leader; rejoining as a new worker")
 	}
@@ -384,6 +392,9 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 		if id == m.id {
 			return fmt.Errorf("%w: worker %s in epoch %d", ErrFenced, m.id, ann.GetEpoch())
 		}
+	}
+	if ann.GetPlan() == nil { // no plan yet: only who was expired
+		return nil
 	}
 	if ann.GetEpoch() == m.epoch {
 		m.retryLoad(ctx, ann, loads)
