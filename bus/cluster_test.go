@@ -214,6 +214,7 @@ func replayEventually(t *testing.T, log *ActivationLog, session string, stage ui
 			return strings.Join(got, " "), err
 		}
 		t.Logf("replay: %v; retrying", err)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +33,8 @@ func (b backend) Tokenizer(name string) (api.Tokenizer, error) {
 	if err := b.checkModel(name); err != nil {
 		return nil, err
 	}
-	return api.WrapTokenizer(b.c.model.Tokenizer), nil
+	chat, _, _ := b.c.model.ChatTemplate() // an unusable template says why on chat requests
+	return api.WrapTokenizer(b.c.model.Tokenizer, chat), nil
 }
 
 // StartSession starts a generation through the leader: directly when this
@@ -41,7 +43,7 @@ func (b backend) StartSession(ctx context.Context, req api.SessionRequest) (stri
 	if err := b.checkModel(req.Model); err != nil {
 		return "", err
 	}
-	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed},
+	s := &tabshardv1.Session{MaxTokens: uint32(req.MaxTokens), Sampling: sessionSampling(req), Stop: req.Stop,
 		OwnerKeyHash: req.Owner.KeyHash, ResumeTokenHash: req.Owner.ResumeTokenHash}
 	for _, t := range req.Prompt {
 		s.Prompt = append(s.Prompt, uint32(t))
@@ -79,7 +81,8 @@ func (b backend) Session(_ context.Context, id string) (api.SessionInfo, error) 
 		return api.SessionInfo{}, fmt.Errorf("%w: %q", api.ErrUnknownSession, id)
 	}
 	info := api.SessionInfo{ID: id, Model: b.c.modelName, Created: s.GetCreatedUnixMs() / 1000,
-		Owner: api.Owner{KeyHash: s.GetOwnerKeyHash(), ResumeTokenHash: s.GetResumeTokenHash()}}
+		Owner: api.Owner{KeyHash: s.GetOwnerKeyHash(), ResumeTokenHash: s.GetResumeTokenHash()},
+		Stop:  s.GetStop(), Logprobs: s.GetSampling().GetLogprobs()}
 	for _, t := range s.GetPrompt() {
 		info.Prompt = append(info.Prompt, int(t))
 	}
@@ -115,7 +118,7 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 		}
 		for ; next < len(s.GetGenerated()); next++ {
 			select {
-			case out <- api.TokenEvent{Index: next, Token: int(s.GetGenerated()[next])}:
+			case out <- tokenEvent(s, next):
 			case <-ctx.Done():
 				return
 			}
@@ -152,11 +155,7 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 // stalledBecause says why sessions cannot progress and what would fix it,
 // or "" when nothing in the cluster's state stops them.
 func (c *Coordinator) stalledBecause() string {
-	st := c.machine.State()
-	if st.GetPlan() == nil {
-		return "there is no plan yet: " + c.placement().WaitingFor(st)
-	}
-	gaps := state.StageGaps(st)
+	gaps := state.StageGaps(c.machine.State())
 	if len(gaps) == 0 {
 		return ""
 	}
@@ -173,4 +172,33 @@ func (b backend) ModelFile(name string) (io.ReadSeeker, time.Time, error) {
 	}
 	r, err := b.c.openModelFile()
 	return r, b.c.started, err
+}
+
+// sessionSampling is the replicated sampling of a request.
+func sessionSampling(req api.SessionRequest) *tabshardv1.Sampling {
+	sm := &tabshardv1.Sampling{Temperature: req.Temperature, TopP: req.TopP, RngState: req.Seed,
+		PresencePenalty: req.PresencePenalty, FrequencyPenalty: req.FrequencyPenalty, RepeatPenalty: req.RepeatPenalty,
+		Logprobs: req.Logprobs, TopLogprobs: uint32(req.TopLogprobs)}
+	ids := make([]int, 0, len(req.LogitBias))
+	for id := range req.LogitBias {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the replicated state is the same on every coordinator
+	for _, id := range ids {
+		sm.LogitBias = append(sm.LogitBias, &tabshardv1.LogitBias{Token: uint32(id), Bias: req.LogitBias[id]})
+	}
+	return sm
+}
+
+// tokenEvent is the event of session s's generated token i.
+func tokenEvent(s *tabshardv1.Session, i int) api.TokenEvent {
+	ev := api.TokenEvent{Index: i, Token: int(s.GetGenerated()[i])}
+	if lps := s.GetLogprobs(); i < len(lps) {
+		lp := &api.TokenLogprobs{Logprob: lps[i].GetLogprob()}
+		for _, t := range lps[i].GetTop() {
+			lp.Top = append(lp.Top, api.TokenLogprob{Token: int(t.GetToken()), Logprob: t.GetLogprob()})
+		}
+		ev.Logprobs = lp
+	}
+	return ev
 }

@@ -60,7 +60,8 @@ type Config struct {
 	// other Host header is refused (DNS rebinding).
 	PublicHosts []string
 	// SessionRetention is how long a finished session's activation log is
-	// kept (its resume window); 0 means DefaultSessionRetention.
+	// kept; 0 means DefaultSessionRetention. (Resuming reads the Raft
+	// state, not the log: it works as long as the state keeps the session.)
 	SessionRetention time.Duration
 	// LogMaxAge and LogMaxBytes bound the whole activation log (0: the bus
 	// package's defaults), for sessions that never end.
@@ -118,14 +119,15 @@ type Config struct {
 	// while a stage has no worker before it gets an error event saying so
 	// (the session waits on; the client resumes it).
 	StallNotice time.Duration
-	// MinWorkers is how many workers the first plan waits for (0: PlanWait
-	// after the first one joined, then every worker present); Stages how
+	// MinWorkers is how many workers the first plan waits for (0: until no
+	// worker has joined for PlanWait, then every worker present); Stages how
 	// many stages it makes (0: one per worker present, less the standbys,
 	// or as many as pay off where that split cannot be planned); Standbys
 	// how many standbys each stage gets.
 	MinWorkers int
-	// PlanWait is how long the first plan waits for more workers after the
-	// first one joined, when MinWorkers is 0 (tabs are opened one by one).
+	// PlanWait is how long the first plan waits for another worker to join,
+	// when MinWorkers is 0 (tabs are opened one by one), at most ten times
+	// that after the first one.
 	PlanWait time.Duration
 	Stages   int
 	Standbys int

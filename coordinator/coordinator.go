@@ -243,6 +243,7 @@ func (c *Coordinator) startHTTP(context.Context) error {
 		}
 	}()
 	c.decider = newLeader(&c.cfg, c.node, c.machine.Machine, c.nc, c.subj, c.alog, c.placement(), c.ModelURL(), c.metrics)
+	c.decider.text = c.model.Tokenizer
 	c.metrics.SetRaftStatus(c.raftStatus)
 	return nil
 }

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +61,8 @@ type leader struct {
 	// reissued is the last epoch whose pending steps were re-issued once
 	// all its primaries were ready.
 	reissued uint64
+	// text decodes generated tokens for the sessions' stop strings.
+	text textDecoder
 	// noPlan is why the last attempt made no plan ("" if it made one or
 	// needed none): logged when it changes.
 	noPlan string
@@ -372,7 +375,7 @@ func (l *leader) onJoin(ctx context.Context, req *tabshardv1.JoinRequest, msg *n
 }
 
 func (l *leader) admit(ctx context.Context, req *tabshardv1.JoinRequest) *tabshardv1.JoinReply {
-	if req.GetJoinToken() != l.cfg.JoinToken {
+	if !sameSecret(req.GetJoinToken(), l.cfg.JoinToken) {
 		l.reject("wrong join token")
 		l.log.Warn("join refused: wrong join token", "name", req.GetName())
 		return &tabshardv1.JoinReply{Error: "wrong join token"}
@@ -435,7 +438,7 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 		return
 	}
 	st := l.machine.State()
-	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, Sampling: s.GetSampling()}
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, Sampling: stepSampling(s)}
 	if gen := s.GetGenerated(); len(gen) == 0 {
 		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
 	} else {
@@ -494,7 +497,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 		return
 	}
 	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_AppendToken{AppendToken: &tabshardv1.AppendToken{
-		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState()}}})
+		SessionId: t.GetSessionId(), Position: t.GetPosition(), Token: t.GetId(), RngState: t.GetRngState(), Logprobs: sessionLogprobs(s, t)}}})
 	if err != nil {
 		l.log.Debug("token not committed", "session", t.GetSessionId(), "position", t.GetPosition(), "err", err)
 		return
@@ -529,6 +532,8 @@ func (l *leader) finish(s *tabshardv1.Session, t *tabshardv1.Token) string {
 	}
 	ctxLen := l.machine.State().GetPlan().GetContextLength()
 	switch {
+	case stopped(l.text, s):
+		return "stop"
 	case s.GetMaxTokens() > 0 && uint32(len(s.GetGenerated())) >= s.GetMaxTokens():
 		return "length"
 	case ctxLen > 0 && state.NextPosition(s) >= ctxLen:
@@ -552,7 +557,7 @@ func (l *leader) end(ctx context.Context, id, reason string) {
 // Raft cluster.
 func (l *leader) onAddCoordinator(ctx context.Context, req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) {
 	reply := &tabshardv1.AddCoordinatorReply{}
-	if req.GetJoinToken() != l.cfg.JoinToken {
+	if !sameSecret(req.GetJoinToken(), l.cfg.JoinToken) {
 		l.reject("wrong join token")
 		reply.Error = "wrong join token"
 	} else if err := l.node.AddVoter(ctx, req.GetNodeId(), req.GetRaftAddress()); err != nil {
@@ -583,4 +588,10 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
+}
+
+// sameSecret compares a presented secret with the expected one in constant
+// time.
+func sameSecret(got, want string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"time"
 
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -18,9 +19,20 @@ const maxPurgesPerTick = 16
 // forgotten before this node led is left to the log's age limit.
 func (l *leader) purgeFinished(ctx context.Context) {
 	due := l.purgesDue()
+	// A tick spends at most half a heartbeat purging: with JetStream down,
+	// each purge would wait out its API timeout and hold up the leases.
+	budget := l.cfg.Heartbeat / 2
+	if budget <= 0 {
+		budget = time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	for _, id := range due[:min(len(due), maxPurgesPerTick)] {
 		if err := l.acts.DeleteSession(ctx, id); err != nil {
 			l.log.Warn("purge the activation log of a finished session", "session", id, "err", err)
+			if ctx.Err() != nil {
+				return // out of this tick's budget: the rest wait for the next
+			}
 			continue
 		}
 		l.finished[id] = true

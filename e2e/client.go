@@ -21,6 +21,8 @@ type Request struct {
 	Temperature float64
 	TopP        float64
 	Seed        uint64
+	// Extra holds more request fields (penalties, stop, ...).
+	Extra map[string]any
 }
 
 // Event is one streamed token (or the final chunk) as the client saw it.
@@ -113,10 +115,14 @@ func (c *client) stream(ctx context.Context, req Request, onEvent func(Event)) (
 // can start it (no leader, no plan yet), and keeps the session's resume
 // token in res.
 func (c *client) start(ctx context.Context, req Request, res *Result) (io.ReadCloser, string, string, error) {
-	payload, _ := json.Marshal(map[string]any{
+	body := map[string]any{
 		"prompt": req.Prompt, "max_tokens": req.MaxTokens, "temperature": req.Temperature,
 		"top_p": req.TopP, "seed": int64(req.Seed), "stream": true,
-	})
+	}
+	for k, v := range req.Extra {
+		body[k] = v
+	}
+	payload, _ := json.Marshal(body)
 	var last error
 	for attempt := 0; ; attempt++ {
 		urls := c.urls()

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/model/chattemplate"
 	"github.com/tabshard/tabshard/model/gguf"
 	"github.com/tabshard/tabshard/model/seeded"
 	"github.com/tabshard/tabshard/model/tokenizer"
@@ -22,6 +24,11 @@ type Model struct {
 	Tokenizer *tokenizer.Tokenizer
 	r         io.ReaderAt
 	closer    io.Closer
+
+	chatOnce     sync.Once
+	chat         *chattemplate.Template
+	chatFromFile bool
+	chatErr      error
 }
 
 // Open reads the header of the GGUF file at path.

@@ -114,6 +114,21 @@ func (p *partialOnly) Write(b []byte) (int, error) {
 	return p.ResponseWriter.Write(b)
 }
 
+// ReadFrom keeps http.ServeContent's copy on the underlying writer's
+// ReadFrom (sendfile for a file) when the answer is not blocked.
+func (p *partialOnly) ReadFrom(r io.Reader) (int64, error) {
+	if !p.wrote {
+		p.WriteHeader(http.StatusOK)
+	}
+	if p.blocked {
+		return io.Copy(io.Discard, r)
+	}
+	return io.Copy(p.ResponseWriter, r)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (p *partialOnly) Unwrap() http.ResponseWriter { return p.ResponseWriter }
+
 // cors answers for the page's origin: false (and 403) for an origin not
 // on the list; preflights get the methods and headers a worker uses.
 func (s *FileServer) cors(w http.ResponseWriter, r *http.Request) bool {

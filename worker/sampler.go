@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"math"
 	"sort"
 
 	"github.com/tabshard/tabshard/kernels"
@@ -25,11 +26,17 @@ func (r *RNG) Float32() float32 { return float32(r.Uint32()>>8) / 16777216.0 }
 // Sampler picks the next token from logits exactly as llama2.c's run.c
 // does: argmax at temperature 0, otherwise softmax of logits/temperature
 // and one random draw, restricted to the top-p nucleus when 0 < TopP < 1.
+// Before that, as llama.cpp's sampler chain does, it adds Bias and applies
+// Penalties; with neither set it is llama2.c's sampler to the bit.
 type Sampler struct {
 	Temperature float32
 	TopP        float32
 	RNG         RNG
-	kept        []candidate
+	// Bias is added to the logits of its token ids (OpenAI's logit_bias).
+	Bias map[int]float32
+	// Penalties discourage the tokens of the recent context.
+	Penalties Penalties
+	kept      []candidate
 }
 
 type candidate struct {
@@ -42,15 +49,19 @@ func NewSampler(temperature, topP float32, seed uint64) *Sampler {
 	return &Sampler{Temperature: temperature, TopP: topP, RNG: RNG{State: seed}}
 }
 
-// Sample returns the next token. logits is overwritten with probabilities
-// unless the temperature is 0.
+// Sample returns the next token. logits is overwritten (with
+// probabilities unless the temperature is 0).
 func (s *Sampler) Sample(logits []float32) int {
+	for id, b := range s.Bias {
+		if id >= 0 && id < len(logits) {
+			logits[id] += b
+		}
+	}
+	s.Penalties.Apply(logits)
 	if s.Temperature == 0 {
 		return kernels.Argmax(logits)
 	}
-	for i := range logits {
-		logits[i] /= s.Temperature
-	}
+	scale(logits, s.Temperature)
 	kernels.Softmax(logits)
 	coin := s.RNG.Float32()
 	if s.TopP <= 0 || s.TopP >= 1 {
@@ -58,6 +69,28 @@ func (s *Sampler) Sample(logits []float32) int {
 	}
 	return s.sampleTopP(logits, coin)
 }
+
+// scale divides logits by temperature as llama2.c does. When that
+// overflows the largest logit (temperatures near the smallest float32,
+// 1e-45 … 1e-38, turn a logit of a few units into ±Inf, and softmax into
+// NaN), it divides the distances from the largest logit instead: the same
+// softmax in exact arithmetic, whose limit is the argmax, without the
+// overflow. Smaller logits that overflow to -Inf are harmless (their
+// probability is 0 either way), so llama2.c's arithmetic is kept there.
+func scale(logits []float32, temperature float32) {
+	hi := logits[kernels.Argmax(logits)]
+	if !isFinite(hi / temperature) {
+		for i := range logits {
+			logits[i] = (logits[i] - hi) / temperature
+		}
+		return
+	}
+	for i := range logits {
+		logits[i] /= temperature
+	}
+}
+
+func isFinite(v float32) bool { return !math.IsInf(float64(v), 0) && !math.IsNaN(float64(v)) }
 
 // sampleMult returns the first index whose cumulative probability exceeds
 // coin.

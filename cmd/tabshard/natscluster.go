@@ -34,16 +34,13 @@ func (f *natsClusterFlags) apply(cfg *coordinator.Config) error {
 	}
 	cfg.NATSRoutes = strings.Split(f.routes, ",")
 	if f.secretFile == "" {
-		cfg.NATSClusterSecret = os.Getenv(natsClusterSecretEnv)
+		cfg.NATSClusterSecret = strings.TrimSpace(os.Getenv(natsClusterSecretEnv))
 		if cfg.NATSClusterSecret == "" {
 			return usageErr("--nats-routes needs the routes' secret: --nats-cluster-secret-file FILE or $%s", natsClusterSecretEnv)
 		}
 		return nil
 	}
-	b, err := os.ReadFile(f.secretFile)
-	if err != nil {
-		return usageErr("--nats-cluster-secret-file: %v", err)
-	}
-	cfg.NATSClusterSecret = strings.TrimSpace(string(b))
-	return nil
+	secret, err := readSecretFile(f.secretFile, "--nats-cluster-secret-file")
+	cfg.NATSClusterSecret = secret
+	return err
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/tabshard/tabshard/model/chattemplate"
+	"github.com/tabshard/tabshard/model/gguf"
 	"github.com/tabshard/tabshard/model/preset"
 	"github.com/tabshard/tabshard/model/quantize"
 	"github.com/tabshard/tabshard/model/synth"
@@ -18,6 +21,7 @@ func runSynth(_ context.Context, e *env, args []string) error {
 	out := fs.String("out", "", "GGUF file to write (required)")
 	weights := fs.String("weights", "zero", "zero (stored sparsely: no disk for a 40 GB model), random (drawn here and stored) or seeded (stored sparsely; readers and GPUs generate the weights from --seed)")
 	seed := fs.Uint64("seed", 1, "seed of random or seeded weights")
+	chat := fs.String("chat-template", "", "a Jinja chat template file to write as tokenizer.chat_template")
 	rest, err := parseFlags(fs, e, args)
 	if err != nil {
 		return err
@@ -37,7 +41,18 @@ func runSynth(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	notes, err := synth.WritePresetProgress(*out, p, pol, w, *seed, progressPrinter(e, "synth"))
+	var extra []gguf.KV
+	if *chat != "" {
+		src, err := os.ReadFile(*chat)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if _, err := chattemplate.Parse(string(src), "", ""); err != nil {
+			return fmt.Errorf("%w: %s: %v", errUsage, *chat, err)
+		}
+		extra = append(extra, gguf.KV{Key: chattemplate.MetadataKey, Value: gguf.String(string(src))})
+	}
+	notes, err := synth.WritePresetProgress(*out, p, pol, w, *seed, progressPrinter(e, "synth"), extra...)
 	if err != nil {
 		return err
 	}

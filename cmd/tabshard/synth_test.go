@@ -6,6 +6,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/chattemplate"
 )
 
 func TestSynthLlama70BSparse(t *testing.T) {
@@ -41,5 +45,37 @@ func TestSynthBadInput(t *testing.T) {
 		if _, errOut, code := tabshard(t, append([]string{"synth"}, c.args...)...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d %q", c.args, code, errOut)
 		}
+	}
+}
+
+// synth --chat-template writes a template the model then renders chats
+// with; one that does not compile is a usage error.
+func TestSynthChatTemplate(t *testing.T) {
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "chat.jinja")
+	if err := os.WriteFile(tmpl, []byte("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "s.gguf")
+	if _, errOut, code := tabshard(t, "synth", "--preset", "stories260k", "--weights", "random", "--chat-template", tmpl, "--out", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	m, err := model.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	chat, fromFile, err := m.ChatTemplate()
+	if err != nil || !fromFile {
+		t.Fatalf("chat template from file %v: %v", fromFile, err)
+	}
+	got, err := chat.Render([]chattemplate.Message{{Role: "user", Content: "Hi"}}, true, time.Unix(0, 0))
+	if err != nil || got != "<|user|>Hi<|assistant|>" {
+		t.Fatalf("rendered %q, %v", got, err)
+	}
+	bad := filepath.Join(dir, "bad.jinja")
+	os.WriteFile(bad, []byte("{% for m in messages %}"), 0o644)
+	if _, errOut, code := tabshard(t, "synth", "--preset", "stories260k", "--chat-template", bad, "--out", filepath.Join(dir, "b.gguf")); code != 2 || !strings.Contains(errOut, "chat template") {
+		t.Fatalf("broken template: exit %d %q", code, errOut)
 	}
 }

@@ -43,8 +43,8 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
 	fs.DurationVar(&cfg.StallNotice, "stall-notice", cfg.StallNotice, "how long a stream waits without progress while a stage has no worker before the client gets an error event saying what is missing")
-	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers; with none, --plan-wait after the first worker joins)")
-	fs.DurationVar(&cfg.PlanWait, "plan-wait", cfg.PlanWait, "with --min-workers 0: how long the first plan waits for more workers (tabs) after the first one joined")
+	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers; with none, the first plan is made once no worker has joined for --plan-wait)")
+	fs.DurationVar(&cfg.PlanWait, "plan-wait", cfg.PlanWait, "with --min-workers 0: the first plan is made once no worker (tab) has joined for this long, over every worker present")
 	fs.IntVar(&cfg.Stages, "stages", 0, "stages of the first plan (0: one per worker present, less the standbys)")
 	fs.IntVar(&cfg.Standbys, "standbys", 0, "standbys per stage")
 	fs.StringVar(&cfg.ModelServerURL, "model-server", "", "the model file's URL on a model server of another origin (tabshard serve-model prints it): workers read the model there, with grants this coordinator signs")
@@ -78,7 +78,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return usageErr("--local-workers %d is negative", *local)
 	}
 	if cfg.MinWorkers == 0 {
-		cfg.MinWorkers = *local // 0: plan --plan-wait after the first worker joins
+		cfg.MinWorkers = *local // 0: plan once no worker has joined for --plan-wait
 	}
 	if cfg.Stages == 0 && *local > 0 {
 		cfg.Stages = max(*local-cfg.Standbys, 1)

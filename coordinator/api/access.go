@@ -152,13 +152,14 @@ func (s *server) authorizeSession(r *http.Request, id string, o Owner) error {
 
 // redactState is st as /api/state shows it: never the owners' hashes, and
 // without an admin key no session content (prompt, generated tokens,
-// sampler state, stop tokens).
+// sampler state, stop tokens and strings, log-probabilities).
 func redactState(st *tabshardv1.ClusterState, admin bool) *tabshardv1.ClusterState {
 	st = proto.Clone(st).(*tabshardv1.ClusterState)
 	for _, s := range st.GetSessions() {
 		s.OwnerKeyHash, s.ResumeTokenHash = nil, nil
 		if !admin {
 			s.Prompt, s.Generated, s.Sampling, s.StopTokens = nil, nil, nil, nil
+			s.Stop, s.Logprobs = nil, nil
 		}
 	}
 	return st

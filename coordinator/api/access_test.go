@@ -181,6 +181,7 @@ func TestStateRedacted(t *testing.T) {
 	e.b.state = &tabshardv1.ClusterState{Epoch: 3, Sessions: []*tabshardv1.Session{{
 		Id: "k3y", Prompt: []uint32{1, 403, 9999}, Generated: []uint32{7777, 8888}, Sampling: &tabshardv1.Sampling{Temperature: 0.5, RngState: 123456789},
 		StopTokens: []uint32{2}, OwnerKeyHash: []byte("OWNERHASH"), ResumeTokenHash: []byte("TOKENHASH"), FinishReason: "stop",
+		Stop: []string{"SECRETSTOP"}, Logprobs: []*tabshardv1.TokenLogprobs{{Logprob: -0.25, Top: []*tabshardv1.TokenLogprob{{Token: 6666, Logprob: -1.5}}}},
 	}}}
 	state := func(headers ...string) (int, string) {
 		resp := e.stranger(t, "GET", "/api/state", "", headers...)
@@ -188,7 +189,7 @@ func TestStateRedacted(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	code, open := state()
-	for _, secret := range []string{"9999", "7777", "8888", "123456789", "0.5", "T1dORVJIQVNI", "VE9LRU5IQVNI"} {
+	for _, secret := range []string{"9999", "7777", "8888", "123456789", "0.5", "T1dORVJIQVNI", "VE9LRU5IQVNI", "SECRETSTOP", "6666", "-0.25"} {
 		if strings.Contains(open, secret) {
 			t.Errorf("/api/state without an admin key shows %s: %s", secret, open)
 		}
@@ -197,7 +198,7 @@ func TestStateRedacted(t *testing.T) {
 		t.Errorf("/api/state without an admin key: %d %s; want the session's id and state", code, open)
 	}
 	code, admin := state("Authorization: Bearer " + adminKey)
-	for _, content := range []string{"9999", "7777", "123456789"} {
+	for _, content := range []string{"9999", "7777", "123456789", "SECRETSTOP", "6666"} {
 		if code != 200 || !strings.Contains(admin, content) {
 			t.Errorf("/api/state with the admin key lacks %s: %d %s", content, code, admin)
 		}

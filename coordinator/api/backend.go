@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/tabshard/tabshard/model/chattemplate"
 	"github.com/tabshard/tabshard/model/tokenizer"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -69,6 +70,19 @@ type SessionRequest struct {
 	Seed              uint64
 	// IgnoreEOS keeps generating past the model's stop tokens.
 	IgnoreEOS bool
+	// Stop ends generation once the text contains one of these (at most
+	// four, none empty); the answer never shows them.
+	Stop []string
+	// Penalties as llama.cpp's sampler applies them over the last 64
+	// tokens: presence and frequency in [-2, 2], repeat > 0 (1: off).
+	PresencePenalty, FrequencyPenalty, RepeatPenalty float32
+	// LogitBias is added to the logits of its token ids, each in
+	// [-100, 100].
+	LogitBias map[int]float32
+	// Logprobs asks for each token's log-probability and the TopLogprobs
+	// (0 to 20) most likely tokens'.
+	Logprobs    bool
+	TopLogprobs int
 	// Owner proves who may read the session; the Backend keeps it with the
 	// session, on every coordinator, and returns it in SessionInfo.
 	Owner Owner
@@ -90,7 +104,11 @@ type SessionInfo struct {
 	Model   string
 	Prompt  []int // as in SessionRequest
 	Created int64 // Unix seconds
-	Owner   Owner // as in SessionRequest
+	// Stop and Logprobs are the request's, for answering a resumed
+	// stream as the first one was answered.
+	Stop     []string
+	Logprobs bool
+	Owner    Owner // as in SessionRequest
 }
 
 // TokenEvent is one element of a Follow stream: a committed token, or the
@@ -101,6 +119,8 @@ type TokenEvent struct {
 	Index int
 	// Token is the token id; meaningless in the end event.
 	Token int
+	// Logprobs is the token's, when the session asked for them.
+	Logprobs *TokenLogprobs
 	// FinishReason is set only in the end event: "stop" (end of text),
 	// "length" (MaxTokens or the context reached) or an error's text.
 	FinishReason string
@@ -112,6 +132,19 @@ type TokenEvent struct {
 	Stalled string
 }
 
+// TokenLogprobs are a token's log-probability and the most likely
+// tokens', most likely first.
+type TokenLogprobs struct {
+	Logprob float32
+	Top     []TokenLogprob
+}
+
+// TokenLogprob is one token id's log-probability.
+type TokenLogprob struct {
+	Token   int
+	Logprob float32
+}
+
 // End reports whether e is the end event.
 func (e TokenEvent) End() bool { return e.FinishReason != "" }
 
@@ -119,8 +152,18 @@ func (e TokenEvent) End() bool { return e.FinishReason != "" }
 type Tokenizer interface {
 	// Encode returns the token ids of text, with BOS when the model adds it.
 	Encode(text string) []int
+	// EncodeChat renders messages with the model's chat template (its
+	// add_generation_prompt set: the prompt ends where the assistant's
+	// answer starts) at time now, and returns the prompt's token ids, the
+	// special tokens the template writes parsed as such. A conversation
+	// the template refuses is an error wrapping
+	// chattemplate.ErrConversation.
+	EncodeChat(messages []chattemplate.Message, now time.Time) ([]int, error)
 	// NewStreamDecoder returns a decoder at the start of a text.
 	NewStreamDecoder() StreamDecoder
+	// TokenBytes returns the bytes token id stands for ("" for control
+	// tokens), as logprobs name tokens.
+	TokenBytes(id int) []byte
 }
 
 // StreamDecoder turns tokens into text one at a time, holding back the
@@ -133,12 +176,31 @@ type StreamDecoder interface {
 	Flush() string
 }
 
-// WrapTokenizer adapts the model package's tokenizer to Tokenizer.
-func WrapTokenizer(t *tokenizer.Tokenizer) Tokenizer { return wrapped{t} }
+// WrapTokenizer adapts the model package's tokenizer and the model's chat
+// template to Tokenizer; a nil chat is chattemplate.Fallback().
+func WrapTokenizer(t *tokenizer.Tokenizer, chat *chattemplate.Template) Tokenizer {
+	if chat == nil {
+		chat = chattemplate.Fallback()
+	}
+	return wrapped{t, chat}
+}
 
-type wrapped struct{ t *tokenizer.Tokenizer }
+type wrapped struct {
+	t    *tokenizer.Tokenizer
+	chat *chattemplate.Template
+}
 
-func (w wrapped) Encode(text string) []int        { return w.t.Encode(text) }
+func (w wrapped) Encode(text string) []int { return w.t.Encode(text) }
+func (w wrapped) TokenBytes(id int) []byte { return w.t.Piece(-1, id) }
+
+func (w wrapped) EncodeChat(messages []chattemplate.Message, now time.Time) ([]int, error) {
+	prompt, err := w.chat.Render(messages, true, now)
+	if err != nil {
+		return nil, err
+	}
+	return w.t.EncodeSpecial(prompt), nil
+}
+
 func (w wrapped) NewStreamDecoder() StreamDecoder { return w.t.NewStreamDecoder() }
 
 // JoinInfo tells a worker that knows only the coordinator's HTTP address

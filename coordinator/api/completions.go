@@ -16,7 +16,10 @@ func (s *server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	g, err := s.validate(req.samplingFields, req.Prompt, "prompt")
+	g, err := s.validate(req.samplingFields, textPrompt(req.Prompt), "prompt")
+	if err == nil {
+		err = readCompletionLogprobs(req, &g)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -31,12 +34,15 @@ func (s *server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	prompt, err := chatPrompt(req.Messages)
+	msgs, err := chatMessages(req.Messages)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	g, err := s.validate(req.samplingFields, promptField{set: true, text: prompt}, "messages")
+	g, err := s.validate(req.samplingFields, s.chatPrompt(msgs), "messages")
+	if err == nil {
+		err = readChatLogprobs(req, &g)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -58,7 +64,11 @@ func (s *server) generate(w http.ResponseWriter, r *http.Request, g generation) 
 		return
 	}
 	v := sessionView{ID: id, Model: g.Request.Model, Prompt: g.Request.Prompt,
-		Created: s.opts.Now().Unix(), Chat: g.Chat, tok: g.tok, resumeToken: token}
+		Created: s.opts.Now().Unix(), Chat: g.Chat, tok: g.tok, resumeToken: token,
+		Stop: g.Request.Stop, Logprobs: g.Request.Logprobs, IncludeUsage: g.IncludeUsage}
+	if g.Echo {
+		v.Echo = g.echo
+	}
 	w.Header().Set(sessionHeader, id)
 	w.Header().Set(resumeTokenHeader, token)
 	if g.Stream {
@@ -77,13 +87,15 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 		s.fail(w, r, "follow", err)
 		return
 	}
-	var text strings.Builder
-	var last piece
+	var pieces []piece
 	err = deliver(ctx, v, events, follower{after: -1, emit: func(p piece) error {
-		text.WriteString(p.Text)
-		last = p
+		pieces = append(pieces, p)
 		return nil
 	}})
+	var last piece
+	if len(pieces) > 0 {
+		last = pieces[len(pieces)-1]
+	}
 	var stalled *stalledError
 	switch {
 	case errors.Is(err, errInterrupted):
@@ -97,7 +109,7 @@ func (s *server) respondWhole(w http.ResponseWriter, r *http.Request, v sessionV
 		s.fail(w, r, "follow", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v.whole(text.String(), last.Index, last.FinishReason))
+	writeJSON(w, http.StatusOK, v.whole(pieces))
 }
 
 // handleSessionEvents is GET /v1/sessions/{id}/events: a session's event
@@ -150,7 +162,10 @@ func (s *server) streamSSE(w http.ResponseWriter, r *http.Request, v sessionView
 		if p.failed() {
 			return sse.event(p.Index, generationFailed(v, p).body())
 		}
-		return sse.event(p.Index, v.chunk(p))
+		if err := sse.event(p.Index, v.chunk(p)); err != nil || !p.end() || !v.IncludeUsage {
+			return err
+		}
+		return sse.event(p.Index+1, v.usageChunk(p.Index))
 	}, ping: sse.comment, keepAlive: s.opts.KeepAlive})
 	var stalled *stalledError
 	switch {

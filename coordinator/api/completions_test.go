@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tabshard/tabshard/coordinator/api"
+	"github.com/tabshard/tabshard/model/chattemplate"
 )
 
 const (
@@ -170,6 +171,10 @@ func TestCompletionValidation(t *testing.T) {
 		{"prompt fills context", "/v1/completions", `{"model":"stories260K","prompt":"` + strings.Repeat("x y ", 40) + `"}`, 400, "prompt", ""},
 		{"negative temperature", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":-0.5}`, 400, "temperature", ""},
 		{"temperature string", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":"hot"}`, 400, "temperature", ""},
+		{"temperature 1e9", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":1e9}`, 400, "temperature", ""},
+		{"temperature above 2", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":2.01}`, 400, "temperature", ""},
+		{"temperature past float64", "/v1/completions", `{"model":"stories260K","prompt":"x","temperature":1e999}`, 400, "temperature", ""},
+		{"top_p past float64", "/v1/completions", `{"model":"stories260K","prompt":"x","top_p":-1e999}`, 400, "top_p", ""},
 		{"top_p above 1", "/v1/completions", `{"model":"stories260K","prompt":"x","top_p":1.5}`, 400, "top_p", ""},
 		{"top_p below 0", "/v1/completions", `{"model":"stories260K","prompt":"x","top_p":-0.1}`, 400, "top_p", ""},
 		{"n 2", "/v1/completions", `{"model":"stories260K","prompt":"x","n":2}`, 400, "n", ""},
@@ -285,5 +290,61 @@ func TestCompletionDefaultModel(t *testing.T) {
 	readJSON(t, e.post(t, "/v1/completions", `{"prompt":"Once upon a time","max_tokens":3,"temperature":0}`), http.StatusOK, &got)
 	if got.Model != "stories260K" {
 		t.Fatalf("model %q", got.Model)
+	}
+}
+
+// Tiny temperatures reach the sampler as the smallest float32s (which it
+// handles as their limit, greedy); top_p 0 is greedy.
+func TestSamplingEdges(t *testing.T) {
+	e := newEnv(t)
+	continuation(t, e.b, storyPrompt, storyRest)
+	cases := []struct {
+		body        string
+		temperature float32
+	}{
+		{`"temperature":1e-45`, 1e-45},
+		{`"temperature":1e-38`, 1e-38},
+		{`"temperature":1e-50`, 0},
+		{`"temperature":2`, 2},
+		{`"temperature":0.8,"top_p":0`, 0},
+	}
+	for _, c := range cases {
+		var got completionResponse
+		readJSON(t, e.post(t, "/v1/completions", `{"model":"stories260K","prompt":"Once upon a time",`+c.body+`}`), http.StatusOK, &got)
+		if req := e.b.lastRequest(t); req.Temperature != c.temperature {
+			t.Errorf("%s: temperature %g, want %g", c.body, req.Temperature, c.temperature)
+		}
+	}
+}
+
+// A model's chat template renders the conversation; the special tokens
+// it writes are parsed as such, and a conversation it refuses is a 400.
+func TestChatTemplate(t *testing.T) {
+	e := newEnv(t)
+	const src = "{% for m in messages %}{% if m.role == 'system' and not loop.first %}{{ raise_exception('system first only') }}{% endif %}" +
+		"{{ bos_token }}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+	tok := storiesTokenizer(t)
+	tmpl, err := chattemplate.Parse(src, tok.Token(tok.BOS()), tok.Token(tok.EOS()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.b.tok = api.WrapTokenizer(tok, tmpl)
+	continuation(t, e.b, "x", " y")
+	body := `{"messages":[{"role":"developer","content":"Be kind."},{"role":"user","content":"Hi"}],"max_tokens":2}`
+	readJSON(t, e.post(t, "/v1/chat/completions", body), http.StatusOK, &completionResponse{})
+	want := slices.Concat(tok.Encode("<system>Be kind."), []int{tok.EOS(), tok.BOS()}, tok.Encode("<user>Hi")[1:], []int{tok.EOS()}, tok.Encode("<assistant>")[1:])
+	if got := e.b.lastRequest(t).Prompt; !slices.Equal(got, want) {
+		t.Errorf("prompt %v\nwant %v", got, want)
+	}
+	var refusal openAIError
+	body = `{"messages":[{"role":"user","content":"Hi"},{"role":"system","content":"late"}]}`
+	readJSON(t, e.post(t, "/v1/chat/completions", body), http.StatusBadRequest, &refusal)
+	if refusal.param() != "messages" || !strings.Contains(refusal.Error.Message, "system first only") {
+		t.Errorf("refusal = %+v", refusal.Error)
+	}
+	e.b.tok = api.WrapTokenizer(tok, chattemplate.Unusable(chattemplate.ErrTemplate))
+	readJSON(t, e.post(t, "/v1/chat/completions", `{"messages":[{"role":"user","content":"Hi"}]}`), http.StatusInternalServerError, &refusal)
+	if !strings.Contains(refusal.Error.Message, "chat template") {
+		t.Errorf("unusable template: %+v", refusal.Error)
 	}
 }

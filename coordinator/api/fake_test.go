@@ -69,7 +69,7 @@ type fakeSession struct {
 
 func newFakeBackend(t testing.TB) *fakeBackend {
 	return &fakeBackend{
-		tok:      api.WrapTokenizer(storiesTokenizer(t)),
+		tok:      api.WrapTokenizer(storiesTokenizer(t), nil),
 		models:   []api.ModelInfo{{ID: modelName, ContextLength: 512, Vocab: 512, Created: 1700000000}},
 		file:     bundled.Bytes(),
 		modTime:  time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
@@ -96,7 +96,7 @@ func (f *fakeBackend) StartSession(ctx context.Context, req api.SessionRequest) 
 	f.requests = append(f.requests, req)
 	id := fmt.Sprintf("s%d", len(f.sessions)+1)
 	s := &fakeSession{
-		info:    api.SessionInfo{ID: id, Model: req.Model, Prompt: req.Prompt, Created: 1700000001, Owner: req.Owner},
+		info:    api.SessionInfo{ID: id, Model: req.Model, Prompt: req.Prompt, Created: 1700000001, Owner: req.Owner, Stop: req.Stop, Logprobs: req.Logprobs},
 		tokens:  f.script,
 		finish:  f.finish,
 		changed: make(chan struct{}),
@@ -178,7 +178,11 @@ func (f *fakeBackend) stream(ctx context.Context, s *fakeSession, from int, ch c
 	for i := from; ; {
 		committed, ended, changed, _ := f.view(s)
 		for ; i < committed; i++ {
-			if !send(api.TokenEvent{Index: i, Token: s.tokens[i]}) {
+			ev := api.TokenEvent{Index: i, Token: s.tokens[i]}
+			if s.info.Logprobs {
+				ev.Logprobs = fakeLogprobs(s.tokens[i])
+			}
+			if !send(ev) {
 				return
 			}
 		}
@@ -194,6 +198,12 @@ func (f *fakeBackend) stream(ctx context.Context, s *fakeSession, from int, ch c
 			return
 		}
 	}
+}
+
+// fakeLogprobs are made-up log-probabilities of token id: its own, and
+// two alternatives.
+func fakeLogprobs(id int) *api.TokenLogprobs {
+	return &api.TokenLogprobs{Logprob: -float32(id) / 1000, Top: []api.TokenLogprob{{Token: id, Logprob: -float32(id) / 1000}, {Token: 300, Logprob: -3.5}}}
 }
 
 func (f *fakeBackend) State() *tabshardv1.ClusterState { return f.state }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
@@ -90,7 +91,11 @@ func truncateReason(s string) string {
 	if len(s) <= 123 {
 		return s
 	}
-	return s[:120] + "..."
+	n := 120
+	for n > 0 && !utf8.RuneStart(s[n]) { // never split a character
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // ping checks that the peer still answers, within timeout.

@@ -8,6 +8,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -234,6 +235,13 @@ func appendToken(st *tabshardv1.ClusterState, c *tabshardv1.AppendToken) error {
 		return fmt.Errorf("%w: token for position %d, session %s expects %d", ErrPosition, c.GetPosition(), s.GetId(), NextPosition(s))
 	}
 	s.Generated = append(s.Generated, c.GetToken())
+	if s.GetSampling().GetLogprobs() {
+		lp := c.GetLogprobs()
+		if lp == nil {
+			lp = &tabshardv1.TokenLogprobs{Logprob: float32(math.NaN())} // a producer that computed none
+		}
+		s.Logprobs = append(s.Logprobs, lp)
+	}
 	if s.Sampling == nil {
 		s.Sampling = &tabshardv1.Sampling{}
 	}

@@ -23,11 +23,12 @@ type Placement struct {
 	// Plan makes the first plan.
 	Plan PlanFunc
 	// MinWorkers is how many active workers the first plan waits for; 0
-	// waits PlanWaitMs after the first worker joined instead, then plans over
-	// every worker present (tabs join one by one).
+	// waits until no worker has joined for PlanWaitMs instead (tabs join
+	// one by one), then plans over every worker present.
 	MinWorkers int
-	// PlanWaitMs is how long the first plan waits for more workers after the
-	// first one joined, when MinWorkers is 0.
+	// PlanWaitMs is how long the first plan waits for another worker to
+	// join, when MinWorkers is 0; it waits at most maxPlanWaits times that
+	// after the first one joined.
 	PlanWaitMs int64
 	// Standbys is how many standbys each stage should have.
 	Standbys int
@@ -96,9 +97,13 @@ func (p Placement) Decide(st *tabshardv1.ClusterState, now int64) (*tabshardv1.C
 	return &tabshardv1.CommitPlan{Plan: plan, Failovers: r.events, ExpectedEpoch: st.GetEpoch()}, nil
 }
 
+// maxPlanWaits bounds the first plan's wait when workers keep joining: at
+// most this many PlanWaitMs after the first one.
+const maxPlanWaits = 10
+
 // readyToPlan reports whether the first plan should be made over active
-// now: MinWorkers of them are there, or (MinWorkers 0) PlanWaitMs has
-// passed since the first of them joined.
+// now: MinWorkers of them are there, or (MinWorkers 0) none has joined for
+// PlanWaitMs, or the first joined maxPlanWaits of those ago.
 func (p Placement) readyToPlan(active []*tabshardv1.Member, now int64) bool {
 	if len(active) == 0 {
 		return false
@@ -106,11 +111,11 @@ func (p Placement) readyToPlan(active []*tabshardv1.Member, now int64) bool {
 	if p.MinWorkers > 0 {
 		return len(active) >= p.MinWorkers
 	}
-	first := active[0].GetJoinedUnixMs()
+	first, last := active[0].GetJoinedUnixMs(), active[0].GetJoinedUnixMs()
 	for _, m := range active[1:] {
-		first = min(first, m.GetJoinedUnixMs())
+		first, last = min(first, m.GetJoinedUnixMs()), max(last, m.GetJoinedUnixMs())
 	}
-	return now-first >= p.PlanWaitMs
+	return now-last >= p.PlanWaitMs || now-first >= maxPlanWaits*p.PlanWaitMs
 }
 
 // WaitingFor says what the first plan waits for, for a status line: ""
@@ -126,7 +131,7 @@ func (p Placement) WaitingFor(st *tabshardv1.ClusterState) string {
 	if n == 0 {
 		return "no worker has joined: open a worker tab or start a worker"
 	}
-	return fmt.Sprintf("%d worker(s) joined; planning %d ms after the first, over every worker present", n, p.PlanWaitMs)
+	return fmt.Sprintf("%d worker(s) joined; planning over every worker present once none has joined for %d ms", n, p.PlanWaitMs)
 }
 
 // StageGaps says which stages of st's plan have no active worker, for a

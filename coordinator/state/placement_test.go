@@ -222,9 +222,9 @@ func TestPlacementFailoverRelinks(t *testing.T) {
 	}
 }
 
-// With MinWorkers 0 the first plan waits PlanWaitMs after the first worker
-// joined (tabs join one by one), then plans over every worker present; a
-// worker that joins after the plan becomes a standby, not idle.
+// With MinWorkers 0 the first plan waits until no worker has joined for
+// PlanWaitMs (tabs join one by one), then plans over every worker present;
+// a worker that joins after the plan becomes a standby, not idle.
 func TestPlacementWaitsForTabsThenPlansOverAll(t *testing.T) {
 	m := state.NewMachine()
 	var planned []string
@@ -262,5 +262,42 @@ func TestPlacementWaitsForTabsThenPlansOverAll(t *testing.T) {
 	st := m.State()
 	if got := st.GetPlan().GetStages()[0].GetStandbyDeviceIds(); !slices.Equal(got, []string{late}) || len(st.GetPlan().GetUnusedDeviceIds()) != 0 {
 		t.Fatalf("a late worker: stage 0 standbys %v, unused %v", got, st.GetPlan().GetUnusedDeviceIds())
+	}
+}
+
+func admitAt(t *testing.T, m *state.Machine, ms int64) {
+	t.Helper()
+	id := state.NextWorkerID(m.State())
+	if err := m.Apply(&tabshardv1.Command{UnixMs: ms, Change: &tabshardv1.Command_Admit{Admit: &tabshardv1.AdmitWorker{WorkerId: id, Name: "tab"}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The first plan's wait restarts with every join (tabs compiling their wasm
+// join seconds apart on a busy machine), but not for ever.
+func TestPlacementPlanWaitIsAQuietPeriod(t *testing.T) {
+	p := state.Placement{PlanWaitMs: 3000, Plan: func(devs []*tabshardv1.Device) (*tabshardv1.Plan, error) {
+		return plan([]string{devs[0].GetId()}), nil
+	}}
+	ready := func(m *state.Machine, now int64) bool {
+		c, err := p.Decide(m.State(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c != nil
+	}
+	m := state.NewMachine()
+	for _, at := range []int64{0, 2000, 4000} {
+		admitAt(t, m, at)
+	}
+	if ready(m, 6999) || !ready(m, 7000) {
+		t.Errorf("joins at 0, 2 and 4 s: ready at 6.999 s %v, at 7 s %v; want 3 s after the last join", ready(m, 6999), ready(m, 7000))
+	}
+	m = state.NewMachine()
+	for at := int64(0); at <= 30000; at += 2000 {
+		admitAt(t, m, at)
+	}
+	if ready(m, 29999) || !ready(m, 30000) {
+		t.Errorf("a join every 2 s: ready at 29.999 s %v, at 30 s %v; want at most 10 waits after the first", ready(m, 29999), ready(m, 30000))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/tabshard/tabshard/kernels"
@@ -147,5 +148,26 @@ func TestParseErrors(t *testing.T) {
 	p, pol, err := preset.Parse("LLAMA-3-8B")
 	if err != nil || p.Name != "llama-3-8b" || pol.Name != preset.DefaultPolicy {
 		t.Errorf("default policy: %v %v %v", p, pol, err)
+	}
+}
+
+// Every preset writes metadata llama.cpp loads: an architecture it knows
+// (its converter writes Mistral as "llama") and no rope-scaling type it
+// would abort on ("llama3" is read, never written: llama.cpp takes
+// Llama-3.1's scaling from a rope_freqs tensor).
+func TestMetadataLlamaCppLoads(t *testing.T) {
+	llamaCpp := map[string]bool{"llama": true, "qwen2": true}
+	for _, name := range preset.Names() {
+		p, _ := preset.Lookup(name)
+		md := p.Metadata()
+		arch, _ := md[0].Value.AsString()
+		if md[0].Key != "general.architecture" || !llamaCpp[arch] {
+			t.Errorf("%s: %s = %s, not an architecture llama.cpp's converter writes", name, md[0].Key, arch)
+		}
+		for _, kv := range md {
+			if strings.Contains(kv.Key, "rope.scaling.type") {
+				t.Errorf("%s writes %s", name, kv.Key)
+			}
+		}
 	}
 }

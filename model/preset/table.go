@@ -33,7 +33,10 @@ var table = []Preset{
 		Context: 32768, RopeBase: 1e6, NormEps: 1e-6, QKVBias: true, TiedOutput: true,
 	},
 	{
-		Name: "mistral-7b", Title: "Mistral-7B-v0.1", Arch: model.ArchMistral,
+		// llama.cpp's converter writes Mistral as "llama" (it has no
+		// "mistral" architecture); its sliding window goes in as
+		// llama.attention.sliding_window, which llama.cpp ignores.
+		Name: "mistral-7b", Title: "Mistral-7B-v0.1", Arch: model.ArchLlama,
 		Layers: 32, Dim: 4096, FFNDim: 14336, Heads: 32, KVHeads: 8, Vocab: 32000,
 		Context: 32768, RopeBase: 10000, NormEps: 1e-5, SlidingWindow: 4096,
 	},

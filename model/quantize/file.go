@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model/gguf"
@@ -57,6 +58,21 @@ func Rewrite(ctx context.Context, in, out string, o Options) (Summary, error) {
 	return sum, nil
 }
 
+// llamaCppName renames what llama.cpp would refuse to load: a "mistral"
+// architecture (an older tabshard synth wrote it; llama.cpp's converter
+// writes Mistral as "llama") and its "mistral." keys.
+func llamaCppName(kv gguf.KV) gguf.KV {
+	if kv.Key == "general.architecture" {
+		if s, ok := kv.Value.AsString(); ok && s == "mistral" {
+			return gguf.KV{Key: kv.Key, Value: gguf.String("llama")}
+		}
+	}
+	if rest, ok := strings.CutPrefix(kv.Key, "mistral."); ok {
+		kv.Key = "llama." + rest
+	}
+	return kv
+}
+
 // plan prepares a writer whose tensors convert lazily as they are written.
 func plan(ctx context.Context, f *gguf.File, src io.ReaderAt, o Options) (*gguf.Writer, Summary, error) {
 	w := gguf.NewWriter()
@@ -64,6 +80,7 @@ func plan(ctx context.Context, f *gguf.File, src io.ReaderAt, o Options) (*gguf.
 		if kv.Key == "general.file_type" || kv.Key == "general.quantization_version" {
 			continue
 		}
+		kv = llamaCppName(kv)
 		if err := w.Add(kv.Key, kv.Value); err != nil {
 			return nil, Summary{}, err
 		}

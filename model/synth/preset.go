@@ -55,11 +55,17 @@ type Progress func(done, total int64)
 
 // WritePresetProgress is WritePreset reporting progress on the weights it
 // draws (random weights of a large preset take minutes; zero and seeded
-// weights are not written and report nothing).
-func WritePresetProgress(path string, p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64, progress Progress) ([]string, error) {
+// weights are not written and report nothing), with extra metadata after
+// the preset's (a chat template, say).
+func WritePresetProgress(path string, p *preset.Preset, pol *quantize.Policy, w Weights, seed uint64, progress Progress, extra ...gguf.KV) ([]string, error) {
 	gw, notes, err := presetWriterProgress(p, pol, w, seed, progress)
 	if err != nil {
 		return nil, err
+	}
+	for _, kv := range extra {
+		if err := gw.Add(kv.Key, kv.Value); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadSpec, err)
+		}
 	}
 	return notes, gw.WriteFile(path)
 }

@@ -32,14 +32,22 @@ func (t *Tokenizer) initBPE(v Vocab) error {
 	return t.initMerges(v.Merges)
 }
 
+// initByteTokens finds the token of each byte's character. Vocabularies
+// llama.cpp loads lack some (GPT-NeoX's, MPT's and StarCoder's the bytes
+// UTF-8 never uses, 0xC0, 0xC1, 0xF5…0xFF; Falcon's a few control
+// characters too): such a byte has no token, and Encode drops it, as
+// llama.cpp does. A vocabulary with none of them is not byte-level.
 func (t *Tokenizer) initByteTokens() error {
+	found := 0
 	for b := range 256 {
-		ch := string(byteRune[b])
-		id, ok := t.ids[ch]
-		if !ok {
-			return fmt.Errorf("%w: byte-level vocabulary lacks %q, the token for byte 0x%02X", ErrInvalidVocab, ch, b)
+		t.bpe.byteID[b] = -1
+		if id, ok := t.ids[string(byteRune[b])]; ok {
+			t.bpe.byteID[b] = id
+			found++
 		}
-		t.bpe.byteID[b] = id
+	}
+	if found == 0 {
+		return fmt.Errorf("%w: byte-level vocabulary has no token for any byte", ErrInvalidVocab)
 	}
 	return nil
 }
@@ -95,9 +103,11 @@ func (t *Tokenizer) encodeWord(word string) []int {
 			return []int{id}
 		}
 	}
-	syms := make([]int, len(word))
+	syms := make([]int, 0, len(word))
 	for i := 0; i < len(word); i++ {
-		syms[i] = t.bpe.byteID[word[i]]
+		if id := t.bpe.byteID[word[i]]; id >= 0 {
+			syms = append(syms, id)
+		}
 	}
 	return mergeAll(syms, t.bpePair)
 }

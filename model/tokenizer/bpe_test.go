@@ -16,6 +16,7 @@ type bpeSubset struct {
 	Pre     string         `json:"pre"`
 	NTokens int            `json:"n_tokens"`
 	Tokens  map[int]string `json:"tokens"`
+	Types   map[int]int32  `json:"types"` // the tokens that are not normal
 	Merges  []string       `json:"merges"`
 	Cases   []struct {
 		Text string `json:"text"`
@@ -34,6 +35,9 @@ func (s bpeSubset) vocabulary(pre string) Vocab {
 			tok, types[id] = fmt.Sprintf("unused %d", id), TypeUnused
 		}
 		tokens[id] = tok
+		if ty, ok := s.Types[id]; ok {
+			types[id] = ty
+		}
 	}
 	return Vocab{Model: "gpt2", Pre: pre, Tokens: tokens, Types: types, Merges: s.Merges, BOS: -1, EOS: -1}
 }
@@ -54,8 +58,12 @@ func newOrFatal(t testing.TB, v Vocab) *Tokenizer {
 	return tok
 }
 
+// The subsets' expected ids are Hugging Face's (see testdata/README.md):
+// GPT-2 and Qwen2 and the pre-tokenizers of DeepSeek Coder and LLM,
+// Falcon, MPT (GPT-NeoX's vocabulary, which lacks bytes UTF-8 never
+// uses), StarCoder and Refact.
 func TestBPEPublishedTokenizations(t *testing.T) {
-	for _, name := range []string{"gpt2", "qwen2"} {
+	for _, name := range []string{"gpt2", "qwen2", "deepseek-coder", "deepseek-llm", "falcon", "mpt", "starcoder", "refact"} {
 		s := loadSubset(t, name)
 		tok := newOrFatal(t, s.vocabulary(s.Pre))
 		for _, c := range s.Cases {

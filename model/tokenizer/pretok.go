@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"regexp"
 	"unicode"
 	"unicode/utf8"
 )
@@ -14,41 +15,95 @@ import (
 // White_Space property (unicode.IsSpace). A byte that is not valid UTF-8 is
 // a character of its own that is neither letter, number nor space.
 
-// preTokenizer is a named scanner: next returns where the word that starts
-// at byte i of s ends (always past i).
+// preTokenizer cuts text in stages, as llama.cpp's list of expressions
+// and Hugging Face's Split(behavior=Isolated) sequences do: each stage
+// cuts every piece the previous one made into its matches and the runs
+// between them.
 type preTokenizer struct {
-	next         func(s string, i int) int
+	stages       []stage
 	ignoreMerges bool // Llama-3: a word that is itself a token is not merged
 	addBOS       bool // llama.cpp's default for tokenizer.ggml.add_bos_token
 }
 
-// preTokenizerFor maps tokenizer.ggml.pre to a scanner, with the names
-// llama.cpp accepts for the same expression.
+// stage is one expression: a scanner whose next returns where the word
+// that starts at byte i of s ends (always past i), or a regular
+// expression Go's regexp can express.
+type stage struct {
+	next func(s string, i int) int
+	re   *regexp.Regexp
+}
+
+func scanner(next func(string, int) int) []stage { return []stage{{next: next}} }
+
+// preTokenizerFor maps tokenizer.ggml.pre to its stages, with the names
+// llama.cpp accepts for the same expressions.
 func preTokenizerFor(name string) (preTokenizer, error) {
 	switch name {
-	case "", "default", "gpt-2", "gpt2", "phi-2":
-		return preTokenizer{next: gpt2Next}, nil
+	case "", "default", "gpt-2", "gpt2", "phi-2", "mpt", "olmo":
+		return preTokenizer{stages: scanner(gpt2Next)}, nil
 	case "llama3", "llama-v3", "llama-bpe":
-		return preTokenizer{next: llama3Next, ignoreMerges: true, addBOS: true}, nil
+		return preTokenizer{stages: scanner(llama3Next), ignoreMerges: true, addBOS: true}, nil
 	case "qwen2", "deepseek-r1-qwen":
-		return preTokenizer{next: qwen2Next}, nil
+		return preTokenizer{stages: scanner(qwen2Next)}, nil
+	case "starcoder", "refact", "smollm", "codeshell":
+		return preTokenizer{stages: starcoderStages}, nil
+	case "falcon":
+		return preTokenizer{stages: falconStages}, nil
+	case "deepseek-coder":
+		return preTokenizer{stages: deepseekCoderStages}, nil
+	case "deepseek-llm":
+		return preTokenizer{stages: deepseekLLMStages}, nil
 	}
-	return preTokenizer{}, fmt.Errorf("%w: pre-tokenizer %q (tokenizer.ggml.pre; known: llama-bpe, llama3, qwen2, gpt-2, default)", ErrUnsupported, name)
+	return preTokenizer{}, fmt.Errorf("%w: pre-tokenizer %q (tokenizer.ggml.pre; known: llama-bpe, llama3, qwen2, gpt-2, default, mpt, starcoder, refact, falcon, deepseek-coder, deepseek-llm)", ErrUnsupported, name)
 }
 
 // split cuts s into its words.
 func (p preTokenizer) split(s string) []string {
-	var words []string
+	words := []string{s}
+	for _, st := range p.stages {
+		var next []string
+		for _, w := range words {
+			next = st.cut(next, w)
+		}
+		words = next
+	}
+	return words
+}
+
+// cut appends the pieces of s to dst.
+func (st stage) cut(dst []string, s string) []string {
+	if st.re != nil {
+		return cutMatches(dst, s, st.re)
+	}
 	for i := 0; i < len(s); {
-		j := p.next(s, i)
+		j := st.next(s, i)
 		if j <= i { // cannot happen: every character starts some word
 			_, n := utf8.DecodeRuneInString(s[i:])
 			j = i + n
 		}
-		words = append(words, s[i:j])
+		dst = append(dst, s[i:j])
 		i = j
 	}
-	return words
+	return dst
+}
+
+// cutMatches appends the matches of re in s and the runs between them.
+func cutMatches(dst []string, s string, re *regexp.Regexp) []string {
+	at := 0
+	for _, m := range re.FindAllStringIndex(s, -1) {
+		if m[0] == m[1] {
+			continue
+		}
+		if m[0] > at {
+			dst = append(dst, s[at:m[0]])
+		}
+		dst = append(dst, s[m[0]:m[1]])
+		at = m[1]
+	}
+	if at < len(s) {
+		dst = append(dst, s[at:])
+	}
+	return dst
 }
 
 // gpt2Next scans GPT-2's expression:

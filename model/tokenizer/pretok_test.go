@@ -71,13 +71,13 @@ func TestPreTokenizerSplits(t *testing.T) {
 }
 
 func TestPreTokenizerAliases(t *testing.T) {
-	for _, name := range []string{"", "default", "gpt2", "phi-2", "llama3", "llama-v3", "deepseek-r1-qwen"} {
+	for _, name := range []string{"", "default", "gpt2", "phi-2", "llama3", "llama-v3", "deepseek-r1-qwen", "mpt", "starcoder", "refact", "falcon", "deepseek-coder", "deepseek-llm"} {
 		if _, err := preTokenizerFor(name); err != nil {
 			t.Errorf("preTokenizerFor(%q): %v", name, err)
 		}
 	}
-	if _, err := preTokenizerFor("falcon"); err == nil || !strings.Contains(err.Error(), `"falcon"`) {
-		t.Errorf("preTokenizerFor(falcon) = %v, want an error naming it", err)
+	if _, err := preTokenizerFor("jais-unknown"); err == nil || !strings.Contains(err.Error(), `"jais-unknown"`) {
+		t.Errorf("preTokenizerFor(jais-unknown) = %v, want an error naming it", err)
 	}
 }
 

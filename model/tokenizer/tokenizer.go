@@ -14,8 +14,9 @@ type Tokenizer struct {
 	eos    int
 	addBOS bool
 
-	spm spmData
-	bpe bpeData
+	spm      spmData
+	bpe      bpeData
+	specials specials
 }
 
 // New builds a tokenizer from v, checking that v is complete and consistent:
@@ -55,6 +56,7 @@ func newBase(v Vocab, kind Kind) *Tokenizer {
 	if kind == KindSPM {
 		t.text = spaced(v.Tokens)
 	}
+	t.specials = newSpecials(t.text, t.types)
 	t.ids = make(map[string]int, len(t.text))
 	for id, s := range t.text {
 		if _, dup := t.ids[s]; !dup {
@@ -92,17 +94,36 @@ func spaced(tokens []string) []string {
 }
 
 // Encode returns the token ids of text, starting with BOS when the
-// vocabulary asks for it. Special tokens written in text are encoded as the
-// plain characters they are made of, never as the special token.
-func (t *Tokenizer) Encode(text string) []int {
+// vocabulary asks for it. User-defined tokens (type USER_DEFINED: Qwen's
+// <think>, Phi-3's <|end|>) written in text are matched as those tokens,
+// as llama.cpp always does; control tokens (BOS, <|im_start|>) are encoded
+// as the plain characters they are made of: text from a user cannot
+// forge them.
+func (t *Tokenizer) Encode(text string) []int { return t.encode(text, false) }
+
+// EncodeSpecial is Encode that also matches control tokens written in
+// text (llama.cpp's parse_special): for prompts a chat template rendered,
+// which spell out <|im_start|> and the like.
+func (t *Tokenizer) EncodeSpecial(text string) []int { return t.encode(text, true) }
+
+func (t *Tokenizer) encode(text string, control bool) []int {
 	ids := make([]int, 0, len(text)/2+2)
 	if t.addBOS {
 		ids = append(ids, t.bos)
 	}
-	if t.kind == KindSPM {
-		return t.encodeSPM(ids, text)
-	}
-	return t.encodeBPE(ids, text)
+	t.specials.partition(text, control, func(raw string) {
+		if t.kind == KindSPM {
+			ids = t.encodeSPM(ids, raw)
+		} else {
+			ids = t.encodeBPE(ids, raw)
+		}
+	}, func(id int) {
+		// A template that writes BOS itself gets it once.
+		if !(control && id == t.bos && len(ids) == 1 && t.addBOS) {
+			ids = append(ids, id)
+		}
+	})
+	return ids
 }
 
 // Len returns the number of tokens in the vocabulary.

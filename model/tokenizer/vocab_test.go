@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -47,12 +48,14 @@ func TestNewRejectsBadBPE(t *testing.T) {
 		{"merge with empty right", byteVocab("gpt-2", []string{"ab"}, "a "), ErrInvalidVocab, "two tokens"},
 		{"merge of unknown token", byteVocab("gpt-2", []string{"ab"}, "a b", "q zz"), ErrInvalidVocab, `merge 1 "q zz": "zz" is not a token`},
 		{"merge result not a token", byteVocab("gpt-2", nil, "a b"), ErrInvalidVocab, `"ab" is not a token`},
-		{"unknown pre-tokenizer", byteVocab("falcon", []string{"ab"}, "a b"), ErrUnsupported, `"falcon"`},
-		{"byte character missing", func() Vocab {
+		{"unknown pre-tokenizer", byteVocab("jais-unknown", []string{"ab"}, "a b"), ErrUnsupported, `"jais-unknown"`},
+		{"no byte characters", func() Vocab {
 			v := byteVocab("gpt-2", []string{"ab"}, "a b")
-			v.Tokens['\n'] = "\n"
+			for i := range 256 {
+				v.Tokens[i] = fmt.Sprintf("x%d x", i)
+			}
 			return v
-		}(), ErrInvalidVocab, "byte 0x0A"},
+		}(), ErrInvalidVocab, "no token for any byte"},
 	}
 	for _, c := range cases {
 		_, err := New(c.v)
@@ -137,5 +140,18 @@ func TestFromGGUFOptionalKeysAbsent(t *testing.T) {
 	}
 	if tok.EOS() != -1 || string(tok.Piece(0, 1)) != "" {
 		t.Fatalf("EOS %d, BOS piece %q: want no EOS and BOS still hidden", tok.EOS(), tok.Piece(0, 1))
+	}
+}
+
+// A vocabulary that lacks some bytes' characters loads, as llama.cpp
+// loads GPT-NeoX's (no token for 0xC0); Encode drops those bytes.
+func TestMissingByteTokensLoad(t *testing.T) {
+	v := byteVocab("gpt-2", []string{"ab"}, "a b")
+	v.Tokens['\n'] = "unused newline"
+	tok := newOrFatal(t, v)
+	got := tok.Encode("a\nb")
+	want := append(tok.Encode("a"), tok.Encode("b")...)
+	if !slices.Equal(got, want) {
+		t.Fatalf("Encode(a\\nb) = %v, want %v: the byte without a token dropped", got, want)
 	}
 }

@@ -295,7 +295,8 @@ func (r *Runner) input(a *tabshardv1.Activation) ([]float32, error) {
 	return x, nil
 }
 
-// sample draws the token after the input's last position.
+// sample draws the token after the input's last position, with the
+// log-probabilities the sampling asks for.
 func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint64) (*tabshardv1.Token, error) {
 	dim := r.Stage.Config().Dim
 	sm := a.GetSampling()
@@ -303,7 +304,8 @@ func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint
 		SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + uint32(n),
 		RngState: sm.GetRngState(), ProducerWorkerId: r.WorkerID,
 	}
-	if g, ok := r.Stage.(Greedy); ok && sm.GetTemperature() == 0 { // argmax draws nothing
+	sampler := newSampler(sm)
+	if g, ok := r.Stage.(Greedy); ok && plainGreedy(sm, sampler) { // argmax draws nothing
 		ids, err := g.Greedy(x[(n-1)*dim:], 1)
 		if err != nil {
 			return nil, err
@@ -315,10 +317,48 @@ func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint
 	if err := r.Stage.Logits(logits, x[(n-1)*dim:], 1); err != nil {
 		return nil, err
 	}
-	sampler := worker.NewSampler(sm.GetTemperature(), sm.GetTopP(), sm.GetRngState())
+	var raw []float32
+	if sm.GetLogprobs() {
+		raw = append([]float32(nil), logits...) // Sample overwrites logits
+	}
 	tok.Id = uint32(sampler.Sample(logits))
 	tok.RngState = sampler.RNG.State
+	if raw != nil {
+		tok.Logprobs = logprobs(raw, int(tok.Id), int(sm.GetTopLogprobs()))
+	}
 	return tok, nil
+}
+
+// newSampler is the sampler an activation's sampling describes.
+func newSampler(sm *tabshardv1.Sampling) *worker.Sampler {
+	s := worker.NewSampler(sm.GetTemperature(), sm.GetTopP(), sm.GetRngState())
+	if len(sm.GetLogitBias()) > 0 {
+		s.Bias = make(map[int]float32, len(sm.GetLogitBias()))
+		for _, b := range sm.GetLogitBias() {
+			s.Bias[int(b.GetToken())] += b.GetBias()
+		}
+	}
+	s.Penalties = worker.Penalties{Repeat: sm.GetRepeatPenalty(), Frequency: sm.GetFrequencyPenalty(), Presence: sm.GetPresencePenalty()}
+	for _, id := range sm.GetRecentTokens() {
+		s.Penalties.Recent = append(s.Penalties.Recent, int(id))
+	}
+	return s
+}
+
+// plainGreedy reports whether the token is the argmax of the raw logits
+// and nothing else is asked for.
+func plainGreedy(sm *tabshardv1.Sampling, s *worker.Sampler) bool {
+	return sm.GetTemperature() == 0 && !sm.GetLogprobs() && len(s.Bias) == 0 && !s.Penalties.Active()
+}
+
+// logprobs is the wire form of worker.LogProbs.
+func logprobs(logits []float32, chosen, top int) *tabshardv1.TokenLogprobs {
+	lp, best := worker.LogProbs(logits, chosen, top)
+	out := &tabshardv1.TokenLogprobs{Logprob: lp}
+	for _, b := range best {
+		out.Top = append(out.Top, &tabshardv1.TokenLogprob{Token: uint32(b.ID), Logprob: b.Logprob})
+	}
+	return out
 }
 
 // output packs the hidden states of k positions from first for the next

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
@@ -105,7 +107,8 @@ func drive(t *testing.T, bus *memBus, runners []*Runner, prompt []uint32, steps 
 			t.Fatalf("token for position %d after running position %d", tok.GetPosition(), pos)
 		}
 		generated = append(generated, tok.GetId())
-		sampling = &tabshardv1.Sampling{Temperature: sampling.GetTemperature(), TopP: sampling.GetTopP(), RngState: tok.GetRngState()}
+		sampling = proto.Clone(sampling).(*tabshardv1.Sampling)
+		sampling.RngState = tok.GetRngState()
 		in = &tabshardv1.Activation{SessionId: "s1", Epoch: 1, FirstPosition: uint32(pos + 1), TokenCount: 1, Tokens: []uint32{tok.GetId()}, Sampling: sampling}
 	}
 	return generated

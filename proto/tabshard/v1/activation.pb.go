@@ -190,7 +190,9 @@ type Token struct {
 	RngState         uint64 `protobuf:"varint,5,opt,name=rng_state,json=rngState,proto3" json:"rng_state,omitempty"`
 	ProducerWorkerId string `protobuf:"bytes,6,opt,name=producer_worker_id,json=producerWorkerId,proto3" json:"producer_worker_id,omitempty"`
 	// stage_micros is the step's compute time per stage, in microseconds.
-	StageMicros   []uint32 `protobuf:"varint,7,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	StageMicros []uint32 `protobuf:"varint,7,rep,packed,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty"`
+	// logprobs is set when the activation's sampling asked for them.
+	Logprobs      *TokenLogprobs `protobuf:"bytes,8,opt,name=logprobs,proto3" json:"logprobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +276,13 @@ func (x *Token) GetStageMicros() []uint32 {
 	return nil
 }
 
+func (x *Token) GetLogprobs() *TokenLogprobs {
+	if x != nil {
+		return x.Logprobs
+	}
+	return nil
+}
+
 var File_tabshard_v1_activation_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_activation_proto_rawDesc = "" +
@@ -296,7 +305,7 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	" \x01(\v2\x15.tabshard.v1.SamplingR\bsampling\x12,\n" +
 	"\x12producer_worker_id\x18\v \x01(\tR\x10producerWorkerId\x12!\n" +
 	"\fstage_micros\x18\f \x03(\rR\vstageMicros\x12\x19\n" +
-	"\bstep_end\x18\r \x01(\rR\astepEnd\"\xd6\x01\n" +
+	"\bstep_end\x18\r \x01(\rR\astepEnd\"\x8e\x02\n" +
 	"\x05Token\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
@@ -305,7 +314,8 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\x02id\x18\x04 \x01(\rR\x02id\x12\x1b\n" +
 	"\trng_state\x18\x05 \x01(\x04R\brngState\x12,\n" +
 	"\x12producer_worker_id\x18\x06 \x01(\tR\x10producerWorkerId\x12!\n" +
-	"\fstage_micros\x18\a \x03(\rR\vstageMicrosB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"\fstage_micros\x18\a \x03(\rR\vstageMicros\x126\n" +
+	"\blogprobs\x18\b \x01(\v2\x1a.tabshard.v1.TokenLogprobsR\blogprobsB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_activation_proto_rawDescOnce sync.Once
@@ -321,19 +331,21 @@ func file_tabshard_v1_activation_proto_rawDescGZIP() []byte {
 
 var file_tabshard_v1_activation_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_tabshard_v1_activation_proto_goTypes = []any{
-	(*Activation)(nil), // 0: tabshard.v1.Activation
-	(*Token)(nil),      // 1: tabshard.v1.Token
-	(DType)(0),         // 2: tabshard.v1.DType
-	(*Sampling)(nil),   // 3: tabshard.v1.Sampling
+	(*Activation)(nil),    // 0: tabshard.v1.Activation
+	(*Token)(nil),         // 1: tabshard.v1.Token
+	(DType)(0),            // 2: tabshard.v1.DType
+	(*Sampling)(nil),      // 3: tabshard.v1.Sampling
+	(*TokenLogprobs)(nil), // 4: tabshard.v1.TokenLogprobs
 }
 var file_tabshard_v1_activation_proto_depIdxs = []int32{
 	2, // 0: tabshard.v1.Activation.dtype:type_name -> tabshard.v1.DType
 	3, // 1: tabshard.v1.Activation.sampling:type_name -> tabshard.v1.Sampling
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 2: tabshard.v1.Token.logprobs:type_name -> tabshard.v1.TokenLogprobs
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_activation_proto_init() }

@@ -277,10 +277,26 @@ func (x *Member) GetEpoch() uint64 {
 // before the next draw: it travels with the work, so any worker can take
 // the last stage over and draw exactly what the failed one would have.
 type Sampling struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Temperature   float32                `protobuf:"fixed32,1,opt,name=temperature,proto3" json:"temperature,omitempty"`
-	TopP          float32                `protobuf:"fixed32,2,opt,name=top_p,json=topP,proto3" json:"top_p,omitempty"`
-	RngState      uint64                 `protobuf:"varint,3,opt,name=rng_state,json=rngState,proto3" json:"rng_state,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Temperature float32                `protobuf:"fixed32,1,opt,name=temperature,proto3" json:"temperature,omitempty"`
+	TopP        float32                `protobuf:"fixed32,2,opt,name=top_p,json=topP,proto3" json:"top_p,omitempty"`
+	RngState    uint64                 `protobuf:"varint,3,opt,name=rng_state,json=rngState,proto3" json:"rng_state,omitempty"`
+	// Penalties on the tokens of recent_tokens, as llama.cpp's penalties
+	// sampler applies them (repeat_penalty 0 or 1: off).
+	PresencePenalty  float32 `protobuf:"fixed32,4,opt,name=presence_penalty,json=presencePenalty,proto3" json:"presence_penalty,omitempty"`
+	FrequencyPenalty float32 `protobuf:"fixed32,5,opt,name=frequency_penalty,json=frequencyPenalty,proto3" json:"frequency_penalty,omitempty"`
+	RepeatPenalty    float32 `protobuf:"fixed32,6,opt,name=repeat_penalty,json=repeatPenalty,proto3" json:"repeat_penalty,omitempty"`
+	// logit_bias is added to the logits of its token ids before sampling.
+	LogitBias []*LogitBias `protobuf:"bytes,7,rep,name=logit_bias,json=logitBias,proto3" json:"logit_bias,omitempty"`
+	// logprobs asks the last stage for the sampled token's log-probability
+	// and the top_logprobs most likely tokens' (0 to 20).
+	Logprobs    bool   `protobuf:"varint,8,opt,name=logprobs,proto3" json:"logprobs,omitempty"`
+	TopLogprobs uint32 `protobuf:"varint,9,opt,name=top_logprobs,json=topLogprobs,proto3" json:"top_logprobs,omitempty"`
+	// recent_tokens is the window of context the penalties look at, oldest
+	// first: the leader fills it in each step it issues from the committed
+	// prompt and tokens (never in the replicated session), so that a
+	// re-issued or replayed step samples exactly as the first time.
+	RecentTokens  []uint32 `protobuf:"varint,10,rep,packed,name=recent_tokens,json=recentTokens,proto3" json:"recent_tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -336,6 +352,217 @@ func (x *Sampling) GetRngState() uint64 {
 	return 0
 }
 
+func (x *Sampling) GetPresencePenalty() float32 {
+	if x != nil {
+		return x.PresencePenalty
+	}
+	return 0
+}
+
+func (x *Sampling) GetFrequencyPenalty() float32 {
+	if x != nil {
+		return x.FrequencyPenalty
+	}
+	return 0
+}
+
+func (x *Sampling) GetRepeatPenalty() float32 {
+	if x != nil {
+		return x.RepeatPenalty
+	}
+	return 0
+}
+
+func (x *Sampling) GetLogitBias() []*LogitBias {
+	if x != nil {
+		return x.LogitBias
+	}
+	return nil
+}
+
+func (x *Sampling) GetLogprobs() bool {
+	if x != nil {
+		return x.Logprobs
+	}
+	return false
+}
+
+func (x *Sampling) GetTopLogprobs() uint32 {
+	if x != nil {
+		return x.TopLogprobs
+	}
+	return 0
+}
+
+func (x *Sampling) GetRecentTokens() []uint32 {
+	if x != nil {
+		return x.RecentTokens
+	}
+	return nil
+}
+
+// LogitBias adds bias to one token's logit.
+type LogitBias struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         uint32                 `protobuf:"varint,1,opt,name=token,proto3" json:"token,omitempty"`
+	Bias          float32                `protobuf:"fixed32,2,opt,name=bias,proto3" json:"bias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogitBias) Reset() {
+	*x = LogitBias{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogitBias) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogitBias) ProtoMessage() {}
+
+func (x *LogitBias) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogitBias.ProtoReflect.Descriptor instead.
+func (*LogitBias) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LogitBias) GetToken() uint32 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *LogitBias) GetBias() float32 {
+	if x != nil {
+		return x.Bias
+	}
+	return 0
+}
+
+// TokenLogprob is one token's log-probability under the model (the
+// log-softmax of its logits, before temperature, penalties and bias).
+type TokenLogprob struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         uint32                 `protobuf:"varint,1,opt,name=token,proto3" json:"token,omitempty"`
+	Logprob       float32                `protobuf:"fixed32,2,opt,name=logprob,proto3" json:"logprob,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenLogprob) Reset() {
+	*x = TokenLogprob{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenLogprob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenLogprob) ProtoMessage() {}
+
+func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenLogprob.ProtoReflect.Descriptor instead.
+func (*TokenLogprob) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TokenLogprob) GetToken() uint32 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
+func (x *TokenLogprob) GetLogprob() float32 {
+	if x != nil {
+		return x.Logprob
+	}
+	return 0
+}
+
+// TokenLogprobs are the log-probabilities the last stage computed at one
+// position: the sampled token's and the most likely tokens', most likely
+// first.
+type TokenLogprobs struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Logprob       float32                `protobuf:"fixed32,1,opt,name=logprob,proto3" json:"logprob,omitempty"`
+	Top           []*TokenLogprob        `protobuf:"bytes,2,rep,name=top,proto3" json:"top,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenLogprobs) Reset() {
+	*x = TokenLogprobs{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenLogprobs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenLogprobs) ProtoMessage() {}
+
+func (x *TokenLogprobs) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenLogprobs.ProtoReflect.Descriptor instead.
+func (*TokenLogprobs) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TokenLogprobs) GetLogprob() float32 {
+	if x != nil {
+		return x.Logprob
+	}
+	return 0
+}
+
+func (x *TokenLogprobs) GetTop() []*TokenLogprob {
+	if x != nil {
+		return x.Top
+	}
+	return nil
+}
+
 // Session is one generation: a prompt and the tokens generated so far.
 type Session struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -363,14 +590,20 @@ type Session struct {
 	ResumeTokenHash []byte `protobuf:"bytes,11,opt,name=resume_token_hash,json=resumeTokenHash,proto3" json:"resume_token_hash,omitempty"`
 	// ended_unix_ms is when the session ended (0 while it runs): its
 	// activation log is purged a retention period later.
-	EndedUnixMs   int64 `protobuf:"varint,12,opt,name=ended_unix_ms,json=endedUnixMs,proto3" json:"ended_unix_ms,omitempty"`
+	EndedUnixMs int64 `protobuf:"varint,12,opt,name=ended_unix_ms,json=endedUnixMs,proto3" json:"ended_unix_ms,omitempty"`
+	// stop ends generation (finish_reason "stop") once the generated text
+	// contains one of these strings; the API never shows the string.
+	Stop []string `protobuf:"bytes,13,rep,name=stop,proto3" json:"stop,omitempty"`
+	// logprobs holds, when sampling.logprobs is set, one entry per generated
+	// token.
+	Logprobs      []*TokenLogprobs `protobuf:"bytes,14,rep,name=logprobs,proto3" json:"logprobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[2]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +615,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[2]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +628,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Session) GetId() string {
@@ -482,6 +715,20 @@ func (x *Session) GetEndedUnixMs() int64 {
 	return 0
 }
 
+func (x *Session) GetStop() []string {
+	if x != nil {
+		return x.Stop
+	}
+	return nil
+}
+
+func (x *Session) GetLogprobs() []*TokenLogprobs {
+	if x != nil {
+		return x.Logprobs
+	}
+	return nil
+}
+
 // FailoverEvent records a stage moving to another worker.
 type FailoverEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -497,7 +744,7 @@ type FailoverEvent struct {
 
 func (x *FailoverEvent) Reset() {
 	*x = FailoverEvent{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[3]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +756,7 @@ func (x *FailoverEvent) String() string {
 func (*FailoverEvent) ProtoMessage() {}
 
 func (x *FailoverEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[3]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +769,7 @@ func (x *FailoverEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverEvent.ProtoReflect.Descriptor instead.
 func (*FailoverEvent) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FailoverEvent) GetEpoch() uint64 {
@@ -589,7 +836,7 @@ type ClusterState struct {
 
 func (x *ClusterState) Reset() {
 	*x = ClusterState{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[4]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +848,7 @@ func (x *ClusterState) String() string {
 func (*ClusterState) ProtoMessage() {}
 
 func (x *ClusterState) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[4]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +861,7 @@ func (x *ClusterState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterState.ProtoReflect.Descriptor instead.
 func (*ClusterState) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{4}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ClusterState) GetEpoch() uint64 {
@@ -694,7 +941,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[5]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +953,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[5]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +966,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{5}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Command) GetUnixMs() int64 {
@@ -857,7 +1104,7 @@ type AdmitWorker struct {
 
 func (x *AdmitWorker) Reset() {
 	*x = AdmitWorker{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[6]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1116,7 @@ func (x *AdmitWorker) String() string {
 func (*AdmitWorker) ProtoMessage() {}
 
 func (x *AdmitWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[6]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1129,7 @@ func (x *AdmitWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitWorker.ProtoReflect.Descriptor instead.
 func (*AdmitWorker) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{6}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AdmitWorker) GetName() string {
@@ -918,7 +1165,7 @@ type ExpireWorker struct {
 
 func (x *ExpireWorker) Reset() {
 	*x = ExpireWorker{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[7]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1177,7 @@ func (x *ExpireWorker) String() string {
 func (*ExpireWorker) ProtoMessage() {}
 
 func (x *ExpireWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[7]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1190,7 @@ func (x *ExpireWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireWorker.ProtoReflect.Descriptor instead.
 func (*ExpireWorker) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{7}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExpireWorker) GetWorkerId() string {
@@ -980,7 +1227,7 @@ type CommitPlan struct {
 
 func (x *CommitPlan) Reset() {
 	*x = CommitPlan{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1239,7 @@ func (x *CommitPlan) String() string {
 func (*CommitPlan) ProtoMessage() {}
 
 func (x *CommitPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1252,7 @@ func (x *CommitPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPlan.ProtoReflect.Descriptor instead.
 func (*CommitPlan) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{8}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CommitPlan) GetPlan() *Plan {
@@ -1038,7 +1285,7 @@ type StartSession struct {
 
 func (x *StartSession) Reset() {
 	*x = StartSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1297,7 @@ func (x *StartSession) String() string {
 func (*StartSession) ProtoMessage() {}
 
 func (x *StartSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1310,7 @@ func (x *StartSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSession.ProtoReflect.Descriptor instead.
 func (*StartSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{9}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartSession) GetSession() *Session {
@@ -1080,14 +1327,16 @@ type AppendToken struct {
 	Position  uint32                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`
 	Token     uint32                 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
 	// rng_state is the generator state after the draw.
-	RngState      uint64 `protobuf:"varint,4,opt,name=rng_state,json=rngState,proto3" json:"rng_state,omitempty"`
+	RngState uint64 `protobuf:"varint,4,opt,name=rng_state,json=rngState,proto3" json:"rng_state,omitempty"`
+	// logprobs is set when the session asked for them.
+	Logprobs      *TokenLogprobs `protobuf:"bytes,5,opt,name=logprobs,proto3" json:"logprobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppendToken) Reset() {
 	*x = AppendToken{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1348,7 @@ func (x *AppendToken) String() string {
 func (*AppendToken) ProtoMessage() {}
 
 func (x *AppendToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1361,7 @@ func (x *AppendToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendToken.ProtoReflect.Descriptor instead.
 func (*AppendToken) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{10}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AppendToken) GetSessionId() string {
@@ -1143,6 +1392,13 @@ func (x *AppendToken) GetRngState() uint64 {
 	return 0
 }
 
+func (x *AppendToken) GetLogprobs() *TokenLogprobs {
+	if x != nil {
+		return x.Logprobs
+	}
+	return nil
+}
+
 type EndSession struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -1154,7 +1410,7 @@ type EndSession struct {
 
 func (x *EndSession) Reset() {
 	*x = EndSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1422,7 @@ func (x *EndSession) String() string {
 func (*EndSession) ProtoMessage() {}
 
 func (x *EndSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1435,7 @@ func (x *EndSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSession.ProtoReflect.Descriptor instead.
 func (*EndSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EndSession) GetSessionId() string {
@@ -1212,7 +1468,7 @@ type SetModel struct {
 
 func (x *SetModel) Reset() {
 	*x = SetModel{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1480,7 @@ func (x *SetModel) String() string {
 func (*SetModel) ProtoMessage() {}
 
 func (x *SetModel) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1493,7 @@ func (x *SetModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetModel.ProtoReflect.Descriptor instead.
 func (*SetModel) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetModel) GetModel() string {
@@ -1259,7 +1515,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1527,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1540,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JoinRequest) GetJoinToken() string {
@@ -1325,7 +1581,7 @@ type JoinReply struct {
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1593,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1606,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JoinReply) GetWorkerId() string {
@@ -1412,7 +1668,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1680,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1693,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{15}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Heartbeat) GetWorkerId() string {
@@ -1489,7 +1745,7 @@ type EpochAnnouncement struct {
 
 func (x *EpochAnnouncement) Reset() {
 	*x = EpochAnnouncement{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1757,7 @@ func (x *EpochAnnouncement) String() string {
 func (*EpochAnnouncement) ProtoMessage() {}
 
 func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1770,7 @@ func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochAnnouncement.ProtoReflect.Descriptor instead.
 func (*EpochAnnouncement) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{16}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EpochAnnouncement) GetEpoch() uint64 {
@@ -1556,7 +1812,7 @@ type StartSessionReply struct {
 
 func (x *StartSessionReply) Reset() {
 	*x = StartSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1824,7 @@ func (x *StartSessionReply) String() string {
 func (*StartSessionReply) ProtoMessage() {}
 
 func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1837,7 @@ func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
 func (*StartSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StartSessionReply) GetSessionId() string {
@@ -1611,7 +1867,7 @@ type AddCoordinatorRequest struct {
 
 func (x *AddCoordinatorRequest) Reset() {
 	*x = AddCoordinatorRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1879,7 @@ func (x *AddCoordinatorRequest) String() string {
 func (*AddCoordinatorRequest) ProtoMessage() {}
 
 func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1892,7 @@ func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorRequest.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddCoordinatorRequest) GetJoinToken() string {
@@ -1670,7 +1926,7 @@ type AddCoordinatorReply struct {
 
 func (x *AddCoordinatorReply) Reset() {
 	*x = AddCoordinatorReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1938,7 @@ func (x *AddCoordinatorReply) String() string {
 func (*AddCoordinatorReply) ProtoMessage() {}
 
 func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1951,7 @@ func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorReply.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AddCoordinatorReply) GetError() string {
@@ -1716,11 +1972,29 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\fcapabilities\x18\x03 \x01(\v2\x19.tabshard.v1.CapabilitiesR\fcapabilities\x12.\n" +
 	"\x05state\x18\x04 \x01(\x0e2\x18.tabshard.v1.MemberStateR\x05state\x12$\n" +
 	"\x0ejoined_unix_ms\x18\x05 \x01(\x03R\fjoinedUnixMs\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"^\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"\xf8\x02\n" +
 	"\bSampling\x12 \n" +
 	"\vtemperature\x18\x01 \x01(\x02R\vtemperature\x12\x13\n" +
 	"\x05top_p\x18\x02 \x01(\x02R\x04topP\x12\x1b\n" +
-	"\trng_state\x18\x03 \x01(\x04R\brngState\"\xb6\x03\n" +
+	"\trng_state\x18\x03 \x01(\x04R\brngState\x12)\n" +
+	"\x10presence_penalty\x18\x04 \x01(\x02R\x0fpresencePenalty\x12+\n" +
+	"\x11frequency_penalty\x18\x05 \x01(\x02R\x10frequencyPenalty\x12%\n" +
+	"\x0erepeat_penalty\x18\x06 \x01(\x02R\rrepeatPenalty\x125\n" +
+	"\n" +
+	"logit_bias\x18\a \x03(\v2\x16.tabshard.v1.LogitBiasR\tlogitBias\x12\x1a\n" +
+	"\blogprobs\x18\b \x01(\bR\blogprobs\x12!\n" +
+	"\ftop_logprobs\x18\t \x01(\rR\vtopLogprobs\x12#\n" +
+	"\rrecent_tokens\x18\n" +
+	" \x03(\rR\frecentTokens\"5\n" +
+	"\tLogitBias\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\rR\x05token\x12\x12\n" +
+	"\x04bias\x18\x02 \x01(\x02R\x04bias\">\n" +
+	"\fTokenLogprob\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\rR\x05token\x12\x18\n" +
+	"\alogprob\x18\x02 \x01(\x02R\alogprob\"V\n" +
+	"\rTokenLogprobs\x12\x18\n" +
+	"\alogprob\x18\x01 \x01(\x02R\alogprob\x12+\n" +
+	"\x03top\x18\x02 \x03(\v2\x19.tabshard.v1.TokenLogprobR\x03top\"\x82\x04\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06prompt\x18\x02 \x03(\rR\x06prompt\x12\x1d\n" +
@@ -1736,7 +2010,9 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x0eowner_key_hash\x18\n" +
 	" \x01(\fR\fownerKeyHash\x12*\n" +
 	"\x11resume_token_hash\x18\v \x01(\fR\x0fresumeTokenHash\x12\"\n" +
-	"\rended_unix_ms\x18\f \x01(\x03R\vendedUnixMs\"\xb4\x01\n" +
+	"\rended_unix_ms\x18\f \x01(\x03R\vendedUnixMs\x12\x12\n" +
+	"\x04stop\x18\r \x03(\tR\x04stop\x126\n" +
+	"\blogprobs\x18\x0e \x03(\v2\x1a.tabshard.v1.TokenLogprobsR\blogprobs\"\xb4\x01\n" +
 	"\rFailoverEvent\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\rR\x05stage\x12$\n" +
@@ -1781,13 +2057,14 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\tfailovers\x18\x02 \x03(\v2\x1a.tabshard.v1.FailoverEventR\tfailovers\x12%\n" +
 	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpoch\">\n" +
 	"\fStartSession\x12.\n" +
-	"\asession\x18\x01 \x01(\v2\x14.tabshard.v1.SessionR\asession\"{\n" +
+	"\asession\x18\x01 \x01(\v2\x14.tabshard.v1.SessionR\asession\"\xb3\x01\n" +
 	"\vAppendToken\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\rR\bposition\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\rR\x05token\x12\x1b\n" +
-	"\trng_state\x18\x04 \x01(\x04R\brngState\"\x81\x01\n" +
+	"\trng_state\x18\x04 \x01(\x04R\brngState\x126\n" +
+	"\blogprobs\x18\x05 \x01(\v2\x1a.tabshard.v1.TokenLogprobsR\blogprobs\"\x81\x01\n" +
 	"\n" +
 	"EndSession\x12\x1d\n" +
 	"\n" +
@@ -1860,64 +2137,71 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),              // 0: tabshard.v1.MemberState
 	(SessionState)(0),             // 1: tabshard.v1.SessionState
 	(Lifecycle)(0),                // 2: tabshard.v1.Lifecycle
 	(*Member)(nil),                // 3: tabshard.v1.Member
 	(*Sampling)(nil),              // 4: tabshard.v1.Sampling
-	(*Session)(nil),               // 5: tabshard.v1.Session
-	(*FailoverEvent)(nil),         // 6: tabshard.v1.FailoverEvent
-	(*ClusterState)(nil),          // 7: tabshard.v1.ClusterState
-	(*Command)(nil),               // 8: tabshard.v1.Command
-	(*AdmitWorker)(nil),           // 9: tabshard.v1.AdmitWorker
-	(*ExpireWorker)(nil),          // 10: tabshard.v1.ExpireWorker
-	(*CommitPlan)(nil),            // 11: tabshard.v1.CommitPlan
-	(*StartSession)(nil),          // 12: tabshard.v1.StartSession
-	(*AppendToken)(nil),           // 13: tabshard.v1.AppendToken
-	(*EndSession)(nil),            // 14: tabshard.v1.EndSession
-	(*SetModel)(nil),              // 15: tabshard.v1.SetModel
-	(*JoinRequest)(nil),           // 16: tabshard.v1.JoinRequest
-	(*JoinReply)(nil),             // 17: tabshard.v1.JoinReply
-	(*Heartbeat)(nil),             // 18: tabshard.v1.Heartbeat
-	(*EpochAnnouncement)(nil),     // 19: tabshard.v1.EpochAnnouncement
-	(*StartSessionReply)(nil),     // 20: tabshard.v1.StartSessionReply
-	(*AddCoordinatorRequest)(nil), // 21: tabshard.v1.AddCoordinatorRequest
-	(*AddCoordinatorReply)(nil),   // 22: tabshard.v1.AddCoordinatorReply
-	(*Capabilities)(nil),          // 23: tabshard.v1.Capabilities
-	(*Plan)(nil),                  // 24: tabshard.v1.Plan
+	(*LogitBias)(nil),             // 5: tabshard.v1.LogitBias
+	(*TokenLogprob)(nil),          // 6: tabshard.v1.TokenLogprob
+	(*TokenLogprobs)(nil),         // 7: tabshard.v1.TokenLogprobs
+	(*Session)(nil),               // 8: tabshard.v1.Session
+	(*FailoverEvent)(nil),         // 9: tabshard.v1.FailoverEvent
+	(*ClusterState)(nil),          // 10: tabshard.v1.ClusterState
+	(*Command)(nil),               // 11: tabshard.v1.Command
+	(*AdmitWorker)(nil),           // 12: tabshard.v1.AdmitWorker
+	(*ExpireWorker)(nil),          // 13: tabshard.v1.ExpireWorker
+	(*CommitPlan)(nil),            // 14: tabshard.v1.CommitPlan
+	(*StartSession)(nil),          // 15: tabshard.v1.StartSession
+	(*AppendToken)(nil),           // 16: tabshard.v1.AppendToken
+	(*EndSession)(nil),            // 17: tabshard.v1.EndSession
+	(*SetModel)(nil),              // 18: tabshard.v1.SetModel
+	(*JoinRequest)(nil),           // 19: tabshard.v1.JoinRequest
+	(*JoinReply)(nil),             // 20: tabshard.v1.JoinReply
+	(*Heartbeat)(nil),             // 21: tabshard.v1.Heartbeat
+	(*EpochAnnouncement)(nil),     // 22: tabshard.v1.EpochAnnouncement
+	(*StartSessionReply)(nil),     // 23: tabshard.v1.StartSessionReply
+	(*AddCoordinatorRequest)(nil), // 24: tabshard.v1.AddCoordinatorRequest
+	(*AddCoordinatorReply)(nil),   // 25: tabshard.v1.AddCoordinatorReply
+	(*Capabilities)(nil),          // 26: tabshard.v1.Capabilities
+	(*Plan)(nil),                  // 27: tabshard.v1.Plan
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	23, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	26, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
-	4,  // 2: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
-	1,  // 3: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
-	24, // 4: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
-	3,  // 5: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
-	5,  // 6: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
-	6,  // 7: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
-	9,  // 8: tabshard.v1.Command.admit:type_name -> tabshard.v1.AdmitWorker
-	10, // 9: tabshard.v1.Command.expire:type_name -> tabshard.v1.ExpireWorker
-	11, // 10: tabshard.v1.Command.commit_plan:type_name -> tabshard.v1.CommitPlan
-	12, // 11: tabshard.v1.Command.start_session:type_name -> tabshard.v1.StartSession
-	13, // 12: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
-	14, // 13: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
-	15, // 14: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
-	23, // 15: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
-	0,  // 16: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	24, // 17: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
-	6,  // 18: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
-	5,  // 19: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
-	1,  // 20: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	23, // 21: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
-	2,  // 22: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	24, // 23: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	5,  // 2: tabshard.v1.Sampling.logit_bias:type_name -> tabshard.v1.LogitBias
+	6,  // 3: tabshard.v1.TokenLogprobs.top:type_name -> tabshard.v1.TokenLogprob
+	4,  // 4: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
+	1,  // 5: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
+	7,  // 6: tabshard.v1.Session.logprobs:type_name -> tabshard.v1.TokenLogprobs
+	27, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	3,  // 8: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
+	8,  // 9: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
+	9,  // 10: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
+	12, // 11: tabshard.v1.Command.admit:type_name -> tabshard.v1.AdmitWorker
+	13, // 12: tabshard.v1.Command.expire:type_name -> tabshard.v1.ExpireWorker
+	14, // 13: tabshard.v1.Command.commit_plan:type_name -> tabshard.v1.CommitPlan
+	15, // 14: tabshard.v1.Command.start_session:type_name -> tabshard.v1.StartSession
+	16, // 15: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
+	17, // 16: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
+	18, // 17: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
+	26, // 18: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	0,  // 19: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
+	27, // 20: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	9,  // 21: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
+	8,  // 22: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
+	7,  // 23: tabshard.v1.AppendToken.logprobs:type_name -> tabshard.v1.TokenLogprobs
+	1,  // 24: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
+	26, // 25: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	2,  // 26: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
+	27, // 27: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_cluster_proto_init() }
@@ -1927,7 +2211,7 @@ func file_tabshard_v1_cluster_proto_init() {
 	}
 	file_tabshard_v1_capabilities_proto_init()
 	file_tabshard_v1_plan_proto_init()
-	file_tabshard_v1_cluster_proto_msgTypes[5].OneofWrappers = []any{
+	file_tabshard_v1_cluster_proto_msgTypes[8].OneofWrappers = []any{
 		(*Command_Admit)(nil),
 		(*Command_Expire)(nil),
 		(*Command_CommitPlan)(nil),
@@ -1942,7 +2226,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
