@@ -191,14 +191,16 @@ func (l *ActivationLog) StreamName() string { return StreamName(l.subjects.Clust
 // Subjects are the subjects of the log's cluster.
 func (l *ActivationLog) Subjects() Subjects { return l.subjects }
 
-// Publish sends a to the stage it names and waits until the log has stored
-// it: the one message is both the next stage's input (core subscribers of
-// the subject receive it) and its log entry.
+// Publish sends a to the stage it names, on the subject of its producer
+// (a.ProducerWorkerId: the publishing worker, or CoordinatorProducer), and
+// waits until the log has stored it: the one message is both the next
+// stage's input (core subscribers of the subject receive it) and its log
+// entry. A worker's credentials allow only its own producer subject.
 func (l *ActivationLog) Publish(ctx context.Context, a *tabshardv1.Activation) error {
 	if err := checkActivation(a); err != nil {
 		return err
 	}
-	subject := l.subjects.Activation(a.GetSessionId(), a.GetStage())
+	subject := l.subjects.Activation(a.GetSessionId(), a.GetStage(), a.GetProducerWorkerId())
 	data, err := encode(l.nc, subject, a)
 	if err != nil {
 		return err
@@ -210,9 +212,12 @@ func (l *ActivationLog) Publish(ctx context.Context, a *tabshardv1.Activation) e
 }
 
 // checkActivation rejects what the log cannot address or replay: a bad
-// session name, an empty or overflowing position range.
+// session or producer name, an empty or overflowing position range.
 func checkActivation(a *tabshardv1.Activation) error {
 	if err := ValidateSession(a.GetSessionId()); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidActivation, err)
+	}
+	if err := validateName("producer", a.GetProducerWorkerId()); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidActivation, err)
 	}
 	if a.GetTokenCount() == 0 {
@@ -244,11 +249,15 @@ func (l *ActivationLog) DeleteSession(ctx context.Context, session string) error
 }
 
 // decode turns a logged message into the activation it holds, or reports
-// why it must be skipped.
-func decode(data []byte, session string, stage uint32) (*tabshardv1.Activation, error) {
+// why it must be skipped: it does not decode, it names another session or
+// stage, or another producer than the subject it was published on.
+func decode(subject string, data []byte, session string, stage uint32) (*tabshardv1.Activation, error) {
 	a := new(tabshardv1.Activation)
 	if err := proto.Unmarshal(data, a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := CheckSender(subject, a.GetProducerWorkerId()); err != nil {
+		return nil, err
 	}
 	if a.GetSessionId() != session || a.GetStage() != stage {
 		return nil, fmt.Errorf("%w: activation of session %q stage %d logged under session %q stage %d",
