@@ -56,6 +56,22 @@ func BenchmarkHop(b *testing.B) {
 			b.ReportMetric(micros(percentile(acks, 0.5)), "ack-p50-µs")
 		})
 	}
+	// Three routed servers (coordinators with --nats-routes), the log in
+	// three copies: sender and receiver on different servers.
+	b.Run("jetstream-cluster-r3", func(b *testing.B) {
+		servers := startCluster(b, 3, nil)
+		pub, sub := dial(b, servers[0].ClientURL()), dial(b, servers[1].ClientURL())
+		log := openClusterLog(b, pub, servers[0].LogOptions())
+		ctx := testContext(b)
+		var acks []time.Duration
+		hop(b, sub, log.Subjects().Activation("bench", 1, a.GetProducerWorkerId()), func() error {
+			t0 := time.Now()
+			err := log.Publish(ctx, a)
+			acks = append(acks, time.Since(t0))
+			return err
+		})
+		b.ReportMetric(micros(percentile(acks, 0.5)), "ack-p50-µs")
+	})
 }
 
 // hop runs send b.N times, each time waiting for the receiver, and reports

@@ -37,7 +37,7 @@ func freeAddrs(t testing.TB, n int) []string {
 
 // startCluster starts n routed servers, each with the secret of secrets[i]
 // (testSecret when secrets is short), all at once, as coordinators start.
-func startCluster(t *testing.T, n int, logs []*syncBuffer, secrets ...string) []*Server {
+func startCluster(t testing.TB, n int, logs []*syncBuffer, secrets ...string) []*Server {
 	t.Helper()
 	routes := freeAddrs(t, n)
 	servers := make([]*Server, n)
@@ -80,7 +80,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // openClusterLog opens the log as a coordinator does, retrying while the
 // cluster's JetStream elects its leaders and places the replicas.
-func openClusterLog(t *testing.T, nc *nats.Conn, opts LogOptions) *ActivationLog {
+func openClusterLog(t testing.TB, nc *nats.Conn, opts LogOptions) *ActivationLog {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -231,5 +231,12 @@ func TestClusterRefusesWrongSecret(t *testing.T) {
 	})
 	if n := servers[2].Routes(); n != 0 {
 		t.Errorf("the server with the wrong secret has %d routes", n)
+	}
+}
+
+func TestRouteSecret(t *testing.T) {
+	a, b := RouteSecret([]byte("cluster secret one")), RouteSecret([]byte("cluster secret two"))
+	if a == b || a != RouteSecret([]byte("cluster secret one")) || len(a) < MinClusterSecret {
+		t.Errorf("RouteSecret: %q, %q", a, b)
 	}
 }

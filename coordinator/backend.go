@@ -152,13 +152,6 @@ func (b backend) follow(ctx context.Context, id string, next int, out chan<- api
 	}
 }
 
-// State is the applied state without the cluster's secrets.
-func (b backend) State() *tabshardv1.ClusterState {
-	st := b.c.machine.State()
-	st.Secrets = nil
-	return st
-}
-
 // stalledBecause says why sessions cannot progress and what would fix it,
 // or "" when nothing in the cluster's state stops them.
 func (c *Coordinator) stalledBecause() string {
@@ -167,6 +160,13 @@ func (c *Coordinator) stalledBecause() string {
 		return ""
 	}
 	return strings.Join(gaps, "; ") + ": open one more worker tab (or start a worker) to take it over"
+}
+
+// State is the applied state without the cluster's secrets.
+func (b backend) State() *tabshardv1.ClusterState {
+	st := b.c.machine.State()
+	st.Secrets = nil
+	return st
 }
 
 func (b backend) Health() error { return b.c.health() }

@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -596,10 +595,4 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
-}
-
-// sameSecret compares a presented secret with the expected one in constant
-// time.
-func sameSecret(got, want string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -103,5 +104,5 @@ func (c *Coordinator) adoptSecrets(sec *tabshardv1.ClusterSecrets) error {
 // checkJoinToken compares token with the cluster's in constant time.
 func (c *Coordinator) checkJoinToken(token string) bool {
 	want := c.secrets.GetJoinToken()
-	return want != "" && sameSecret(token, want)
+	return want != "" && subtle.ConstantTimeCompare([]byte(token), []byte(want)) == 1
 }
