@@ -344,6 +344,16 @@ func TestAdversarialBus(t *testing.T) {
 	if refused == 0 || evilHits.Load() != 0 {
 		t.Errorf("finding 5: %d announced model URLs refused, %d requests reached the attacker's server", refused, evilHits.Load())
 	}
+	// Nor is it, or the cluster secret, in /api/state.
+	if resp, err := http.Get(leaderURL + "/api/state"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if bytes.Contains(b, []byte(c.JoinToken())) || bytes.Contains(b, []byte("cluster_secret")) {
+			t.Errorf("/api/state shows the cluster's secrets")
+		}
+	} else {
+		t.Error(err)
+	}
 	if watch.msgs.Load() == 0 || watch.found.Load() {
 		t.Errorf("finding 6: the spy read %d messages; the join token among them: %v", watch.msgs.Load(), watch.found.Load())
 	}
