@@ -142,24 +142,35 @@ func newActivationLog(nc *nats.Conn, js jetstream.JetStream, stream jetstream.St
 // client that asked for another one (a worker with default options) must not
 // fail for it. A creator that loses a race to another one updates instead.
 func createOrUpdate(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
-	for range 2 {
-		stream, err := js.Stream(ctx, cfg.Name)
-		if err == nil {
+	var err error
+	// Coordinators starting together race to create the stream: the loser
+	// sees "already in use", or, with file storage, a store the winner is
+	// still creating; either way the stream is there a moment later.
+	for attempt := range createAttempts {
+		var stream jetstream.Stream
+		if stream, err = js.Stream(ctx, cfg.Name); err == nil {
 			return update(ctx, js, stream, cfg, log)
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("bus: open activation log %s: %w", cfg.Name, err)
 		}
-		stream, err = js.CreateStream(ctx, cfg)
-		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			if err != nil {
-				return nil, fmt.Errorf("bus: create activation log %s (%s storage): %w", cfg.Name, cfg.Storage, err)
-			}
+		if stream, err = js.CreateStream(ctx, cfg); err == nil {
 			return stream, nil
 		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			log.Debug("activation log: create failed; looking again", "stream", cfg.Name, "attempt", attempt+1, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bus: create activation log %s (%s storage): %w", cfg.Name, cfg.Storage, ctx.Err())
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
 	}
-	return nil, fmt.Errorf("bus: open activation log %s: created and deleted concurrently", cfg.Name)
+	return nil, fmt.Errorf("bus: create activation log %s (%s storage): %w", cfg.Name, cfg.Storage, err)
 }
+
+// createAttempts bounds createOrUpdate's look-then-create rounds.
+const createAttempts = 5
 
 // update applies cfg's limits to an existing stream, if they differ.
 func update(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, cfg jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {

@@ -278,7 +278,7 @@ func TestAdversarialBus(t *testing.T) {
 		select {
 		case <-played:
 			done = true
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond): // ten rounds a second: an attack, not a load test
 		}
 	}
 	if playErr != nil {
