@@ -17,6 +17,8 @@ import (
 // receiver's decoded message, sender and receiver on separate connections.
 // It reports the median and 99th percentile in microseconds; the jetstream
 // cases also report the median time until the log acknowledged the write.
+// Sender and receiver are workers with the credentials a join issues (the
+// server checks each publish against their permissions).
 //
 //	go test -run '^$' -bench Hop -benchtime 2000x ./bus/
 func BenchmarkHop(b *testing.B) {
@@ -25,8 +27,8 @@ func BenchmarkHop(b *testing.B) {
 	a.Shape = []uint32{1, 8192}
 	b.Run("core", func(b *testing.B) {
 		srv := startServer(b, ServerConfig{Port: 0, WebSocketPort: -1})
-		pub, sub := dial(b, srv.ClientURL()), dial(b, srv.ClientURL())
-		subject := Subjects{Cluster: "bench"}.Activation("bench", 1) // no stream captures it
+		pub, sub := dial(b, srv.ClientURL(), workerCreds(b, "bench", "w1")...), dial(b, srv.ClientURL(), workerCreds(b, "bench", "w2")...)
+		subject := Subjects{Cluster: "bench"}.Activation("bench", 1, "w1") // no stream captures it
 		hop(b, sub, subject, func() error { return Publish(pub, subject, a) })
 	})
 	for _, file := range []bool{false, true} {
@@ -37,11 +39,15 @@ func BenchmarkHop(b *testing.B) {
 				cfg.JetStreamDir = b.TempDir()
 			}
 			srv := startServer(b, cfg)
-			pub, sub := dial(b, srv.ClientURL()), dial(b, srv.ClientURL())
-			log := openLog(b, srv, pub)
+			pub, sub := dial(b, srv.ClientURL(), workerCreds(b, "c", "w1")...), dial(b, srv.ClientURL(), workerCreds(b, "c", "w2")...)
+			openLog(b, srv, dial(b, srv.ClientURL()))
 			ctx := testContext(b)
+			log, err := AttachLog(ctx, pub, "c", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
 			var acks []time.Duration
-			hop(b, sub, log.Subjects().Activation("bench", 1), func() error {
+			hop(b, sub, log.Subjects().Activation("bench", 1, "w1"), func() error {
 				t0 := time.Now()
 				err := log.Publish(ctx, a)
 				acks = append(acks, time.Since(t0))
@@ -50,6 +56,22 @@ func BenchmarkHop(b *testing.B) {
 			b.ReportMetric(micros(percentile(acks, 0.5)), "ack-p50-µs")
 		})
 	}
+	// Three routed servers (coordinators with --nats-routes), the log in
+	// three copies: sender and receiver on different servers.
+	b.Run("jetstream-cluster-r3", func(b *testing.B) {
+		servers := startCluster(b, 3, nil)
+		pub, sub := dial(b, servers[0].ClientURL()), dial(b, servers[1].ClientURL())
+		log := openClusterLog(b, pub, servers[0].LogOptions())
+		ctx := testContext(b)
+		var acks []time.Duration
+		hop(b, sub, log.Subjects().Activation("bench", 1, a.GetProducerWorkerId()), func() error {
+			t0 := time.Now()
+			err := log.Publish(ctx, a)
+			acks = append(acks, time.Since(t0))
+			return err
+		})
+		b.ReportMetric(micros(percentile(acks, 0.5)), "ack-p50-µs")
+	})
 }
 
 // hop runs send b.N times, each time waiting for the receiver, and reports

@@ -3,6 +3,9 @@
 package bus
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -58,6 +61,21 @@ type ClusterConfig struct {
 	// has the same one; it must never reach a worker (a route sees every
 	// account's traffic).
 	Secret string
+}
+
+// routeSecretLabel separates the route secret from other keys derived from
+// the same cluster secret.
+const routeSecretLabel = "tabshard nats route secret v1"
+
+// RouteSecret derives ClusterConfig.Secret from a cluster secret that
+// every coordinator holds (such as one kept in the replicated state), so
+// that the routes need no secret of their own. Anyone who knows
+// clusterSecret can compute it: never derive it from the join token, which
+// every worker holds.
+func RouteSecret(clusterSecret []byte) string {
+	mac := hmac.New(sha256.New, clusterSecret)
+	mac.Write([]byte(routeSecretLabel))
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // Enabled reports whether the server joins a cluster.

@@ -37,7 +37,7 @@ func freeAddrs(t testing.TB, n int) []string {
 
 // startCluster starts n routed servers, each with the secret of secrets[i]
 // (testSecret when secrets is short), all at once, as coordinators start.
-func startCluster(t *testing.T, n int, logs []*syncBuffer, secrets ...string) []*Server {
+func startCluster(t testing.TB, n int, logs []*syncBuffer, secrets ...string) []*Server {
 	t.Helper()
 	routes := freeAddrs(t, n)
 	servers := make([]*Server, n)
@@ -54,7 +54,7 @@ func startCluster(t *testing.T, n int, logs []*syncBuffer, secrets ...string) []
 		if logs != nil {
 			cfg.Logger = slog.New(slog.NewTextHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
-		wg.Go(func() { servers[i], errs[i] = StartServer(cfg) })
+		wg.Go(func() { servers[i], errs[i] = StartServer(trusted(cfg)) })
 	}
 	wg.Wait()
 	for i, s := range servers {
@@ -80,7 +80,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // openClusterLog opens the log as a coordinator does, retrying while the
 // cluster's JetStream elects its leaders and places the replicas.
-func openClusterLog(t *testing.T, nc *nats.Conn, opts LogOptions) *ActivationLog {
+func openClusterLog(t testing.TB, nc *nats.Conn, opts LogOptions) *ActivationLog {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -113,7 +113,7 @@ func TestClusterConfigErrors(t *testing.T) {
 	} {
 		cfg := ok
 		edit(&cfg)
-		srv, err := StartServer(ServerConfig{Port: 0, WebSocketPort: -1, Cluster: cfg})
+		srv, err := StartServer(trusted(ServerConfig{Port: 0, WebSocketPort: -1, Cluster: cfg}))
 		if err == nil {
 			srv.Shutdown()
 			t.Errorf("%s: StartServer succeeded", name)
@@ -123,7 +123,7 @@ func TestClusterConfigErrors(t *testing.T) {
 			t.Errorf("%s: error %v does not wrap ErrClusterConfig", name, err)
 		}
 	}
-	if _, err := StartServer(ServerConfig{DontListen: true, Cluster: ok}); !errors.Is(err, ErrClusterConfig) {
+	if _, err := StartServer(trusted(ServerConfig{DontListen: true, Cluster: ok})); !errors.Is(err, ErrClusterConfig) {
 		t.Errorf("DontListen with routes: %v", err)
 	}
 }
@@ -231,5 +231,12 @@ func TestClusterRefusesWrongSecret(t *testing.T) {
 	})
 	if n := servers[2].Routes(); n != 0 {
 		t.Errorf("the server with the wrong secret has %d routes", n)
+	}
+}
+
+func TestRouteSecret(t *testing.T) {
+	a, b := RouteSecret([]byte("cluster secret one")), RouteSecret([]byte("cluster secret two"))
+	if a == b || a != RouteSecret([]byte("cluster secret one")) || len(a) < MinClusterSecret {
+		t.Errorf("RouteSecret: %q, %q", a, b)
 	}
 }

@@ -22,4 +22,9 @@ var (
 	// logged activation (say, of a fenced epoch) without ending the replay:
 	// its positions stay uncovered, so a later copy in the log can fill them.
 	ErrSkipActivation = errors.New("bus: activation skipped by the replay callback")
+	// ErrInvalidCredentials means a key, a JWT or a secret cannot be used.
+	ErrInvalidCredentials = errors.New("bus: invalid credentials")
+	// ErrForged means a message names another sender than the subject it
+	// came on, which the server's permissions guarantee.
+	ErrForged = errors.New("bus: message names another sender than its subject")
 )

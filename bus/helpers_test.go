@@ -41,10 +41,55 @@ func settled(before int) bool {
 	return false
 }
 
-// startServer starts cfg's server and shuts it down after the test.
+// testTrust is the trust chain of every test server: derived from a fixed
+// secret, as coordinators derive theirs from the cluster's.
+var testTrust = func() *Trust {
+	t, err := DeriveTrust(make([]byte, SecretBytes))
+	if err != nil {
+		panic(err)
+	}
+	return t
+}()
+
+// trusted fills in testTrust.
+func trusted(cfg ServerConfig) ServerConfig {
+	if cfg.Trust == nil {
+		cfg.Trust = testTrust
+	}
+	return cfg
+}
+
+// coordinatorCreds are full-permission credentials of testTrust.
+func coordinatorCreds(t testing.TB) nats.Option {
+	t.Helper()
+	creds, err := testTrust.Account().Coordinator("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds.Option()
+}
+
+// workerCreds are worker's credentials in cluster, issued as a coordinator
+// issues them at join.
+func workerCreds(t testing.TB, cluster, worker string) []nats.Option {
+	t.Helper()
+	key, err := NewUserKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Subjects{Cluster: cluster}
+	userJWT, err := testTrust.Account().Worker(s, worker, key.PublicKey(), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []nats.Option{NewCredentials(key, userJWT).Option(), nats.CustomInboxPrefix(s.InboxPrefix(worker))}
+}
+
+// startServer starts cfg's server (with testTrust unless it has a Trust)
+// and shuts it down after the test.
 func startServer(t testing.TB, cfg ServerConfig) *Server {
 	t.Helper()
-	srv, err := StartServer(cfg)
+	srv, err := StartServer(trusted(cfg))
 	if err != nil {
 		t.Fatalf("StartServer: %v", err)
 	}
@@ -57,10 +102,11 @@ func inProcess(t testing.TB) *Server {
 	return startServer(t, ServerConfig{DontListen: true})
 }
 
-// connect opens an in-process connection closed after the test.
+// connect opens an in-process connection closed after the test, with
+// coordinator credentials unless opts carry others.
 func connect(t testing.TB, srv *Server, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := srv.Connect(t.Name(), opts...)
+	nc, err := srv.Connect(t.Name(), append([]nats.Option{coordinatorCreds(t)}, opts...)...)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -68,10 +114,11 @@ func connect(t testing.TB, srv *Server, opts ...nats.Option) *nats.Conn {
 	return nc
 }
 
-// dial opens a connection to url closed after the test.
+// dial opens a connection to url closed after the test, with coordinator
+// credentials unless opts carry others.
 func dial(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := Connect(url, opts...)
+	nc, err := Connect(url, append([]nats.Option{coordinatorCreds(t)}, opts...)...)
 	if err != nil {
 		t.Fatalf("Connect(%s): %v", url, err)
 	}
@@ -99,7 +146,7 @@ func act(session string, stage, first, count uint32, epoch uint64) *tabshardv1.A
 		SessionId: session, Epoch: epoch, Stage: stage,
 		FirstPosition: first, TokenCount: count,
 		Dtype: tabshardv1.DType_D_TYPE_F16, Shape: []uint32{count, dim},
-		Payload: payload, ProducerWorkerId: "w" + fmt.Sprint(stage),
+		Payload: payload, ProducerWorkerId: producerOf(stage),
 	}
 }
 
@@ -126,4 +173,13 @@ func waitConnected(t testing.TB, nc *nats.Conn) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// producerOf is the producer of stage's inputs in tests: the coordinator
+// for stage 0, worker "w<stage>" after it.
+func producerOf(stage uint32) string {
+	if stage == 0 {
+		return CoordinatorProducer
+	}
+	return "w" + fmt.Sprint(stage)
 }

@@ -142,24 +142,35 @@ func newActivationLog(nc *nats.Conn, js jetstream.JetStream, stream jetstream.St
 // client that asked for another one (a worker with default options) must not
 // fail for it. A creator that loses a race to another one updates instead.
 func createOrUpdate(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
-	for range 2 {
-		stream, err := js.Stream(ctx, cfg.Name)
-		if err == nil {
+	var err error
+	// Coordinators starting together race to create the stream: the loser
+	// sees "already in use", or, with file storage, a store the winner is
+	// still creating; either way the stream is there a moment later.
+	for attempt := range createAttempts {
+		var stream jetstream.Stream
+		if stream, err = js.Stream(ctx, cfg.Name); err == nil {
 			return update(ctx, js, stream, cfg, log)
 		}
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("bus: open activation log %s: %w", cfg.Name, err)
 		}
-		stream, err = js.CreateStream(ctx, cfg)
-		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			if err != nil {
-				return nil, fmt.Errorf("bus: create activation log %s (%s storage): %w", cfg.Name, cfg.Storage, err)
-			}
+		if stream, err = js.CreateStream(ctx, cfg); err == nil {
 			return stream, nil
 		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			log.Debug("activation log: create failed; looking again", "stream", cfg.Name, "attempt", attempt+1, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bus: create activation log %s (%s storage): %w", cfg.Name, cfg.Storage, ctx.Err())
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
 	}
-	return nil, fmt.Errorf("bus: open activation log %s: created and deleted concurrently", cfg.Name)
+	return nil, fmt.Errorf("bus: create activation log %s (%s storage): %w", cfg.Name, cfg.Storage, err)
 }
+
+// createAttempts bounds createOrUpdate's look-then-create rounds.
+const createAttempts = 5
 
 // update applies cfg's limits to an existing stream, if they differ.
 func update(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, cfg jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
@@ -191,14 +202,16 @@ func (l *ActivationLog) StreamName() string { return StreamName(l.subjects.Clust
 // Subjects are the subjects of the log's cluster.
 func (l *ActivationLog) Subjects() Subjects { return l.subjects }
 
-// Publish sends a to the stage it names and waits until the log has stored
-// it: the one message is both the next stage's input (core subscribers of
-// the subject receive it) and its log entry.
+// Publish sends a to the stage it names, on the subject of its producer
+// (a.ProducerWorkerId: the publishing worker, or CoordinatorProducer), and
+// waits until the log has stored it: the one message is both the next
+// stage's input (core subscribers of the subject receive it) and its log
+// entry. A worker's credentials allow only its own producer subject.
 func (l *ActivationLog) Publish(ctx context.Context, a *tabshardv1.Activation) error {
 	if err := checkActivation(a); err != nil {
 		return err
 	}
-	subject := l.subjects.Activation(a.GetSessionId(), a.GetStage())
+	subject := l.subjects.Activation(a.GetSessionId(), a.GetStage(), a.GetProducerWorkerId())
 	data, err := encode(l.nc, subject, a)
 	if err != nil {
 		return err
@@ -210,9 +223,12 @@ func (l *ActivationLog) Publish(ctx context.Context, a *tabshardv1.Activation) e
 }
 
 // checkActivation rejects what the log cannot address or replay: a bad
-// session name, an empty or overflowing position range.
+// session or producer name, an empty or overflowing position range.
 func checkActivation(a *tabshardv1.Activation) error {
 	if err := ValidateSession(a.GetSessionId()); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidActivation, err)
+	}
+	if err := validateName("producer", a.GetProducerWorkerId()); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidActivation, err)
 	}
 	if a.GetTokenCount() == 0 {
@@ -244,11 +260,15 @@ func (l *ActivationLog) DeleteSession(ctx context.Context, session string) error
 }
 
 // decode turns a logged message into the activation it holds, or reports
-// why it must be skipped.
-func decode(data []byte, session string, stage uint32) (*tabshardv1.Activation, error) {
+// why it must be skipped: it does not decode, it names another session or
+// stage, or another producer than the subject it was published on.
+func decode(subject string, data []byte, session string, stage uint32) (*tabshardv1.Activation, error) {
 	a := new(tabshardv1.Activation)
 	if err := proto.Unmarshal(data, a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := CheckSender(subject, a.GetProducerWorkerId()); err != nil {
+		return nil, err
 	}
 	if a.GetSessionId() != session || a.GetStage() != stage {
 		return nil, fmt.Errorf("%w: activation of session %q stage %d logged under session %q stage %d",

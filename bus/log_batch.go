@@ -20,7 +20,7 @@ func (l *ActivationLog) PublishAll(ctx context.Context, acts []*tabshardv1.Activ
 		if err := checkActivation(a); err != nil {
 			return err
 		}
-		subject := l.subjects.Activation(a.GetSessionId(), a.GetStage())
+		subject := l.subjects.Activation(a.GetSessionId(), a.GetStage(), a.GetProducerWorkerId())
 		data, err := encode(l.nc, subject, a)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ package bus
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -124,10 +125,17 @@ func TestLogReplaySkipsMalformed(t *testing.T) {
 	log := openLog(t, srv, nc)
 	publishAll(t, log, act("s", 0, 0, 1, 1))
 	// A core publish on an activation subject is captured by the stream too.
-	if err := nc.Publish(log.Subjects().Activation("s", 0), []byte{0xff}); err != nil {
+	if err := nc.Publish(log.Subjects().Activation("s", 0, CoordinatorProducer), []byte{0xff}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Publish(nc, log.Subjects().Activation("s", 0), act("other", 0, 1, 1, 1)); err != nil {
+	if err := Publish(nc, log.Subjects().Activation("s", 0, CoordinatorProducer), act("other", 0, 1, 1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// So is an input whose producer field names another producer than its
+	// subject: a forgery.
+	forged := act("s", 0, 1, 1, 1)
+	forged.ProducerWorkerId = "w9"
+	if err := Publish(nc, log.Subjects().Activation("s", 0, CoordinatorProducer), forged); err != nil {
 		t.Fatal(err)
 	}
 	publishAll(t, log, act("s", 0, 1, 1, 1))
@@ -296,7 +304,9 @@ func (b *syncBuffer) String() string {
 
 func TestAttachLog(t *testing.T) {
 	srv := inProcess(t)
-	coord, worker := connect(t, srv), connect(t, srv)
+	// The worker attaches, replays and logs with a worker's credentials:
+	// stream info and message gets are all it may use of JetStream.
+	coord, worker := connect(t, srv), connect(t, srv, workerCreds(t, "c", "w3")...)
 	if _, err := AttachLog(testContext(t), worker, "c", nil); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Errorf("AttachLog before OpenLog: %v", err)
 	}
@@ -308,11 +318,22 @@ func TestAttachLog(t *testing.T) {
 	if got, err := replay(t, log, "s", 2, 0, 2); err != nil || got != "[0,1)@1 [1,2)@1" {
 		t.Errorf("Replay through an attached log = %q, %v", got, err)
 	}
+	out := act("s", 3, 0, 1, 1)
+	out.ProducerWorkerId = "w3"
+	if err := log.Publish(testContext(t), out); err != nil {
+		t.Errorf("a worker logging its own output: %v", err)
+	}
+	out.ProducerWorkerId = "w2"
+	ctx, cancel := context.WithTimeout(testContext(t), 300*time.Millisecond) // a refused publish is never acknowledged
+	defer cancel()
+	if err := log.Publish(ctx, out); err == nil {
+		t.Error("a worker logged an output under another worker's id")
+	}
 }
 
 func TestLogFileSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := StartServer(ServerConfig{Port: 0, WebSocketPort: -1, JetStreamDir: dir})
+	srv, err := StartServer(trusted(ServerConfig{Port: 0, WebSocketPort: -1, JetStreamDir: dir}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestRequestMalformedReply(t *testing.T) {
 func TestSubscribeDropsMalformed(t *testing.T) {
 	srv := inProcess(t)
 	pub, sub := connect(t, srv), connect(t, srv)
-	subj := Subjects{Cluster: "c"}.Heartbeat()
+	subj := Subjects{Cluster: "c"}.Heartbeat("w1")
 	got := make(chan *tabshardv1.Heartbeat, 4)
 	var dropped atomic.Uint64
 	s, err := Subscribe(sub, subj, func() *tabshardv1.Heartbeat { return new(tabshardv1.Heartbeat) },

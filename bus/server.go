@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -23,10 +24,14 @@ const DefaultMaxPayload = 8 << 20
 // startTimeout bounds how long StartServer waits for the listeners.
 const startTimeout = 10 * time.Second
 
-// ServerConfig configures the embedded NATS server. The zero value listens
-// on random loopback ports for TCP and WebSocket and keeps JetStream in
-// memory.
+// ServerConfig configures the embedded NATS server. Trust is required; with
+// only Trust set, it listens on random loopback ports for TCP and WebSocket
+// and keeps JetStream in memory.
 type ServerConfig struct {
+	// Trust is the operator and accounts the server trusts (operator mode):
+	// every client must present a user JWT one of its accounts signed.
+	// Anonymous connections are refused.
+	Trust *Trust
 	// Host is the address both listeners bind; "" means 127.0.0.1. Use
 	// "0.0.0.0" to accept workers and tabs from other machines.
 	Host string
@@ -35,8 +40,10 @@ type ServerConfig struct {
 	// WebSocketPort is the WebSocket port for tabs (plain ws://, no TLS):
 	// -1 none, 0 a random port.
 	WebSocketPort int
-	// AllowedOrigins lists the page origins allowed to open a WebSocket;
-	// empty allows any origin.
+	// AllowedOrigins lists the page origins (scheme://host:port) allowed to
+	// open a WebSocket; empty allows none but the WebSocket listener's own
+	// (which serves no pages). Clients that send no Origin (not browsers)
+	// are not limited by it; they still need credentials.
 	AllowedOrigins []string
 	// JetStreamDir keeps the JetStream data (the activation log) across
 	// restarts; "" keeps it in memory only (see Server.LogOptions).
@@ -134,19 +141,47 @@ func (cfg ServerConfig) options() (*server.Options, string, error) {
 		NoSigs:                 true,
 		DisableJetStreamBanner: true,
 	}
+	if err := cfg.Trust.configure(opts); err != nil {
+		removeTemp(tempDir)
+		return nil, "", err
+	}
 	if !cfg.DontListen && cfg.WebSocketPort >= 0 {
 		opts.Websocket = server.WebsocketOpts{
 			Host:           host,
 			Port:           natsPort(cfg.WebSocketPort),
 			NoTLS:          true,
 			AllowedOrigins: cfg.AllowedOrigins,
+			SameOrigin:     len(cfg.AllowedOrigins) == 0,
 		}
 	}
 	cfg.Cluster.apply(opts)
 	return opts, tempDir, nil
 }
 
+// configure puts the operator mode trust chain into opts: the trusted
+// operator, and a memory account resolver holding the accounts' JWTs.
+func (t *Trust) configure(opts *server.Options) error {
+	resolver := &server.MemAccResolver{}
+	for pub, accountJWT := range t.Accounts() {
+		if err := resolver.Store(pub, accountJWT); err != nil {
+			return fmt.Errorf("bus: account resolver: %w", err)
+		}
+	}
+	opts.TrustedOperators = []*jwt.OperatorClaims{t.operatorJC}
+	opts.AccountResolver = resolver
+	opts.SystemAccount = t.SystemAccount()
+	return nil
+}
+
 func (cfg ServerConfig) validate() error {
+	if cfg.Trust == nil {
+		return fmt.Errorf("%w: the server needs a Trust (no anonymous bus)", ErrInvalidCredentials)
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			return fmt.Errorf("bus: allowed origin %q: want scheme://host[:port]", o)
+		}
+	}
 	if cfg.Port < -1 || cfg.Port > 65535 {
 		return fmt.Errorf("bus: server Port %d: want -1 (none), 0 (random) or a port", cfg.Port)
 	}
@@ -217,7 +252,8 @@ func dialHostPort(host string, port int) string {
 func (s *Server) InProcess() nats.InProcessConnProvider { return s.ns }
 
 // Connect opens an in-process client connection named name, with the
-// options of ClientOptions and then opts.
+// options of ClientOptions and then opts, which must carry credentials
+// (Credentials.Option).
 func (s *Server) Connect(name string, opts ...nats.Option) (*nats.Conn, error) {
 	base := []nats.Option{nats.InProcessServer(s.ns), nats.Name(name)}
 	return Connect("", append(base, opts...)...)

@@ -72,7 +72,8 @@ func roundTrip(t *testing.T, from, to *nats.Conn) {
 }
 
 func TestServerConfigErrors(t *testing.T) {
-	for _, cfg := range []ServerConfig{{Port: -2}, {Port: 70000}, {WebSocketPort: -5}, {MaxPayload: -1}} {
+	for _, cfg := range []ServerConfig{{Port: -2}, {Port: 70000}, {WebSocketPort: -5}, {MaxPayload: -1}, {AllowedOrigins: []string{"evil.example"}}} {
+		cfg = trusted(cfg)
 		if srv, err := StartServer(cfg); err == nil {
 			srv.Shutdown()
 			t.Errorf("StartServer(%+v) succeeded", cfg)
@@ -88,7 +89,7 @@ func TestServerPortInUse(t *testing.T) {
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
 	start := time.Now()
-	srv, err := StartServer(ServerConfig{Port: port, WebSocketPort: -1})
+	srv, err := StartServer(trusted(ServerConfig{Port: port, WebSocketPort: -1}))
 	if err == nil {
 		srv.Shutdown()
 		t.Fatal("StartServer on a busy port succeeded")
@@ -101,7 +102,7 @@ func TestServerPortInUse(t *testing.T) {
 func TestServerLogsToSlog(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := StartServer(ServerConfig{DontListen: true, Logger: log})
+	srv, err := StartServer(trusted(ServerConfig{DontListen: true, Logger: log}))
 	if err != nil {
 		t.Fatal(err)
 	}

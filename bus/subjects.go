@@ -31,32 +31,53 @@ func NewSubjects(cluster string) (Subjects, error) {
 
 func (s Subjects) prefix() string { return subjectRoot + "." + s.Cluster + "." }
 
-// Join is the request/reply subject of JoinRequest → JoinReply.
-func (s Subjects) Join() string { return s.prefix() + "join" }
+// Join is the request/reply subject a follower forwards a worker's join
+// (already checked against the join token, which is not sent) to the
+// leader on. Coordinators only.
+func (s Subjects) Join() string { return s.prefix() + "ctl.join" }
 
-// Heartbeat is where workers publish Heartbeat to every coordinator.
-func (s Subjects) Heartbeat() string { return s.prefix() + "hb" }
+// Heartbeat is where worker publishes its Heartbeat to every coordinator.
+func (s Subjects) Heartbeat(worker string) string { return s.prefix() + "hb." + worker }
 
-// Epoch is where the leader publishes EpochAnnouncement.
+// Heartbeats matches every worker's heartbeats.
+func (s Subjects) Heartbeats() string { return s.prefix() + "hb.*" }
+
+// Epoch is where the leader publishes EpochAnnouncement. Coordinators only.
 func (s Subjects) Epoch() string { return s.prefix() + "epoch" }
 
-// Token is where the last stage publishes each sampled Token.
-func (s Subjects) Token() string { return s.prefix() + "token" }
+// Token is where worker, as the last stage, publishes each sampled Token.
+func (s Subjects) Token(worker string) string { return s.prefix() + "token." + worker }
+
+// Tokens matches every worker's tokens.
+func (s Subjects) Tokens() string { return s.prefix() + "token.*" }
 
 // StartSession is the request/reply subject for starting a session.
+// Coordinators only.
 func (s Subjects) StartSession() string { return s.prefix() + "ctl.start" }
 
 // CancelSession is the request/reply subject for ending a session whose
 // client went away.
 func (s Subjects) CancelSession() string { return s.prefix() + "ctl.cancel" }
 
-// AddCoordinator is where a joining coordinator asks the leader to add it
-// to the Raft cluster (request/reply).
+// AddCoordinator is where a follower forwards a joining coordinator's
+// request (already checked against the join token) to the leader.
+// Coordinators only.
 func (s Subjects) AddCoordinator() string { return s.prefix() + "ctl.add-coordinator" }
 
-// Activation is the subject of the inputs of stage in session.
-func (s Subjects) Activation(session string, stage uint32) string {
-	return s.prefix() + "act." + session + "." + strconv.FormatUint(uint64(stage), 10)
+// Control matches every control subject (ctl.*), which only coordinators
+// may publish or read.
+func (s Subjects) Control() string { return s.prefix() + "ctl.>" }
+
+// Activation is the subject of producer's input to stage in session;
+// producer is a worker id or CoordinatorProducer.
+func (s Subjects) Activation(session string, stage uint32, producer string) string {
+	return s.prefix() + "act." + session + "." + strconv.FormatUint(uint64(stage), 10) + "." + producer
+}
+
+// StageInputs matches every input of stage in session, whoever produced it:
+// what replay reads.
+func (s Subjects) StageInputs(session string, stage uint32) string {
+	return s.prefix() + "act." + session + "." + strconv.FormatUint(uint64(stage), 10) + ".*"
 }
 
 // Activations matches every activation of the cluster: what the activation
@@ -65,11 +86,29 @@ func (s Subjects) Activations() string { return s.prefix() + "act.>" }
 
 // ActivationsFor matches the inputs of stage in every session: what a stage
 // worker subscribes to.
-func (s Subjects) ActivationsFor(stage uint32) string { return s.Activation("*", stage) }
+func (s Subjects) ActivationsFor(stage uint32) string {
+	return s.prefix() + "act.*." + strconv.FormatUint(uint64(stage), 10) + ".*"
+}
 
 // SessionActivations matches every activation of one session, all stages.
 func (s Subjects) SessionActivations(session string) string {
 	return s.prefix() + "act." + session + ".>"
+}
+
+// Sender is the last token of subject: the worker (or CoordinatorProducer)
+// that published a heartbeat, token or activation, as the server's
+// permissions guarantee.
+func Sender(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
+}
+
+// CheckSender fails with ErrForged when a message's own sender field
+// (claimed) differs from the sender its subject names.
+func CheckSender(subject, claimed string) error {
+	if got := Sender(subject); got != claimed {
+		return fmt.Errorf("%w: %q claims to be from %q", ErrForged, subject, claimed)
+	}
+	return nil
 }
 
 // ValidateCluster reports whether cluster can name a cluster: a non-empty

@@ -12,16 +12,24 @@ func TestSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	for got, want := range map[string]string{
-		s.Join():                   "tabshard.c1.join",
-		s.Heartbeat():              "tabshard.c1.hb",
-		s.Epoch():                  "tabshard.c1.epoch",
-		s.Token():                  "tabshard.c1.token",
-		s.StartSession():           "tabshard.c1.ctl.start",
-		s.Activation("sess", 3):    "tabshard.c1.act.sess.3",
-		s.Activations():            "tabshard.c1.act.>",
-		s.ActivationsFor(0):        "tabshard.c1.act.*.0",
-		s.SessionActivations("ab"): "tabshard.c1.act.ab.>",
-		StreamName(s.Cluster):      "TABSHARD_ACT_c1",
+		s.Join():                      "tabshard.c1.ctl.join",
+		s.AddCoordinator():            "tabshard.c1.ctl.add-coordinator",
+		s.Control():                   "tabshard.c1.ctl.>",
+		s.Heartbeat("w3"):             "tabshard.c1.hb.w3",
+		s.Heartbeats():                "tabshard.c1.hb.*",
+		s.Epoch():                     "tabshard.c1.epoch",
+		s.Token("w3"):                 "tabshard.c1.token.w3",
+		s.Tokens():                    "tabshard.c1.token.*",
+		s.StartSession():              "tabshard.c1.ctl.start",
+		s.Activation("sess", 3, "w2"): "tabshard.c1.act.sess.3.w2",
+		s.StageInputs("sess", 3):      "tabshard.c1.act.sess.3.*",
+		s.Activations():               "tabshard.c1.act.>",
+		s.ActivationsFor(0):           "tabshard.c1.act.*.0.*",
+		s.SessionActivations("ab"):    "tabshard.c1.act.ab.>",
+		s.InboxPrefix("w3"):           "tabshard.c1.inbox.w3",
+		StreamName(s.Cluster):         "TABSHARD_ACT_c1",
+		Sender(s.Token("w3")):         "w3",
+		Sender(s.Activation("s", 0, CoordinatorProducer)): CoordinatorProducer,
 	} {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)

@@ -1,139 +1,146 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"sync"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/coordinator/api"
+	"github.com/tabshard/tabshard/coordinator/state"
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
-// Errors of admission.
-var (
-	// errQueueFull is a session refused because MaxSessions run and
-	// MaxQueued wait already.
-	errQueueFull = errors.New("too many sessions: the queue is full")
-	// errQueueWait is a session that waited QueueWait without a slot.
-	errQueueWait = errors.New("too many sessions: no slot within the queue wait")
-)
+// DefaultCredentialTTL is how long a worker's user JWT is valid; workers
+// renew it at half its life.
+const DefaultCredentialTTL = time.Hour
 
-// admission lets at most limit sessions run at once and queues up to
-// queued more in FIFO order: a slot that frees goes to the session that
-// has waited longest, so none starves. The leader takes a slot before it
-// commits a session and gives it back when the session ends; the workers
-// hold a KV cache for each running session (Plan.max_sessions) and never
-// evict one.
-type admission struct {
-	mu      sync.Mutex
-	limit   int
-	queued  int
-	running int
-	queue   []*waiter
-	// lifetime is a moving average of how long a session holds its slot,
-	// for the Retry-After hint.
-	lifetime time.Duration
+// admission admits workers and coordinators over the HTTP API (package
+// api's Admission): the join token is checked here, against the replicated
+// one, and never forwarded; a follower forwards only the checked request
+// to the leader over a control subject.
+type admission struct{ c *Coordinator }
+
+// errRefused is a coordinator join the cluster refused (wrong token).
+var errRefused = errors.New("refused")
+
+func (a admission) refuse(what string) error {
+	a.c.metrics.RejectedMessages.WithLabelValues("wrong join token").Inc()
+	return fmt.Errorf("%w: %s: wrong join token", api.ErrJoinRefused, what)
 }
 
-// waiter is a session waiting for a slot; ready closes when it has one.
-type waiter struct {
-	ready    chan struct{}
-	admitted bool
+// Join admits a worker through the leader and issues its credentials.
+func (a admission) Join(ctx context.Context, token string, req *tabshardv1.JoinRequest) (*tabshardv1.JoinReply, error) {
+	if !a.c.checkJoinToken(token) {
+		return nil, a.refuse("join")
+	}
+	if err := bus.ValidUserKey(req.GetUserNkey()); err != nil {
+		return nil, fmt.Errorf("%w: user_nkey: %v", api.ErrBadRequest, err)
+	}
+	reply, err := a.admitThroughLeader(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return reply, a.c.issue(reply, req.GetUserNkey())
 }
 
-func newAdmission(limit, queued int) *admission {
-	return &admission{limit: max(limit, 1), queued: max(queued, 0)}
+func (a admission) admitThroughLeader(ctx context.Context, req *tabshardv1.JoinRequest) (*tabshardv1.JoinReply, error) {
+	var reply *tabshardv1.JoinReply
+	if l := a.c.currentLeader(); l != nil {
+		reply = l.admit(ctx, req)
+		if reply.GetError() == "" {
+			l.replanAndAnnounce(ctx)
+		}
+	} else {
+		reply = &tabshardv1.JoinReply{}
+		if err := bus.Request(ctx, a.c.nc, a.c.subj.Join(), req, reply); err != nil {
+			return nil, fmt.Errorf("%w: no leader answered: %v", api.ErrUnavailable, err)
+		}
+	}
+	if reply.GetError() != "" {
+		return nil, fmt.Errorf("%w: %s", api.ErrUnavailable, reply.GetError())
+	}
+	return reply, nil
 }
 
-// acquire takes a slot, waiting in line behind earlier sessions for at most
-// wait (the ctx may end it sooner). It fails at once with errQueueFull when
-// the line is full.
-func (a *admission) acquire(ctx context.Context, wait time.Duration) error {
-	a.mu.Lock()
-	if a.running < a.limit && len(a.queue) == 0 {
-		a.running++
-		a.mu.Unlock()
-		return nil
-	}
-	if len(a.queue) >= a.queued {
-		a.mu.Unlock()
-		return errQueueFull
-	}
-	w := &waiter{ready: make(chan struct{})}
-	a.queue = append(a.queue, w)
-	a.mu.Unlock()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	var err error
-	select {
-	case <-w.ready:
-		return nil
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-timer.C:
-		err = errQueueWait
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if w.admitted { // the slot came as the wait ended: hand it on
-		a.running--
-		a.promote()
+// issue puts into reply the worker's user JWT for userKey, its inbox
+// prefix and the JWT's expiry.
+func (c *Coordinator) issue(reply *tabshardv1.JoinReply, userKey string) error {
+	expires := c.cfg.Clock.Now().Add(c.cfg.CredentialTTL)
+	userJWT, err := c.account.Worker(c.subj, reply.GetWorkerId(), userKey, expires)
+	if err != nil {
 		return err
 	}
-	for i, q := range a.queue {
-		if q == w {
-			a.queue = append(a.queue[:i], a.queue[i+1:]...)
-			break
-		}
+	reply.UserJwt, reply.InboxPrefix, reply.ExpiresUnixMs = userJWT, c.subj.InboxPrefix(reply.GetWorkerId()), expires.UnixMilli()
+	return nil
+}
+
+// Renew issues a fresh JWT to an active member for the key it joined with.
+func (a admission) Renew(ctx context.Context, token string, req *tabshardv1.RenewRequest) (*tabshardv1.JoinReply, error) {
+	if !a.c.checkJoinToken(token) {
+		return nil, a.refuse("renew")
 	}
-	return err
-}
-
-// release gives back the slot of a session that ran for held.
-func (a *admission) release(held time.Duration) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.running = max(a.running-1, 0)
-	if held > 0 {
-		if a.lifetime == 0 {
-			a.lifetime = held
-		} else {
-			a.lifetime = (7*a.lifetime + held) / 8
-		}
+	m := state.Member(a.c.machine.State(), req.GetWorkerId())
+	if m == nil || m.GetState() != tabshardv1.MemberState_MEMBER_STATE_ACTIVE || m.GetUserNkey() != req.GetUserNkey() {
+		return nil, fmt.Errorf("%w: %q is not an active worker that joined with this key", api.ErrJoinRefused, req.GetWorkerId())
 	}
-	a.promote()
+	reply := &tabshardv1.JoinReply{WorkerId: m.GetWorkerId()}
+	return reply, a.c.issue(reply, req.GetUserNkey())
 }
 
-// reset sets the running count (a new leader counts the active sessions of
-// the state) and admits waiters into free slots.
-func (a *admission) reset(running int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.running = running
-	a.promote()
-}
-
-// promote admits waiters, oldest first, while slots are free.
-func (a *admission) promote() {
-	for a.running < a.limit && len(a.queue) > 0 {
-		w := a.queue[0]
-		a.queue = a.queue[1:]
-		w.admitted = true
-		a.running++
-		close(w.ready)
+// AddCoordinator adds a coordinator to the Raft cluster through the leader.
+func (a admission) AddCoordinator(ctx context.Context, token string, req *tabshardv1.AddCoordinatorRequest) (*tabshardv1.AddCoordinatorReply, error) {
+	if !a.c.checkJoinToken(token) {
+		return nil, a.refuse("add coordinator")
 	}
+	if req.GetNodeId() == "" || req.GetRaftAddress() == "" {
+		return nil, fmt.Errorf("%w: node_id and raft_address are required", api.ErrBadRequest)
+	}
+	reply := &tabshardv1.AddCoordinatorReply{}
+	if l := a.c.currentLeader(); l != nil {
+		reply = l.addCoordinator(ctx, req)
+	} else if err := bus.Request(ctx, a.c.nc, a.c.subj.AddCoordinator(), req, reply); err != nil {
+		return nil, fmt.Errorf("%w: no leader answered: %v", api.ErrUnavailable, err)
+	}
+	if reply.GetError() != "" {
+		return nil, fmt.Errorf("%w: %s", api.ErrUnavailable, reply.GetError())
+	}
+	return reply, nil
 }
 
-// counts is the running and waiting sessions.
-func (a *admission) counts() (running, waiting int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.running, len(a.queue)
-}
-
-// retryAfter is when a refused session might find room: the time the
-// sessions ahead of it take to free a slot, at least a second.
-func (a *admission) retryAfter() time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	rounds := (len(a.queue) + a.limit) / a.limit
-	return max(time.Second, time.Duration(rounds)*a.lifetime).Round(time.Second)
+// postAddCoordinator asks the coordinator at base (its HTTP URL) to add
+// req's node, presenting token.
+func postAddCoordinator(ctx context.Context, base, token string, req *tabshardv1.AddCoordinatorRequest) error {
+	body, err := protojson.Marshal(req)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(rctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/api/coordinators", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Authorization", "Bearer "+token)
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("%w: %s", errRefused, strings.TrimSpace(string(msg)))
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("POST /api/coordinators: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
 }

@@ -205,7 +205,12 @@ func (c *Coordinator) stalledBecause() string {
 	return strings.Join(gaps, "; ") + ": open one more worker tab (or start a worker) to take it over"
 }
 
-func (b backend) State() *tabshardv1.ClusterState { return b.c.machine.State() }
+// State is the applied state without the cluster's secrets.
+func (b backend) State() *tabshardv1.ClusterState {
+	st := b.c.machine.State()
+	st.Secrets = nil
+	return st
+}
 
 func (b backend) Health() error { return b.c.health() }
 

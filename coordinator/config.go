@@ -37,8 +37,11 @@ type Config struct {
 	DataDir string
 	// Cluster names the cluster in NATS subjects.
 	Cluster string
-	// JoinToken is the secret workers must present; "" generates one (kept
-	// in DataDir).
+	// JoinToken is the secret workers (and joining coordinators) must
+	// present. The cluster keeps one in its replicated state, set by its
+	// first leader: this one if given, else one kept in DataDir by an older
+	// version, else a random one. A coordinator whose JoinToken differs
+	// from the cluster's fails to start. "" takes the cluster's.
 	JoinToken string
 	// ModelPath is the GGUF file served; "" serves the bundled model.
 	ModelPath string
@@ -74,6 +77,17 @@ type Config struct {
 
 	// NATSURL connects to an existing NATS cluster; "" embeds a server.
 	NATSURL string
+	// NATSAccountSeed is, with NATSURL, the seed ("SA...") of the NATS
+	// account the operator created for tabshard: coordinators sign their
+	// own and the workers' user JWTs with it (docs/security.md). The
+	// embedded server needs none: its keys derive from the cluster secret.
+	NATSAccountSeed []byte
+	// AllowOrigins are page origins (scheme://host:port), besides this
+	// coordinator's own, allowed to open the embedded NATS WebSocket.
+	AllowOrigins []string
+	// CredentialTTL is how long a worker's bus credentials are valid
+	// (renewed at half their life); 0 means DefaultCredentialTTL.
+	CredentialTTL time.Duration
 	// NATSHost, NATSPort and NATSWebSocketPort are the embedded server's
 	// listeners (-1 disables, 0 picks a port).
 	NATSHost          string
@@ -95,10 +109,11 @@ type Config struct {
 	// ("id=host:port"), empty for a single node.
 	RaftBind  string
 	RaftPeers []string
-	// RaftJoin starts this node without bootstrapping and asks the leader
-	// (through NATS) to add it as a voter: a coordinator joining a running
-	// cluster. It needs NATSURL (the cluster's NATS) and no RaftPeers.
-	RaftJoin bool
+	// RaftJoin is a running coordinator's HTTP URL: this node starts
+	// without bootstrapping and asks the cluster there, with JoinToken, to
+	// add it as a voter. It needs JoinToken, the cluster's NATSURL (an
+	// embedded server of its own would split the bus) and no RaftPeers.
+	RaftJoin string
 	// RaftTransport replaces TCP (in-process simulations).
 	RaftTransport raft.Transport
 	// RaftTimeouts shortens Raft's timers (simulations).
@@ -202,10 +217,12 @@ func (c *Config) Validate() error {
 		return bad("lease %v must be longer than the heartbeat %v", c.Lease, c.Heartbeat)
 	case c.StepTimeout <= 0:
 		return bad("step timeout %v", c.StepTimeout)
+	case c.RaftJoin != "" && (c.JoinToken == "" || len(c.RaftPeers) > 0 || c.NATSURL == ""):
+		return bad("joining a cluster (--join %s) needs its join token, the cluster's NATS (--nats) and no --raft-peers", c.RaftJoin)
+	case c.CredentialTTL < 0:
+		return bad("negative credential lifetime %v", c.CredentialTTL)
 	case c.StallNotice < 0:
 		return bad("stall notice %v is negative", c.StallNotice)
-	case c.RaftJoin && (c.NATSURL == "" || len(c.RaftPeers) > 0):
-		return bad("joining a cluster needs --nats (the cluster's NATS) and no --raft-peers")
 	case c.MinWorkers < 0 || c.Stages < 0 || c.Standbys < 0 || c.Context < 0 || c.PlanWait < 0:
 		return bad("negative worker, stage, standby or context count")
 	case c.MaxSessions < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.ResumeWindow < 0:
@@ -236,8 +253,14 @@ func (c *Config) Validate() error {
 	if err := c.validateNATSCluster(); err != nil {
 		return err
 	}
+	if c.NATSURL != "" && len(c.NATSAccountSeed) == 0 {
+		return bad("an external NATS (--nats %s) needs the seed of tabshard's NATS account (--nats-account-key-file; docs/security.md)", c.NATSURL)
+	}
 	if c.Clock == nil {
 		c.Clock = wallClock{}
+	}
+	if c.CredentialTTL == 0 {
+		c.CredentialTTL = DefaultCredentialTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

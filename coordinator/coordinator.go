@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +37,8 @@ type Coordinator struct {
 	node      *consensus.Node
 	nats      *bus.Server // nil when using an external NATS
 	nc        *nats.Conn
+	secrets   *tabshardv1.ClusterSecrets // the replicated ones, once known
+	account   *bus.Account               // signs user JWTs
 	subj      bus.Subjects
 	alog      *bus.ActivationLog
 	model     *model.Model
@@ -71,7 +71,10 @@ func Start(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 			c.Close()
 		}
 	}()
-	steps := []func(context.Context) error{c.openModel, c.loadJoinToken, c.startNATS, c.startRaft, c.startHTTP, c.subscribe}
+	// Raft comes first: the bus's keys derive from the cluster secret in the
+	// replicated state. The HTTP listener opens before NATS so that the
+	// WebSocket listener knows the pages' origin, but serves after it.
+	steps := []func(context.Context) error{c.openModel, c.listenHTTP, c.startRaft, c.awaitSecrets, c.startNATS, c.startHTTP, c.subscribe}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -109,45 +112,33 @@ func (c *Coordinator) openModelFile() (io.ReadSeeker, error) {
 	return os.Open(c.modelFile)
 }
 
-// loadJoinToken uses the configured token, else the one kept in the data
-// directory, else a new random one (kept there).
-func (c *Coordinator) loadJoinToken(context.Context) error {
-	if c.cfg.JoinToken != "" {
-		return nil
-	}
-	path := ""
-	if c.cfg.DataDir != "" {
-		path = filepath.Join(c.cfg.DataDir, "join-token")
-		if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			c.cfg.JoinToken = strings.TrimSpace(string(b))
-			return nil
-		}
-	}
-	raw := make([]byte, 16)
-	rand.Read(raw)
-	c.cfg.JoinToken = hex.EncodeToString(raw)
-	if path == "" {
-		return nil
-	}
-	if err := os.MkdirAll(c.cfg.DataDir, 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(c.cfg.JoinToken+"\n"), 0o600)
-}
-
 func (c *Coordinator) startNATS(ctx context.Context) error {
 	subj, err := bus.NewSubjects(c.cfg.Cluster)
 	if err != nil {
 		return err
 	}
 	c.subj = subj
+	name := "tabshard-coordinator " + c.cfg.NodeID
 	logOpts := bus.LogOptions{MaxAge: c.cfg.LogMaxAge, MaxBytes: c.cfg.LogMaxBytes}
 	if c.cfg.NATSURL != "" {
-		if c.nc, err = bus.Connect(c.cfg.NATSURL, nats.Name("tabshard-coordinator "+c.cfg.NodeID), bus.LogEvents(c.cfg.Logger)); err != nil {
+		if c.account, err = bus.ParseAccountSeed(c.cfg.NATSAccountSeed); err != nil {
+			return fmt.Errorf("%w: --nats-account-key-file: %w", ErrConfig, err)
+		}
+		creds, err := c.account.Coordinator(name)
+		if err != nil {
+			return err
+		}
+		if c.nc, err = bus.Connect(c.cfg.NATSURL, nats.Name(name), creds.Option(), bus.LogEvents(c.cfg.Logger)); err != nil {
 			return fmt.Errorf("nats %s: %w", c.cfg.NATSURL, err)
 		}
 	} else {
-		sc := bus.ServerConfig{Host: c.cfg.NATSHost, Port: c.cfg.NATSPort, WebSocketPort: c.cfg.NATSWebSocketPort, Logger: c.cfg.Logger}
+		trust, err := bus.DeriveTrust(c.secrets.GetClusterSecret())
+		if err != nil {
+			return err
+		}
+		c.account = trust.Account()
+		sc := bus.ServerConfig{Trust: trust, Host: c.cfg.NATSHost, Port: c.cfg.NATSPort, WebSocketPort: c.cfg.NATSWebSocketPort,
+			AllowedOrigins: c.pageOrigins(), Logger: c.cfg.Logger}
 		if sc.Cluster, err = c.cfg.natsCluster(); err != nil {
 			return err
 		}
@@ -159,15 +150,19 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 		}
 		logOpts = c.nats.LogOptions()
 		logOpts.MaxAge, logOpts.MaxBytes = c.cfg.LogMaxAge, c.cfg.LogMaxBytes
-		if c.nc, err = c.nats.Connect("tabshard-coordinator "+c.cfg.NodeID, bus.LogEvents(c.cfg.Logger)); err != nil {
+		creds, err := c.account.Coordinator(name)
+		if err != nil {
+			return err
+		}
+		if c.nc, err = c.nats.Connect(name, creds.Option(), bus.LogEvents(c.cfg.Logger)); err != nil {
 			return err
 		}
 	}
 	return c.openLog(ctx, logOpts)
 }
 
-func (c *Coordinator) startRaft(context.Context) error {
-	rc := consensus.Config{NodeID: c.cfg.NodeID, Bind: c.cfg.RaftBind, Transport: c.cfg.RaftTransport, Logger: c.cfg.Logger, Join: c.cfg.RaftJoin}
+func (c *Coordinator) startRaft(ctx context.Context) error {
+	rc := consensus.Config{NodeID: c.cfg.NodeID, Bind: c.cfg.RaftBind, Transport: c.cfg.RaftTransport, Logger: c.cfg.Logger}
 	if c.cfg.DataDir != "" {
 		rc.DataDir = filepath.Join(c.cfg.DataDir, "raft")
 	}
@@ -182,56 +177,56 @@ func (c *Coordinator) startRaft(context.Context) error {
 		}
 		rc.Peers = append(rc.Peers, consensus.Peer{ID: id, Address: addr})
 	}
+	rc.Join = c.cfg.RaftJoin != ""
 	var err error
 	if c.node, err = consensus.Start(rc, c.machine); err != nil {
 		return err
 	}
-	if c.cfg.RaftJoin {
-		return c.askToJoin()
+	if rc.Join {
+		return c.askToJoin(ctx)
 	}
 	return nil
 }
 
-// askToJoin asks the running cluster's leader to add this node.
-func (c *Coordinator) askToJoin() error {
-	req := &tabshardv1.AddCoordinatorRequest{JoinToken: c.cfg.JoinToken, NodeId: c.cfg.NodeID, RaftAddress: c.node.Address()}
+// askToJoin asks the running cluster, through the HTTP API of the
+// coordinator at cfg.RaftJoin and with the join token, to add this node.
+func (c *Coordinator) askToJoin(ctx context.Context) error {
+	req := &tabshardv1.AddCoordinatorRequest{NodeId: c.cfg.NodeID, RaftAddress: c.node.Address()}
 	var last error
 	for range 20 {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		reply := &tabshardv1.AddCoordinatorReply{}
-		err := bus.Request(ctx, c.nc, c.subj.AddCoordinator(), req, reply)
-		cancel()
-		if err == nil && reply.GetError() == "" {
-			c.cfg.Logger.Info("joined the Raft cluster", "node", c.cfg.NodeID, "address", c.node.Address())
+		err := postAddCoordinator(ctx, c.cfg.RaftJoin, c.cfg.JoinToken, req)
+		if err == nil {
+			c.cfg.Logger.Info("joined the Raft cluster", "node", c.cfg.NodeID, "address", c.node.Address(), "through", c.cfg.RaftJoin)
 			return nil
 		}
-		if err == nil {
-			last = errors.New(reply.GetError())
-			if strings.Contains(reply.GetError(), "join token") {
-				break
-			}
-		} else {
-			last = err
+		if last = err; errors.Is(err, errRefused) || ctx.Err() != nil {
+			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	return fmt.Errorf("joining the Raft cluster: %w", last)
+	return fmt.Errorf("joining the Raft cluster through %s: %w", c.cfg.RaftJoin, last)
 }
 
-func (c *Coordinator) startHTTP(context.Context) error {
+// listenHTTP opens the HTTP listener; startHTTP serves it.
+func (c *Coordinator) listenHTTP(context.Context) error {
 	ln, err := net.Listen("tcp", c.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http %s: %w", c.cfg.HTTPAddr, err)
 	}
 	c.httpLn = ln
-	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir}),
+	return nil
+}
+
+func (c *Coordinator) startHTTP(context.Context) error {
+	ln := c.httpLn
+	opts := api.Options{Metrics: c.metrics, JoinInfo: c.joinInfo, Admission: admission{c}, Logger: c.cfg.Logger, Pages: web.Handler(web.Options{WasmDir: c.cfg.WebDir}),
 		APIKeys: c.cfg.APIKeys, AdminKeys: c.cfg.AdminKeys, Hosts: c.publicHosts(), ModelServerURL: c.cfg.ModelServerURL}
 	if c.cfg.ModelServerURL != "" { // tabs read the model elsewhere, with grants signed here
 		signer, err := modelauth.NewSigner(c.cfg.ModelKey)
 		if err != nil {
 			return err
 		}
-		opts.ModelGrant = &modelauth.Issuer{Signer: signer, File: c.model.File, URL: c.cfg.ModelServerURL, JoinToken: c.cfg.JoinToken,
+		opts.ModelGrant = &modelauth.Issuer{Signer: signer, File: c.model.File, URL: c.cfg.ModelServerURL, JoinToken: c.secrets.GetJoinToken(),
 			Stage: modelauth.PlanStages(func() *tabshardv1.Plan { return c.machine.State().GetPlan() }), AwaitEpoch: c.waitEpoch, Now: c.cfg.Clock.Now}
 	}
 	handler := api.New(backend{c}, opts)
@@ -294,8 +289,9 @@ func (c *Coordinator) ModelURL() string {
 	return c.HTTPURL() + "/model/" + c.modelName
 }
 
-// JoinToken is the token workers must present.
-func (c *Coordinator) JoinToken() string { return c.cfg.JoinToken }
+// JoinToken is the token workers must present: the cluster's, from the
+// replicated state.
+func (c *Coordinator) JoinToken() string { return c.secrets.GetJoinToken() }
 
 // NATSURL is the NATS address workers use.
 func (c *Coordinator) NATSURL() string { return c.joinInfo(nil).NATSURL }
@@ -353,16 +349,30 @@ func (c *Coordinator) placement() state.Placement {
 }
 
 // subscribe listens to heartbeats and tokens on every coordinator; only the
-// leader acts on them.
+// leader acts on them. Each comes on its sender's subject (hb.<worker>,
+// token.<worker>), which the sender's credentials guarantee: a message
+// that names another worker is rejected as forged.
 func (c *Coordinator) subscribe(context.Context) error {
 	ctx := context.Background()
-	if _, err := bus.Subscribe(c.nc, c.subj.Heartbeat(), func() *tabshardv1.Heartbeat { return &tabshardv1.Heartbeat{} },
-		func(hb *tabshardv1.Heartbeat, _ *nats.Msg) { c.decider.heard(ctx, hb) }, bus.WithLogger(c.cfg.Logger)); err != nil {
+	if _, err := bus.Subscribe(c.nc, c.subj.Heartbeats(), func() *tabshardv1.Heartbeat { return &tabshardv1.Heartbeat{} },
+		func(hb *tabshardv1.Heartbeat, msg *nats.Msg) {
+			if err := bus.CheckSender(msg.Subject, hb.GetWorkerId()); err != nil {
+				c.decider.rejectForged("heartbeat", err)
+				return
+			}
+			c.decider.heard(ctx, hb)
+		}, bus.WithLogger(c.cfg.Logger)); err != nil {
 		return err
 	}
 	tokens := make(chan *tabshardv1.Token, 256)
-	if _, err := bus.Subscribe(c.nc, c.subj.Token(), func() *tabshardv1.Token { return &tabshardv1.Token{} },
-		func(t *tabshardv1.Token, _ *nats.Msg) { tokens <- t }, bus.WithLogger(c.cfg.Logger)); err != nil {
+	if _, err := bus.Subscribe(c.nc, c.subj.Tokens(), func() *tabshardv1.Token { return &tabshardv1.Token{} },
+		func(t *tabshardv1.Token, msg *nats.Msg) {
+			if err := bus.CheckSender(msg.Subject, t.GetProducerWorkerId()); err != nil {
+				c.decider.rejectForged("token", err)
+				return
+			}
+			tokens <- t
+		}, bus.WithLogger(c.cfg.Logger)); err != nil {
 		return err
 	}
 	c.wg.Add(1)
@@ -378,6 +388,32 @@ func (c *Coordinator) subscribe(context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// pageOrigins are the page origins allowed to open the embedded NATS
+// WebSocket: this coordinator's own (its public URL, else its listener,
+// under each loopback name when it listens on loopback or every address)
+// and the configured ones (--allow-origin).
+func (c *Coordinator) pageOrigins() []string {
+	origins := slices.Clone(c.cfg.AllowOrigins)
+	if c.cfg.PublicURL != "" {
+		if u, err := url.Parse(c.cfg.PublicURL); err == nil && u.Host != "" {
+			origins = append(origins, u.Scheme+"://"+u.Host)
+		}
+	}
+	addr, ok := c.httpLn.Addr().(*net.TCPAddr)
+	if !ok {
+		return origins
+	}
+	port := strconv.Itoa(addr.Port)
+	if addr.IP.IsLoopback() || addr.IP.IsUnspecified() {
+		for _, host := range []string{"localhost", "127.0.0.1", "[::1]"} {
+			origins = append(origins, "http://"+host+":"+port)
+		}
+	} else {
+		origins = append(origins, "http://"+net.JoinHostPort(addr.IP.String(), port))
+	}
+	return origins
 }
 
 // followLeadership runs the leader's loop while this node leads.

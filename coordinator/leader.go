@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,7 +51,7 @@ type leader struct {
 	rate      tokenRate
 	// admitted bounds the running sessions (Config.MaxSessions) and
 	// queues the rest.
-	admitted *admission
+	admitted *slots
 
 	propose sync.Mutex // serialises proposals that read the state to build a command
 
@@ -81,7 +80,7 @@ type leader struct {
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
-		log: cfg.Logger, metrics: m, admitted: newAdmission(cfg.MaxSessions, cfg.MaxQueued), seen: map[string]time.Time{}, progress: map[string]time.Time{},
+		log: cfg.Logger, metrics: m, admitted: newSlots(cfg.MaxSessions, cfg.MaxQueued), seen: map[string]time.Time{}, progress: map[string]time.Time{},
 		reports: map[string]report{}, heartbeats: make(chan struct{}, 1), finished: map[string]bool{}}
 }
 
@@ -116,7 +115,8 @@ func (l *leader) apply(ctx context.Context, cmd *tabshardv1.Command) error {
 }
 
 // run is the leader's loop while this coordinator leads: it subscribes to
-// joins and session starts, and on every tick checks leases, plans and
+// the joins and session starts followers forward (control subjects only
+// coordinators may publish), and on every tick checks leases, plans and
 // stalled steps. It returns when ctx ends (leadership lost).
 func (l *leader) run(ctx context.Context) error {
 	l.resetLeases()
@@ -141,7 +141,13 @@ func (l *leader) run(ctx context.Context) error {
 	}
 	defer csub.Unsubscribe()
 	asub, err := bus.Subscribe(l.nc, l.subj.AddCoordinator(), func() *tabshardv1.AddCoordinatorRequest { return &tabshardv1.AddCoordinatorRequest{} },
-		func(req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) { go l.onAddCoordinator(ctx, req, msg) }, bus.WithLogger(l.log))
+		func(req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) {
+			go func() {
+				if err := bus.Respond(l.nc, msg, l.addCoordinator(ctx, req)); err != nil {
+					l.log.Warn("add coordinator reply", "err", err)
+				}
+			}()
+		}, bus.WithLogger(l.log))
 	if err != nil {
 		return err
 	}
@@ -387,6 +393,9 @@ func (l *leader) announce() {
 	var ann *tabshardv1.EpochAnnouncement
 	l.machine.Read(func(st *tabshardv1.ClusterState) {
 		ann = &tabshardv1.EpochAnnouncement{Epoch: st.GetEpoch(), ModelUrl: l.modelURL}
+		for _, p := range st.GetPrimaries() {
+			ann.Primaries = append(ann.Primaries, proto.Clone(p).(*tabshardv1.PrimaryChange))
+		}
 		if st.GetPlan() != nil {
 			ann.Plan = proto.Clone(st.GetPlan()).(*tabshardv1.Plan)
 		}
@@ -422,15 +431,16 @@ func (l *leader) onJoin(ctx context.Context, req *tabshardv1.JoinRequest, msg *n
 	}
 }
 
+// admit admits a worker whose join token the HTTP API checked (the
+// request carries none).
 func (l *leader) admit(ctx context.Context, req *tabshardv1.JoinRequest) *tabshardv1.JoinReply {
-	if !sameSecret(req.GetJoinToken(), l.cfg.JoinToken) {
-		l.reject("wrong join token")
-		l.log.Warn("join refused: wrong join token", "name", req.GetName())
-		return &tabshardv1.JoinReply{Error: "wrong join token"}
+	if err := bus.ValidUserKey(req.GetUserNkey()); err != nil {
+		return &tabshardv1.JoinReply{Error: err.Error()}
 	}
 	l.propose.Lock()
 	id := state.NextWorkerID(l.machine.State())
-	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_Admit{Admit: &tabshardv1.AdmitWorker{WorkerId: id, Name: req.GetName(), Capabilities: req.GetCapabilities()}}})
+	err := l.apply(ctx, &tabshardv1.Command{Change: &tabshardv1.Command_Admit{Admit: &tabshardv1.AdmitWorker{WorkerId: id, Name: req.GetName(),
+		Capabilities: req.GetCapabilities(), UserNkey: req.GetUserNkey()}}})
 	l.propose.Unlock()
 	if err != nil {
 		return &tabshardv1.JoinReply{Error: "not admitted: " + err.Error()}
@@ -558,7 +568,7 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 	}
 	var epoch uint64
 	l.machine.Read(func(st *tabshardv1.ClusterState) { epoch = st.GetEpoch() })
-	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: stepSampling(s)}
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: stepSampling(s), ProducerWorkerId: bus.CoordinatorProducer}
 	if gen := s.GetGenerated(); len(gen) == 0 {
 		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
 	} else {
@@ -705,21 +715,21 @@ func (l *leader) end(ctx context.Context, id, reason string) {
 	l.announce() // the workers free the session's KV caches
 }
 
-// onAddCoordinator adds a coordinator that presents the join token to the
-// Raft cluster.
-func (l *leader) onAddCoordinator(ctx context.Context, req *tabshardv1.AddCoordinatorRequest, msg *nats.Msg) {
-	reply := &tabshardv1.AddCoordinatorReply{}
-	if !sameSecret(req.GetJoinToken(), l.cfg.JoinToken) {
-		l.reject("wrong join token")
-		reply.Error = "wrong join token"
-	} else if err := l.node.AddVoter(ctx, req.GetNodeId(), req.GetRaftAddress()); err != nil {
-		reply.Error = err.Error()
-	} else {
-		l.log.Info("coordinator added to the Raft cluster", "node", req.GetNodeId(), "address", req.GetRaftAddress())
+// addCoordinator adds a coordinator, whose join token the HTTP API
+// checked, to the Raft cluster.
+func (l *leader) addCoordinator(ctx context.Context, req *tabshardv1.AddCoordinatorRequest) *tabshardv1.AddCoordinatorReply {
+	if err := l.node.AddVoter(ctx, req.GetNodeId(), req.GetRaftAddress()); err != nil {
+		return &tabshardv1.AddCoordinatorReply{Error: err.Error()}
 	}
-	if err := bus.Respond(l.nc, msg, reply); err != nil {
-		l.log.Warn("add coordinator reply", "err", err)
-	}
+	l.log.Info("coordinator added to the Raft cluster", "node", req.GetNodeId(), "address", req.GetRaftAddress())
+	return &tabshardv1.AddCoordinatorReply{}
+}
+
+// rejectForged counts and logs a heartbeat or token whose sender field
+// names another worker than the subject it came on.
+func (l *leader) rejectForged(what string, err error) {
+	l.reject("forged " + what)
+	l.log.Warn(what+" rejected", "err", err)
 }
 
 // observeStep records a committed token's per-stage compute times and, from
@@ -743,10 +753,4 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
-}
-
-// sameSecret compares a presented secret with the expected one in constant
-// time.
-func sameSecret(got, want string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }

@@ -67,6 +67,7 @@ func TestNATSClusterConfigErrors(t *testing.T) {
 	for _, cfg := range []Config{DefaultConfig(), func() Config {
 		c := clusterConfig()
 		c.NATSRoutes, c.NATSClusterSecret, c.NATSURL = nil, "", "nats://127.0.0.1:4222"
+		c.NATSAccountSeed = []byte("SA...") // its account's seed (parsed at start)
 		return c
 	}()} {
 		if err := cfg.Validate(); err != nil {

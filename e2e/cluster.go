@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,12 @@ type Options struct {
 	Log slog.Handler
 	// Timeline records the run; nil starts a new one.
 	Timeline *Timeline
+	// NoJoinToken starts the coordinators with no join token: the first
+	// leader makes one, and workers take it from a coordinator.
+	NoJoinToken bool
+	// CredentialTTL is how long workers' bus credentials last (0: the
+	// coordinator's default, an hour).
+	CredentialTTL time.Duration
 }
 
 func (o *Options) defaults() {
@@ -113,15 +120,19 @@ func setDefault[T comparable](v *T, d T) {
 const clusterName = "sim"
 
 // Cluster is an in-process tabshard cluster: one NATS server (standing in
-// for an external NATS cluster) or, with EmbeddedBus, the coordinators'
-// own servers routed into one, K coordinators replicating through Raft
-// over in-memory transports, and N workers, all the code the binaries run.
+// for an external NATS cluster, in operator mode with an account made for
+// tabshard, as docs/security.md tells an operator to set one up) or, with
+// EmbeddedBus, the coordinators' own servers routed into one, K
+// coordinators replicating through Raft over in-memory transports, and N
+// workers, all the code the binaries run.
 type Cluster struct {
 	opts    Options
 	tl      *Timeline
 	log     *slog.Logger
-	nats    *bus.Server // the shared server; nil with EmbeddedBus
-	nc      *nats.Conn  // the harness's own connection (stale messages)
+	nats    *bus.Server  // the shared server; nil with EmbeddedBus
+	account *bus.Account // signs the harness's credentials
+	seed    []byte       // the shared server's account seed, given to the coordinators
+	nc      *nats.Conn   // the harness's own connection, a coordinator's credentials
 	dir     string
 	tempDir bool
 	token   string
@@ -148,7 +159,10 @@ type coordSlot struct {
 func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	opts.defaults()
 	c := &Cluster{opts: opts, tl: opts.Timeline, rng: rand.New(rand.NewPCG(opts.Seed, 0x7ab5)),
-		loaded: map[string]int{}, token: fmt.Sprintf("sim-%d", opts.Seed)}
+		loaded: map[string]int{}}
+	if !opts.NoJoinToken {
+		c.token = fmt.Sprintf("sim-%d", opts.Seed)
+	}
 	c.log = slog.New(newLogHandler(c.tl, opts.Log))
 	defer func() {
 		if err != nil {
@@ -162,7 +176,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		c.tempDir = true
 	}
 	if !opts.EmbeddedBus {
-		if c.nats, err = bus.StartServer(bus.ServerConfig{Port: 0, WebSocketPort: -1, Logger: c.log.With("component", "nats")}); err != nil {
+		if err := c.startNATS(); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +191,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.startCoordinators(ctx, c.coords); err != nil {
 		return nil, err
 	}
-	if c.nc, err = bus.Connect(c.natsURLs(), nats.Name("tabshard-sim")); err != nil {
+	if err := c.connect(); err != nil {
 		return nil, err
 	}
 	c.tl.Add(KindCluster, nil, "%d coordinators up, NATS at %s", opts.Coordinators, c.natsURLs())
@@ -185,6 +199,60 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		c.AddWorker(ctx)
 	}
 	return c, nil
+}
+
+// startNATS starts the shared NATS server, trusting an operator and
+// account of random keys whose seed the coordinators get.
+func (c *Cluster) startNATS() error {
+	secret := make([]byte, bus.SecretBytes)
+	crand.Read(secret)
+	trust, err := bus.DeriveTrust(secret)
+	if err != nil {
+		return err
+	}
+	c.account = trust.Account()
+	if c.seed, err = c.account.Seed(); err != nil {
+		return err
+	}
+	c.nats, err = bus.StartServer(bus.ServerConfig{Trust: trust, Port: 0, WebSocketPort: -1, Logger: c.log.With("component", "nats")})
+	return err
+}
+
+// connect connects the harness with a coordinator's credentials: of the
+// shared server's account, or, with EmbeddedBus, of the account the
+// coordinators derive from the cluster secret in their state.
+func (c *Cluster) connect() error {
+	if c.account == nil {
+		trust, err := bus.DeriveTrust(c.State().GetSecrets().GetClusterSecret())
+		if err != nil {
+			return err
+		}
+		c.account = trust.Account()
+	}
+	creds, err := c.account.Coordinator("tabshard-sim")
+	if err != nil {
+		return err
+	}
+	c.nc, err = bus.Connect(c.natsURLs(), nats.Name("tabshard-sim"), creds.Option())
+	return err
+}
+
+// JoinToken is the token workers join with: the one the coordinators were
+// given, else the one their first leader made ("" while none runs).
+func (c *Cluster) JoinToken() string {
+	if c.token != "" {
+		return c.token
+	}
+	for _, co := range c.Coordinators() {
+		return co.JoinToken()
+	}
+	return ""
+}
+
+// BusConn opens a connection to the cluster's NATS with opts (no
+// credentials unless opts carry some); the caller closes it.
+func (c *Cluster) BusConn(opts ...nats.Option) (*nats.Conn, error) {
+	return bus.Connect(c.natsURLs(), opts...)
 }
 
 // Timeline is the cluster's timeline.
@@ -224,7 +292,7 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 			HTTPAddr: "127.0.0.1:0", RaftPeers: peers, RaftTransport: s.trans,
 			RaftTimeouts: c.opts.RaftTimeouts, RaftSnapshotThreshold: c.opts.SnapshotThreshold, RaftSnapshotInterval: 50 * time.Millisecond,
 			Heartbeat: c.opts.Heartbeat, Lease: c.opts.Lease, StepTimeout: c.opts.StepTimeout,
-			MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys,
+			MinWorkers: c.opts.Workers, Stages: c.opts.Stages, Standbys: c.opts.Standbys, CredentialTTL: c.opts.CredentialTTL,
 			MaxSessions: c.opts.MaxSessions, MaxQueued: c.opts.MaxQueued, QueueWait: c.opts.QueueWait, Context: c.opts.Context, ResumeWindow: c.opts.ResumeWindow,
 			Logger: c.log.With("coordinator", s.id),
 		}
@@ -232,7 +300,7 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 			cfg.NATSHost, cfg.NATSPort, cfg.NATSWebSocketPort = "127.0.0.1", 0, -1
 			cfg.NATSRoutes, cfg.NATSClusterSecret = routes, c.routeSecret()
 		} else {
-			cfg.NATSURL = c.nats.ClientURL()
+			cfg.NATSURL, cfg.NATSAccountSeed = c.nats.ClientURL(), c.seed
 		}
 		co, err := coordinator.Start(ctx, cfg)
 		if err != nil {
@@ -243,16 +311,9 @@ func (c *Cluster) startCoordinators(ctx context.Context, slots []*coordSlot) err
 		c.mu.Unlock()
 		return nil
 	}
-	if !c.opts.EmbeddedBus {
-		for _, s := range slots {
-			if err := start(s); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// Each waits for the NATS cluster's JetStream, which needs a majority
-	// of the servers: they start together, as processes would.
+	// Concurrently, as processes would start: a coordinator starts once a
+	// leader has set the cluster's secrets, and its embedded server once
+	// the NATS cluster's JetStream has a majority.
 	errs := make([]error, len(slots))
 	var wg sync.WaitGroup
 	for i, s := range slots {
@@ -552,7 +613,7 @@ func (c *Cluster) sameState() error {
 // publishStale publishes a message in a fenced worker's name, as its late
 // output would arrive.
 func (c *Cluster) publishStale(t *tabshardv1.Token) error {
-	return bus.Publish(c.nc, bus.Subjects{Cluster: clusterName}.Token(), t)
+	return bus.Publish(c.nc, bus.Subjects{Cluster: clusterName}.Token(t.GetProducerWorkerId()), t)
 }
 
 // Close stops the workers, the coordinators and NATS, and removes the

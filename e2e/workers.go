@@ -22,6 +22,8 @@ type Worker struct {
 	link   *link
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	// Metrics count what the worker refused, across its rejoins.
+	Metrics agent.Metrics
 
 	mu   sync.Mutex
 	ids  []string // ids it was admitted under, the current one last
@@ -76,11 +78,12 @@ func (w *Worker) run(ctx context.Context) {
 			continue
 		}
 		cfg := agent.Config{
-			Coordinator: urls[w.index%len(urls)], JoinToken: w.c.token, Name: w.Name,
+			Coordinator: urls[w.index%len(urls)], JoinToken: w.c.JoinToken(), Name: w.Name,
 			Capabilities: &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU, MemoryBudgetBytes: w.c.opts.WorkerMemory, CpuCores: 1},
 			Logger:       w.c.log.With("sim_worker", w.Name),
 			NATSOptions:  []nats.Option{nats.SetCustomDialer(w.link)},
 			OnEvent:      w.onEvent,
+			Metrics:      &w.Metrics,
 		}
 		err := agent.Run(ctx, cfg)
 		if ctx.Err() == nil {

@@ -5,6 +5,7 @@ package gpu
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -324,4 +325,41 @@ func mustCodec(t *testing.T, typ kernels.DType) *kernels.Codec {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestStackRefuses checks that tensors that cannot be one matrix are
+// refused with model.ErrTensor and nothing allocated: types that differ,
+// a missing tensor, rows that do not match the file's.
+func TestStackRefuses(t *testing.T) {
+	spec := synth.Spec{Dim: 256, Layers: 1, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 320, Context: 64, Untied: true, Name: "synth-refuse"}
+	types := map[string]kernels.DType{"attn_q.weight": kernels.Q4_0, "attn_k.weight": kernels.Q4_0, "attn_v.weight": kernels.Q6_K}
+	data := quantizedSynth(t, spec, types)
+	m, err := model.Load(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := RowsOf(m, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, k, v := Part{"blk.0.attn_q.weight", 256}, Part{"blk.0.attn_k.weight", 128}, Part{"blk.0.attn_v.weight", 128}
+	if !Stackable(m, []Part{q, k}, 256) {
+		t.Error("q and k of one type do not stack")
+	}
+	for _, c := range []struct {
+		what  string
+		parts []Part
+	}{
+		{"types differ", []Part{q, k, v}},
+		{"missing", []Part{q, {"blk.0.attn_x.weight", 128}}},
+		{"rows", []Part{q, {"blk.0.attn_k.weight", 129}}},
+	} {
+		if Stackable(m, c.parts, 256) {
+			t.Errorf("%s: stackable", c.what)
+		}
+		w, err := dev.LoadStacked(context.Background(), m, rows, c.parts, 256, 0)
+		if !errors.Is(err, model.ErrTensor) || w != nil {
+			t.Errorf("%s: LoadStacked gave %v, %v; want model.ErrTensor", c.what, w, err)
+		}
+	}
 }

@@ -6,7 +6,7 @@
 # in turn (or only the one given), the same completion streamed from N, N killed with kill -9
 # mid-stream, the stream resumed at another coordinator with Last-Event-ID, the texts compared, and
 # N restarted from its data before the next one.
-# usage: scripts/kill9-coordinator.sh [N]
+# usage: scripts/kill9-coordinator.sh [N]   (KEEP=1 keeps the logs and data directories)
 set -u
 cd "$(dirname "$0")/.." && go build -o bin/tabshard ./cmd/tabshard || exit 1
 TS=bin/tabshard; D=$(mktemp -d)
@@ -22,7 +22,10 @@ start() {
 }
 healthy() { curl -sf "http://$(addr "$1")/healthz" > /dev/null; }
 wait_healthy() { for _ in $(seq 1 300); do healthy "$1" && return 0; sleep 0.1; done; echo "c$1 not healthy"; return 1; }
-cleanup() { for p in "$D"/*.pid; do kill "$(cat "$p")" 2>/dev/null; done; wait 2>/dev/null; }
+cleanup() {
+	for p in "$D"/*.pid; do kill "$(cat "$p")" 2>/dev/null; done; wait 2>/dev/null
+	if [ -n "${KEEP:-}" ]; then echo "logs and data in $D"; else rm -rf "$D"; fi
+}
 trap cleanup EXIT
 for n in 1 2 3; do start $n; done
 for n in 1 2 3; do wait_healthy $n || exit 1; done
@@ -37,8 +40,11 @@ text() {
 	awk -v last="${2:-999999}" '/^id: /{id=$2} /^data: \{.*\}$/ && id<=last' "$1" |
 		sed 's/.*"text":"\(.*\)","index".*/\1/' | tr -d '\n'
 }
-for _ in $(seq 1 100); do complete 1 > "$D/ref.sse"; grep -q '^data: \[DONE\]' "$D/ref.sse" && break; sleep 0.3; done
-echo "reference: $(grep -c '^id:' "$D/ref.sse") events"
+for _ in $(seq 1 100); do
+	start=$(date +%s.%N)
+	complete 1 > "$D/ref.sse"; grep -q '^data: \[DONE\]' "$D/ref.sse" && break; sleep 0.3
+done
+echo "reference: $(grep -c '^id:' "$D/ref.sse") events in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5)s without a fault"
 status=0
 for victim in ${1:-1 2 3}; do
 	other=$(( victim % 3 + 1 ))
@@ -49,18 +55,19 @@ for victim in ${1:-1 2 3}; do
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
 	wait $CURL
 	session=$(tr -d '\r' < "$D/h$victim" | awk -F': ' 'tolower($1)=="x-tabshard-session"{print $2}')
+	resume=$(tr -d '\r' < "$D/h$victim" | awk -F': ' 'tolower($1)=="x-tabshard-resume-token"{print $2}')
 	last=$(awk '/^id: /{id=$2} /^data: \{.*\}$/{done=id} END{print done}' "$D/run$victim.sse")
 	echo "killed c$victim (kill -9) after event $last of session $session; resuming at c$other"
 	start=$(date +%s.%N)
 	for _ in $(seq 1 100); do
-		curl -sf -N "http://$(addr $other)/v1/sessions/$session/events" -H "Last-Event-ID: $last" > "$D/resume$victim.sse" &&
+		curl -sf -N "http://$(addr $other)/v1/sessions/$session/events" -H "Last-Event-ID: $last" -H "X-Tabshard-Resume-Token: $resume" > "$D/resume$victim.sse" &&
 			grep -q '^data: \[DONE\]' "$D/resume$victim.sse" && break
 		sleep 0.3
 	done
 	got="$(text "$D/run$victim.sse" "$last")$(text "$D/resume$victim.sse")"
-	secs=$(echo "$(date +%s.%N) - $start" | bc)
+	secs=$(echo "$(date +%s.%N) - $start" | bc | cut -c1-5)
 	if [ "$got" == "$(text "$D/ref.sse")" ]; then
-		echo "c$victim: SAME TEXT ($(grep -c '^id:' "$D/resume$victim.sse") events resumed at c$other, ${secs}s)"
+		echo "c$victim: SAME TEXT ($(grep -c '^id:' "$D/resume$victim.sse") events resumed at c$other and finished ${secs}s after the kill)"
 	else
 		echo "c$victim: DIFFERENT"; diff <(text "$D/ref.sse") <(echo "$got") | head; status=1
 	fi

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -128,7 +130,9 @@ func (w *Worker) Status() Status { return w.status.Get() }
 type joinInfo struct {
 	NATSURL   string `json:"nats_url"`
 	NATSWSURL string `json:"nats_ws_url"`
-	// NATSWSURLs are every server's WebSocket, NATSWSURL first.
+	// NATSURLs and NATSWSURLs are every server's TCP and WebSocket URLs,
+	// NATSURL and NATSWSURL first.
+	NATSURLs   []string `json:"nats_urls"`
 	NATSWSURLs []string `json:"nats_ws_urls"`
 	Cluster    string   `json:"cluster"`
 	ModelURL   string   `json:"model_url"`
@@ -274,7 +278,7 @@ func (w *Worker) runOnce(ctx context.Context, caps *tabshardv1.Capabilities, loa
 	cfg := agent.Config{
 		Coordinator: w.params.Origin, JoinToken: w.params.Token, Name: w.status.Get().Name,
 		Capabilities: caps, Logger: w.log, HTTP: client, HTTPHasGrants: true, // w.grants, below the weight cache
-		NATSOptions: []nats.Option{nats.SetCustomDialer(wsDialer{ctx: ctx, urls: info.webSocketURLs(), dial: w.env.DialNATS}), w.watchConn()},
+		NATSOptions: []nats.Option{nats.SetCustomDialer(wsDialer{ctx: ctx, urls: info.webSocketURLs(), tcp: info.tcpAddrs(), dial: w.env.DialNATS}), w.watchConn()},
 		OnEvent:     w.onEvent,
 		Load:        w.meteredLoader(loader),
 		Lifecycle:   w.life.Current,
@@ -318,14 +322,18 @@ func (w *Worker) fetchJoinInfo(ctx context.Context, client *http.Client) (joinIn
 type wsDialer struct {
 	ctx  context.Context
 	urls []string
+	// tcp are the TCP addresses nats.go starts with (the agent connects to
+	// the join info's nats_urls); any other address it dials is a
+	// WebSocket listener the servers told it of, which is tried first.
+	tcp  []string
 	dial func(ctx context.Context, url string) (net.Conn, error)
 }
 
-func (d wsDialer) Dial(_, _ string) (net.Conn, error) {
+func (d wsDialer) Dial(_, address string) (net.Conn, error) {
 	var errs []error
-	for _, url := range d.urls {
+	for _, u := range d.candidates(address) {
 		ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
-		conn, err := d.dial(ctx, url)
+		conn, err := d.dial(ctx, u)
 		cancel()
 		if err == nil {
 			return conn, nil
@@ -333,6 +341,28 @@ func (d wsDialer) Dial(_, _ string) (net.Conn, error) {
 		errs = append(errs, err)
 	}
 	return nil, errors.Join(errs...)
+}
+
+// candidates are the WebSocket URLs to try for nats.go's address: a
+// WebSocket listener the servers gossiped (a server that joined the
+// cluster after this tab read /api/join) first, then the join info's.
+func (d wsDialer) candidates(address string) []string {
+	gossiped := "ws://" + address
+	if address == "" || slices.Contains(d.tcp, address) || slices.Contains(d.urls, gossiped) {
+		return d.urls
+	}
+	return append([]string{gossiped}, d.urls...)
+}
+
+// tcpAddrs are the host:port of the join info's TCP URLs.
+func (i joinInfo) tcpAddrs() []string {
+	var out []string
+	for _, raw := range append([]string{i.NATSURL}, i.NATSURLs...) {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" {
+			out = append(out, u.Host)
+		}
+	}
+	return out
 }
 
 // webSocketURLs are the NATS cluster's WebSocket URLs, NATSWSURL first.
@@ -558,7 +588,7 @@ func (w *Worker) heartbeatNow(life tabshardv1.Lifecycle) {
 	if nc == nil || id == "" {
 		return
 	}
-	if err := bus.Publish(nc, subj.Heartbeat(), hb); err != nil {
+	if err := bus.Publish(nc, subj.Heartbeat(id), hb); err != nil {
 		w.log.Warn("lifecycle heartbeat", "err", err)
 		return
 	}

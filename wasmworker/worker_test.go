@@ -96,27 +96,31 @@ func complete(t *testing.T, base string) string {
 	}
 }
 
-// TestTabsOverWebSocket runs three workers the way tabs do (NATS over a
-// WebSocket through a custom dialer, weights through the caching
-// transport) and checks the text against llama2.c.
-func TestTabsOverWebSocket(t *testing.T) {
-	c := startCoordinator(t, 3)
+// runTabs runs n CPU tab workers (tab a, b, …) against c until the test
+// ends; retry is their Env.Retry (0: the default).
+func runTabs(t *testing.T, c *coordinator.Coordinator, n int, retry time.Duration) []*Worker {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	workers := make([]*Worker, 3)
+	workers := make([]*Worker, n)
 	for i := range workers {
 		p, err := ParseParams(c.HTTPURL() + "/worker?token=" + testToken + "&name=tab" + string(rune('a'+i)) + "&backend=cpu")
 		if err != nil {
 			t.Fatal(err)
 		}
-		workers[i] = New(p, Env{DialNATS: dialWebSocket, Store: &MemStore{}})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			workers[i].Run(ctx)
-		}()
+		workers[i] = New(p, Env{DialNATS: dialWebSocket, Store: &MemStore{}, Retry: retry})
+		wg.Go(func() { workers[i].Run(ctx) })
 	}
-	defer func() { cancel(); wg.Wait() }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return workers
+}
+
+// TestTabsOverWebSocket runs three workers the way tabs do (NATS over a
+// WebSocket through a custom dialer, weights through the caching
+// transport) and checks the text against llama2.c.
+func TestTabsOverWebSocket(t *testing.T) {
+	c := startCoordinator(t, 3)
+	workers := runTabs(t, c, 3, 0)
 	for run := range 2 {
 		rej := rejected(t, c.HTTPURL())
 		if got, want := complete(t, c.HTTPURL()), oracle(t); got != want {
@@ -295,22 +299,7 @@ func TestWrongTokenIsRefused(t *testing.T) {
 // standby, never the stage it left.
 func TestClosingTabLeavesForGood(t *testing.T) {
 	c := startCoordinator(t, 2) // two stages; the third tab is a standby
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	workers := make([]*Worker, 3)
-	for i := range workers {
-		p, err := ParseParams(c.HTTPURL() + "/worker?token=" + testToken + "&name=tab" + string(rune('a'+i)) + "&backend=cpu")
-		if err != nil {
-			t.Fatal(err)
-		}
-		workers[i] = New(p, Env{DialNATS: dialWebSocket, Store: &MemStore{}, Retry: 100 * time.Millisecond})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			workers[i].Run(ctx)
-		}()
-	}
-	defer func() { cancel(); wg.Wait() }()
+	workers := runTabs(t, c, 3, 100*time.Millisecond)
 	if got, want := complete(t, c.HTTPURL()), oracle(t); got != want {
 		t.Fatalf("text\n got %q\nwant %q", got, want)
 	}

@@ -36,10 +36,12 @@ var helps = map[string]help{
 			"native workers, WebSocket for tabs), the HTTP API with the worker, launcher, chat and\n" +
 			"dashboard pages, and --local-workers in-process workers, on the bundled model by default.",
 		"tabshard up --local-workers 0        # then open the printed /launcher URL for tab workers"},
-	"worker": {"--coordinator URL --join-token T [flags]",
-		"Runs a native worker: joins the coordinator's cluster, heartbeats, loads exactly its\n" +
-			"stage's tensors over HTTP Range and runs its stage until it is stopped.",
-		"tabshard worker --coordinator http://127.0.0.1:8080 --join-token \"$(cat token)\""},
+	"worker": {"--coordinator URL --join-token-file FILE [flags]",
+		"Runs a native worker: joins the coordinator's cluster over its HTTP API (getting bus\n" +
+			"credentials for its own subjects), heartbeats, loads exactly its stage's tensors over\n" +
+			"HTTP Range and runs its stage until it is stopped. The join token comes from\n" +
+			"--join-token-file, $TABSHARD_JOIN_TOKEN or --join-token (visible in ps).",
+		"tabshard worker --coordinator http://127.0.0.1:8080 --join-token-file tabshard-data/join-token"},
 	"serve-model": {"--key-file FILE [flags]",
 		"Serves a GGUF file to workers holding a grant for its byte ranges (signed by the\n" +
 			"coordinator with the same key), and to pages of the allowed origins only.",

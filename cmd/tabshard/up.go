@@ -22,7 +22,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.DataDir, "data-dir", "tabshard-data", "Raft log, snapshots, join token and JetStream data (\"\" keeps all in memory)")
 	fs.StringVar(&cfg.ModelPath, "model", "", "GGUF model to serve (default: the bundled stories260K)")
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API address")
-	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: generated at first start, kept in --data-dir); visible in ps: prefer --join-token-file or $"+envJoinToken)
+	fs.StringVar(&cfg.JoinToken, "join-token", "", "the token workers must present (default: the cluster's, set by its first leader; each coordinator writes it to --data-dir/join-token); visible in ps: prefer --join-token-file or $"+envJoinToken)
 	tokenFile := fs.String("join-token-file", "", "file holding the join token (or set $"+envJoinToken+")")
 	apiKeyFile := fs.String("api-key-file", "", "API keys, one a line (KEY or NAME KEY): /v1/ requests must send one as Authorization: Bearer KEY (default: the API is open; sessions stay private by resume token)")
 	adminKeyFile := fs.String("admin-key-file", "", "admin keys, one a line: they read every session and see prompts and generated tokens in /api/state and the dashboard")
@@ -32,14 +32,18 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.LogMaxAge, "log-max-age", 0, fmt.Sprintf("drop logged activations older than this, whatever their session (0: %v)", bus.DefaultLogMaxAge))
 	fs.Int64Var(&cfg.LogMaxBytes, "log-max-bytes", 0, fmt.Sprintf("bound the activation log's bytes, the oldest dropped first (0: %d on disk, %d in memory)", bus.DefaultLogMaxBytes, bus.DefaultMemoryLogMaxBytes))
 	fs.StringVar(&cfg.Cluster, "cluster", cfg.Cluster, "cluster name (NATS subject prefix)")
-	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server")
+	fs.StringVar(&cfg.NATSURL, "nats", "", "use this NATS cluster instead of the embedded server (needs --nats-account-key-file; docs/security.md)")
+	accountKeyFile := fs.String("nats-account-key-file", "", "with --nats: file holding the seed (SA...) of the NATS account made for tabshard; coordinators sign user JWTs with it")
+	var origins repeated
+	fs.Var(&origins, "allow-origin", "a page origin (scheme://host:port) besides this coordinator's own allowed to open the NATS WebSocket (repeatable)")
 	fs.IntVar(&cfg.NATSPort, "nats-port", cfg.NATSPort, "embedded NATS TCP port for native workers (-1: none)")
 	fs.IntVar(&cfg.NATSWebSocketPort, "nats-ws-port", cfg.NATSWebSocketPort, "embedded NATS WebSocket port for tabs (-1: none)")
 	var natsCluster natsClusterFlags
 	natsCluster.register(fs, &cfg)
 	fs.StringVar(&cfg.RaftBind, "raft-bind", cfg.RaftBind, "Raft TCP address")
 	peers := fs.String("raft-peers", "", "initial Raft voters, comma-separated id=host:port, this node included (3 or 5 for a cluster)")
-	fs.BoolVar(&cfg.RaftJoin, "join", false, "join a running cluster: its leader adds this node (needs --nats and --join-token)")
+	fs.StringVar(&cfg.RaftJoin, "join", "", "join a running cluster through a coordinator's HTTP URL: its leader adds this node (needs --join-token and --nats)")
+	fs.DurationVar(&cfg.CredentialTTL, "credential-ttl", coordinator.DefaultCredentialTTL, "how long a worker's bus credentials are valid (renewed at half their life)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
 	fs.DurationVar(&cfg.StallNotice, "stall-notice", cfg.StallNotice, "how long a stream waits without progress while a stage has no worker before the client gets an error event saying what is missing")
@@ -70,6 +74,10 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if err := modelServerFlags(&cfg, *keyFile); err != nil {
+		return err
+	}
+	cfg.AllowOrigins = origins
+	if err := natsAccountFlag(&cfg, *accountKeyFile); err != nil {
 		return err
 	}
 	if cfg.JoinToken, err = joinToken(cfg.JoinToken, *tokenFile, os.Getenv); err != nil {
@@ -153,4 +161,22 @@ func localCapabilities(memory uint64) *tabshardv1.Capabilities {
 	}
 	host, _ := os.Hostname()
 	return &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU, MemoryBudgetBytes: memory, CpuCores: uint32(numCPU()), UserAgent: "tabshard-native " + host}
+}
+
+// natsAccountFlag reads the account seed an external NATS needs.
+func natsAccountFlag(cfg *coordinator.Config, path string) error {
+	switch {
+	case path == "" && cfg.NATSURL == "":
+		return nil
+	case path == "":
+		return usageErr("--nats needs --nats-account-key-file PATH: the seed of the NATS account made for tabshard (docs/security.md)")
+	case cfg.NATSURL == "":
+		return usageErr("--nats-account-key-file needs --nats URL (the embedded server's keys derive from the cluster secret)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return usageErr("--nats-account-key-file: %v", err)
+	}
+	cfg.NATSAccountSeed = []byte(strings.TrimSpace(string(b)))
+	return nil
 }

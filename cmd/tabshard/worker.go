@@ -17,7 +17,8 @@ func numCPU() int { return runtime.NumCPU() }
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	coord := fs.String("coordinator", "", "a coordinator's HTTP address, e.g. http://127.0.0.1:8080 (required)")
-	token := fs.String("join-token", "", "the cluster's join token (required; 'tabshard up' prints it)")
+	token := fs.String("join-token", "", "the cluster's join token ('tabshard up' prints it; visible in ps: prefer --join-token-file or $"+envJoinToken+")")
+	tokenFile := fs.String("join-token-file", "", "file holding the join token (a coordinator writes it to <data-dir>/join-token)")
 	name := fs.String("name", "", "a name for this worker (default: the host name)")
 	memory := fs.String("memory", "4GiB", "memory budget for weights, KV cache and activations")
 	backend := fs.String("backend", "cpu", "compute backend: cpu (WebGPU runs in browser tabs)")
@@ -29,10 +30,17 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	switch {
 	case len(rest) > 0:
 		return usageErr("unexpected argument %q", rest[0])
-	case *coord == "" || *token == "":
-		return usageErr("want --coordinator URL --join-token T")
+	case *coord == "":
+		return usageErr("want --coordinator URL and a join token (--join-token-file, $TABSHARD_JOIN_TOKEN or --join-token)")
 	case *backend != "cpu":
 		return usageErr("--backend %q: native workers compute on the cpu", *backend)
+	}
+	tok, err := joinToken(*token, *tokenFile, os.Getenv)
+	switch {
+	case err != nil:
+		return err
+	case tok == "":
+		return usageErr("no join token: give --join-token-file PATH, $%s or --join-token", envJoinToken)
 	}
 	mem, err := planner.ParseBytes(*memory)
 	if err != nil {
@@ -46,7 +54,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		level = slog.LevelDebug
 	}
 	err = agent.Run(ctx, agent.Config{
-		Coordinator: *coord, JoinToken: *token, Name: *name, Capabilities: localCapabilities(mem),
+		Coordinator: *coord, JoinToken: tok, Name: *name, Capabilities: localCapabilities(mem),
 		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if errors.Is(err, context.Canceled) {

@@ -17,6 +17,8 @@
 //   - GET /api/state: the applied ClusterState as protojson (proto field
 //     names, unpopulated fields included, 64-bit integers as strings).
 //   - GET /api/join: JoinInfo, for a worker that knows only this address.
+//   - POST /api/join, /api/join/renew, /api/coordinators: admission with
+//     the join token as a bearer token (Admission); protojson bodies.
 //   - GET /metrics: Prometheus text format, from Options.Metrics.
 //   - GET /healthz: 200 "ok", or 503 with Backend.Health's error.
 //   - GET, HEAD /model/{name}: the GGUF file, with HTTP Range support.

@@ -25,6 +25,9 @@ type Options struct {
 	// request reached, and an empty ModelURL becomes this server's
 	// /model/<first model>.
 	JoinInfo func(r *http.Request) JoinInfo
+	// Admission answers POST /api/join, /api/join/renew and
+	// /api/coordinators; nil answers 404.
+	Admission Admission
 	// Logger receives the access log (Debug) and handler errors; nil
 	// discards.
 	Logger *slog.Logger

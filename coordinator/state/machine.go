@@ -101,6 +101,8 @@ func apply(st *tabshardv1.ClusterState, cmd *tabshardv1.Command) error {
 	case *tabshardv1.Command_SetModel:
 		st.Model = c.SetModel.GetModel()
 		return nil
+	case *tabshardv1.Command_SetSecrets:
+		return setSecrets(st, c.SetSecrets)
 	}
 	return fmt.Errorf("%w: empty command", ErrBadCommand)
 }
@@ -137,10 +139,27 @@ func admit(st *tabshardv1.ClusterState, a *tabshardv1.AdmitWorker, now int64) er
 	st.NextWorker++
 	st.Members = append(st.Members, &tabshardv1.Member{
 		WorkerId: a.GetWorkerId(), Name: a.GetName(), Capabilities: a.GetCapabilities(),
-		State: tabshardv1.MemberState_MEMBER_STATE_ACTIVE, JoinedUnixMs: now, Epoch: st.GetEpoch(),
+		State: tabshardv1.MemberState_MEMBER_STATE_ACTIVE, JoinedUnixMs: now, Epoch: st.GetEpoch(), UserNkey: a.GetUserNkey(),
 	})
 	return nil
 }
+
+// setSecrets keeps the first secrets set: every coordinator then derives
+// the same bus keys and checks the same join token.
+func setSecrets(st *tabshardv1.ClusterState, c *tabshardv1.SetSecrets) error {
+	sec := c.GetSecrets()
+	switch {
+	case len(st.GetSecrets().GetClusterSecret()) > 0:
+		return fmt.Errorf("%w: the cluster's secrets are already set", ErrDuplicate)
+	case len(sec.GetClusterSecret()) != SecretBytes || sec.GetJoinToken() == "":
+		return fmt.Errorf("%w: secrets need a %d-byte cluster secret and a join token (got %d bytes)", ErrBadCommand, SecretBytes, len(sec.GetClusterSecret()))
+	}
+	st.Secrets = sec
+	return nil
+}
+
+// SecretBytes is the size of the cluster secret.
+const SecretBytes = 32
 
 func expire(st *tabshardv1.ClusterState, e *tabshardv1.ExpireWorker) error {
 	m := Member(st, e.GetWorkerId())
@@ -173,6 +192,7 @@ func commitPlan(st *tabshardv1.ClusterState, c *tabshardv1.CommitPlan) error {
 	}
 	st.Epoch++
 	st.Plan = c.GetPlan()
+	recordPrimaries(st)
 	for _, f := range c.GetFailovers() {
 		f.Epoch = st.Epoch
 		st.Failovers = append(st.Failovers, f)
@@ -181,6 +201,31 @@ func commitPlan(st *tabshardv1.ClusterState, c *tabshardv1.CommitPlan) error {
 		st.Failovers = st.Failovers[n-keepFailovers:]
 	}
 	return nil
+}
+
+// keepPrimaries bounds the primary changes kept.
+const keepPrimaries = 1024
+
+// recordPrimaries notes each stage whose primary the new plan changed.
+func recordPrimaries(st *tabshardv1.ClusterState) {
+	for _, s := range st.GetPlan().GetStages() {
+		if w, ok := lastPrimary(st.GetPrimaries(), s.GetIndex()); !ok || w != s.GetDeviceId() {
+			st.Primaries = append(st.Primaries, &tabshardv1.PrimaryChange{Epoch: st.GetEpoch(), Stage: s.GetIndex(), WorkerId: s.GetDeviceId()})
+		}
+	}
+	if n := len(st.Primaries); n > keepPrimaries {
+		st.Primaries = st.Primaries[n-keepPrimaries:]
+	}
+}
+
+// lastPrimary is the primary the newest change names for stage.
+func lastPrimary(changes []*tabshardv1.PrimaryChange, stage uint32) (string, bool) {
+	for i := len(changes) - 1; i >= 0; i-- {
+		if changes[i].GetStage() == stage {
+			return changes[i].GetWorkerId(), true
+		}
+	}
+	return "", false
 }
 
 func startSession(st *tabshardv1.ClusterState, c *tabshardv1.StartSession, now int64) error {

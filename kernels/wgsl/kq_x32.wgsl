@@ -16,11 +16,20 @@ fn load_x(u: u32, xr: u32) -> XU {
   return XU(xq(plane(xr, 0u, u)), xq(plane(xr, 1u, u)), xq(plane(xr, 2u, u)), xq(plane(xr, 3u, u)), xf(plane(xr, 4u, u)));
 }
 
-// words4 is the four little-endian words from byte o, aligned or not.
+// words4 is the four little-endian words from even byte o, aligned or
+// not, without a branch (lanes of a subgroup read blocks of both
+// alignments): five word loads funnel-shifted by s = 0 or 16 bits. The
+// high part shifts twice by t = 16 − s/2, since a shift by 32 is not 0 in
+// WGSL; past a buffer's end the fifth load is clamped and, at s = 0,
+// shifted out.
 fn words4(o: u32) -> vec4<u32> {
-  if ((o & 3u) == 0u) {
-    let i = o >> 2u;
-    return vec4<u32>(wd(i), wd(i + 1u), wd(i + 2u), wd(i + 3u));
-  }
-  return vec4<u32>(ld(o), ld(o + 4u), ld(o + 8u), ld(o + 12u));
+  let i = o >> 2u;
+  let s = (o & 2u) << 3u;
+  let t = 16u - (s >> 1u);
+  let a = wd(i);
+  let b = wd(i + 1u);
+  let c = wd(i + 2u);
+  let d = wd(i + 3u);
+  let e = wd(i + 4u);
+  return vec4<u32>((a >> s) | ((b << t) << t), (b >> s) | ((c << t) << t), (c >> s) | ((d << t) << t), (d >> s) | ((e << t) << t));
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,7 +31,7 @@ type signal struct {
 // own stack natively). The sender of a hop connects on demand, signalling
 // through NATS; frames go over one ordered, reliable data channel.
 type WebRTC struct {
-	subject string // the signalling prefix: tabshard.<cluster>.rtc.
+	subject string // the signalling prefix: tabshard.<cluster>.rtc. (then <to>.<from>)
 	nc      func() *nats.Conn
 	newPC   func(webrtc.Configuration) (*webrtc.PeerConnection, error)
 	config  webrtc.Configuration
@@ -101,12 +102,16 @@ func (w *WebRTC) SetSelf(id string) {
 		}()
 		return
 	}
-	sub, err := nc.Subscribe(w.subject+id, func(m *nats.Msg) {
+	// Signals to id come on rtc.<id>.<from>: the sender's credentials
+	// allow only its own <from>, so the subject, not the payload, says
+	// who sent a signal.
+	sub, err := nc.Subscribe(w.subject+id+".*", func(m *nats.Msg) {
 		var s signal
-		if err := json.Unmarshal(m.Data, &s); err != nil || s.From == "" {
+		if err := json.Unmarshal(m.Data, &s); err != nil {
 			w.log.Warn("webrtc: malformed signal", "err", err)
 			return
 		}
+		s.From = m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 		w.onSignal(s) // in order, on the subscription's one goroutine
 	})
 	if err != nil {
@@ -122,7 +127,7 @@ func (w *WebRTC) send(to string, s signal) {
 	w.mu.Unlock()
 	b, _ := json.Marshal(s)
 	if nc := w.nc(); nc != nil {
-		if err := nc.Publish(w.subject+to, b); err != nil {
+		if err := nc.Publish(w.subject+to+"."+s.From, b); err != nil {
 			w.log.Warn("webrtc: signal", "to", to, "err", err)
 		}
 	}

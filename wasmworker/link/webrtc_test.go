@@ -27,13 +27,28 @@ func loopbackPeers(cfg webrtc.Configuration) (*webrtc.PeerConnection, error) {
 }
 
 func TestWebRTCLink(t *testing.T) {
-	srv, err := bus.StartServer(bus.ServerConfig{DontListen: true})
+	trust, err := bus.DeriveTrust(bytes.Repeat([]byte{7}, bus.SecretBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := bus.StartServer(bus.ServerConfig{Trust: trust, DontListen: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
-	conn := func(name string) func() *nats.Conn {
-		nc, err := srv.Connect(name)
+	// Each side signals with the credentials its worker joined with: it
+	// may publish only signals from itself and read only signals to it.
+	conn := func(worker string) func() *nats.Conn {
+		key, err := bus.NewUserKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := bus.Subjects{Cluster: "c"}
+		userJWT, err := trust.Account().Worker(s, worker, key.PublicKey(), time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := srv.Connect(worker, bus.NewCredentials(key, userJWT).Option(), nats.CustomInboxPrefix(s.InboxPrefix(worker)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +56,7 @@ func TestWebRTCLink(t *testing.T) {
 		return func() *nats.Conn { return nc }
 	}
 	o := WebRTCOptions{NewPeerConnection: loopbackPeers}
-	ta, tb := NewWebRTC("c", conn("a"), o), NewWebRTC("c", conn("b"), o)
+	ta, tb := NewWebRTC("c", conn("w1"), o), NewWebRTC("c", conn("w2"), o)
 	defer ta.Close()
 	defer tb.Close()
 	a, b := NewMux(nil, ta), NewMux(nil, tb)

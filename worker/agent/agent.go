@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +64,12 @@ type Config struct {
 	// Lifecycle, when set, is the page state periodic heartbeats report (a
 	// tab: hidden, frozen); nil reports ACTIVE.
 	Lifecycle func() tabshardv1.Lifecycle
+	// Metrics, when set, counts what the worker refused; nil counts into a
+	// private one.
+	Metrics *Metrics
+	// MaxHeld and MaxHeldBytes bound the inputs held for a newer epoch or
+	// for weights (0: DefaultMaxHeld, DefaultMaxHeldBytes).
+	MaxHeld, MaxHeldBytes int
 	// Link, when set, also carries activations straight to the next
 	// stage's worker over the link the plan names for that hop (a tab's
 	// BroadcastChannel or WebRTC); see Link.
@@ -90,14 +97,23 @@ func (c *Config) defaults() {
 	if c.Load == nil {
 		c.Load = CPU
 	}
+	if c.Metrics == nil {
+		c.Metrics = &Metrics{}
+	}
+	if c.MaxHeld <= 0 {
+		c.MaxHeld = DefaultMaxHeld
+	}
+	if c.MaxHeldBytes <= 0 {
+		c.MaxHeldBytes = DefaultMaxHeldBytes
+	}
 	if c.Capabilities == nil {
 		c.Capabilities = &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU}
 	}
 }
 
 // Run joins the cluster and works until ctx ends; a worker the leader
-// expired (after a partition, say) rejoins under a new id. It returns
-// ErrRefused at once when the join token is wrong.
+// expired (after a partition, say) rejoins under a new id, with new
+// credentials. It returns ErrRefused at once when the join token is wrong.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	info, err := fetchJoinInfo(ctx, cfg)
@@ -105,7 +121,44 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	cfg = withModelGrants(cfg, info)
-	nc, err := bus.Connect(info.servers(), append([]nats.Option{nats.Name("tabshard-worker " + cfg.Name), bus.LogEvents(cfg.Logger)}, cfg.NATSOptions...)...)
+	for {
+		err := runMember(ctx, cfg, info)
+		if !(errors.Is(err, ErrFenced) || errors.Is(err, errBusClosed)) || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if cfg.Lifecycle != nil && cfg.Lifecycle() == tabshardv1.Lifecycle_LIFECYCLE_LEAVING {
+			return ErrLeft
+		}
+		cfg.Logger.Warn("rejoining as a new worker", "why", err)
+	}
+}
+
+// errBusClosed is a NATS connection that gave up (its credentials refused,
+// say, after they expired unrenewed): the worker rejoins.
+var errBusClosed = errors.New("bus connection closed")
+
+// runMember joins over the coordinator's HTTP API with a fresh user key,
+// connects to NATS with the credentials the join issued, and works until
+// ctx ends or the leader fences the worker.
+func runMember(ctx context.Context, cfg Config, info joinInfo) error {
+	key, err := bus.NewUserKey()
+	if err != nil {
+		return err
+	}
+	reply, err := join(ctx, cfg, key)
+	if err != nil {
+		return err
+	}
+	creds := bus.NewCredentials(key, reply.GetUserJwt())
+	wctx, closed := context.WithCancelCause(ctx)
+	defer closed(nil)
+	opts := []nats.Option{nats.Name("tabshard-worker " + cfg.Name + " " + reply.GetWorkerId()), creds.Option(),
+		nats.CustomInboxPrefix(reply.GetInboxPrefix()), bus.LogEvents(cfg.Logger),
+		nats.ClosedHandler(func(*nats.Conn) { closed(errBusClosed) })}
+	nc, err := bus.Connect(info.servers(), append(opts, cfg.NATSOptions...)...)
 	if err != nil {
 		return fmt.Errorf("nats %s: %w", info.servers(), err)
 	}
@@ -116,19 +169,14 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		nc.Drain()
 	}()
-	for {
-		err := runOnce(ctx, cfg, info, nc)
-		if !errors.Is(err, ErrFenced) || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if cfg.Lifecycle != nil && cfg.Lifecycle() == tabshardv1.Lifecycle_LIFECYCLE_LEAVING {
-			return ErrLeft
-		}
-		cfg.Logger.Warn("expired by the leader; rejoining as a new worker")
+	rctx, stopRenewing := context.WithCancel(ctx)
+	defer stopRenewing()
+	go renewEvery(rctx, cfg, reply.GetWorkerId(), creds, time.UnixMilli(reply.GetExpiresUnixMs()))
+	err = runOnce(wctx, cfg, info, nc, reply)
+	if ctx.Err() == nil && errors.Is(context.Cause(wctx), errBusClosed) {
+		return fmt.Errorf("worker %s: %w", reply.GetWorkerId(), errBusClosed)
 	}
+	return err
 }
 
 // joinInfo is GET /api/join.
@@ -176,31 +224,6 @@ func fetchJoinInfo(ctx context.Context, cfg Config) (joinInfo, error) {
 	return info, nil
 }
 
-// join asks the leader to admit the worker, retrying while there is none.
-func join(ctx context.Context, cfg Config, nc *nats.Conn, subj bus.Subjects) (*tabshardv1.JoinReply, error) {
-	req := &tabshardv1.JoinRequest{JoinToken: cfg.JoinToken, Name: cfg.Name, Capabilities: cfg.Capabilities}
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		reply := &tabshardv1.JoinReply{}
-		err := bus.Request(rctx, nc, subj.Join(), req, reply)
-		cancel()
-		switch {
-		case err == nil && reply.GetError() == "":
-			return reply, nil
-		case err == nil && strings.Contains(reply.GetError(), "join token"):
-			return nil, fmt.Errorf("%w: %s", ErrRefused, reply.GetError())
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		}
-		cfg.Logger.Debug("join not answered yet", "err", err, "reply", reply.GetError())
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
 // member is a joined worker: its id, its view of the plan, its stage.
 type member struct {
 	cfg   Config
@@ -221,17 +244,17 @@ type member struct {
 
 	actSub   *nats.Subscription
 	actStage int
-	twins    twins                    // link deliveries awaiting their NATS copies
-	pending  []*tabshardv1.Activation // from newer epochs, until their announcement
-	rejected int
+	twins    twins // link deliveries awaiting their NATS copies
+	pending  held  // from newer epochs, until their announcement
+
+	primaries    []*tabshardv1.PrimaryChange // who produced each stage's outputs, by epoch
+	joinModelURL string                      // where the coordinator joined through said the model is
+	refusedURL   string                      // the last announced model URL refused, logged once
+	rejected     int
 }
 
-func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn) error {
+func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn, reply *tabshardv1.JoinReply) error {
 	subj, err := bus.NewSubjects(info.Cluster)
-	if err != nil {
-		return err
-	}
-	reply, err := join(ctx, cfg, nc, subj)
 	if err != nil {
 		return err
 	}
@@ -239,9 +262,11 @@ func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn) erro
 	if err != nil {
 		return err
 	}
-	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1}
+	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1,
+		pending: held{max: cfg.MaxHeld, maxBytes: cfg.MaxHeldBytes, metrics: cfg.Metrics, log: cfg.Logger}}
 	cfg.grants.joined(m.id)
-	if reply.GetModelUrl() != "" {
+	m.joinModelURL = info.ModelURL
+	if sameOrigin(reply.GetModelUrl(), cfg.Coordinator) || sameOrigin(reply.GetModelUrl(), info.ModelURL) {
 		m.info.ModelURL = reply.GetModelUrl()
 	}
 	cfg.Logger.Info("joined", "worker", m.id, "heartbeat_ms", reply.GetHeartbeatIntervalMs(), "lease_ms", reply.GetLeaseMs())
@@ -358,7 +383,7 @@ func (m *member) heartbeat(life tabshardv1.Lifecycle) {
 	m.mu.Lock()
 	hb := &tabshardv1.Heartbeat{WorkerId: m.id, Epoch: m.reported, LoadedStage: int32(m.loaded), LoadProgress: m.progress, Lifecycle: life}
 	m.mu.Unlock()
-	if err := bus.Publish(m.nc, m.subj.Heartbeat(), hb); err != nil {
+	if err := bus.Publish(m.nc, m.subj.Heartbeat(m.id), hb); err != nil {
 		m.cfg.Logger.Warn("heartbeat", "err", err)
 	}
 }
@@ -400,10 +425,8 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 		m.retryLoad(ctx, ann, loads)
 		return nil
 	}
-	m.epoch, m.plan = ann.GetEpoch(), ann.GetPlan()
-	if ann.GetModelUrl() != "" {
-		m.info.ModelURL = ann.GetModelUrl()
-	}
+	m.epoch, m.plan, m.primaries = ann.GetEpoch(), ann.GetPlan(), ann.GetPrimaries()
+	m.useModelURL(ann.GetModelUrl())
 	stage, primary := role(m.plan, m.id)
 	m.cfg.Logger.Info("new epoch", "worker", m.id, "epoch", m.epoch, "stage", stage, "primary", primary)
 	m.ensureLoaded(ctx, stage, loads)
@@ -434,9 +457,7 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 // of this epoch's stage that failed (say, the coordinator serving the model
 // went away mid-load): announcements repeat every heartbeat interval.
 func (m *member) retryLoad(ctx context.Context, ann *tabshardv1.EpochAnnouncement, loads chan loaded) {
-	if ann.GetModelUrl() != "" {
-		m.info.ModelURL = ann.GetModelUrl()
-	}
+	m.useModelURL(ann.GetModelUrl())
 	if stage, _ := role(m.plan, m.id); stage >= 0 {
 		m.ensureLoaded(ctx, stage, loads)
 	}
@@ -512,7 +533,14 @@ func (m *member) subscribe(stage int, acts chan *tabshardv1.Activation) error {
 	}
 	m.unsubscribe()
 	sub, err := bus.Subscribe(m.nc, m.subj.ActivationsFor(uint32(stage)), func() *tabshardv1.Activation { return &tabshardv1.Activation{} },
-		func(a *tabshardv1.Activation, _ *nats.Msg) { acts <- a }, bus.WithLogger(m.cfg.Logger))
+		func(a *tabshardv1.Activation, msg *nats.Msg) {
+			if err := bus.CheckSender(msg.Subject, a.GetProducerWorkerId()); err != nil {
+				m.cfg.Metrics.RejectedActivations.Add(1)
+				m.cfg.Logger.Warn("activation rejected", "worker", m.id, "err", err)
+				return
+			}
+			acts <- a
+		}, bus.WithLogger(m.cfg.Logger))
 	if err != nil {
 		return err
 	}
@@ -577,7 +605,7 @@ func (m *member) onActivations(ctx context.Context, as []*tabshardv1.Activation)
 	}
 	r.HandleAll(ctx, run, m.epoch, func(a *tabshardv1.Activation, err error) {
 		if errors.Is(err, ErrFull) {
-			m.pending = append(m.pending, a) // until an ended session is freed
+			m.hold(a) // until an ended session is freed
 			return
 		}
 		m.cfg.Logger.Error("activation rejected", "worker", m.id, "session", a.GetSessionId(), "stage", a.GetStage(), "position", a.GetFirstPosition(), "err", err)
@@ -585,22 +613,24 @@ func (m *member) onActivations(ctx context.Context, as []*tabshardv1.Activation)
 }
 
 // runnable says whether runner r may run a now; an input that must wait
-// joins m.pending, one that never may is rejected.
+// is held (a bounded buffer), one that never may is rejected: of an older
+// epoch, or from another producer than the previous stage's primary (the
+// coordinator for stage 0).
 func (m *member) runnable(a *tabshardv1.Activation, r *Runner) bool {
 	switch {
 	case a.GetEpoch() > m.epoch:
-		m.pending = append(m.pending, a)
+		m.hold(a)
 		return false
 	case a.GetEpoch() < m.epoch:
 		m.reject(a, "stale epoch")
 		return false
 	}
-	if want := m.producer(a.GetStage()); a.GetStage() > 0 && a.GetProducerWorkerId() != want {
+	if want := m.producer(a.GetStage()); a.GetProducerWorkerId() != want {
 		m.reject(a, "not from the previous stage's primary "+want)
 		return false
 	}
 	if r == nil || int(r.Index) != int(a.GetStage()) {
-		m.pending = append(m.pending, a) // weights still loading
+		m.hold(a) // weights still loading
 		return false
 	}
 	return true
@@ -620,29 +650,36 @@ func (m *member) free(ctx context.Context, ended []string) {
 	m.mu.Lock()
 	r := m.runner
 	m.mu.Unlock()
-	if r == nil || r.Free(ended) == 0 || len(m.pending) == 0 {
+	if r == nil || r.Free(ended) == 0 || len(m.pending.as) == 0 {
 		return
 	}
 	m.drainPending(ctx)
 }
 
+// producer is who sends stage its inputs: the coordinator for stage 0,
+// else the previous stage's primary.
 func (m *member) producer(stage uint32) string {
-	if stage == 0 || int(stage) > len(m.plan.GetStages()) {
+	switch {
+	case stage == 0:
+		return bus.CoordinatorProducer
+	case int(stage) > len(m.plan.GetStages()):
 		return ""
 	}
 	return m.plan.GetStages()[stage-1].GetDeviceId()
 }
 
+// hold keeps a until its epoch or weights arrive.
+func (m *member) hold(a *tabshardv1.Activation) { m.pending.add(a) }
+
 func (m *member) reject(a *tabshardv1.Activation, why string) {
 	m.rejected++
+	m.cfg.Metrics.RejectedActivations.Add(1)
 	m.cfg.Logger.Warn("activation rejected", "worker", m.id, "why", why, "epoch", a.GetEpoch(), "my_epoch", m.epoch, "from", a.GetProducerWorkerId(), "session", a.GetSessionId(), "position", a.GetFirstPosition())
 }
 
 // drainPending retries inputs that waited for an epoch or for weights.
 func (m *member) drainPending(ctx context.Context) {
-	pending := m.pending
-	m.pending = nil
-	m.onActivations(ctx, pending)
+	m.onActivations(ctx, m.pending.take())
 }
 
 // natsOutbox sends a runner's results over NATS and reads the activation
@@ -675,9 +712,56 @@ func (o natsOutbox) SendActivations(ctx context.Context, acts []*tabshardv1.Acti
 }
 
 func (o natsOutbox) SendToken(_ context.Context, t *tabshardv1.Token) error {
-	return bus.Publish(o.m.nc, o.m.subj.Token(), t)
+	return bus.Publish(o.m.nc, o.m.subj.Token(o.m.id), t)
 }
 
+// Replay reads the log, skipping inputs that their epoch's producer did
+// not send: any worker may log under its own id, and only the permissions
+// vouch for that id.
 func (o natsOutbox) Replay(ctx context.Context, session string, stage, from, to uint32, fn func(*tabshardv1.Activation) error) error {
-	return o.m.log.Replay(ctx, session, stage, from, to, fn)
+	primaries := o.m.primaries // the loop goroutine runs the runner: no race
+	return o.m.log.Replay(ctx, session, stage, from, to, func(a *tabshardv1.Activation) error {
+		if want, ok := bus.Producer(primaries, a.GetStage(), a.GetEpoch()); ok && a.GetProducerWorkerId() != want {
+			o.m.cfg.Metrics.RejectedActivations.Add(1)
+			o.m.cfg.Logger.Warn("replay skipped a logged input from another producer than its epoch's", "worker", o.m.id,
+				"session", session, "stage", stage, "epoch", a.GetEpoch(), "from", a.GetProducerWorkerId(), "want", want)
+			return bus.ErrSkipActivation
+		}
+		return fn(a)
+	})
+}
+
+// useModelURL follows an announced model location if it is on an origin
+// the worker trusts: the coordinator it joined through, or where that
+// coordinator said the model is (its model server). Announcements come
+// only from coordinators (the bus's permissions), and this keeps even a
+// misconfigured or compromised announcement from pointing a worker's
+// requests, and its weights, elsewhere.
+func (m *member) useModelURL(u string) {
+	if u == "" || u == m.info.ModelURL {
+		return
+	}
+	if sameOrigin(u, m.cfg.Coordinator) || sameOrigin(u, m.joinModelURL) {
+		m.info.ModelURL = u
+		return
+	}
+	m.cfg.Metrics.RejectedModelURLs.Add(1)
+	if u != m.refusedURL {
+		m.refusedURL = u
+		m.cfg.Logger.Warn("announced model location refused: not the origin this worker joined through or its model server",
+			"worker", m.id, "model_url", u, "joined", m.cfg.Coordinator, "model_server", m.joinModelURL)
+	}
+}
+
+// sameOrigin reports whether URLs a and b share scheme, host and port.
+func sameOrigin(a, b string) bool {
+	ua, err := url.Parse(a)
+	if err != nil || ua.Host == "" {
+		return false
+	}
+	ub, err := url.Parse(b)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }

@@ -196,7 +196,10 @@ type Member struct {
 	JoinedUnixMs int64                  `protobuf:"varint,5,opt,name=joined_unix_ms,json=joinedUnixMs,proto3" json:"joined_unix_ms,omitempty"`
 	// epoch is the plan epoch in which the member was admitted or last
 	// changed state.
-	Epoch         uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// user_nkey is the public NATS user key the worker joined with: its bus
+	// credentials (a user JWT) are issued, and renewed, for this key only.
+	UserNkey      string `protobuf:"bytes,20,opt,name=user_nkey,json=userNkey,proto3" json:"user_nkey,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -271,6 +274,13 @@ func (x *Member) GetEpoch() uint64 {
 		return x.Epoch
 	}
 	return 0
+}
+
+func (x *Member) GetUserNkey() string {
+	if x != nil {
+		return x.UserNkey
+	}
+	return ""
 }
 
 // Sampling is how the last stage picks tokens, with the generator state
@@ -829,7 +839,14 @@ type ClusterState struct {
 	// next_session counts the sessions started (ids are random).
 	NextSession uint64 `protobuf:"varint,8,opt,name=next_session,json=nextSession,proto3" json:"next_session,omitempty"`
 	// model names the model the cluster serves.
-	Model         string `protobuf:"bytes,7,opt,name=model,proto3" json:"model,omitempty"`
+	Model string `protobuf:"bytes,7,opt,name=model,proto3" json:"model,omitempty"`
+	// secrets are the cluster secret and join token, set once by the first
+	// leader (SetSecrets). Never served by the HTTP API.
+	Secrets *ClusterSecrets `protobuf:"bytes,20,opt,name=secrets,proto3" json:"secrets,omitempty"`
+	// primaries are the changes of each stage's primary, oldest first (the
+	// newest 1024): who produced each stage's outputs in each epoch, which a
+	// replay checks logged inputs against.
+	Primaries     []*PrimaryChange `protobuf:"bytes,21,rep,name=primaries,proto3" json:"primaries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -920,6 +937,137 @@ func (x *ClusterState) GetModel() string {
 	return ""
 }
 
+func (x *ClusterState) GetSecrets() *ClusterSecrets {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *ClusterState) GetPrimaries() []*PrimaryChange {
+	if x != nil {
+		return x.Primaries
+	}
+	return nil
+}
+
+// PrimaryChange says that worker_id became stage's primary in epoch.
+type PrimaryChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Stage         uint32                 `protobuf:"varint,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	WorkerId      string                 `protobuf:"bytes,3,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrimaryChange) Reset() {
+	*x = PrimaryChange{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrimaryChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrimaryChange) ProtoMessage() {}
+
+func (x *PrimaryChange) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrimaryChange.ProtoReflect.Descriptor instead.
+func (*PrimaryChange) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PrimaryChange) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PrimaryChange) GetStage() uint32 {
+	if x != nil {
+		return x.Stage
+	}
+	return 0
+}
+
+func (x *PrimaryChange) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+// ClusterSecrets are what every coordinator must hold alike: the secret the
+// bus's operator and account keys are derived from, and the token workers
+// and coordinators join with.
+type ClusterSecrets struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cluster_secret is 32 random bytes.
+	ClusterSecret []byte `protobuf:"bytes,1,opt,name=cluster_secret,json=clusterSecret,proto3" json:"cluster_secret,omitempty"`
+	JoinToken     string `protobuf:"bytes,2,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterSecrets) Reset() {
+	*x = ClusterSecrets{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterSecrets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterSecrets) ProtoMessage() {}
+
+func (x *ClusterSecrets) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterSecrets.ProtoReflect.Descriptor instead.
+func (*ClusterSecrets) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClusterSecrets) GetClusterSecret() []byte {
+	if x != nil {
+		return x.ClusterSecret
+	}
+	return nil
+}
+
+func (x *ClusterSecrets) GetJoinToken() string {
+	if x != nil {
+		return x.JoinToken
+	}
+	return ""
+}
+
 // Command is one change to ClusterState: the Raft log entry.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -934,6 +1082,7 @@ type Command struct {
 	//	*Command_AppendToken
 	//	*Command_EndSession
 	//	*Command_SetModel
+	//	*Command_SetSecrets
 	Change        isCommand_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -941,7 +1090,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1102,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[8]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1115,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{8}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Command) GetUnixMs() int64 {
@@ -1046,6 +1195,15 @@ func (x *Command) GetSetModel() *SetModel {
 	return nil
 }
 
+func (x *Command) GetSetSecrets() *SetSecrets {
+	if x != nil {
+		if x, ok := x.Change.(*Command_SetSecrets); ok {
+			return x.SetSecrets
+		}
+	}
+	return nil
+}
+
 type isCommand_Change interface {
 	isCommand_Change()
 }
@@ -1078,6 +1236,10 @@ type Command_SetModel struct {
 	SetModel *SetModel `protobuf:"bytes,8,opt,name=set_model,json=setModel,proto3,oneof"`
 }
 
+type Command_SetSecrets struct {
+	SetSecrets *SetSecrets `protobuf:"bytes,20,opt,name=set_secrets,json=setSecrets,proto3,oneof"`
+}
+
 func (*Command_Admit) isCommand_Change() {}
 
 func (*Command_Expire) isCommand_Change() {}
@@ -1092,19 +1254,22 @@ func (*Command_EndSession) isCommand_Change() {}
 
 func (*Command_SetModel) isCommand_Change() {}
 
+func (*Command_SetSecrets) isCommand_Change() {}
+
 // AdmitWorker adds a member. The leader names it "w<next_worker>".
 type AdmitWorker struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Capabilities  *Capabilities          `protobuf:"bytes,2,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
 	WorkerId      string                 `protobuf:"bytes,3,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	UserNkey      string                 `protobuf:"bytes,4,opt,name=user_nkey,json=userNkey,proto3" json:"user_nkey,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AdmitWorker) Reset() {
 	*x = AdmitWorker{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1281,7 @@ func (x *AdmitWorker) String() string {
 func (*AdmitWorker) ProtoMessage() {}
 
 func (x *AdmitWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[9]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1294,7 @@ func (x *AdmitWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdmitWorker.ProtoReflect.Descriptor instead.
 func (*AdmitWorker) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{9}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AdmitWorker) GetName() string {
@@ -1153,6 +1318,59 @@ func (x *AdmitWorker) GetWorkerId() string {
 	return ""
 }
 
+func (x *AdmitWorker) GetUserNkey() string {
+	if x != nil {
+		return x.UserNkey
+	}
+	return ""
+}
+
+// SetSecrets sets the cluster's secrets if it has none yet; a later one
+// changes nothing (the first leader's wins).
+type SetSecrets struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       *ClusterSecrets        `protobuf:"bytes,1,opt,name=secrets,proto3" json:"secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSecrets) Reset() {
+	*x = SetSecrets{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSecrets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSecrets) ProtoMessage() {}
+
+func (x *SetSecrets) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSecrets.ProtoReflect.Descriptor instead.
+func (*SetSecrets) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetSecrets) GetSecrets() *ClusterSecrets {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
 // ExpireWorker marks a member expired (lease missed) or left.
 type ExpireWorker struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1165,7 +1383,7 @@ type ExpireWorker struct {
 
 func (x *ExpireWorker) Reset() {
 	*x = ExpireWorker{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +1395,7 @@ func (x *ExpireWorker) String() string {
 func (*ExpireWorker) ProtoMessage() {}
 
 func (x *ExpireWorker) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[10]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +1408,7 @@ func (x *ExpireWorker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireWorker.ProtoReflect.Descriptor instead.
 func (*ExpireWorker) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{10}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExpireWorker) GetWorkerId() string {
@@ -1227,7 +1445,7 @@ type CommitPlan struct {
 
 func (x *CommitPlan) Reset() {
 	*x = CommitPlan{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1457,7 @@ func (x *CommitPlan) String() string {
 func (*CommitPlan) ProtoMessage() {}
 
 func (x *CommitPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[11]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1470,7 @@ func (x *CommitPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitPlan.ProtoReflect.Descriptor instead.
 func (*CommitPlan) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommitPlan) GetPlan() *Plan {
@@ -1285,7 +1503,7 @@ type StartSession struct {
 
 func (x *StartSession) Reset() {
 	*x = StartSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1515,7 @@ func (x *StartSession) String() string {
 func (*StartSession) ProtoMessage() {}
 
 func (x *StartSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[12]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1528,7 @@ func (x *StartSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSession.ProtoReflect.Descriptor instead.
 func (*StartSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StartSession) GetSession() *Session {
@@ -1336,7 +1554,7 @@ type AppendToken struct {
 
 func (x *AppendToken) Reset() {
 	*x = AppendToken{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1566,7 @@ func (x *AppendToken) String() string {
 func (*AppendToken) ProtoMessage() {}
 
 func (x *AppendToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[13]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1579,7 @@ func (x *AppendToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendToken.ProtoReflect.Descriptor instead.
 func (*AppendToken) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AppendToken) GetSessionId() string {
@@ -1410,7 +1628,7 @@ type EndSession struct {
 
 func (x *EndSession) Reset() {
 	*x = EndSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1640,7 @@ func (x *EndSession) String() string {
 func (*EndSession) ProtoMessage() {}
 
 func (x *EndSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[14]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1653,7 @@ func (x *EndSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSession.ProtoReflect.Descriptor instead.
 func (*EndSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{14}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EndSession) GetSessionId() string {
@@ -1468,7 +1686,7 @@ type SetModel struct {
 
 func (x *SetModel) Reset() {
 	*x = SetModel{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1698,7 @@ func (x *SetModel) String() string {
 func (*SetModel) ProtoMessage() {}
 
 func (x *SetModel) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[15]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1711,7 @@ func (x *SetModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetModel.ProtoReflect.Descriptor instead.
 func (*SetModel) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{15}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetModel) GetModel() string {
@@ -1503,19 +1721,23 @@ func (x *SetModel) GetModel() string {
 	return ""
 }
 
-// JoinRequest is a worker asking to be admitted (NATS request).
+// JoinRequest is a worker asking to be admitted: the body of POST
+// /api/join (protojson), whose Authorization header carries the join token,
+// and what a follower forwards to the leader on ctl.join (without it).
 type JoinRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JoinToken     string                 `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Capabilities  *Capabilities          `protobuf:"bytes,3,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Capabilities *Capabilities          `protobuf:"bytes,3,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// user_nkey is the worker's public NATS user key ("U..."); its seed never
+	// leaves the worker.
+	UserNkey      string `protobuf:"bytes,4,opt,name=user_nkey,json=userNkey,proto3" json:"user_nkey,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1749,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[16]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,14 +1762,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *JoinRequest) GetJoinToken() string {
-	if x != nil {
-		return x.JoinToken
-	}
-	return ""
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *JoinRequest) GetName() string {
@@ -1564,6 +1779,13 @@ func (x *JoinRequest) GetCapabilities() *Capabilities {
 	return nil
 }
 
+func (x *JoinRequest) GetUserNkey() string {
+	if x != nil {
+		return x.UserNkey
+	}
+	return ""
+}
+
 // JoinReply admits a worker or says why not.
 type JoinReply struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -1573,15 +1795,24 @@ type JoinReply struct {
 	// error is set when the worker was refused (wrong token, not the leader).
 	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	// model_url is where the worker reads the model's bytes (HTTP Range).
-	ModelUrl      string `protobuf:"bytes,5,opt,name=model_url,json=modelUrl,proto3" json:"model_url,omitempty"`
-	Epoch         uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	ModelUrl string `protobuf:"bytes,5,opt,name=model_url,json=modelUrl,proto3" json:"model_url,omitempty"`
+	Epoch    uint64 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// user_jwt is the worker's NATS credential, signed by the cluster's
+	// account for user_nkey: what the worker may publish and subscribe to.
+	UserJwt string `protobuf:"bytes,7,opt,name=user_jwt,json=userJwt,proto3" json:"user_jwt,omitempty"`
+	// inbox_prefix is the only reply subject prefix the worker may read
+	// (nats.CustomInboxPrefix).
+	InboxPrefix string `protobuf:"bytes,8,opt,name=inbox_prefix,json=inboxPrefix,proto3" json:"inbox_prefix,omitempty"`
+	// expires_unix_ms is when user_jwt expires; renew before (POST
+	// /api/join/renew).
+	ExpiresUnixMs int64 `protobuf:"varint,9,opt,name=expires_unix_ms,json=expiresUnixMs,proto3" json:"expires_unix_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1824,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1837,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JoinReply) GetWorkerId() string {
@@ -1651,6 +1882,81 @@ func (x *JoinReply) GetEpoch() uint64 {
 	return 0
 }
 
+func (x *JoinReply) GetUserJwt() string {
+	if x != nil {
+		return x.UserJwt
+	}
+	return ""
+}
+
+func (x *JoinReply) GetInboxPrefix() string {
+	if x != nil {
+		return x.InboxPrefix
+	}
+	return ""
+}
+
+func (x *JoinReply) GetExpiresUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresUnixMs
+	}
+	return 0
+}
+
+// RenewRequest asks for a fresh user JWT for a member's key (POST
+// /api/join/renew, with the join token).
+type RenewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	UserNkey      string                 `protobuf:"bytes,2,opt,name=user_nkey,json=userNkey,proto3" json:"user_nkey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewRequest) Reset() {
+	*x = RenewRequest{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewRequest) ProtoMessage() {}
+
+func (x *RenewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
+func (*RenewRequest) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RenewRequest) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *RenewRequest) GetUserNkey() string {
+	if x != nil {
+		return x.UserNkey
+	}
+	return ""
+}
+
 // Heartbeat renews a worker's lease.
 type Heartbeat struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1668,7 +1974,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1986,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1999,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Heartbeat) GetWorkerId() string {
@@ -1742,13 +2048,15 @@ type EpochAnnouncement struct {
 	// ended_session_ids are sessions that ended (finished, cancelled): their
 	// KV caches may be freed. Ended sessions never run again.
 	EndedSessionIds []string `protobuf:"bytes,5,rep,name=ended_session_ids,json=endedSessionIds,proto3" json:"ended_session_ids,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// primaries are ClusterState.primaries.
+	Primaries     []*PrimaryChange `protobuf:"bytes,20,rep,name=primaries,proto3" json:"primaries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EpochAnnouncement) Reset() {
 	*x = EpochAnnouncement{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +2068,7 @@ func (x *EpochAnnouncement) String() string {
 func (*EpochAnnouncement) ProtoMessage() {}
 
 func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +2081,7 @@ func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochAnnouncement.ProtoReflect.Descriptor instead.
 func (*EpochAnnouncement) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EpochAnnouncement) GetEpoch() uint64 {
@@ -1811,6 +2119,13 @@ func (x *EpochAnnouncement) GetEndedSessionIds() []string {
 	return nil
 }
 
+func (x *EpochAnnouncement) GetPrimaries() []*PrimaryChange {
+	if x != nil {
+		return x.Primaries
+	}
+	return nil
+}
+
 // StartSessionReply answers a StartSession request sent to the leader.
 type StartSessionReply struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1826,7 +2141,7 @@ type StartSessionReply struct {
 
 func (x *StartSessionReply) Reset() {
 	*x = StartSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +2153,7 @@ func (x *StartSessionReply) String() string {
 func (*StartSessionReply) ProtoMessage() {}
 
 func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +2166,7 @@ func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
 func (*StartSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{20}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StartSessionReply) GetSessionId() string {
@@ -1888,7 +2203,7 @@ type CancelSession struct {
 
 func (x *CancelSession) Reset() {
 	*x = CancelSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2215,7 @@ func (x *CancelSession) String() string {
 func (*CancelSession) ProtoMessage() {}
 
 func (x *CancelSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2228,7 @@ func (x *CancelSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSession.ProtoReflect.Descriptor instead.
 func (*CancelSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{21}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelSession) GetSessionId() string {
@@ -1933,7 +2248,7 @@ type CancelSessionReply struct {
 
 func (x *CancelSessionReply) Reset() {
 	*x = CancelSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2260,7 @@ func (x *CancelSessionReply) String() string {
 func (*CancelSessionReply) ProtoMessage() {}
 
 func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2273,7 @@ func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSessionReply.ProtoReflect.Descriptor instead.
 func (*CancelSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{22}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelSessionReply) GetError() string {
@@ -1969,10 +2284,10 @@ func (x *CancelSessionReply) GetError() string {
 }
 
 // AddCoordinatorRequest asks the leader to add a coordinator to the Raft
-// cluster as a voter (tabshard up --join).
+// cluster as a voter: the body of POST /api/coordinators, whose
+// Authorization header carries the join token (tabshard up --join).
 type AddCoordinatorRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	JoinToken     string                 `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
 	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	RaftAddress   string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1981,7 +2296,7 @@ type AddCoordinatorRequest struct {
 
 func (x *AddCoordinatorRequest) Reset() {
 	*x = AddCoordinatorRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2308,7 @@ func (x *AddCoordinatorRequest) String() string {
 func (*AddCoordinatorRequest) ProtoMessage() {}
 
 func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,14 +2321,7 @@ func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorRequest.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{23}
-}
-
-func (x *AddCoordinatorRequest) GetJoinToken() string {
-	if x != nil {
-		return x.JoinToken
-	}
-	return ""
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AddCoordinatorRequest) GetNodeId() string {
@@ -2040,7 +2348,7 @@ type AddCoordinatorReply struct {
 
 func (x *AddCoordinatorReply) Reset() {
 	*x = AddCoordinatorReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2052,7 +2360,7 @@ func (x *AddCoordinatorReply) String() string {
 func (*AddCoordinatorReply) ProtoMessage() {}
 
 func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2065,7 +2373,7 @@ func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorReply.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AddCoordinatorReply) GetError() string {
@@ -2079,14 +2387,15 @@ var File_tabshard_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x19tabshard/v1/cluster.proto\x12\vtabshard.v1\x1a\x1etabshard/v1/capabilities.proto\x1a\x16tabshard/v1/plan.proto\"\xe4\x01\n" +
+	"\x19tabshard/v1/cluster.proto\x12\vtabshard.v1\x1a\x1etabshard/v1/capabilities.proto\x1a\x16tabshard/v1/plan.proto\"\x81\x02\n" +
 	"\x06Member\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12=\n" +
 	"\fcapabilities\x18\x03 \x01(\v2\x19.tabshard.v1.CapabilitiesR\fcapabilities\x12.\n" +
 	"\x05state\x18\x04 \x01(\x0e2\x18.tabshard.v1.MemberStateR\x05state\x12$\n" +
 	"\x0ejoined_unix_ms\x18\x05 \x01(\x03R\fjoinedUnixMs\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"\xf8\x02\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x12\x1b\n" +
+	"\tuser_nkey\x18\x14 \x01(\tR\buserNkey\"\xf8\x02\n" +
 	"\bSampling\x12 \n" +
 	"\vtemperature\x18\x01 \x01(\x02R\vtemperature\x12\x13\n" +
 	"\x05top_p\x18\x02 \x01(\x02R\x04topP\x12\x1b\n" +
@@ -2134,7 +2443,7 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\fto_worker_id\x18\x04 \x01(\tR\n" +
 	"toWorkerId\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x17\n" +
-	"\aunix_ms\x18\x06 \x01(\x03R\x06unixMs\"\xc0\x02\n" +
+	"\aunix_ms\x18\x06 \x01(\x03R\x06unixMs\"\xb1\x03\n" +
 	"\fClusterState\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12-\n" +
@@ -2144,7 +2453,17 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\vnext_worker\x18\x06 \x01(\x04R\n" +
 	"nextWorker\x12!\n" +
 	"\fnext_session\x18\b \x01(\x04R\vnextSession\x12\x14\n" +
-	"\x05model\x18\a \x01(\tR\x05model\"\xc2\x03\n" +
+	"\x05model\x18\a \x01(\tR\x05model\x125\n" +
+	"\asecrets\x18\x14 \x01(\v2\x1b.tabshard.v1.ClusterSecretsR\asecrets\x128\n" +
+	"\tprimaries\x18\x15 \x03(\v2\x1a.tabshard.v1.PrimaryChangeR\tprimaries\"X\n" +
+	"\rPrimaryChange\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\rR\x05stage\x12\x1b\n" +
+	"\tworker_id\x18\x03 \x01(\tR\bworkerId\"V\n" +
+	"\x0eClusterSecrets\x12%\n" +
+	"\x0ecluster_secret\x18\x01 \x01(\fR\rclusterSecret\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x02 \x01(\tR\tjoinToken\"\xfe\x03\n" +
 	"\aCommand\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x120\n" +
 	"\x05admit\x18\x02 \x01(\v2\x18.tabshard.v1.AdmitWorkerH\x00R\x05admit\x123\n" +
@@ -2155,12 +2474,18 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\fappend_token\x18\x06 \x01(\v2\x18.tabshard.v1.AppendTokenH\x00R\vappendToken\x12:\n" +
 	"\vend_session\x18\a \x01(\v2\x17.tabshard.v1.EndSessionH\x00R\n" +
 	"endSession\x124\n" +
-	"\tset_model\x18\b \x01(\v2\x15.tabshard.v1.SetModelH\x00R\bsetModelB\b\n" +
-	"\x06change\"}\n" +
+	"\tset_model\x18\b \x01(\v2\x15.tabshard.v1.SetModelH\x00R\bsetModel\x12:\n" +
+	"\vset_secrets\x18\x14 \x01(\v2\x17.tabshard.v1.SetSecretsH\x00R\n" +
+	"setSecretsB\b\n" +
+	"\x06change\"\x9a\x01\n" +
 	"\vAdmitWorker\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
 	"\fcapabilities\x18\x02 \x01(\v2\x19.tabshard.v1.CapabilitiesR\fcapabilities\x12\x1b\n" +
-	"\tworker_id\x18\x03 \x01(\tR\bworkerId\"s\n" +
+	"\tworker_id\x18\x03 \x01(\tR\bworkerId\x12\x1b\n" +
+	"\tuser_nkey\x18\x04 \x01(\tR\buserNkey\"C\n" +
+	"\n" +
+	"SetSecrets\x125\n" +
+	"\asecrets\x18\x01 \x01(\v2\x1b.tabshard.v1.ClusterSecretsR\asecrets\"s\n" +
 	"\fExpireWorker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.tabshard.v1.MemberStateR\x05state\x12\x16\n" +
@@ -2186,31 +2511,37 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x05state\x18\x02 \x01(\x0e2\x19.tabshard.v1.SessionStateR\x05state\x12#\n" +
 	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\" \n" +
 	"\bSetModel\x12\x14\n" +
-	"\x05model\x18\x01 \x01(\tR\x05model\"\x7f\n" +
-	"\vJoinRequest\x12\x1d\n" +
-	"\n" +
-	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x12\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\"\x83\x01\n" +
+	"\vJoinRequest\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12=\n" +
-	"\fcapabilities\x18\x03 \x01(\v2\x19.tabshard.v1.CapabilitiesR\fcapabilities\"\xc0\x01\n" +
+	"\fcapabilities\x18\x03 \x01(\v2\x19.tabshard.v1.CapabilitiesR\fcapabilities\x12\x1b\n" +
+	"\tuser_nkey\x18\x04 \x01(\tR\buserNkeyJ\x04\b\x01\x10\x02\"\xa6\x02\n" +
 	"\tJoinReply\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x02 \x01(\rR\x13heartbeatIntervalMs\x12\x19\n" +
 	"\blease_ms\x18\x03 \x01(\rR\aleaseMs\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1b\n" +
 	"\tmodel_url\x18\x05 \x01(\tR\bmodelUrl\x12\x14\n" +
-	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\"\xbc\x01\n" +
+	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x12\x19\n" +
+	"\buser_jwt\x18\a \x01(\tR\auserJwt\x12!\n" +
+	"\finbox_prefix\x18\b \x01(\tR\vinboxPrefix\x12&\n" +
+	"\x0fexpires_unix_ms\x18\t \x01(\x03R\rexpiresUnixMs\"H\n" +
+	"\fRenewRequest\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
+	"\tuser_nkey\x18\x02 \x01(\tR\buserNkey\"\xbc\x01\n" +
 	"\tHeartbeat\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12!\n" +
 	"\floaded_stage\x18\x03 \x01(\x05R\vloadedStage\x12#\n" +
 	"\rload_progress\x18\x04 \x01(\x02R\floadProgress\x124\n" +
-	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\"\xc7\x01\n" +
+	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\"\x81\x02\n" +
 	"\x11EpochAnnouncement\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12\x1b\n" +
 	"\tmodel_url\x18\x03 \x01(\tR\bmodelUrl\x12,\n" +
 	"\x12expired_worker_ids\x18\x04 \x03(\tR\x10expiredWorkerIds\x12*\n" +
-	"\x11ended_session_ids\x18\x05 \x03(\tR\x0fendedSessionIds\"n\n" +
+	"\x11ended_session_ids\x18\x05 \x03(\tR\x0fendedSessionIds\x128\n" +
+	"\tprimaries\x18\x14 \x03(\v2\x1a.tabshard.v1.PrimaryChangeR\tprimaries\"n\n" +
 	"\x11StartSessionReply\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
@@ -2220,12 +2551,10 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"*\n" +
 	"\x12CancelSessionReply\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error\"r\n" +
-	"\x15AddCoordinatorRequest\x12\x1d\n" +
-	"\n" +
-	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x17\n" +
+	"\x05error\x18\x01 \x01(\tR\x05error\"Y\n" +
+	"\x15AddCoordinatorRequest\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12!\n" +
-	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\"+\n" +
+	"\fraft_address\x18\x03 \x01(\tR\vraftAddressJ\x04\b\x01\x10\x02\"+\n" +
 	"\x13AddCoordinatorReply\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error*u\n" +
 	"\vMemberState\x12\x1c\n" +
@@ -2258,7 +2587,7 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),              // 0: tabshard.v1.MemberState
 	(SessionState)(0),             // 1: tabshard.v1.SessionState
@@ -2271,60 +2600,69 @@ var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(*Session)(nil),               // 8: tabshard.v1.Session
 	(*FailoverEvent)(nil),         // 9: tabshard.v1.FailoverEvent
 	(*ClusterState)(nil),          // 10: tabshard.v1.ClusterState
-	(*Command)(nil),               // 11: tabshard.v1.Command
-	(*AdmitWorker)(nil),           // 12: tabshard.v1.AdmitWorker
-	(*ExpireWorker)(nil),          // 13: tabshard.v1.ExpireWorker
-	(*CommitPlan)(nil),            // 14: tabshard.v1.CommitPlan
-	(*StartSession)(nil),          // 15: tabshard.v1.StartSession
-	(*AppendToken)(nil),           // 16: tabshard.v1.AppendToken
-	(*EndSession)(nil),            // 17: tabshard.v1.EndSession
-	(*SetModel)(nil),              // 18: tabshard.v1.SetModel
-	(*JoinRequest)(nil),           // 19: tabshard.v1.JoinRequest
-	(*JoinReply)(nil),             // 20: tabshard.v1.JoinReply
-	(*Heartbeat)(nil),             // 21: tabshard.v1.Heartbeat
-	(*EpochAnnouncement)(nil),     // 22: tabshard.v1.EpochAnnouncement
-	(*StartSessionReply)(nil),     // 23: tabshard.v1.StartSessionReply
-	(*CancelSession)(nil),         // 24: tabshard.v1.CancelSession
-	(*CancelSessionReply)(nil),    // 25: tabshard.v1.CancelSessionReply
-	(*AddCoordinatorRequest)(nil), // 26: tabshard.v1.AddCoordinatorRequest
-	(*AddCoordinatorReply)(nil),   // 27: tabshard.v1.AddCoordinatorReply
-	(*Capabilities)(nil),          // 28: tabshard.v1.Capabilities
-	(*Plan)(nil),                  // 29: tabshard.v1.Plan
+	(*PrimaryChange)(nil),         // 11: tabshard.v1.PrimaryChange
+	(*ClusterSecrets)(nil),        // 12: tabshard.v1.ClusterSecrets
+	(*Command)(nil),               // 13: tabshard.v1.Command
+	(*AdmitWorker)(nil),           // 14: tabshard.v1.AdmitWorker
+	(*SetSecrets)(nil),            // 15: tabshard.v1.SetSecrets
+	(*ExpireWorker)(nil),          // 16: tabshard.v1.ExpireWorker
+	(*CommitPlan)(nil),            // 17: tabshard.v1.CommitPlan
+	(*StartSession)(nil),          // 18: tabshard.v1.StartSession
+	(*AppendToken)(nil),           // 19: tabshard.v1.AppendToken
+	(*EndSession)(nil),            // 20: tabshard.v1.EndSession
+	(*SetModel)(nil),              // 21: tabshard.v1.SetModel
+	(*JoinRequest)(nil),           // 22: tabshard.v1.JoinRequest
+	(*JoinReply)(nil),             // 23: tabshard.v1.JoinReply
+	(*RenewRequest)(nil),          // 24: tabshard.v1.RenewRequest
+	(*Heartbeat)(nil),             // 25: tabshard.v1.Heartbeat
+	(*EpochAnnouncement)(nil),     // 26: tabshard.v1.EpochAnnouncement
+	(*StartSessionReply)(nil),     // 27: tabshard.v1.StartSessionReply
+	(*CancelSession)(nil),         // 28: tabshard.v1.CancelSession
+	(*CancelSessionReply)(nil),    // 29: tabshard.v1.CancelSessionReply
+	(*AddCoordinatorRequest)(nil), // 30: tabshard.v1.AddCoordinatorRequest
+	(*AddCoordinatorReply)(nil),   // 31: tabshard.v1.AddCoordinatorReply
+	(*Capabilities)(nil),          // 32: tabshard.v1.Capabilities
+	(*Plan)(nil),                  // 33: tabshard.v1.Plan
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	28, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	32, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
 	5,  // 2: tabshard.v1.Sampling.logit_bias:type_name -> tabshard.v1.LogitBias
 	6,  // 3: tabshard.v1.TokenLogprobs.top:type_name -> tabshard.v1.TokenLogprob
 	4,  // 4: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
 	1,  // 5: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
 	7,  // 6: tabshard.v1.Session.logprobs:type_name -> tabshard.v1.TokenLogprobs
-	29, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	33, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
 	3,  // 8: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
 	8,  // 9: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
 	9,  // 10: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
-	12, // 11: tabshard.v1.Command.admit:type_name -> tabshard.v1.AdmitWorker
-	13, // 12: tabshard.v1.Command.expire:type_name -> tabshard.v1.ExpireWorker
-	14, // 13: tabshard.v1.Command.commit_plan:type_name -> tabshard.v1.CommitPlan
-	15, // 14: tabshard.v1.Command.start_session:type_name -> tabshard.v1.StartSession
-	16, // 15: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
-	17, // 16: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
-	18, // 17: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
-	28, // 18: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
-	0,  // 19: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	29, // 20: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
-	9,  // 21: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
-	8,  // 22: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
-	7,  // 23: tabshard.v1.AppendToken.logprobs:type_name -> tabshard.v1.TokenLogprobs
-	1,  // 24: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	28, // 25: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
-	2,  // 26: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	29, // 27: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	12, // 11: tabshard.v1.ClusterState.secrets:type_name -> tabshard.v1.ClusterSecrets
+	11, // 12: tabshard.v1.ClusterState.primaries:type_name -> tabshard.v1.PrimaryChange
+	14, // 13: tabshard.v1.Command.admit:type_name -> tabshard.v1.AdmitWorker
+	16, // 14: tabshard.v1.Command.expire:type_name -> tabshard.v1.ExpireWorker
+	17, // 15: tabshard.v1.Command.commit_plan:type_name -> tabshard.v1.CommitPlan
+	18, // 16: tabshard.v1.Command.start_session:type_name -> tabshard.v1.StartSession
+	19, // 17: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
+	20, // 18: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
+	21, // 19: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
+	15, // 20: tabshard.v1.Command.set_secrets:type_name -> tabshard.v1.SetSecrets
+	32, // 21: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	12, // 22: tabshard.v1.SetSecrets.secrets:type_name -> tabshard.v1.ClusterSecrets
+	0,  // 23: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
+	33, // 24: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	9,  // 25: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
+	8,  // 26: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
+	7,  // 27: tabshard.v1.AppendToken.logprobs:type_name -> tabshard.v1.TokenLogprobs
+	1,  // 28: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
+	32, // 29: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	2,  // 30: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
+	33, // 31: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	11, // 32: tabshard.v1.EpochAnnouncement.primaries:type_name -> tabshard.v1.PrimaryChange
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_cluster_proto_init() }
@@ -2334,7 +2672,7 @@ func file_tabshard_v1_cluster_proto_init() {
 	}
 	file_tabshard_v1_capabilities_proto_init()
 	file_tabshard_v1_plan_proto_init()
-	file_tabshard_v1_cluster_proto_msgTypes[8].OneofWrappers = []any{
+	file_tabshard_v1_cluster_proto_msgTypes[10].OneofWrappers = []any{
 		(*Command_Admit)(nil),
 		(*Command_Expire)(nil),
 		(*Command_CommitPlan)(nil),
@@ -2342,6 +2680,7 @@ func file_tabshard_v1_cluster_proto_init() {
 		(*Command_AppendToken)(nil),
 		(*Command_EndSession)(nil),
 		(*Command_SetModel)(nil),
+		(*Command_SetSecrets)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2349,7 +2688,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10,7 +10,7 @@ import (
 // TestAdmissionFIFO: slots go to waiters in the order they came, a full
 // queue refuses at once, and a waiter that gives up leaves no trace.
 func TestAdmissionFIFO(t *testing.T) {
-	a := newAdmission(2, 3)
+	a := newSlots(2, 3)
 	ctx := context.Background()
 	for range 2 {
 		if err := a.acquire(ctx, time.Minute); err != nil {
@@ -42,7 +42,7 @@ func TestAdmissionFIFO(t *testing.T) {
 }
 
 func TestAdmissionGiveUp(t *testing.T) {
-	a := newAdmission(1, 2)
+	a := newSlots(1, 2)
 	if err := a.acquire(context.Background(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestAdmissionGiveUp(t *testing.T) {
 // TestAdmissionReset: a new leader counts the sessions running and admits
 // waiters into the slots left.
 func TestAdmissionReset(t *testing.T) {
-	a := newAdmission(3, 1)
+	a := newSlots(3, 1)
 	a.reset(3)
 	done := make(chan error, 1)
 	go func() { done <- a.acquire(context.Background(), time.Minute) }()

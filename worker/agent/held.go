@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"log/slog"
+	"sync/atomic"
+
+	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
+)
+
+// Bounds of the inputs a worker holds for an epoch it has not heard of yet,
+// or for weights still loading: a few steps' worth, far less than a flood
+// of inputs stamped with far-future epochs could fill.
+const (
+	DefaultMaxHeld      = 256
+	DefaultMaxHeldBytes = 64 << 20
+)
+
+// Metrics count what a worker refused, and its credentials' renewals; safe
+// for concurrent use.
+type Metrics struct {
+	// RejectedActivations are inputs of a stale epoch, from another
+	// producer than the plan names, or forged (a producer field that
+	// differs from the subject's).
+	RejectedActivations atomic.Uint64
+	// DroppedActivations are inputs dropped because the buffer of inputs
+	// waiting for their epoch or weights was full.
+	DroppedActivations atomic.Uint64
+	// RejectedModelURLs are announced model locations outside the origins
+	// the worker trusts.
+	RejectedModelURLs atomic.Uint64
+	// Renewals are bus credentials renewed.
+	Renewals atomic.Uint64
+}
+
+// held are inputs waiting for their epoch's announcement or their stage's
+// weights, bounded in count and bytes. When full, the input of the
+// farthest epoch goes: a flood of far-future epochs cannot push out the
+// inputs of the next epoch, which are about to run.
+type held struct {
+	max, maxBytes int
+	metrics       *Metrics
+	log           *slog.Logger
+	as            []*tabshardv1.Activation
+	bytes         int
+	warned        bool // one log line per overflow, until the buffer drains
+}
+
+// add holds a, dropping the farthest-epoch input (a itself, if it is the
+// farthest) while over the bounds.
+func (h *held) add(a *tabshardv1.Activation) {
+	h.as = append(h.as, a)
+	h.bytes += size(a)
+	for len(h.as) > h.max || h.bytes > h.maxBytes {
+		i := h.farthest()
+		h.bytes -= size(h.as[i])
+		dropped := h.as[i]
+		h.as = append(h.as[:i], h.as[i+1:]...)
+		h.metrics.DroppedActivations.Add(1)
+		if !h.warned {
+			h.warned = true
+			h.log.Warn("too many inputs waiting for a newer epoch or for weights: dropping the farthest epoch's",
+				"held", len(h.as), "bytes", h.bytes, "dropped_epoch", dropped.GetEpoch(), "from", dropped.GetProducerWorkerId())
+		}
+	}
+}
+
+func (h *held) farthest() int {
+	i := len(h.as) - 1
+	for j, a := range h.as {
+		if a.GetEpoch() > h.as[i].GetEpoch() {
+			i = j
+		}
+	}
+	return i
+}
+
+// take empties the buffer.
+func (h *held) take() []*tabshardv1.Activation {
+	as := h.as
+	h.as, h.bytes, h.warned = nil, 0, false
+	return as
+}
+
+func size(a *tabshardv1.Activation) int { return len(a.GetPayload()) + 4*len(a.GetTokens()) + 64 }
