@@ -3,7 +3,10 @@ package agent
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -26,6 +29,11 @@ func mixedSessions(n int) []session {
 		if i%2 == 1 {
 			s.sampling = &tabshardv1.Sampling{Temperature: 0.9, TopP: 0.9, RngState: uint64(100 + i)}
 		}
+		if i%3 == 2 { // the rest of what a draw may ask: bias, a penalty, log-probabilities
+			s.sampling.LogitBias = []*tabshardv1.LogitBias{{Token: 261, Bias: 2}}
+			s.sampling.PresencePenalty = 0.5
+			s.sampling.Logprobs, s.sampling.TopLogprobs = true, 3
+		}
 		out = append(out, s)
 	}
 	return out
@@ -33,12 +41,14 @@ func mixedSessions(n int) []session {
 
 // driveAll plays the coordinator for many sessions at once: every queued
 // message of a stage is handed to it in one HandleAll, as a worker that
-// found them waiting does. It returns each session's tokens and the
+// found them waiting does (alone: one at a time through Handle, the path
+// of a lone step). It returns each session's tokens and the
 // largest batch a stage reported.
-func driveAll(t *testing.T, runners []*Runner, bus *memBus, sessions []session) (map[string][]uint32, int) {
+func driveAll(t *testing.T, runners []*Runner, bus *memBus, sessions []session, alone bool) (map[string][]uint32, int) {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string][]uint32{}
+	lps := map[string][]float32{}
 	byID := map[string]session{}
 	for _, s := range sessions {
 		byID[s.id] = s
@@ -56,6 +66,14 @@ func driveAll(t *testing.T, runners []*Runner, bus *memBus, sessions []session) 
 				}
 			}
 			bus.queue = rest
+			if alone { // the reference: one input at a time, the path of a lone step
+				for _, a := range mine {
+					if err := r.Handle(ctx, a, 1); err != nil {
+						t.Fatalf("stage %d session %s: %v", stage, a.GetSessionId(), err)
+					}
+				}
+				continue
+			}
 			r.HandleAll(ctx, mine, 1, func(a *tabshardv1.Activation, err error) {
 				t.Fatalf("stage %d session %s: %v", stage, a.GetSessionId(), err)
 			})
@@ -66,12 +84,26 @@ func driveAll(t *testing.T, runners []*Runner, bus *memBus, sessions []session) 
 			}
 			s := byID[tok.GetSessionId()]
 			out[s.id] = append(out[s.id], tok.GetId())
+			if s.sampling.GetLogprobs() {
+				if tok.GetLogprobs() == nil || len(tok.GetLogprobs().GetTop()) != 3 {
+					t.Fatalf("session %s asked for log-probabilities and got %v", s.id, tok.GetLogprobs())
+				}
+				lps[s.id] = append(lps[s.id], tok.GetLogprobs().GetLogprob())
+			}
 			if len(out[s.id]) < s.steps {
+				next := proto.Clone(s.sampling).(*tabshardv1.Sampling)
+				next.RngState = tok.GetRngState()
+				next.RecentTokens = append(append([]uint32(nil), s.prompt...), out[s.id]...)
 				bus.SendActivation(ctx, &tabshardv1.Activation{SessionId: s.id, Epoch: 1, FirstPosition: tok.GetPosition(), TokenCount: 1,
-					Tokens: []uint32{tok.GetId()}, Sampling: &tabshardv1.Sampling{Temperature: s.sampling.GetTemperature(), TopP: s.sampling.GetTopP(), RngState: tok.GetRngState()}})
+					Tokens: []uint32{tok.GetId()}, Sampling: next})
 			}
 		}
 		bus.tokens = nil
+	}
+	for id, l := range lps { // log-probabilities go with the tokens: compare them too
+		for _, p := range l {
+			out[id] = append(out[id], math.Float32bits(p))
+		}
 	}
 	return out, largest
 }
@@ -88,14 +120,14 @@ func TestBatchedRunnersKeepText(t *testing.T) {
 		for _, r := range runners {
 			r.MaxSessions = n
 		}
-		got, largest := driveAll(t, runners, bus, sessions)
+		got, largest := driveAll(t, runners, bus, sessions, false)
 		if n > 1 && largest < 2 {
 			t.Fatalf("%d sessions: no stage ran a batch of more than one", n)
 		}
 		for _, s := range sessions {
 			solo := &memBus{}
-			want, _ := driveAll(t, pipeline(t, m, solo), solo, []session{s})
-			if !equal(got[s.id], want[s.id]) || len(want[s.id]) != s.steps {
+			want, _ := driveAll(t, pipeline(t, m, solo), solo, []session{s}, true)
+			if !equal(got[s.id], want[s.id]) || len(want[s.id]) < s.steps {
 				t.Fatalf("%d sessions: %s batched %v\nalone %v", n, s.id, got[s.id], want[s.id])
 			}
 		}
