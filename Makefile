@@ -9,7 +9,8 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZ_TARGETS := \
 	./model/gguf:FuzzRead \
 	./model/tokenizer:FuzzSPMRoundTrip \
-	./model/tokenizer:FuzzBPERoundTrip
+	./model/tokenizer:FuzzBPERoundTrip \
+	./modelauth:FuzzGrantCheck
 
 .DEFAULT_GOAL := help
 .PHONY: help build wasm proto check-proto run test test-unit fuzz bench lint fmt clean
