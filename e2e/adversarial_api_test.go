@@ -60,21 +60,7 @@ func TestAdversarialAPI(t *testing.T) {
 
 	cl := &client{urls: c.clientURLs(false, ""), http: &http.Client{}, stall: 10 * time.Second, tl: c.tl}
 	defer cl.http.CloseIdleConnections()
-	started := make(chan string, 1)
-	var once sync.Once
-	var res *Result
-	var streamErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		res, streamErr = cl.stream(ctx, oracle.Request, func(ev Event) { once.Do(func() { started <- ev.Session }) })
-	}()
-	var session string
-	select {
-	case session = <-started:
-	case <-done:
-		t.Fatalf("the stream ended before its first token: %v", streamErr)
-	}
+	session, finish := streamInBackground(t, ctx, cl, oracle.Request)
 
 	t.Run("session ids are not guessable", func(t *testing.T) { checkSessionID(t, session) })
 	t.Run("another client reads the session", func(t *testing.T) { readOthersSession(t, c, session) })
@@ -84,10 +70,7 @@ func TestAdversarialAPI(t *testing.T) {
 	t.Run("Range widening", func(t *testing.T) { widenRanges(t, c, ms) })
 	t.Run("coordinator model file", func(t *testing.T) { coordinatorModelOff(t, c) })
 
-	<-done
-	if streamErr != nil {
-		t.Fatal(streamErr)
-	}
+	res := finish()
 	if res.Text != oracle.Text || len(res.Violations) > 0 {
 		t.Fatalf("the legitimate client's text changed under attack (violations %v)\n got: %q\nwant: %q", res.Violations, res.Text, oracle.Text)
 	}
@@ -381,21 +364,7 @@ func TestAdversarialAPIKeys(t *testing.T) {
 	}
 	cl := &client{urls: c.clientURLs(false, ""), http: &http.Client{}, stall: 10 * time.Second, tl: c.tl, apiKey: alice}
 	defer cl.http.CloseIdleConnections()
-	started := make(chan string, 1)
-	var once sync.Once
-	var res *Result
-	var streamErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		res, streamErr = cl.stream(ctx, oracle.Request, func(ev Event) { once.Do(func() { started <- ev.Session }) })
-	}()
-	var session string
-	select {
-	case session = <-started:
-	case <-done:
-		t.Fatalf("the stream ended before its first token: %v", streamErr)
-	}
+	session, finish := streamInBackground(t, ctx, cl, oracle.Request)
 	before := len(c.State().GetSessions())
 	body := `{"prompt": "Once upon a time", "max_tokens": 4}`
 	for _, u := range c.URLs() {
@@ -417,10 +386,7 @@ func TestAdversarialAPIKeys(t *testing.T) {
 	if after := len(c.State().GetSessions()); after != before {
 		t.Errorf("requests without a valid key started %d sessions", after-before)
 	}
-	<-done
-	if streamErr != nil {
-		t.Fatal(streamErr)
-	}
+	res := finish()
 	if res.Text != oracle.Text || len(res.Violations) > 0 {
 		t.Fatalf("the legitimate client's text changed (violations %v)\n got: %q\nwant: %q", res.Violations, res.Text, oracle.Text)
 	}
@@ -456,4 +422,33 @@ func apiState(t *testing.T, url, key string) *tabshardv1.Session {
 		return ss[0]
 	}
 	return nil
+}
+
+// streamInBackground starts cl streaming req and returns its session once
+// the first token came, and a function that waits for the stream's end
+// (failing the test if it broke).
+func streamInBackground(t *testing.T, ctx context.Context, cl *client, req Request) (string, func() *Result) {
+	t.Helper()
+	started := make(chan string, 1)
+	var once sync.Once
+	var res *Result
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err = cl.stream(ctx, req, func(ev Event) { once.Do(func() { started <- ev.Session }) })
+	}()
+	select {
+	case session := <-started:
+		return session, func() *Result {
+			<-done
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+	case <-done:
+		t.Fatalf("the stream ended before its first token: %v", err)
+		return "", nil
+	}
 }
