@@ -22,6 +22,7 @@ func runSynth(_ context.Context, e *env, args []string) error {
 	weights := fs.String("weights", "zero", "zero (stored sparsely: no disk for a 40 GB model), random (drawn here and stored) or seeded (stored sparsely; readers and GPUs generate the weights from --seed)")
 	seed := fs.Uint64("seed", 1, "seed of random or seeded weights")
 	chat := fs.String("chat-template", "", "a Jinja chat template file to write as tokenizer.chat_template")
+	layers := fs.Int("layers", 0, "keep only the first N blocks of the preset (0: all): a file the size of one stage of a large model, e.g. --preset llama-3-70b --layers 10 --weights random")
 	rest, err := parseFlags(fs, e, args)
 	if err != nil {
 		return err
@@ -31,6 +32,9 @@ func runSynth(_ context.Context, e *env, args []string) error {
 	}
 	p, err := preset.Lookup(*name)
 	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if p, err = withLayers(p, *layers); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	pol, err := quantize.Parse(*policyName)
@@ -61,4 +65,17 @@ func runSynth(_ context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %s at %s, %s weights\n", *out, p.Name, pol.Name, *weights)
 	return nil
+}
+
+// withLayers is p cut to its first n blocks (n 0: p itself).
+func withLayers(p *preset.Preset, n int) (*preset.Preset, error) {
+	switch {
+	case n == 0:
+		return p, nil
+	case n < 0 || n > p.Layers:
+		return nil, fmt.Errorf("--layers %d: %s has blocks 1 to %d", n, p.Name, p.Layers)
+	}
+	cut := *p
+	cut.Layers = n
+	return &cut, nil
 }

@@ -41,10 +41,34 @@ func TestSynthBadInput(t *testing.T) {
 		{[]string{"--preset", "llama-3-8b", "--policy", "q1", "--out", filepath.Join(dir, "a.gguf")}},
 		{[]string{"--preset", "llama-3-8b", "--weights", "ones", "--out", filepath.Join(dir, "a.gguf")}},
 		{[]string{"--preset", "llama-3-8b"}},
+		{[]string{"--preset", "stories260k", "--layers", "-1", "--out", filepath.Join(dir, "a.gguf")}},
+		{[]string{"--preset", "stories260k", "--layers", "6", "--out", filepath.Join(dir, "a.gguf")}},
 	} {
 		if _, errOut, code := tabshard(t, append([]string{"synth"}, c.args...)...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d %q", c.args, code, errOut)
 		}
+	}
+}
+
+// synth --layers keeps the preset's shape but only its first blocks: a
+// file the size of one stage of a large model.
+func TestSynthLayers(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "cut.gguf")
+	if _, errOut, code := tabshard(t, "synth", "--preset", "stories260k", "--layers", "2", "--weights", "random", "--out", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	m, err := model.Load(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.Layers != 2 || m.Config.Dim != 64 || !m.Has("blk.1.ffn_down.weight") || m.Has("blk.2.attn_q.weight") {
+		t.Fatalf("config %+v", m.Config)
 	}
 }
 
