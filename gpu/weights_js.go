@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/wgsl"
@@ -149,6 +150,7 @@ func (d *Device) LoadStacked(ctx context.Context, m *model.Model, rowsOf Rows, p
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", parts[0].Name, err)
 	}
+	start := time.Now()
 	at := 0
 	for i, p := range parts {
 		if err := d.loadInto(ctx, w, at, tis[i], p.Rows, rowsOf); err != nil {
@@ -157,6 +159,7 @@ func (d *Device) LoadStacked(ctx context.Context, m *model.Model, rowsOf Rows, p
 		}
 		at += p.Rows
 	}
+	d.log.Debug("weights loaded", "tensor", parts[0].Name, "parts", len(parts), "bytes", w.Bytes(), "ms", time.Since(start).Milliseconds())
 	return w, nil
 }
 
@@ -227,24 +230,73 @@ func (w *Weights) spans(at, rows int) []span {
 	return out
 }
 
-// loadInto streams a tensor's rows into w from row at on.
-func (d *Device) loadInto(ctx context.Context, w *Weights, at int, ti *gguf.TensorInfo, rows int, rowsOf Rows) error {
+// readAhead is how many pieces are requested ahead of the one being
+// written: the network (and the Range server) works while the GPU copies.
+const readAhead = 2
+
+// piece is rows [row, row+n) of a tensor, bound for chunk's buffer at off.
+type piece struct {
+	chunk  int
+	off    int64
+	row, n int
+}
+
+// pieces cuts the rows [0, rows) of a tensor stacked in w at row at into
+// uploadPiece-sized reads.
+func (w *Weights) pieces(at, rows int) []piece {
+	var out []piece
 	for _, sp := range w.spans(at, rows) {
 		off, row := sp.off, sp.begin
 		for _, n := range UploadPieces(sp.end-sp.begin, w.RowBytes, uploadPiece) {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			data, err := rowsOf(ti, int64(row), int64(row+n))
-			if err != nil {
-				return fmt.Errorf("rows [%d,%d): %w", row, row+n, err)
-			}
-			if data, err = w.layout(data); err != nil {
-				return err
-			}
-			d.Write(w.Buffers[sp.chunk], off, data)
-			off, row = off+int64(len(data)), row+n
+			out = append(out, piece{chunk: sp.chunk, off: off, row: row, n: n})
+			off, row = off+int64(n)*w.RowBytes, row+n
 		}
+	}
+	return out
+}
+
+// fetched is a piece's bytes as the GPU holds them, or why not.
+type fetched struct {
+	data []byte
+	err  error
+}
+
+// loadInto streams a tensor's rows into w from row at on, readAhead
+// pieces in flight, so that at most readAhead+1 pieces are in wasm memory.
+func (d *Device) loadInto(ctx context.Context, w *Weights, at int, ti *gguf.TensorInfo, rows int, rowsOf Rows) error {
+	ps := w.pieces(at, rows)
+	pending := make([]chan fetched, len(ps))
+	fetch := func(i int) {
+		ch := make(chan fetched, 1) // a read whose piece is no longer wanted ends alone
+		pending[i] = ch
+		go func(p piece) {
+			data, err := rowsOf(ti, int64(p.row), int64(p.row+p.n))
+			if err != nil {
+				ch <- fetched{err: fmt.Errorf("rows [%d,%d): %w", p.row, p.row+p.n, err)}
+				return
+			}
+			data, err = w.layout(data)
+			ch <- fetched{data: data, err: err}
+		}(ps[i])
+	}
+	for i := range min(readAhead, len(ps)) {
+		fetch(i)
+	}
+	for i, p := range ps {
+		var f fetched
+		select {
+		case f = <-pending[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if f.err != nil {
+			return f.err
+		}
+		if next := i + readAhead; next < len(ps) {
+			fetch(next)
+		}
+		d.Write(w.Buffers[p.chunk], p.off, f.data)
+		pending[i] = nil
 	}
 	return nil
 }

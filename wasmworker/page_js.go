@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync/atomic"
 	"syscall/js"
@@ -45,7 +46,7 @@ func RunPage(o PageOptions) {
 		return
 	}
 	env := Env{
-		DialNATS: DialWebSocket, Store: storeOrNil(),
+		DialNATS: DialWebSocket, Store: storeOrNil(), Transport: RangeFetchTransport{Next: http.DefaultTransport},
 		DeviceMemory: uint64(num(page.Get("navigator").Get("deviceMemory")) * (1 << 30)),
 		UserAgent:    str(page.Get("navigator").Get("userAgent")), OnStatus: onStatus, Logger: log,
 		BrowserID: browserID(ctx),

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -56,7 +57,7 @@ func RunProcess(o PageOptions, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("worker", *name)
 	ctx := context.Background()
-	env := Env{DialNATS: DialWebSocket, UserAgent: str(js.Global().Get("navigator").Get("userAgent")), Logger: log,
+	env := Env{DialNATS: DialWebSocket, Transport: RangeFetchTransport{Next: http.DefaultTransport}, UserAgent: str(js.Global().Get("navigator").Get("userAgent")), Logger: log,
 		OnStatus: phaseLogger(log)}
 	if o.GPUBackend != nil {
 		env.GPUBackend = func(src io.ReaderAt) agent.Loader { return o.GPUBackend(src, log) }

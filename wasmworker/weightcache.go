@@ -124,7 +124,7 @@ func (t *CachingTransport) get(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusPartialContent {
 		return resp, err
 	}
-	b, err := io.ReadAll(resp.Body)
+	b, err := readBody(resp)
 	resp.Body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("model range %s: %w", rng, err)
@@ -135,6 +135,20 @@ func (t *CachingTransport) get(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(b))
 	return resp, nil
+}
+
+// readBody reads a response's body into one slice of its announced
+// length (io.ReadAll would grow one by doubling, leaving garbage of twice
+// the piece for each piece of a stage).
+func readBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength < 0 || resp.ContentLength > 1<<30 {
+		return io.ReadAll(resp.Body)
+	}
+	b := make([]byte, resp.ContentLength)
+	if _, err := io.ReadFull(resp.Body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // partial is the 206 answer to a Range request served from the store.

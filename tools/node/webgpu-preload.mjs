@@ -10,6 +10,9 @@
 // garbage-collected while a device lives, Dawn aborts at a random later
 // point (see ../../../shared/gpu/README.md).
 import { pathToFileURL } from 'node:url';
+// globalThis.tabshardFetchRange: the page's whole-body fetch the worker
+// streams its weights through (wasmworker.RangeFetchTransport).
+import '../../web/static/fetchrange.js';
 
 const where = process.env.GPU_WEBGPU || new URL('./node_modules/webgpu/index.js', import.meta.url).pathname;
 const { create, globals } = await import(pathToFileURL(where).href);

@@ -8,26 +8,34 @@
 //
 //	tab --coordinator http://127.0.0.1:8080 --join-token T [--backend webgpu] [--memory-mb M]
 //	tab read-bandwidth [MiB]   # the device's plain read kernel, in GB/s
+//	tab load MODEL_URL [BEGIN END]   # load a stage's weights over HTTP Range: rate, heap (JSON)
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/tabshard/tabshard/gpu"
 	"github.com/tabshard/tabshard/wasmworker"
+	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
 )
 
 func main() {
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "read-bandwidth" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "read-bandwidth":
 		err = readBandwidth(os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "load":
+		err = measureLoad(os.Args[2:])
+	default:
 		err = wasmworker.RunProcess(wasmworker.PageOptions{GPUBackend: webGPU}, os.Args[1:])
 	}
 	if err != nil {
@@ -70,4 +78,29 @@ func readBandwidth(args []string) error {
 	}
 	fmt.Printf("read_bandwidth_gbs %.1f\n", bw/1e9)
 	return nil
+}
+
+// measureLoad loads blocks [BEGIN, END) of the model at args[0] (default:
+// the whole file, embedding and head included) onto the GPU through HTTP
+// Range requests, as a worker does, and prints the LoadReport as JSON.
+func measureLoad(args []string) error {
+	if len(args) != 1 && len(args) != 3 {
+		return fmt.Errorf("load: want MODEL_URL [BEGIN END]")
+	}
+	var r worker.Range
+	if len(args) == 3 {
+		b, err1 := strconv.Atoi(args[1])
+		e, err2 := strconv.Atoi(args[2])
+		if err1 != nil || err2 != nil || b < 0 || e <= b {
+			return fmt.Errorf("load: blocks %q %q: want 0 <= BEGIN < END", args[1], args[2])
+		}
+		r = worker.Range{Begin: b, End: e}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rep, err := wasmworker.MeasureLoad(context.Background(), args[0], r, func(src io.ReaderAt) agent.Loader { return webGPU(src, log) },
+		wasmworker.RangeFetchTransport{Next: http.DefaultTransport}, nil, time.Now)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(rep)
 }
