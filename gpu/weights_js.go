@@ -95,15 +95,24 @@ func (w *Weights) layout(data []byte) ([]byte, error) {
 	if !w.Split {
 		return data, nil
 	}
-	out := bytes.Clone(data)
-	return out, wgsl.SplitRows(w.Type, w.Cols, out)
+	return w.layoutInPlace(bytes.Clone(data))
+}
+
+// layoutInPlace is layout for data the caller owns: split rows are split
+// where they are, with no copy.
+func (w *Weights) layoutInPlace(data []byte) ([]byte, error) {
+	if !w.Split {
+		return data, nil
+	}
+	return data, wgsl.SplitRows(w.Type, w.Cols, data)
 }
 
 // uploadPiece is how much of a tensor is read into wasm memory at once
 // when streaming it from a model file.
-const uploadPiece = 8 << 20
+const uploadPiece = 4 << 20
 
-// Rows reads rows [begin, end) of a tensor of a model's file.
+// Rows reads rows [begin, end) of a tensor of a model's file into a new
+// slice, which the caller may change.
 type Rows func(t *gguf.TensorInfo, begin, end int64) ([]byte, error)
 
 // rowsReader is a model that can read row ranges itself.
@@ -119,8 +128,11 @@ func RowsOf(m *model.Model, src io.ReaderAt) (Rows, error) {
 	if src != nil {
 		return func(t *gguf.TensorInfo, b, e int64) ([]byte, error) { return m.File.ReadRows(src, t, b, e) }, nil
 	}
-	if r, ok := any(m).(rowsReader); ok {
-		return r.ReadRows, nil
+	if r, ok := any(m).(rowsReader); ok { // its bytes may be the model's own
+		return func(t *gguf.TensorInfo, b, e int64) ([]byte, error) {
+			data, err := r.ReadRows(t, b, e)
+			return bytes.Clone(data), err
+		}, nil
 	}
 	return nil, fmt.Errorf("gpu: no reader for the model's tensor data (pass LoaderOptions.Source)")
 }
@@ -232,7 +244,7 @@ func (w *Weights) spans(at, rows int) []span {
 
 // readAhead is how many pieces are requested ahead of the one being
 // written: the network (and the Range server) works while the GPU copies.
-const readAhead = 2
+const readAhead = 3
 
 // piece is rows [row, row+n) of a tensor, bound for chunk's buffer at off.
 type piece struct {
@@ -275,7 +287,7 @@ func (d *Device) loadInto(ctx context.Context, w *Weights, at int, ti *gguf.Tens
 				ch <- fetched{err: fmt.Errorf("rows [%d,%d): %w", p.row, p.row+p.n, err)}
 				return
 			}
-			data, err = w.layout(data)
+			data, err = w.layoutInPlace(data) // rowsOf's slice is ours
 			ch <- fetched{data: data, err: err}
 		}(ps[i])
 	}

@@ -3,7 +3,6 @@ package wasmworker
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"syscall/js"
@@ -72,6 +71,16 @@ func fetchedResponse(req *http.Request, r js.Value) *http.Response {
 	return &http.Response{
 		Status: strconv.Itoa(status) + " " + r.Get("statusText").String(), StatusCode: status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h,
-		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+		Body: &wholeBody{Reader: bytes.NewReader(body), b: body}, ContentLength: int64(len(body)), Request: req,
 	}
 }
+
+// wholeBody is a response body already whole in memory: Bytes gives it
+// without a copy (CachingTransport keeps it as it is).
+type wholeBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (b *wholeBody) Bytes() []byte { return b.b }
+func (b *wholeBody) Close() error  { return nil }

@@ -27,6 +27,8 @@ type LoadReport struct {
 	// instance (runtime.MemStats.Sys): linear memory only grows, so this
 	// is the high-water mark of the whole run.
 	HeapHighWater uint64 `json:"heap_high_water"`
+	// HeapBefore is the same before the first request.
+	HeapBefore uint64 `json:"heap_before"`
 }
 
 // ErrLoadBench is a load measurement that could not run.
@@ -43,6 +45,9 @@ func MeasureLoad(ctx context.Context, modelURL string, r worker.Range, backend f
 	client := &http.Client{Transport: ct, Timeout: 10 * time.Minute}
 	src := &rangeSource{client: client}
 	src.setURL(modelURL)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.Sys
 	start := now()
 	size, err := headSize(ctx, client, modelURL)
 	if err != nil {
@@ -64,9 +69,8 @@ func MeasureLoad(ctx context.Context, modelURL string, r worker.Range, backend f
 		cl.Close()
 	}
 	fetched, cached := ct.Bytes()
-	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rep := LoadReport{StageBytes: StageBytes(m, r), Fetched: fetched, Cached: cached, Seconds: secs, HeapHighWater: ms.Sys}
+	rep := LoadReport{StageBytes: StageBytes(m, r), Fetched: fetched, Cached: cached, Seconds: secs, HeapHighWater: ms.Sys, HeapBefore: before}
 	if secs > 0 {
 		rep.BytesPerSecond = float64(fetched+cached) / secs
 	}

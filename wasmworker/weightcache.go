@@ -139,8 +139,12 @@ func (t *CachingTransport) get(req *http.Request) (*http.Response, error) {
 
 // readBody reads a response's body into one slice of its announced
 // length (io.ReadAll would grow one by doubling, leaving garbage of twice
-// the piece for each piece of a stage).
+// the piece for each piece of a stage), or takes it as it is when it is
+// already whole in memory.
 func readBody(resp *http.Response) ([]byte, error) {
+	if whole, ok := resp.Body.(interface{ Bytes() []byte }); ok { // RangeFetchTransport's
+		return whole.Bytes(), nil
+	}
 	if resp.ContentLength < 0 || resp.ContentLength > 1<<30 {
 		return io.ReadAll(resp.Body)
 	}
