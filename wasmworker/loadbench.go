@@ -60,7 +60,9 @@ func MeasureLoad(ctx context.Context, modelURL string, r worker.Range, backend f
 	if r.End == 0 && !r.First && !r.Last {
 		r = worker.Range{Begin: 0, End: m.Config.Layers, First: true, Last: true}
 	}
+	restore := collectOftenWhileLoading()
 	c, err := backend(src)(ctx, m, r)
+	restore()
 	if err != nil {
 		return LoadReport{}, fmt.Errorf("%w: %w", ErrLoadBench, err)
 	}

@@ -137,6 +137,8 @@ type clusterOptions struct {
 	modelKey    []byte
 	// stallNotice, when set, is the coordinator's StallNotice.
 	stallNotice time.Duration
+	// modelPath is the GGUF file served ("": the bundled stories260K).
+	modelPath string
 }
 
 // startCoordinator runs a coordinator in this process: Raft in memory, an
@@ -155,6 +157,7 @@ func startCoordinator(t *testing.T, o clusterOptions) *coordinator.Coordinator {
 	cfg.Heartbeat, cfg.Lease, cfg.StepTimeout = 200*time.Millisecond, 4*time.Second, 4*time.Second
 	cfg.MinWorkers, cfg.Stages, cfg.Standbys = max(o.minWorkers, o.stages), o.stages, o.standbys
 	cfg.ModelServerURL, cfg.ModelKey = o.modelServer, o.modelKey
+	cfg.ModelPath = o.modelPath
 	if o.stallNotice > 0 {
 		cfg.StallNotice = o.stallNotice
 	}
