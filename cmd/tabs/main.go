@@ -51,6 +51,7 @@ func (f *flagList) Set(v string) error { *f = append(*f, v); return nil }
 type options struct {
 	coordinator, token, backend, chromium, dataDir string
 	tabs                                           int
+	memoryMB                                       uint64
 	flags                                          flagList
 	reload, hold, gpuInfo                          bool
 	timeout, every                                 time.Duration
@@ -62,6 +63,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.coordinator, "coordinator", "", "the coordinator's HTTP address, e.g. http://127.0.0.1:8080 (required)")
 	fs.StringVar(&o.token, "join-token", "", "the cluster's join token (required unless --gpu-info)")
 	fs.IntVar(&o.tabs, "tabs", 1, "worker tabs to open")
+	fs.Uint64Var(&o.memoryMB, "memory-mb", 0, "each tab's memory budget in MiB (0: the page's default)")
 	fs.StringVar(&o.backend, "backend", "webgpu", "auto, webgpu or cpu")
 	fs.StringVar(&o.chromium, "chromium", "", "the browser (default: $TABSHARD_CHROMIUM, else chromium-headless-shell or chromium on $PATH)")
 	fs.StringVar(&o.dataDir, "user-data-dir", "", "the browser profile (default: a new temporary one); reuse one to find its Cache Storage again")

@@ -91,6 +91,9 @@ func runTabs(ctx context.Context, browser context.Context, o options, enc *json.
 	for i := range tabs {
 		name := fmt.Sprintf("tab%d", i+1)
 		q := url.Values{"token": {o.token}, "name": {name}, "backend": {o.backend}}
+		if o.memoryMB > 0 {
+			q.Set("memory_mb", fmt.Sprint(o.memoryMB))
+		}
 		tctx, cancel := chromedp.NewContext(browser)
 		defer cancel()
 		tabs[i] = tab{name: name, ctx: tctx}
