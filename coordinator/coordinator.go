@@ -49,6 +49,7 @@ type Coordinator struct {
 	metrics   *api.Metrics
 	started   time.Time
 	decider   *leader
+	loads     workerLoads // what heartbeats say of loading, for the dashboard
 
 	done    chan struct{} // closed by Close
 	follows followers     // clients following each session here
@@ -360,6 +361,7 @@ func (c *Coordinator) subscribe(context.Context) error {
 				c.decider.rejectForged("heartbeat", err)
 				return
 			}
+			c.loads.heard(hb, c.cfg.Clock.Now())
 			c.decider.heard(ctx, hb)
 		}, bus.WithLogger(c.cfg.Logger)); err != nil {
 		return err

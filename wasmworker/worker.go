@@ -279,10 +279,11 @@ func (w *Worker) runOnce(ctx context.Context, caps *tabshardv1.Capabilities, loa
 	cfg := agent.Config{
 		Coordinator: w.params.Origin, JoinToken: w.params.Token, Name: w.status.Get().Name,
 		Capabilities: caps, Logger: w.log, HTTP: client, HTTPHasGrants: true, // w.grants, below the weight cache
-		NATSOptions: []nats.Option{nats.SetCustomDialer(wsDialer{ctx: ctx, urls: info.webSocketURLs(), tcp: info.tcpAddrs(), dial: w.env.DialNATS}), w.watchConn()},
-		OnEvent:     w.onEvent,
-		Load:        w.meteredLoader(loader),
-		Lifecycle:   w.life.Current,
+		NATSOptions:  []nats.Option{nats.SetCustomDialer(wsDialer{ctx: ctx, urls: info.webSocketURLs(), tcp: info.tcpAddrs(), dial: w.env.DialNATS}), w.watchConn()},
+		OnEvent:      w.onEvent,
+		Load:         w.meteredLoader(loader),
+		Lifecycle:    w.life.Current,
+		LoadProgress: w.loadProgress,
 	}
 	if w.mux != nil {
 		cfg.Link = w.mux
@@ -470,6 +471,15 @@ const loadingGCPercent = 20
 func collectOftenWhileLoading() (restore func()) {
 	old := debug.SetGCPercent(loadingGCPercent)
 	return func() { debug.SetGCPercent(old) }
+}
+
+// loadProgress is the fraction of the stage being loaded that arrived.
+func (w *Worker) loadProgress() float32 {
+	s := w.status.Get()
+	if s.Phase != PhaseLoading || s.StageBytes <= 0 {
+		return 0
+	}
+	return min(1, float32(s.LoadedBytes)/float32(s.StageBytes))
 }
 
 // progressEvery shows the bytes loaded since base every d until stopped.

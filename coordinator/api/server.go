@@ -33,6 +33,7 @@ func (s *server) routes() *http.ServeMux {
 	handle("/v1/sessions/{id}/events", s.handleSessionEvents, http.MethodGet)
 	handle("/v1/sessions/{id}/ws", s.handleSessionWebSocket, http.MethodGet)
 	handle("/api/state", s.handleState, http.MethodGet, http.MethodHead)
+	handle("/api/loads", s.handleLoads, http.MethodGet, http.MethodHead)
 	handle("/api/join", s.handleJoinOrAdmit, http.MethodGet, http.MethodHead, http.MethodPost)
 	handle("/api/join/renew", s.handleRenew, http.MethodPost)
 	handle("/api/coordinators", s.handleAddCoordinator, http.MethodPost)

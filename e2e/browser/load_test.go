@@ -1,7 +1,9 @@
 package browser
 
 import (
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,8 @@ import (
 // a stage of real bytes (stories110M's shape at Q8_0, random weights: 143
 // MB) over HTTP Range into GPU buffers a few MiB at a time, so that its
 // wasm heap never holds the stage (the high-water mark stays under half
-// of it), and keeps the ranges in Cache Storage: reloaded, it reads at
+// of it) while the dashboard shows its progress, and keeps the ranges in
+// Cache Storage: reloaded, it reads at
 // least 95 % of the stage from there and not from the model server.
 func TestWebGPUStageStreamsRealBytesAndReloadsFromCache(t *testing.T) {
 	skipWithoutBrowser(t)
@@ -35,10 +38,27 @@ func TestWebGPUStageStreamsRealBytesAndReloadsFromCache(t *testing.T) {
 	}
 	b := startBrowser(t)
 	c := startCoordinator(t, clusterOptions{stages: 1, modelPath: path})
+	dash := b.open("dashboard", c.HTTPURL()+"/dashboard")
 	tb := b.open("tab0", c.HTTPURL()+"/worker?token="+joinToken+"&name=tab0&backend=webgpu")
 	start := time.Now()
-	first := tb.waitStatus("ready", 3*time.Minute, ready)
+	shown := map[string]bool{} // what the dashboard's weights column said
+	var first wasmworker.Status
+	for deadline := start.Add(3 * time.Minute); !ready(first); first = tb.status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 3m: %+v", first)
+		}
+		var cells []string
+		if err := dash.eval(`[...document.querySelectorAll("#members td.load")].map((td) => td.textContent)`, &cells); err == nil {
+			for _, c := range cells {
+				shown[c] = true
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
 	took := time.Since(start)
+	if !dashboardShowedProgress(shown) {
+		t.Errorf("the dashboard never showed the tab part-way through its load: it showed %v", shown)
+	}
 	if first.Backend != "webgpu" || first.CachedBytes != 0 || first.StageBytes < 100e6 || first.LoadedBytes < first.StageBytes {
 		t.Fatalf("first load: %+v", first)
 	}
@@ -64,4 +84,16 @@ func TestWebGPUStageStreamsRealBytesAndReloadsFromCache(t *testing.T) {
 	if n := modelRangeRequests(t, c.HTTPURL()) - ranges; n*20 > ranges {
 		t.Errorf("the reloaded tab sent %d Range requests to the model server, the first load %d", n, ranges)
 	}
+}
+
+// dashboardShowedProgress reports whether one of the weights cells read
+// "N % · X of Y" with 0 < N < 100.
+func dashboardShowedProgress(shown map[string]bool) bool {
+	for text := range shown {
+		var pct int
+		if _, err := fmt.Sscanf(text, "%d %%", &pct); err == nil && pct > 0 && pct < 100 && strings.Contains(text, " of ") {
+			return true
+		}
+	}
+	return false
 }

@@ -32,6 +32,7 @@ async function pollState() {
     if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).error?.message || resp.statusText);
     const st = await resp.json();
     window.tabshardDashboard.state = st;
+    await pollLoads();
     document.body.classList.remove("stale");
     renderPlan(st);
     renderMembers(st);
@@ -43,6 +44,33 @@ async function pollState() {
     document.body.classList.add("stale");
     health(`coordinator unreachable: ${e.message || e} (showing the last state)`, "bad");
   }
+}
+
+// loads maps a worker id to its last heartbeat's loading (/api/loads):
+// {loaded_stage, progress}.
+let loads = new Map();
+async function pollLoads() {
+  try {
+    const resp = await fetch("/api/loads", { cache: "no-store" });
+    if (!resp.ok) return;
+    const body = await resp.json();
+    loads = new Map((body.workers || []).map((w) => [w.worker_id, w]));
+    window.tabshardDashboard.loads = body.workers || [];
+  } catch { /* keep the last */ }
+}
+
+// loadOf says how far a member is in loading its stage's weights: the
+// fraction of the stage's bytes (with the plan's size of its stage) while
+// it loads, "loaded" once it holds them.
+function loadOf(st, id) {
+  const l = loads.get(id);
+  if (!l) return "–";
+  const stage = (st.plan?.stages || []).find((s) => s.device_id === id || (s.standby_device_ids || []).includes(id));
+  if (l.progress >= 1 && l.loaded_stage >= 0) return `loaded (stage ${l.loaded_stage})`;
+  if (!stage) return l.loaded_stage >= 0 ? `loaded (stage ${l.loaded_stage})` : "none";
+  const total = Number(stage.weight_bytes) || 0;
+  const pct = Math.floor(100 * (l.progress || 0));
+  return total ? `${pct} % · ${fmtBytes(total * (l.progress || 0))} of ${fmtBytes(total)}` : `${pct} %`;
 }
 
 function health(text, cls) {
@@ -196,12 +224,13 @@ function renderMembers(st) {
     const state = stateName(m.state);
     return el("tr", {}, el("td", {}, m.worker_id), el("td", {}, m.name),
       el("td", {}, el("span", { class: "pill " + (state === "active" ? "ok" : "bad") }, state)),
-      el("td", {}, r.get(m.worker_id) || "–"), el("td", {}, backendOf(m)), el("td", {}, adapter || "–"), el("td", {}, offers(c)),
+      el("td", {}, r.get(m.worker_id) || "–"), el("td", { class: "load", "data-worker": m.worker_id }, loadOf(st, m.worker_id)),
+      el("td", {}, backendOf(m)), el("td", {}, adapter || "–"), el("td", {}, offers(c)),
       el("td", {}, fmtBytes(c.memory_budget_bytes)),
       el("td", {}, c.matvec_bandwidth_bytes_per_second ? fmtBytes(c.matvec_bandwidth_bytes_per_second) + "/s" : "not measured"),
       el("td", {}, new Date(Number(m.joined_unix_ms)).toLocaleTimeString()));
   });
-  $("members").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 10, class: "muted" }, "no workers yet"))]));
+  $("members").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 11, class: "muted" }, "no workers yet"))]));
 }
 
 function renderFailovers(st) {

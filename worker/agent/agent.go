@@ -64,6 +64,10 @@ type Config struct {
 	// Lifecycle, when set, is the page state periodic heartbeats report (a
 	// tab: hidden, frozen); nil reports ACTIVE.
 	Lifecycle func() tabshardv1.Lifecycle
+	// LoadProgress, when set, is the fraction of the stage being loaded
+	// that has arrived (0 to 1): heartbeats report it while a load runs,
+	// and the dashboard shows it. Without it they report 0 until loaded.
+	LoadProgress func() float32
 	// Metrics, when set, counts what the worker refused; nil counts into a
 	// private one.
 	Metrics *Metrics
@@ -382,7 +386,11 @@ func (m *member) heartbeat(life tabshardv1.Lifecycle) {
 	}
 	m.mu.Lock()
 	hb := &tabshardv1.Heartbeat{WorkerId: m.id, Epoch: m.reported, LoadedStage: int32(m.loaded), LoadProgress: m.progress, Lifecycle: life}
+	loading := m.loading >= 0
 	m.mu.Unlock()
+	if loading && m.cfg.LoadProgress != nil {
+		hb.LoadProgress = min(max(m.cfg.LoadProgress(), 0), 1)
+	}
 	if err := bus.Publish(m.nc, m.subj.Heartbeat(m.id), hb); err != nil {
 		m.cfg.Logger.Warn("heartbeat", "err", err)
 	}
