@@ -63,6 +63,9 @@ func (t tab) waitReady(notID string, timeout time.Duration, enc *json.Encoder) (
 		if s.Phase == wasmworker.PhaseRefused {
 			return s, fmt.Errorf("tab %s refused: %s", t.name, s.Error)
 		}
+		if s.Phase == wasmworker.PhaseError && s.Backend == "" { // it stopped before choosing a backend: final
+			return s, fmt.Errorf("tab %s stopped: %s", t.name, s.Error)
+		}
 		if time.Now().After(deadline) {
 			return s, fmt.Errorf("tab %s: not ready after %v (phase %s, %d of %d bytes loaded, error %q)",
 				t.name, timeout, s.Phase, s.LoadedBytes, s.StageBytes, s.Error)
