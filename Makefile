@@ -110,6 +110,13 @@ test-gpu-chromium: ## the same suite in headless Chromium (WebGPU on SwiftShader
 bench-gpu: ## WebGPU kernel benchmarks, Node + Dawn (BENCH=regexp, SMALL=1: small shapes)
 	scripts/bench-gpu
 
+.PHONY: bench-load chromium-bundle
+bench-load: ## a 5 GB stage of random Llama-3-70B bytes through the Range server into a Node.js tab and a Chromium tab: rate, wasm heap, reload from Cache Storage (PRESET, LAYERS, POLICY, TABS)
+	scripts/bench-load
+
+chromium-bundle: ## Debian's headless Chromium in three carryable pieces for the GPU machine (.gpu/chromium-parts)
+	scripts/chromium-bundle build
+
 # The browser tests in test-unit need Chromium: install it first (CI runs
 # as root; TABSHARD_SKIP_BROWSER=1 skips the browser tests and this).
 .PHONY: test-deps
