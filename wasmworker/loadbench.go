@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/tabshard/tabshard/model"
@@ -29,6 +30,43 @@ type LoadReport struct {
 	HeapHighWater uint64 `json:"heap_high_water"`
 	// HeapBefore is the same before the first request.
 	HeapBefore uint64 `json:"heap_before"`
+	// StreamSeconds is from the first Range request to the last answer:
+	// the bytes' time without the device's start and the pipelines'
+	// compilation; StreamBytesPerSecond the bytes over it.
+	StreamSeconds        float64 `json:"stream_seconds"`
+	StreamBytesPerSecond float64 `json:"stream_bytes_per_second"`
+}
+
+// rangeSpan times the Range requests that pass through it.
+type rangeSpan struct {
+	next        http.RoundTripper
+	now         func() time.Time
+	mu          sync.Mutex
+	first, last time.Time
+}
+
+func (t *rangeSpan) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get("Range") == "" {
+		return t.next.RoundTrip(req)
+	}
+	start := t.now()
+	resp, err := t.next.RoundTrip(req)
+	end := t.now()
+	t.mu.Lock()
+	if t.first.IsZero() || start.Before(t.first) {
+		t.first = start
+	}
+	if end.After(t.last) {
+		t.last = end
+	}
+	t.mu.Unlock()
+	return resp, err
+}
+
+func (t *rangeSpan) seconds() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last.Sub(t.first).Seconds()
 }
 
 // ErrLoadBench is a load measurement that could not run.
@@ -41,7 +79,8 @@ var ErrLoadBench = errors.New("load measurement")
 // reports the time, the bytes and the heap's high-water mark. The stage is
 // closed afterwards when its Compute has a Close method.
 func MeasureLoad(ctx context.Context, modelURL string, r worker.Range, backend func(src io.ReaderAt) agent.Loader, next http.RoundTripper, store Store, now func() time.Time) (LoadReport, error) {
-	ct := &CachingTransport{Next: next, Store: store}
+	span := &rangeSpan{next: next, now: now}
+	ct := &CachingTransport{Next: span, Store: store}
 	client := &http.Client{Transport: ct, Timeout: 10 * time.Minute}
 	src := &rangeSource{client: client}
 	src.setURL(modelURL)
@@ -75,6 +114,9 @@ func MeasureLoad(ctx context.Context, modelURL string, r worker.Range, backend f
 	rep := LoadReport{StageBytes: StageBytes(m, r), Fetched: fetched, Cached: cached, Seconds: secs, HeapHighWater: ms.Sys, HeapBefore: before}
 	if secs > 0 {
 		rep.BytesPerSecond = float64(fetched+cached) / secs
+	}
+	if rep.StreamSeconds = span.seconds(); rep.StreamSeconds > 0 {
+		rep.StreamBytesPerSecond = float64(fetched+cached) / rep.StreamSeconds
 	}
 	return rep, nil
 }

@@ -40,6 +40,9 @@ type Status struct {
 	StageBytes  int64 `json:"stage_bytes"`  // the stage's tensors
 	LoadedBytes int64 `json:"loaded_bytes"` // of those, read so far
 	CachedBytes int64 `json:"cached_bytes"` // read from browser storage
+	// LoadSeconds is how long the last stage's load took, from its first
+	// request to the stage ready to compute (0 until one is loaded).
+	LoadSeconds float64 `json:"load_seconds"`
 
 	Positions       int64   `json:"positions"`    // positions run, prefill included
 	DecodeSteps     int64   `json:"decode_steps"` // one-position steps

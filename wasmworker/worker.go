@@ -450,12 +450,15 @@ func (w *Worker) meteredLoader(load agent.Loader) agent.Loader {
 		loadStart, cachedStart := base, cached
 		stop := w.progressEvery(ctx, 100*time.Millisecond, loadStart, cachedStart)
 		restore := collectOftenWhileLoading()
+		began := w.status.now()
 		c, err := load(ctx, m, r)
+		took := w.status.now().Sub(began)
 		restore()
 		stop()
 		if err != nil {
 			return nil, err
 		}
+		w.status.update(func(s *Status) { s.LoadSeconds = took.Seconds() })
 		return meteredCompute{Compute: c, t: w.status}, nil
 	}
 }

@@ -17,7 +17,8 @@ type report struct {
 	Event   string  `json:"event"` // ready, reloaded, status, error
 	Tab     string  `json:"tab"`
 	Seconds float64 `json:"seconds,omitempty"` // page opened (or reloaded) to ready
-	// LoadBytesPerSecond is the stage's bytes over Seconds.
+	// LoadBytesPerSecond is the stage's bytes over the worker's own
+	// LoadSeconds (the stage's load alone, without the page's start).
 	LoadBytesPerSecond float64 `json:"load_bytes_per_second,omitempty"`
 	wasmworker.Status
 }
@@ -80,8 +81,8 @@ func (t tab) waitReady(notID string, timeout time.Duration, enc *json.Encoder) (
 
 func readyReport(event, name string, s wasmworker.Status, took time.Duration) report {
 	r := report{Event: event, Tab: name, Seconds: took.Seconds(), Status: s}
-	if took > 0 {
-		r.LoadBytesPerSecond = float64(s.StageBytes) / took.Seconds()
+	if s.LoadSeconds > 0 {
+		r.LoadBytesPerSecond = float64(s.StageBytes) / s.LoadSeconds
 	}
 	return r
 }

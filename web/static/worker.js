@@ -38,7 +38,8 @@ function render(s) {
   const total = s.stage_bytes || 0;
   $("progress").value = total > 0 ? Math.min(1, s.loaded_bytes / total) : 0;
   $("loaded").textContent = total > 0
-    ? `${fmtBytes(s.loaded_bytes)} of ${fmtBytes(total)}` + (s.cached_bytes ? ` (${fmtBytes(s.cached_bytes)} from browser storage)` : "")
+    ? `${fmtBytes(s.loaded_bytes)} of ${fmtBytes(total)}` + (s.cached_bytes ? ` (${fmtBytes(s.cached_bytes)} from browser storage)` : "") +
+      (s.load_seconds ? ` in ${fmtNum(s.load_seconds, 1)} s` : "")
     : "waiting for an assignment";
   $("budget").textContent = fmtBytes(s.memory_budget);
   $("wasm_memory").textContent = fmtBytes(s.wasm_memory);
