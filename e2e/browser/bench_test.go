@@ -50,12 +50,15 @@ func TestLinkBench(t *testing.T) {
 		{"webrtc", a, b, "WebRTC data channel, two Chromium processes"},
 		{"nats", a, b, "NATS over WebSocket, through the server"},
 	} {
-		page := func(role, id, peer string) string {
-			return fmt.Sprintf("%s/static/linkbench.html?role=%s&id=%s&peer=%s&kind=%s&n16=%d&n8m=%d", base, role, id, peer, c.kind, n16, n8m)
+		page := func(role, name, peer string) string {
+			return fmt.Sprintf("%s/static/linkbench.html?role=%s&name=%s&token=%s&peer=%s&kind=%s&n16=%d&n8m=%d", base, role, name, joinToken, peer, c.kind, n16, n8m)
 		}
-		pong := c.pong.open(c.kind+"-pong", page("pong", c.kind+"-pong", c.kind+"-ping"))
-		waitBench(t, pong, func(s string) bool { return strings.Contains(s, "echoing") })
-		ping := c.ping.open(c.kind+"-ping", page("ping", c.kind+"-ping", c.kind+"-pong"))
+		pong := c.pong.open(c.kind+"-pong", page("pong", c.kind+"-pong", ""))
+		var echoing struct {
+			WorkerID string `json:"worker_id"`
+		}
+		json.Unmarshal([]byte(waitBench(t, pong, func(s string) bool { return strings.Contains(s, "echoing") })), &echoing)
+		ping := c.ping.open(c.kind+"-ping", page("ping", c.kind+"-ping", echoing.WorkerID))
 		out := waitBench(t, ping, func(s string) bool { return strings.Contains(s, "results") })
 		var r struct{ Results []result }
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
