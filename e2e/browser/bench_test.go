@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 // for a decode-sized (16 KiB) and a prefill-sized (8 MiB) activation, in
 // the network namespace of TestWebRTCBetweenBrowsers. It is a benchmark,
 // not a test: `make bench` runs it (TABSHARD_BENCH=1) and prints the table
-// BENCHMARKS.md keeps.
+// BENCHMARKS.md keeps. TABSHARD_BENCH_LINKS=broadcast,nats,... runs only
+// those links (js-broadcast, broadcast, webrtc, nats).
 func TestLinkBench(t *testing.T) {
 	if os.Getenv("TABSHARD_BENCH") != "1" {
 		t.Skip("a benchmark: make bench runs it (TABSHARD_BENCH=1)")
@@ -46,10 +48,14 @@ func TestLinkBench(t *testing.T) {
 		ping, pong *browser
 		where      string
 	}{
+		{"js-broadcast", a, a, "BroadcastChannel in plain JavaScript (the floor: no Go, no copies into wasm)"},
 		{"broadcast", a, a, "BroadcastChannel, two tabs of one browser"},
 		{"webrtc", a, b, "WebRTC data channel, two Chromium processes"},
 		{"nats", a, b, "NATS over WebSocket, through the server"},
 	} {
+		if only := os.Getenv("TABSHARD_BENCH_LINKS"); only != "" && !slices.Contains(strings.Split(only, ","), c.kind) {
+			continue
+		}
 		page := func(role, name, peer string) string {
 			return fmt.Sprintf("%s/static/linkbench.html?role=%s&name=%s&token=%s&peer=%s&kind=%s&n16=%d&n8m=%d", base, role, name, joinToken, peer, c.kind, n16, n8m)
 		}

@@ -19,7 +19,8 @@ const (
 // (one origin). Each tab listens on a channel named for its worker id and
 // says hello on the cluster's presence channel every second; a peer that
 // said hello within helloTTL is reached. Frames are copied once, to the
-// peer's channel only.
+// peer's channel only, whole: a BroadcastChannel message has no size
+// limit below an activation's.
 type Broadcast struct {
 	prefix string
 	// Presence, when set, adds what the tab wants its neighbours (and the
@@ -32,12 +33,15 @@ type Broadcast struct {
 	hello js.Value
 	out   map[string]js.Value
 	seen  map[string]time.Time
-	recv  func(from string, frame []byte)
+	recv  func(from string, frame Received)
+	msg   js.Value // {from, data}, reused for every frame
+
+	bufs frameBuffers
 }
 
 // NewBroadcast opens the presence channel of cluster.
 func NewBroadcast(cluster string) *Broadcast {
-	b := &Broadcast{prefix: "tabshard/" + cluster + "/", out: map[string]js.Value{}, seen: map[string]time.Time{}}
+	b := &Broadcast{prefix: "tabshard/" + cluster + "/", out: map[string]js.Value{}, seen: map[string]time.Time{}, msg: js.Global().Get("Object").New()}
 	b.hello = js.Global().Get("BroadcastChannel").New(b.prefix + "hello")
 	b.hello.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		b.onHello(args[0].Get("data"))
@@ -106,19 +110,23 @@ func (b *Broadcast) SetSelf(id string) {
 		b.inbox.Call("close")
 	}
 	b.self = id
+	b.msg.Set("from", id)
 	b.inbox = js.Global().Get("BroadcastChannel").New(b.prefix + "to/" + id)
+	uint8Array := js.Global().Get("Uint8Array")
 	b.inbox.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
 		d := args[0].Get("data")
-		if d.Type() != js.TypeObject || d.Get("from").Type() != js.TypeString {
+		if d.Type() != js.TypeObject {
 			return nil
 		}
-		frame := make([]byte, d.Get("data").Get("byteLength").Int())
-		js.CopyBytesToGo(frame, d.Get("data"))
+		from, data := d.Get("from"), d.Get("data")
+		if from.Type() != js.TypeString || !data.InstanceOf(uint8Array) {
+			return nil
+		}
 		b.mu.Lock()
 		recv := b.recv
 		b.mu.Unlock()
 		if recv != nil {
-			recv(d.Get("from").String(), frame)
+			recv(from.String(), received(data)) // read once, into the message's buffer
 		}
 		return nil
 	}))
@@ -151,31 +159,32 @@ func (b *Broadcast) State(peer string) string {
 	return "gone"
 }
 
-func (b *Broadcast) Send(peer string, frame []byte) error {
+// FrameLimit: a BroadcastChannel carries a whole activation in one
+// message.
+func (b *Broadcast) FrameLimit() int { return DefaultMaxMessage + headerSize }
+
+// Send writes frame once into a reused JavaScript buffer of its size and
+// posts it to peer's channel (which clones it: BroadcastChannel takes no
+// transfer list).
+func (b *Broadcast) Send(peer string, frame *Frame) error {
 	b.mu.Lock()
 	ch, ok := b.out[peer]
 	if !ok {
 		ch = js.Global().Get("BroadcastChannel").New(b.prefix + "to/" + peer)
 		b.out[peer] = ch
 	}
-	self := b.self
+	msg := b.msg
 	b.mu.Unlock()
-	data := js.Global().Get("Uint8Array").New(len(frame))
-	js.CopyBytesToJS(data, frame)
-	return post(ch, js.ValueOf(map[string]any{"from": self, "data": data}))
-}
-
-func post(ch, msg js.Value) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("broadcast: %v", r)
+	return b.bufs.write(frame, func(u js.Value) error {
+		msg.Set("data", u)
+		if err := call(ch, "postMessage", msg); err != nil {
+			return fmt.Errorf("broadcast: %w", err)
 		}
-	}()
-	ch.Call("postMessage", msg)
-	return nil
+		return nil
+	})
 }
 
-func (b *Broadcast) Receive(fn func(from string, frame []byte)) {
+func (b *Broadcast) Receive(fn func(from string, frame Received)) {
 	b.mu.Lock()
 	b.recv = fn
 	b.mu.Unlock()

@@ -20,7 +20,9 @@ type Memory struct {
 	link tabshardv1.Link
 	mu   sync.Mutex
 	self string
-	recv func(from string, frame []byte)
+	recv func(from string, frame Received)
+	// MaxFrame is FrameLimit (0: MaxFrame, a data channel's).
+	MaxFrame int
 }
 
 // NewMemory joins a Hub as a BroadcastChannel link: the plan's
@@ -62,7 +64,14 @@ func (m *Memory) State(peer string) string {
 	return ""
 }
 
-func (m *Memory) Send(peer string, frame []byte) error {
+func (m *Memory) FrameLimit() int {
+	if m.MaxFrame > 0 {
+		return m.MaxFrame
+	}
+	return MaxFrame
+}
+
+func (m *Memory) Send(peer string, frame *Frame) error {
 	p := m.peer(peer)
 	if p == nil {
 		return errors.New("memory link: no such peer")
@@ -74,12 +83,12 @@ func (m *Memory) Send(peer string, frame []byte) error {
 	recv := p.recv
 	p.mu.Unlock()
 	if recv != nil {
-		recv(self, append([]byte(nil), frame...))
+		recv(self, Bytes(frame.AppendTo(nil)))
 	}
 	return nil
 }
 
-func (m *Memory) Receive(fn func(from string, frame []byte)) {
+func (m *Memory) Receive(fn func(from string, frame Received)) {
 	m.mu.Lock()
 	m.recv = fn
 	m.mu.Unlock()

@@ -41,7 +41,7 @@ type WebRTC struct {
 	self  string
 	sub   *nats.Subscription
 	peers map[string]*rtcPeer
-	recv  func(from string, frame []byte)
+	recv  func(from string, frame Received)
 }
 
 type rtcPeer struct {
@@ -149,20 +149,23 @@ func (w *WebRTC) State(peer string) string {
 	return ""
 }
 
-func (w *WebRTC) Receive(fn func(from string, frame []byte)) {
+func (w *WebRTC) Receive(fn func(from string, frame Received)) {
 	w.mu.Lock()
 	w.recv = fn
 	w.mu.Unlock()
 }
 
-func (w *WebRTC) Send(peer string, frame []byte) error {
+// FrameLimit is a data channel message's: MaxFrame.
+func (w *WebRTC) FrameLimit() int { return MaxFrame }
+
+func (w *WebRTC) Send(peer string, frame *Frame) error {
 	w.mu.Lock()
 	p := w.peers[peer]
 	w.mu.Unlock()
 	if p == nil || p.dc == nil {
 		return fmt.Errorf("webrtc: no data channel to %s", peer)
 	}
-	return p.dc.Send(frame)
+	return sendFrame(p.dc, frame)
 }
 
 // Connect offers a data channel to peer unless one is open or being set
@@ -236,7 +239,7 @@ func (w *WebRTC) wire(peer string, p *rtcPeer, dc *webrtc.DataChannel) {
 	w.mu.Unlock()
 	dc.OnOpen(func() { w.setState(peer, p, "open") })
 	dc.OnClose(func() { w.setState(peer, p, "failed") })
-	onMessage(dc, func(frame []byte) {
+	onMessage(dc, func(frame Received) {
 		w.mu.Lock()
 		recv := w.recv
 		w.mu.Unlock()
