@@ -150,6 +150,19 @@ func (b *Broadcast) Reaches(peer string) bool {
 	return ok && time.Since(t) < helloTTL
 }
 
+// Peers are the tabs that said hello within helloTTL.
+func (b *Broadcast) Peers() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for id, t := range b.seen {
+		if time.Since(t) < helloTTL {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (b *Broadcast) Connect(string) {}
 
 func (b *Broadcast) State(peer string) string {

@@ -54,6 +54,22 @@ func (m *Memory) peer(id string) *Memory {
 	return m.hub.peers[id]
 }
 
+// Peers are the other transports on the hub.
+func (m *Memory) Peers() []string {
+	m.mu.Lock()
+	self := m.self
+	m.mu.Unlock()
+	m.hub.mu.Lock()
+	defer m.hub.mu.Unlock()
+	var out []string
+	for id := range m.hub.peers {
+		if id != self {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (m *Memory) Reaches(peer string) bool { return m.peer(peer) != nil }
 func (m *Memory) Connect(string)           {}
 

@@ -59,8 +59,10 @@ type Mux struct {
 
 	mu      sync.Mutex
 	deliver func(*tabshardv1.Activation)
-	reasm   map[string]*Reassembler // kind/from → its frames
-	stats   map[string]*Stats       // kind/peer
+	reasm   map[string]*Reassembler         // kind/from → its frames
+	stats   map[string]*Stats               // kind/peer
+	pings   map[string]map[uint64]time.Time // kind/peer → pings awaiting their pong
+	lat     map[string]latency              // kind/peer → measured latency
 }
 
 // NewMux makes a Mux over transports, one per link, in order of
@@ -69,11 +71,11 @@ func NewMux(log *slog.Logger, transports ...Transport) *Mux {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Mux{transports: transports, log: log, now: time.Now, reasm: map[string]*Reassembler{}, stats: map[string]*Stats{}}
+	m := &Mux{transports: transports, log: log, now: time.Now, reasm: map[string]*Reassembler{}, stats: map[string]*Stats{},
+		pings: map[string]map[uint64]time.Time{}, lat: map[string]latency{}}
 	m.ids.Store(uint64(time.Now().UnixNano()))
 	for _, t := range transports {
-		kind, limit := t.Kind(), t.FrameLimit()
-		t.Receive(func(from string, frame Received) { m.onFrame(kind, limit, from, frame) })
+		t.Receive(func(from string, frame Received) { m.onFrame(t, from, frame) })
 	}
 	return m
 }
@@ -141,11 +143,12 @@ func (m *Mux) send(t Transport, to string, a *tabshardv1.Activation) {
 	m.count(t.Kind(), to, func(s *Stats) { s.Sent++; s.SentBytes += int64(len(head) + len(payload)) })
 }
 
-func (m *Mux) onFrame(kind string, limit int, from string, frame Received) {
+func (m *Mux) onFrame(t Transport, from string, frame Received) {
+	kind := t.Kind()
 	m.mu.Lock()
 	r := m.reasm[kind+"/"+from]
 	if r == nil {
-		r = &Reassembler{MaxFrame: limit}
+		r = &Reassembler{MaxFrame: t.FrameLimit()}
 		m.reasm[kind+"/"+from] = r
 	}
 	k, msg, err := r.AddFrom(frame, m.now())
@@ -157,6 +160,10 @@ func (m *Mux) onFrame(kind string, limit int, from string, frame Received) {
 		return
 	}
 	if msg == nil {
+		return
+	}
+	if k == KindPing || k == KindPong {
+		m.onProbe(t, from, k, msg)
 		return
 	}
 	a, err := DecodeActivation(k, msg)

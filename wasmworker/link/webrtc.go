@@ -140,6 +140,19 @@ func (w *WebRTC) Reaches(peer string) bool {
 	return p != nil && p.state == "open"
 }
 
+// Peers are the peers with an open data channel.
+func (w *WebRTC) Peers() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for id, p := range w.peers {
+		if p.state == "open" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (w *WebRTC) State(peer string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
