@@ -101,19 +101,21 @@ func Split(kind byte, id uint64, msg []byte) [][]byte {
 }
 
 // Received is a frame as a transport received it, where it lies (a
-// JavaScript buffer in a browser). Read copies its bytes from off into
-// dst: the Reassembler reads the header, then the body straight to where
-// the message is put back together — the one copy into Go memory.
+// JavaScript buffer in a browser). Read copies its first len(dst) bytes
+// into dst: the Reassembler reads the header, then the whole frame so
+// that its body lands where the message is put back together — the one
+// copy into Go memory, with no view to make on the JavaScript side (a
+// Go-held JavaScript object costs far more than 20 bytes copied twice).
 type Received interface {
 	Len() int
-	Read(dst []byte, off int)
+	Read(dst []byte)
 }
 
 // Bytes is a Received frame in Go memory.
 type Bytes []byte
 
-func (b Bytes) Len() int                 { return len(b) }
-func (b Bytes) Read(dst []byte, off int) { copy(dst, b[off:]) }
+func (b Bytes) Len() int        { return len(b) }
+func (b Bytes) Read(dst []byte) { copy(dst, b) }
 
 // header is a parsed frame header.
 type header struct {
@@ -131,7 +133,7 @@ func parse(r Received, maxFrame int) (header, error) {
 	case n < headerSize:
 		return header{}, fmt.Errorf("%w: %d bytes, shorter than a header", ErrFrame, n)
 	}
-	r.Read(f[:], 0)
+	r.Read(f[:])
 	if f[0] != magic0 || f[1] != magic1 || f[2] != version {
 		return header{}, fmt.Errorf("%w: bad magic or version % x", ErrFrame, f[:3])
 	}
@@ -196,9 +198,9 @@ func (r *Reassembler) AddFrom(frame Received, now time.Time) (byte, []byte, erro
 		return 0, nil, fmt.Errorf("%w: %d frames announced (at most %d bytes)", ErrTooLarge, h.count, limit)
 	}
 	if h.count == 1 {
-		body := make([]byte, n)
-		frame.Read(body, headerSize)
-		return h.kind, body, nil
+		whole := make([]byte, headerSize+n)
+		frame.Read(whole)
+		return h.kind, whole[headerSize:], nil
 	}
 	r.expire(now)
 	p := r.pending[h.id]
@@ -206,25 +208,32 @@ func (r *Reassembler) AddFrom(frame Received, now time.Time) (byte, []byte, erro
 	case p == nil && h.index != 0:
 		return 0, nil, fmt.Errorf("%w: frame %d of message %x without its start", ErrFrame, h.index, h.id)
 	case p == nil:
-		p = &partial{kind: h.kind, buf: make([]byte, 0, min(int64(h.count)*int64(n), int64(limit), preallocate))}
+		// buf starts with a header's room: each frame is read whole to
+		// just before where its body goes (see below).
+		p = &partial{kind: h.kind, buf: make([]byte, headerSize, headerSize+min(int64(h.count)*int64(n), int64(limit), preallocate))}
 		r.add(h.id, p)
 	case h.index != p.next || h.kind != p.kind:
 		delete(r.pending, h.id)
 		return 0, nil, fmt.Errorf("%w: frame %d of message %x, expected %d", ErrFrame, h.index, h.id, p.next)
 	}
-	if len(p.buf)+n > limit {
+	if len(p.buf)-headerSize+n > limit {
 		delete(r.pending, h.id)
 		return 0, nil, fmt.Errorf("%w: message %x passes %d bytes", ErrTooLarge, h.id, limit)
 	}
+	// The frame's header lands on the last headerSize bytes so far, put
+	// back after: its body goes where it belongs in one read.
 	at := len(p.buf)
+	var under [headerSize]byte
+	copy(under[:], p.buf[at-headerSize:at])
 	p.buf = slices.Grow(p.buf, n)[:at+n]
-	frame.Read(p.buf[at:], headerSize)
+	frame.Read(p.buf[at-headerSize:])
+	copy(p.buf[at-headerSize:at], under[:])
 	p.next, p.last = p.next+1, now
 	if p.next < h.count {
 		return 0, nil, nil
 	}
 	delete(r.pending, h.id)
-	return p.kind, p.buf, nil
+	return p.kind, p.buf[headerSize:], nil
 }
 
 func (r *Reassembler) add(id uint64, p *partial) {

@@ -2,6 +2,7 @@ package link
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"syscall/js"
 )
@@ -23,15 +24,9 @@ func received(data js.Value) jsFrame {
 
 func (f jsFrame) Len() int { return f.n }
 
-// Read copies from off into dst: js.CopyBytesToGo copies as many bytes as
-// the shorter side has, so only an offset needs a view.
-func (f jsFrame) Read(dst []byte, off int) {
-	src := f.u
-	if off > 0 {
-		src = f.u.Call("subarray", off, off+len(dst))
-	}
-	js.CopyBytesToGo(dst, src)
-}
+// Read copies the frame's first len(dst) bytes: js.CopyBytesToGo copies
+// as many bytes as the shorter side has.
+func (f jsFrame) Read(dst []byte) { js.CopyBytesToGo(dst, f.u) }
 
 // frameBuffers keeps a few Uint8Arrays to write frames into, by exact
 // size: postMessage clones a view's whole ArrayBuffer, and a fresh
@@ -42,46 +37,82 @@ func (f jsFrame) Read(dst []byte, off int) {
 // size, a prefill's frames MaxFrame but the last.
 type frameBuffers struct {
 	mu    sync.Mutex // held from get to the link's send
-	by    map[int]js.Value
+	by    map[int]*frameBuffer
 	order []int // sizes, least recently used first
 }
 
-// keepSizes bounds the buffers kept.
-const keepSizes = 4
+// frameBuffer is one buffer and its views from an offset to the end,
+// made once: a JavaScript object returned to Go costs tens of µs.
+type frameBuffer struct {
+	u     js.Value
+	views map[int]js.Value
+}
+
+func (b *frameBuffer) view(off int) js.Value {
+	if off == 0 {
+		return b.u
+	}
+	v, ok := b.views[off]
+	if !ok {
+		if len(b.views) >= keepViews {
+			clear(b.views)
+		}
+		v = b.u.Call("subarray", off)
+		b.views[off] = v
+	}
+	return v
+}
+
+// Bounds of the buffers and views kept.
+const (
+	keepSizes = 4
+	keepViews = 8
+	// inline is the largest first part written with the header from one
+	// Go buffer (an activation's meta).
+	inline = 4 << 10
+)
 
 // write copies f into a buffer of exactly f.Len() bytes and passes it to
-// send, holding the buffers until send returns.
+// send, holding the buffers until send returns: the header and a small
+// first part in one copy, the rest (the payload) in one copy each.
 func (b *frameBuffers) write(f *Frame, send func(u js.Value) error) error {
 	n := f.Len()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.by == nil {
-		b.by = map[int]js.Value{}
+	buf := b.get(n)
+	parts := f.Body
+	first := f.Header[:]
+	if len(parts) > 0 && len(parts[0]) <= inline {
+		first = append(first, parts[0]...)
+		parts = parts[1:]
 	}
-	u, ok := b.by[n]
-	if !ok {
+	js.CopyBytesToJS(buf.u, first)
+	off := len(first)
+	for _, part := range parts {
+		js.CopyBytesToJS(buf.view(off), part) // copies len(part) bytes
+		off += len(part)
+	}
+	return send(buf.u)
+}
+
+// get is the buffer of n bytes, made when none is kept.
+func (b *frameBuffers) get(n int) *frameBuffer {
+	if b.by == nil {
+		b.by = map[int]*frameBuffer{}
+	}
+	buf, ok := b.by[n]
+	if ok {
+		b.order = slices.DeleteFunc(b.order, func(s int) bool { return s == n })
+	} else {
 		if len(b.order) == keepSizes {
 			delete(b.by, b.order[0])
 			b.order = b.order[1:]
 		}
-		u = js.Global().Get("Uint8Array").New(n)
-		b.by[n] = u
-	} else {
-		for i, s := range b.order {
-			if s == n {
-				b.order = append(b.order[:i], b.order[i+1:]...)
-				break
-			}
-		}
+		buf = &frameBuffer{u: js.Global().Get("Uint8Array").New(n), views: map[int]js.Value{}}
+		b.by[n] = buf
 	}
 	b.order = append(b.order, n)
-	js.CopyBytesToJS(u, f.Header[:])
-	off := headerSize
-	for _, part := range f.Body {
-		js.CopyBytesToJS(u.Call("subarray", off, off+len(part)), part)
-		off += len(part)
-	}
-	return send(u)
+	return buf
 }
 
 // call calls v.method(args...), turning a thrown exception into an error.

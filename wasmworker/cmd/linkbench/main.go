@@ -41,6 +41,9 @@ type Result struct {
 	HopP50   float64 `json:"hop_p50_ms"`
 	HopP99   float64 `json:"hop_p99_ms"`
 	MBPerSec float64 `json:"mb_per_s"` // message bytes over the median hop
+	// SendP50 is the median time the ping spends in its send call
+	// (encoding, the copy into JavaScript, handing it to the link).
+	SendP50 float64 `json:"send_p50_ms"`
 }
 
 func report(v any) {
@@ -164,12 +167,15 @@ func pingPong(kind, self string, size, n int, send func(*tabshardv1.Activation) 
 	for len(got) > 0 {
 		<-got
 	}
-	var rtts []float64
+	var rtts, sends []float64
 	for i := -3; i < n; i++ {
 		a.FirstPosition = uint32(i + 3)
 		start := time.Now()
 		if err := send(a); err != nil {
 			return Result{}, err
+		}
+		if i >= 0 {
+			sends = append(sends, float64(time.Since(start).Microseconds())/1000)
 		}
 		for {
 			select {
@@ -187,8 +193,9 @@ func pingPong(kind, self string, size, n int, send func(*tabshardv1.Activation) 
 		}
 	}
 	slices.Sort(rtts)
+	slices.Sort(sends)
 	p50, p99 := rtts[len(rtts)/2]/2, rtts[min(len(rtts)-1, len(rtts)*99/100)]/2
-	return Result{Kind: kind, Bytes: size, N: n, HopP50: p50, HopP99: p99, MBPerSec: float64(size) / (1 << 20) / (p50 / 1000)}, nil
+	return Result{Kind: kind, Bytes: size, N: n, HopP50: p50, HopP99: p99, MBPerSec: float64(size) / (1 << 20) / (p50 / 1000), SendP50: sends[len(sends)/2]}, nil
 }
 
 // join admits this tab as a worker named name with the join token.
