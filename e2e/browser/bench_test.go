@@ -19,16 +19,28 @@ import (
 // the network namespace of TestWebRTCBetweenBrowsers. It is a benchmark,
 // not a test: `make bench` runs it (TABSHARD_BENCH=1) and prints the table
 // BENCHMARKS.md keeps. TABSHARD_BENCH_LINKS=broadcast,nats,... runs only
-// those links (js-broadcast, broadcast, webrtc, nats).
+// those links (js-broadcast, broadcast, webrtc, nats);
+// TABSHARD_LINKBENCH_WASM=path runs a linkbench.wasm built elsewhere (the
+// commit before a change, to compare on the same machine).
 func TestLinkBench(t *testing.T) {
 	if os.Getenv("TABSHARD_BENCH") != "1" {
 		t.Skip("a benchmark: make bench runs it (TABSHARD_BENCH=1)")
 	}
 	skipWithoutBrowser(t)
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(wasmDir, "linkbench.wasm"), "github.com/tabshard/tabshard/wasmworker/cmd/linkbench")
-	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the link benchmark: %v\n%s", err, out)
+	if prebuilt := os.Getenv("TABSHARD_LINKBENCH_WASM"); prebuilt != "" { // another build's, to compare
+		b, err := os.ReadFile(prebuilt)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(wasmDir, "linkbench.wasm"), b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(wasmDir, "linkbench.wasm"), "github.com/tabshard/tabshard/wasmworker/cmd/linkbench")
+		build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building the link benchmark: %v\n%s", err, out)
+		}
 	}
 	ns := netns(t)
 	base := startHelper(t, ns)
