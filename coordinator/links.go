@@ -51,3 +51,10 @@ func (r *linkReports) latency(from, to string, link tabshardv1.Link) float64 {
 	defer r.mu.Unlock()
 	return r.by[from][linkKey{to, link}]
 }
+
+// LinkLatency is what worker from last reported, in its heartbeats, of
+// its link to worker to (0: nothing): what the planner costs that hop
+// with, bounded (planner.WithLinks).
+func (c *Coordinator) LinkLatency(from, to string, link tabshardv1.Link) float64 {
+	return c.links.latency(from, to, link)
+}
