@@ -232,3 +232,29 @@ func FuzzReassembler(f *testing.F) {
 		}
 	})
 }
+
+func TestCutTrailer(t *testing.T) {
+	frame := Split(KindActivation, 1, []byte("abc"))[0]
+	msg := append(append(bytes.Clone(frame), "w12"...), 3)
+	from, got, ok := cutTrailer(msg)
+	if !ok || from != "w12" || !bytes.Equal(got, frame) {
+		t.Fatalf("%q %x %v", from, got, ok)
+	}
+	for _, bad := range [][]byte{nil, {0}, {5}, {'w', 2}, append(bytes.Clone(frame), 0)} {
+		if _, _, ok := cutTrailer(bad); ok {
+			t.Errorf("%x: cut", bad)
+		}
+	}
+}
+
+// An Owned single-frame message is its body, not a copy; Bytes are
+// copied (the transport keeps them).
+func TestOwnedFrames(t *testing.T) {
+	f := Split(KindActivation, 1, []byte("payload"))[0]
+	var r Reassembler
+	_, owned, _ := r.AddFrom(Owned(f), time.Now())
+	_, copied, _ := r.AddFrom(Bytes(f), time.Now())
+	if &owned[0] != &f[headerSize] || &copied[0] == &f[headerSize] || string(owned) != "payload" || string(copied) != "payload" {
+		t.Errorf("owned %q (aliases: %v), copied %q", owned, &owned[0] == &f[headerSize], copied)
+	}
+}

@@ -117,6 +117,14 @@ type Bytes []byte
 func (b Bytes) Len() int        { return len(b) }
 func (b Bytes) Read(dst []byte) { copy(dst, b) }
 
+// Owned is a Received frame in Go memory that the transport hands over
+// for good (it copied it there itself): a message of one frame is its
+// body, not another copy.
+type Owned []byte
+
+func (b Owned) Len() int        { return len(b) }
+func (b Owned) Read(dst []byte) { copy(dst, b) }
+
 // header is a parsed frame header.
 type header struct {
 	kind         byte
@@ -198,6 +206,9 @@ func (r *Reassembler) AddFrom(frame Received, now time.Time) (byte, []byte, erro
 		return 0, nil, fmt.Errorf("%w: %d frames announced (at most %d bytes)", ErrTooLarge, h.count, limit)
 	}
 	if h.count == 1 {
+		if o, ok := frame.(Owned); ok {
+			return h.kind, o[headerSize:], nil
+		}
 		whole := make([]byte, headerSize+n)
 		frame.Read(whole)
 		return h.kind, whole[headerSize:], nil

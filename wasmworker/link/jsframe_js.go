@@ -72,11 +72,12 @@ const (
 	inline = 4 << 10
 )
 
-// write copies f into a buffer of exactly f.Len() bytes and passes it to
-// send, holding the buffers until send returns: the header and a small
-// first part in one copy, the rest (the payload) in one copy each.
-func (b *frameBuffers) write(f *Frame, send func(u js.Value) error) error {
-	n := f.Len()
+// write copies f, then trailer, into a buffer of exactly their size and
+// passes it to send, holding the buffers until send returns: the header
+// and a small first part in one copy, the rest (the payload) in one copy
+// each.
+func (b *frameBuffers) write(f *Frame, trailer []byte, send func(u js.Value) error) error {
+	n := f.Len() + len(trailer)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	buf := b.get(n)
@@ -88,9 +89,11 @@ func (b *frameBuffers) write(f *Frame, send func(u js.Value) error) error {
 	}
 	js.CopyBytesToJS(buf.u, first)
 	off := len(first)
-	for _, part := range parts {
-		js.CopyBytesToJS(buf.view(off), part) // copies len(part) bytes
-		off += len(part)
+	for _, part := range append(parts, trailer) {
+		if len(part) > 0 {
+			js.CopyBytesToJS(buf.view(off), part) // copies len(part) bytes
+			off += len(part)
+		}
 	}
 	return send(buf.u)
 }

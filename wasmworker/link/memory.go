@@ -99,7 +99,7 @@ func (m *Memory) Send(peer string, frame *Frame) error {
 	recv := p.recv
 	p.mu.Unlock()
 	if recv != nil {
-		recv(self, Bytes(frame.AppendTo(nil)))
+		recv(self, Owned(frame.AppendTo(nil)))
 	}
 	return nil
 }

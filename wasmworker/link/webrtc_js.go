@@ -30,5 +30,5 @@ var rtcBuffers frameBuffers
 // over dc (RTCDataChannel.send copies it into the channel's queue).
 func sendFrame(dc *webrtc.DataChannel, f *Frame) error {
 	v := dc.JSValue()
-	return rtcBuffers.write(f, func(u js.Value) error { return call(v, "send", u) })
+	return rtcBuffers.write(f, nil, func(u js.Value) error { return call(v, "send", u) })
 }
