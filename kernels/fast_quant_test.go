@@ -75,8 +75,8 @@ func TestMatMulFastMatchesCodec(t *testing.T) {
 }
 
 // TestMatMulBatchEqualsMatVec checks that a batch, split over the cores or
-// not, gives each vector the bits of its own matvec (F32's four-vector
-// kernel included).
+// not, gives each vector the bits of its own matvec in pure Go (the
+// four-vector kernel of F32 and Q8_0 included).
 func TestMatMulBatchEqualsMatVec(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, ft := range fastTypes {
@@ -85,12 +85,12 @@ func TestMatMulBatchEqualsMatVec(t *testing.T) {
 			n := shape[2] // F32 dots four vectors at a time: groups and a rest
 			xs := randomF32(rng, n*m.Cols)
 			want := make([]float32, n*m.Rows)
-			func() {
+			withAsm(t, false, func() {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 				for i := range n {
 					m.MatMul(want[i*m.Rows:(i+1)*m.Rows], xs[i*m.Cols:(i+1)*m.Cols], 1)
 				}
-			}()
+			})
 			for _, procs := range []int{1, 2, 3} {
 				func() {
 					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
