@@ -60,3 +60,31 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkMatMulBatchStreamed is BenchmarkMatMulBatch with the weights
+// coming from memory, as a stage's do in a forward pass: it cycles through
+// copies of a 768×2048 matrix filling benchFootprint, four vectors per
+// weight load, on one core.
+func BenchmarkMatMulBatchStreamed(b *testing.B) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, typ := range []DType{F32, Q8_0} {
+		m, _ := randomMatrix(b, rng, typ, 768, 2048)
+		ms := copies(b, m)
+		for _, n := range []int{1, 4, 13, 16, 32} {
+			xs := randomF32(rng, n*m.Cols)
+			ys := make([]float32, n*m.Rows)
+			b.Run(typ.String()+"/B"+strconv.Itoa(n), func(b *testing.B) {
+				b.SetBytes(int64(m.Rows * m.Cols * n))
+				cpu0 := processCPU()
+				i := 0
+				for b.Loop() {
+					ms[i%len(ms)].MatMul(ys, xs, n)
+					i++
+				}
+				cpu := (processCPU() - cpu0).Seconds()
+				b.ReportMetric(float64(m.Rows*m.Cols*n)*float64(b.N)/cpu/1e9, "Gmac/cpu-s")
+			})
+		}
+	}
+}

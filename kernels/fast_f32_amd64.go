@@ -6,7 +6,7 @@ import "unsafe"
 func dotRowsF32AVX2(y *float32, rows int, w *float32, stride int, x *float32, n int)
 
 //go:noescape
-func dotRowsF32x4AVX2(y *float32, rows int, w *float32, stride int, x *float32, n int, ystride int)
+func dotRowsF32x4AVX2(ys *[4]*float32, rows int, w *float32, stride int, xs *[4]*float32, n int, pf *byte, pfLen int)
 
 //go:noescape
 func decodeQ8_0AVX2(dst *float32, src *byte, blocks int)
@@ -28,21 +28,40 @@ func dotRowsF32(y, w []float32, stride int, x []float32) {
 var useBatchAsm = true
 
 // dotRowsF32x4 writes ys[v*ystride+r] = row r of w · xs[v*c:(v+1)*c] for
-// the len(w)/c rows of w (c values each) and the first vectors of xs
-// (n in all), four at a time, each weight group loaded once for four
-// (every output the bits of its own dotRowsF32). It returns how many
-// vectors it did: a multiple of four, 0 without AVX2 or for rows that are
-// not whole panels.
-func dotRowsF32x4(ys []float32, ystride int, w []float32, c int, xs []float32, n int) int {
-	if !useAsm || !useBatchAsm || c%panelWidth != 0 || c == 0 || n < 4 || len(w) < c {
+// the len(w)/c rows of w (c values each, at most matmulTile rows) and the
+// vectors of xs (n in all), four at a time, each weight group loaded once
+// for four (every output the bits of its own dotRowsF32), prefetching next
+// (the bytes of the rows that come after w) meanwhile, a share per four
+// vectors. Two or three vectors left over run as four, the last one
+// repeated into a scratch output; one is left to the caller. It returns
+// how many vectors it did: 0 without AVX2 or for rows that are not whole
+// panels.
+func dotRowsF32x4(ys []float32, ystride int, w []float32, c int, xs []float32, n int, next []byte) int {
+	rows := len(w) / max(c, 1)
+	if !useAsm || !useBatchAsm || c%panelWidth != 0 || c == 0 || n < 2 || rows == 0 || rows > matmulTile {
 		return 0
 	}
-	rows := len(w) / c
-	done := 0
-	for ; done+4 <= n; done += 4 {
-		_ = xs[(done+4)*c-1]
-		_ = ys[(done+3)*ystride+rows-1]
-		dotRowsF32x4AVX2(&ys[done*ystride], rows, unsafe.SliceData(w), c, &xs[done*c], c, ystride)
+	done := n
+	if n%4 == 1 {
+		done--
+	}
+	groups := (done + 3) / 4
+	share := (len(next) + groups - 1) / groups
+	var scratch [matmulTile]float32
+	for g := 0; g < done; g += 4 {
+		var xp, yp [4]*float32
+		for v := range 4 {
+			i := g + v
+			if i >= done {
+				xp[v], yp[v] = xp[v-1], &scratch[0]
+				continue
+			}
+			_, _ = xs[(i+1)*c-1], ys[i*ystride+rows-1]
+			xp[v], yp[v] = &xs[i*c], &ys[i*ystride]
+		}
+		pf := next[:min(share, len(next))]
+		next = next[len(pf):]
+		dotRowsF32x4AVX2(&yp, rows, unsafe.SliceData(w), c, &xp, c, unsafe.SliceData(pf), len(pf))
 	}
 	return done
 }

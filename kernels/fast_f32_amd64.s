@@ -212,25 +212,26 @@ p1done:
 	VADDPS Y6, Y4, Y4 \
 	VADDPS Y4, acc, acc
 
-// func dotRowsF32x4AVX2(y *float32, rows int, w *float32, stride int, x *float32, n int, ystride int)
+// func dotRowsF32x4AVX2(ys *[4]*float32, rows int, w *float32, stride int, xs *[4]*float32, n int, pf *byte, pfLen int)
 //
 // dotRowsF32AVX2 for four vectors at once: vector v is the n values at
-// x + v*n, its outputs at y + v*ystride. Each group of a row is loaded
-// once for the four; each vector's lanes run exactly as in dotRowsF32AVX2,
-// so every output has the bits of its own matvec. n must be a multiple
-// of 64. Low lanes of vectors 0-3 in Y0-Y3, high lanes in Y8-Y11.
-TEXT ·dotRowsF32x4AVX2(SB), NOSPLIT, $0-56
-	MOVQ y+0(FP), R9
+// xs[v], its outputs at ys[v]. Each group of a row is loaded once for the
+// four; each vector's lanes run exactly as in dotRowsF32AVX2, so every
+// output has the bits of its own matvec. n must be a multiple of 64.
+// Meanwhile the pfLen bytes at pf (the rows MatMul reads next) are
+// prefetched, four lines per panel. Low lanes of vectors 0-3 in Y0-Y3,
+// high lanes in Y8-Y11; R9 is the row, R11 walks pf and R15 counts its
+// bytes left.
+TEXT ·dotRowsF32x4AVX2(SB), NOSPLIT, $0-64
+	MOVQ ys+0(FP), R10
 	MOVQ rows+8(FP), CX
 	MOVQ w+16(FP), SI
 	MOVQ stride+24(FP), R8
 	SHLQ $2, R8
-	MOVQ x+32(FP), DI
-	MOVQ n+40(FP), R11
-	SHRQ $6, R11 // whole panels
-	MOVQ ystride+48(FP), R10
-	SHLQ $2, R10
-	LEAQ (R10)(R10*2), R15
+	MOVQ xs+32(FP), DI
+	MOVQ pf+48(FP), R11
+	MOVQ pfLen+56(FP), R15
+	XORQ R9, R9
 	TESTQ CX, CX
 	JZ    x4done
 
@@ -244,18 +245,26 @@ x4row:
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
 	MOVQ   SI, AX
-	MOVQ   n+40(FP), BX
-	SHLQ   $2, BX
-	LEAQ   (DI)(BX*1), R12
-	LEAQ   (R12)(BX*1), R13
-	LEAQ   (R13)(BX*1), R14
-	MOVQ   DI, BX
-	MOVQ   R11, DX
+	MOVQ   0(DI), BX
+	MOVQ   8(DI), R12
+	MOVQ   16(DI), R13
+	MOVQ   24(DI), R14
+	MOVQ   n+40(FP), DX
+	SHRQ   $6, DX // whole panels
 	TESTQ  DX, DX
 	JZ     x4reduce
 
 x4panel:
-	PREFETCH4
+	TESTQ      R15, R15
+	JLE        x4nopf
+	PREFETCHT1 0(R11)
+	PREFETCHT1 64(R11)
+	PREFETCHT1 128(R11)
+	PREFETCHT1 192(R11)
+	ADDQ       $256, R11
+	SUBQ       $256, R15
+
+x4nopf:
 	VMOVUPS 0(AX), Y12
 	VMOVUPS 64(AX), Y13
 	VMOVUPS 128(AX), Y14
@@ -281,11 +290,15 @@ x4panel:
 	JNZ  x4panel
 
 x4reduce:
-	PREDTO(Y0, Y8, X0, 0(R9))
-	PREDTO(Y1, Y9, X1, (R9)(R10*1))
-	PREDTO(Y2, Y10, X2, (R9)(R10*2))
-	PREDTO(Y3, Y11, X3, (R9)(R15*1))
-	ADDQ $4, R9
+	MOVQ 0(R10), DX
+	PREDTO(Y0, Y8, X0, (DX)(R9*4))
+	MOVQ 8(R10), DX
+	PREDTO(Y1, Y9, X1, (DX)(R9*4))
+	MOVQ 16(R10), DX
+	PREDTO(Y2, Y10, X2, (DX)(R9*4))
+	MOVQ 24(R10), DX
+	PREDTO(Y3, Y11, X3, (DX)(R9*4))
+	INCQ R9
 	ADDQ R8, SI
 	DECQ CX
 	JNZ  x4row

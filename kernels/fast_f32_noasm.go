@@ -6,7 +6,7 @@ package kernels
 func dotRowsF32(y, w []float32, stride int, x []float32) { dotRowsF32Go(y, w, stride, x) }
 
 // dotRowsF32x4 does nothing here: MatMul dots one vector at a time.
-func dotRowsF32x4([]float32, int, []float32, int, []float32, int) int { return 0 }
+func dotRowsF32x4([]float32, int, []float32, int, []float32, int, []byte) int { return 0 }
 
 // decodeQ8_0Rows writes the exact float32 values of Q8_0 data src (whole
 // blocks) into dst.

@@ -80,7 +80,7 @@ func TestMatMulFastMatchesCodec(t *testing.T) {
 func TestMatMulBatchEqualsMatVec(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, ft := range fastTypes {
-		for _, shape := range [][3]int{{40, 256, 5}, {600, 512, 5}, {37, 768, 9}, {20, 512, 8}, {19, 256, 6}} {
+		for _, shape := range [][3]int{{40, 256, 5}, {600, 512, 5}, {37, 768, 9}, {20, 512, 8}, {19, 256, 6}, {45, 256, 7}, {33, 256, 3}, {17, 512, 2}} {
 			m, _ := randomMatrix(t, rng, ft.typ, shape[0], shape[1])
 			n := shape[2] // F32 dots four vectors at a time: groups and a rest
 			xs := randomF32(rng, n*m.Cols)

@@ -192,7 +192,8 @@ func (m *Matrix) panelRows(ys, xs []float32, n, begin, end int) {
 	for t := begin; t < end; t += tile {
 		te := min(t+tile, end)
 		w := m.floats(m, buf, t, te)
-		i := dotRowsF32x4(ys[t:], m.Rows, w, c, xs, n)
+		next := m.Data[te*m.RowBytes : min(te+tile, end)*m.RowBytes]
+		i := dotRowsF32x4(ys[t:], m.Rows, w, c, xs, n, next)
 		for ; i < n; i++ {
 			dotRowsF32(ys[i*m.Rows+t:i*m.Rows+te], w, c, xs[i*c:(i+1)*c])
 		}
