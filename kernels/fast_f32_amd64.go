@@ -11,6 +11,9 @@ func dotRowsF32x4AVX2(ys *[4]*float32, rows int, w *float32, stride int, xs *[4]
 //go:noescape
 func decodeQ8_0AVX2(dst *float32, src *byte, blocks int)
 
+//go:noescape
+func dotRowsQ8_0AVX2(y *float32, rows int, w *byte, rowBytes int, x *float32, blocks int)
+
 // dotRowsF32 is dotRowsF32Go, in assembly where the CPU has AVX2.
 func dotRowsF32(y, w []float32, stride int, x []float32) {
 	if !useAsm || len(y) == 0 || len(x) == 0 {
@@ -76,4 +79,18 @@ func decodeQ8_0Rows(dst []float32, src []byte) {
 	}
 	_ = dst[32*blocks-1]
 	decodeQ8_0AVX2(unsafe.SliceData(dst), unsafe.SliceData(src), blocks)
+}
+
+// dotRowsQ8_0 writes y[r] = the panelLanes dot of row begin+r of the Q8_0
+// matrix m with x, for the rows [begin, end): in assembly, the bits of
+// decoding the rows and dotting them with dotRowsF32, without a store;
+// false without AVX2.
+func dotRowsQ8_0(m *Matrix, y, x []float32, begin, end int) bool {
+	if !useAsm || end <= begin {
+		return false
+	}
+	w := m.Data[begin*m.RowBytes : end*m.RowBytes]
+	_, _ = y[end-begin-1], x[m.Cols-1]
+	dotRowsQ8_0AVX2(unsafe.SliceData(y), end-begin, unsafe.SliceData(w), m.RowBytes, unsafe.SliceData(x), m.Cols/32)
+	return true
 }

@@ -346,3 +346,101 @@ q8dblock:
 q8ddone:
 	VZEROUPPER
 	RET
+
+// Q8GROUP sets dst to the float32 values of the eight codes at off(AX)
+// times the scale in sc: the exact weights decodeQ8_0AVX2 writes.
+#define Q8GROUP(off, sc, dst) \
+	VPMOVSXBD off(AX), dst \
+	VCVTDQ2PS dst, dst \
+	VMULPS    sc, dst, dst
+
+// func dotRowsQ8_0AVX2(y *float32, rows int, w *byte, rowBytes int, x *float32, blocks int)
+//
+// y[r] = panelLanes dot of x (blocks×32 values) with the Q8_0 row at
+// w + r*rowBytes, for r < rows: the bits of dotRowsF32AVX2 on the decoded
+// row, without storing it. A panel is two blocks; an odd last block is a
+// panel whose second half is zero. Scales in Y10 and Y11.
+TEXT ·dotRowsQ8_0AVX2(SB), NOSPLIT, $0-48
+	MOVQ  y+0(FP), R9
+	MOVQ  rows+8(FP), CX
+	MOVQ  w+16(FP), SI
+	MOVQ  rowBytes+24(FP), R8
+	MOVQ  x+32(FP), DI
+	MOVQ  blocks+40(FP), R11
+	MOVQ  R11, R10
+	SHRQ  $1, R11 // whole panels
+	ANDQ  $1, R10 // a half panel at the end
+	TESTQ CX, CX
+	JZ    q8pdone
+
+q8prow:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   SI, AX
+	MOVQ   DI, BX
+	MOVQ   R11, DX
+	TESTQ  DX, DX
+	JZ     q8phalf
+
+q8ppanel:
+	PREFETCHT1   PFDIST(AX)
+	PREFETCHT1   PFDIST+64(AX)
+	VPBROADCASTW 0(AX), X10
+	VCVTPH2PS    X10, Y10
+	VPBROADCASTW 34(AX), X11
+	VCVTPH2PS    X11, Y11
+	Q8GROUP(2, Y10, Y2)
+	Q8GROUP(10, Y10, Y3)
+	Q8GROUP(18, Y10, Y4)
+	Q8GROUP(26, Y10, Y5)
+	Q8GROUP(36, Y11, Y6)
+	Q8GROUP(44, Y11, Y7)
+	Q8GROUP(52, Y11, Y8)
+	Q8GROUP(60, Y11, Y9)
+	VMULPS       0(BX), Y2, Y2
+	VMULPS       32(BX), Y3, Y3
+	VMULPS       64(BX), Y4, Y4
+	VMULPS       96(BX), Y5, Y5
+	VMULPS       128(BX), Y6, Y6
+	VMULPS       160(BX), Y7, Y7
+	VMULPS       192(BX), Y8, Y8
+	VMULPS       224(BX), Y9, Y9
+	PFOLD
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	ADDQ         $68, AX
+	ADDQ         $256, BX
+	DECQ         DX
+	JNZ          q8ppanel
+
+q8phalf:
+	TESTQ        R10, R10
+	JZ           q8preduce
+	VPBROADCASTW 0(AX), X10
+	VCVTPH2PS    X10, Y10
+	Q8GROUP(2, Y10, Y2)
+	Q8GROUP(10, Y10, Y3)
+	Q8GROUP(18, Y10, Y4)
+	Q8GROUP(26, Y10, Y5)
+	VMULPS       0(BX), Y2, Y2
+	VMULPS       32(BX), Y3, Y3
+	VMULPS       64(BX), Y4, Y4
+	VMULPS       96(BX), Y5, Y5
+	VXORPS       Y6, Y6, Y6
+	VXORPS       Y7, Y7, Y7
+	VXORPS       Y8, Y8, Y8
+	VXORPS       Y9, Y9, Y9
+	PFOLD
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+
+q8preduce:
+	PREDTO(Y0, Y1, X0, 0(R9))
+	ADDQ $4, R9
+	ADDQ R8, SI
+	DECQ CX
+	JNZ  q8prow
+
+q8pdone:
+	VZEROUPPER
+	RET

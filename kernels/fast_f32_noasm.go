@@ -13,3 +13,6 @@ func dotRowsF32x4([]float32, int, []float32, int, []float32, int, []byte) int { 
 func decodeQ8_0Rows(dst []float32, src []byte) {
 	dequantizeQ8_0(dst[:32*(len(src)/q8_0Bytes)], src)
 }
+
+// dotRowsQ8_0 reports false: MatMul decodes the rows and dots them.
+func dotRowsQ8_0(*Matrix, []float32, []float32, int, int) bool { return false }

@@ -181,6 +181,9 @@ func (m *Matrix) panelRows(ys, xs []float32, n, begin, end int) {
 			tile = end - begin // streamed once: no tiles needed
 		}
 	} else {
+		if n == 1 && dotRowsQ8_0(m, ys[begin:end], xs[:c], begin, end) {
+			return
+		}
 		p, _ := tilePool.Get().(*[]float32)
 		if p == nil || len(*p) < tile*c {
 			s := make([]float32, tile*c)
