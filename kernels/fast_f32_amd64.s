@@ -444,3 +444,127 @@ q8preduce:
 q8pdone:
 	VZEROUPPER
 	RET
+
+// XV16 multiplies the panel of w in Z8-Z11 (values 0-15, 16-31, 32-47,
+// 48-63) by the panel of the vector at xp+AX and adds its sixteen lane
+// sums, (g0+g1)+(g2+g3), to acc: the lanes of dotRowsF32AVX2, sixteen at
+// once.
+#define XV16(xp, acc) \
+	VMULPS 0(xp)(AX*1), Z8, Z12 \
+	VMULPS 64(xp)(AX*1), Z9, Z13 \
+	VMULPS 128(xp)(AX*1), Z10, Z14 \
+	VMULPS 192(xp)(AX*1), Z11, Z15 \
+	VADDPS Z13, Z12, Z12 \
+	VADDPS Z15, Z14, Z14 \
+	VADDPS Z14, Z12, Z12 \
+	VADDPS Z12, acc, acc
+
+// RED16TO stores the fixed tree of the sixteen lanes of acc (its low
+// half yacc) at dst, as PREDTO does for two halves. Uses Y13-Y15.
+#define RED16TO(acc, yacc, dst) \
+	VEXTRACTF64X4 $1, acc, Y15 \
+	VADDPS        Y15, yacc, Y14 \
+	VEXTRACTF128  $1, Y14, X15 \
+	VADDPS        X15, X14, X13 \
+	VMOVHLPS      X13, X13, X15 \
+	VADDPS        X15, X13, X13 \
+	VMOVSHDUP     X13, X15 \
+	VADDSS        X15, X13, X13 \
+	VMOVSS        X13, dst
+
+// func dotRowsF32x8AVX512(ys *[8]*float32, rows int, w *float32, stride int, xs *[8]*float32, n int, pf *byte, pfLen int)
+//
+// dotRowsF32x4AVX2 for eight vectors in AVX-512: each panel of a row is
+// loaded once for the eight, each vector's sixteen lanes in one Z
+// register (Z0-Z7), with the bits of dotRowsF32AVX2. The x pointers are
+// in BX, R12, R13, R14, DX, R8, DI, CX (reloaded per row), AX is the
+// offset into the row and the vectors (n, rewritten as bytes, bounds it),
+// SI the row, R9 its index, R10 the ys array, R11 and R15 the prefetch.
+TEXT ·dotRowsF32x8AVX512(SB), NOSPLIT, $0-64
+	MOVQ ys+0(FP), R10
+	MOVQ w+16(FP), SI
+	MOVQ pf+48(FP), R11
+	MOVQ pfLen+56(FP), R15
+	MOVQ n+40(FP), AX
+	SHRQ $6, AX
+	SHLQ $8, AX // whole panels, in bytes
+	MOVQ AX, n+40(FP)
+	XORQ R9, R9
+	CMPQ R9, rows+8(FP)
+	JGE  x8done
+
+x8row:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ   xs+32(FP), CX
+	MOVQ   0(CX), BX
+	MOVQ   8(CX), R12
+	MOVQ   16(CX), R13
+	MOVQ   24(CX), R14
+	MOVQ   32(CX), DX
+	MOVQ   40(CX), R8
+	MOVQ   48(CX), DI
+	MOVQ   56(CX), CX
+	XORQ   AX, AX
+	CMPQ   AX, n+40(FP)
+	JGE    x8reduce
+
+x8panel:
+	TESTQ      R15, R15
+	JLE        x8nopf
+	PREFETCHT1 0(R11)
+	PREFETCHT1 64(R11)
+	PREFETCHT1 128(R11)
+	PREFETCHT1 192(R11)
+	ADDQ       $256, R11
+	SUBQ       $256, R15
+
+x8nopf:
+	VMOVUPS 0(SI)(AX*1), Z8
+	VMOVUPS 64(SI)(AX*1), Z9
+	VMOVUPS 128(SI)(AX*1), Z10
+	VMOVUPS 192(SI)(AX*1), Z11
+	XV16(BX, Z0)
+	XV16(R12, Z1)
+	XV16(R13, Z2)
+	XV16(R14, Z3)
+	XV16(DX, Z4)
+	XV16(R8, Z5)
+	XV16(DI, Z6)
+	XV16(CX, Z7)
+	ADDQ $256, AX
+	CMPQ AX, n+40(FP)
+	JLT  x8panel
+
+x8reduce:
+	MOVQ 0(R10), AX
+	RED16TO(Z0, Y0, (AX)(R9*4))
+	MOVQ 8(R10), AX
+	RED16TO(Z1, Y1, (AX)(R9*4))
+	MOVQ 16(R10), AX
+	RED16TO(Z2, Y2, (AX)(R9*4))
+	MOVQ 24(R10), AX
+	RED16TO(Z3, Y3, (AX)(R9*4))
+	MOVQ 32(R10), AX
+	RED16TO(Z4, Y4, (AX)(R9*4))
+	MOVQ 40(R10), AX
+	RED16TO(Z5, Y5, (AX)(R9*4))
+	MOVQ 48(R10), AX
+	RED16TO(Z6, Y6, (AX)(R9*4))
+	MOVQ 56(R10), AX
+	RED16TO(Z7, Y7, (AX)(R9*4))
+	MOVQ stride+24(FP), AX
+	LEAQ (SI)(AX*4), SI
+	INCQ R9
+	CMPQ R9, rows+8(FP)
+	JLT  x8row
+
+x8done:
+	VZEROUPPER
+	RET
