@@ -29,20 +29,3 @@ func hasAVX2() bool {
 // useAsm selects the assembly kernels; tests turn it off to compare them
 // with the Go reference.
 var useAsm = hasAVX2()
-
-// hasAVX512 reports whether the CPU and OS support AVX-512 Foundation
-// (and AVX2, which its kernels' reductions use).
-func hasAVX512() bool {
-	if !hasAVX2() {
-		return false
-	}
-	if xcr0, _ := xgetbv(); xcr0&0xe6 != 0xe6 { // XMM, YMM, opmask and ZMM state enabled
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	return ebx7&(1<<16) != 0
-}
-
-// useAVX512 selects the AVX-512 batch kernel; tests turn it off to compare
-// it with the AVX2 one and with the Go reference.
-var useAVX512 = hasAVX512()

@@ -4,6 +4,3 @@ package kernels
 
 // useAsm is false: there are no assembly kernels for this architecture.
 var useAsm = false
-
-// useAVX512 is false: there are no assembly kernels.
-var useAVX512 = false

@@ -9,9 +9,6 @@ func dotRowsF32AVX2(y *float32, rows int, w *float32, stride int, x *float32, n 
 func dotRowsF32x4AVX2(ys *[4]*float32, rows int, w *float32, stride int, xs *[4]*float32, n int, pf *byte, pfLen int)
 
 //go:noescape
-func dotRowsF32x8AVX512(ys *[8]*float32, rows int, w *float32, stride int, xs *[8]*float32, n int, pf *byte, pfLen int)
-
-//go:noescape
 func decodeQ8_0AVX2(dst *float32, src *byte, blocks int)
 
 //go:noescape
@@ -35,37 +32,28 @@ var useBatchAsm = true
 
 // dotRowsF32x4 writes ys[v*ystride+r] = row r of w · xs[v*c:(v+1)*c] for
 // the len(w)/c rows of w (c values each, at most matmulTile rows) and the
-// vectors of xs (n in all), several at a time, each weight group loaded
-// once for them all (every output the bits of its own dotRowsF32): eight
-// in AVX-512 where the CPU has it (five to seven run as eight), four in
-// AVX2 (two or three run as four), the last one repeated into a scratch
-// output. Meanwhile it prefetches next (the bytes of the rows that come
-// after w), a share per call. One vector left over is left to the caller.
-// It returns how many vectors it did: 0 without AVX2 or for rows that are
-// not whole panels.
+// vectors of xs (n in all), four at a time, each weight group loaded once
+// for four (every output the bits of its own dotRowsF32), prefetching next
+// (the bytes of the rows that come after w) meanwhile, a share per four
+// vectors. Two or three vectors left over run as four, the last one
+// repeated into a scratch output; one is left to the caller. It returns
+// how many vectors it did: 0 without AVX2 or for rows that are not whole
+// panels.
 func dotRowsF32x4(ys []float32, ystride int, w []float32, c int, xs []float32, n int, next []byte) int {
 	rows := len(w) / max(c, 1)
 	if !useAsm || !useBatchAsm || c%panelWidth != 0 || c == 0 || n < 2 || rows == 0 || rows > matmulTile {
 		return 0
 	}
-	wide := 4
-	if useAVX512 {
-		wide = 8
-	}
 	done := n
 	if n%4 == 1 {
 		done--
 	}
-	calls := (done + wide - 1) / wide
-	share := (len(next) + calls - 1) / calls
+	groups := (done + 3) / 4
+	share := (len(next) + groups - 1) / groups
 	var scratch [matmulTile]float32
-	for g := 0; g < done; {
-		k := 4
-		if wide == 8 && done-g > 4 {
-			k = 8
-		}
-		var xp, yp [8]*float32
-		for v := range k {
+	for g := 0; g < done; g += 4 {
+		var xp, yp [4]*float32
+		for v := range 4 {
 			i := g + v
 			if i >= done {
 				xp[v], yp[v] = xp[v-1], &scratch[0]
@@ -76,12 +64,7 @@ func dotRowsF32x4(ys []float32, ystride int, w []float32, c int, xs []float32, n
 		}
 		pf := next[:min(share, len(next))]
 		next = next[len(pf):]
-		if k == 8 {
-			dotRowsF32x8AVX512(&yp, rows, unsafe.SliceData(w), c, &xp, c, unsafe.SliceData(pf), len(pf))
-		} else {
-			dotRowsF32x4AVX2((*[4]*float32)(yp[:4]), rows, unsafe.SliceData(w), c, (*[4]*float32)(xp[:4]), c, unsafe.SliceData(pf), len(pf))
-		}
-		g += k
+		dotRowsF32x4AVX2(&yp, rows, unsafe.SliceData(w), c, &xp, c, unsafe.SliceData(pf), len(pf))
 	}
 	return done
 }

@@ -76,8 +76,7 @@ func TestMatMulFastMatchesCodec(t *testing.T) {
 
 // TestMatMulBatchEqualsMatVec checks that a batch, split over the cores or
 // not, gives each vector the bits of its own matvec in pure Go (the
-// four-vector AVX2 and eight-vector AVX-512 kernels of F32 and Q8_0
-// included, each where the CPU has it).
+// four-vector kernel of F32 and Q8_0 included).
 func TestMatMulBatchEqualsMatVec(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, ft := range fastTypes {
@@ -93,20 +92,16 @@ func TestMatMulBatchEqualsMatVec(t *testing.T) {
 				}
 			})
 			for _, procs := range []int{1, 2, 3} {
-				for _, wide := range []bool{false, true} {
-					func() {
-						defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-						defer func(v bool) { useAVX512 = v }(useAVX512)
-						useAVX512 = wide && useAVX512
-						got := make([]float32, n*m.Rows)
-						m.MatMul(got, xs, n)
-						for i := range got {
-							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-								t.Fatalf("%s %v GOMAXPROCS=%d AVX-512 %v: output %d batched %v, matvec %v", ft.typ, shape, procs, useAVX512, i, got[i], want[i])
-							}
+				func() {
+					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+					got := make([]float32, n*m.Rows)
+					m.MatMul(got, xs, n)
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s %v GOMAXPROCS=%d: output %d batched %v, matvec %v", ft.typ, shape, procs, i, got[i], want[i])
 						}
-					}()
-				}
+					}
+				}()
 			}
 		}
 	}
