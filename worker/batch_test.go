@@ -19,11 +19,6 @@ import (
 // and take the assembly paths, small enough for a unit test.
 var midSpec = synth.Spec{Dim: 256, Layers: 2, Heads: 8, KVHeads: 4, FFNDim: 512, Vocab: 512, Context: 256, Untied: true}
 
-func openSynth(t *testing.T, s synth.Spec) *model.Model {
-	t.Helper()
-	return openSynthAs(t, s, "")
-}
-
 // openSynthAs writes s and, for a policy other than "", quantizes it with
 // that policy.
 func openSynthAs(t *testing.T, s synth.Spec, policy string) *model.Model {
