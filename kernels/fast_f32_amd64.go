@@ -86,7 +86,7 @@ func decodeQ8_0Rows(dst []float32, src []byte) {
 // decoding the rows and dotting them with dotRowsF32, without a store;
 // false without AVX2.
 func dotRowsQ8_0(m *Matrix, y, x []float32, begin, end int) bool {
-	if !useAsm || end <= begin {
+	if !useAsm || end <= begin || m.Cols == 0 {
 		return false
 	}
 	w := m.Data[begin*m.RowBytes : end*m.RowBytes]

@@ -169,3 +169,28 @@ func TestMatMulsEqualsMatMul(t *testing.T) {
 		}()
 	}
 }
+
+// TestMatMulZeroColumns: a matrix of empty rows gives zeros, alone and in
+// a batch, in Go and in assembly.
+func TestMatMulZeroColumns(t *testing.T) {
+	for _, ft := range fastTypes {
+		m, err := NewMatrix(ft.typ, 3, 0, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", ft.typ, err)
+		}
+		for _, asm := range []bool{false, true} {
+			for _, n := range []int{1, 2, 5} {
+				ys := make([]float32, n*3)
+				for i := range ys {
+					ys[i] = 1
+				}
+				withAsm(t, asm, func() { m.MatMul(ys, nil, n) })
+				for i, y := range ys {
+					if y != 0 {
+						t.Fatalf("%s asm %v n=%d: output %d is %v", ft.typ, asm, n, i, y)
+					}
+				}
+			}
+		}
+	}
+}

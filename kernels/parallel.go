@@ -174,7 +174,10 @@ var tilePool sync.Pool
 // the rest one by one.
 func (m *Matrix) panelRows(ys, xs []float32, n, begin, end int) {
 	c := m.Cols
-	tile := max(1, min(matmulTile, tileBytes/(4*c)))
+	tile := matmulTile
+	if c > 0 {
+		tile = max(1, min(matmulTile, tileBytes/(4*c)))
+	}
 	var buf []float32
 	if m.f32 != nil {
 		if n == 1 {
