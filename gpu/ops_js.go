@@ -26,6 +26,16 @@ type Ops struct {
 	// scratch that prepared vectors live in is sized for it. Zero means
 	// 64.
 	Batch int
+	// NoBatchKernel makes matvecs of several vectors run the one-vector
+	// matvec per vector, reading the weights once per vector, and prefill
+	// the tiled f32 matmul (A/B measurements); by default the batched
+	// matvec (wgsl.MatVecBatch) reads each weight unit once per
+	// wgsl.BatchShape.CB vectors, bit for bit as the matvec computes
+	// each.
+	NoBatchKernel bool
+	// BatchShape, when set, overrides the batched matvec's shape
+	// (benchmarks); its TPR must be the matvec's.
+	BatchShape func(mv wgsl.MatVecShape) wgsl.BatchShape
 
 	xp   []*Buffer // prepared-vector scratch; the last is current
 	prep prepKey   // what the scratch holds, while no other kernel intervened
@@ -66,11 +76,21 @@ type Vec struct {
 	Off, Stride int
 }
 
-// Linear records y (+)= w·x for each vector of the batch, with the matvec
-// kernel (matmul false: for decoding) or the tiled matmul (prefill).
+// Linear records y (+)= w·x for each vector of the batch: one vector
+// with the matvec, several with the batched matvec (the matvec's
+// arithmetic, each weight unit read once for up to 16 vectors). With
+// matmul (prefill) a tensor whose matvec reads x directly (no int8 path)
+// takes the tiled f32 matmul instead, as every tensor does with
+// NoBatchKernel.
 func (o *Ops) Linear(ctx context.Context, p *Program, w *Weights, x, y Vec, accumulate, matmul bool) error {
 	if matmul {
-		return o.matMul(ctx, p, w, x, y, accumulate)
+		_, _, planar, err := o.planarMode(w)
+		if err != nil {
+			return err
+		}
+		if !planar || o.NoBatchKernel {
+			return o.matMul(ctx, p, w, x, y, accumulate)
+		}
 	}
 	return o.matVec(ctx, p, w, x, y, accumulate)
 }
@@ -93,6 +113,20 @@ func (o *Ops) matVec(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 	if err != nil {
 		return err
 	}
+	var bpl *Pipeline
+	bshape := wgsl.DefaultBatchShape(shape)
+	if o.BatchShape != nil {
+		bshape = o.BatchShape(shape)
+	}
+	if !o.NoBatchKernel {
+		if bshape.TPR != shape.TPR {
+			return fmt.Errorf("%w: batched matvec of %d invocations a row beside a matvec of %d", wgsl.ErrUnsupported, bshape.TPR, shape.TPR)
+		}
+		src, err := wgsl.MatVecBatch(w.Type, w.Cols, w.Split, mode, bshape, o.d.WGSL())
+		if bpl, err = o.d.compile(ctx, "batched matvec "+w.Type.String(), src, err); err != nil {
+			return err
+		}
+	}
 	xb, xOff, xStride := x.Buf, x.Off, x.Stride
 	if mode != wgsl.XDirect {
 		if xb, xStride, err = o.prepare(ctx, p, w.Type, mode, units, x); err != nil {
@@ -114,7 +148,16 @@ func (o *Ops) matVec(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 		}
 		g := o.d.BindGroup(pl, w.Buffers[i].Whole(), xb.Whole(), y.Buf.Whole(), par, o.step.Whole())
 		groups := (rows + rpw - 1) / rpw
-		p.add(pl, g, flat(func(n int) int { return groups * n }))
+		if bpl == nil {
+			p.add(pl, g, flat(func(n int) int { return groups * n }))
+			continue
+		}
+		// One of the two runs, by the batch's size (a dispatch of no
+		// workgroups is skipped).
+		p.add(pl, g, flat(func(n int) int { return groups * int(b2u(n == 1)) }))
+		bg := o.d.BindGroup(bpl, w.Buffers[i].Whole(), xb.Whole(), y.Buf.Whole(), par, o.step.Whole())
+		bgroups, cb := (rows+bshape.RowsPerWorkgroup()-1)/bshape.RowsPerWorkgroup(), bshape.CB
+		p.add(bpl, bg, flat(func(n int) int { return bgroups * (n + cb - 1) / cb * int(b2u(n > 1)) }))
 	}
 	// Prepared vectors stay valid across matvecs that leave their source
 	// alone (q, k and v share one; gate and up another).
