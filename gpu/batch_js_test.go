@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -11,6 +12,10 @@ import (
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/wgsl"
+	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/synth"
+	"github.com/tabshard/tabshard/worker"
+	"github.com/tabshard/tabshard/worker/agent"
 )
 
 // TestMatVecBatchInvariance holds the batched matvec to the one-vector
@@ -136,5 +141,188 @@ func TestBatchShapes(t *testing.T) {
 				o.BatchShape = func(wgsl.MatVecShape) wgsl.BatchShape { return s }
 			})
 		})
+	}
+}
+
+// batchModel is a random model whose matrices take the int8 path (Q4_0,
+// Q8_0, Q4_K, Q6_K; q/k/v and gate/up stacked where their types agree)
+// and an f16 output head (read directly).
+func batchModel(t *testing.T) (*model.Model, []byte) {
+	t.Helper()
+	spec := synth.Spec{Dim: 256, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 320, Context: 128, Untied: true, Name: "synth-batch"}
+	types := map[string]kernels.DType{
+		"token_embd.weight": kernels.Q8_0, "output.weight": kernels.F16,
+		"attn_q.weight": kernels.Q4_0, "attn_k.weight": kernels.Q4_0, "attn_v.weight": kernels.Q4_0,
+		"attn_output.weight": kernels.Q4_K, "ffn_gate.weight": kernels.Q8_0, "ffn_up.weight": kernels.Q8_0,
+		"ffn_down.weight": kernels.Q6_K,
+	}
+	data := quantizedSynth(t, spec, types)
+	m, err := model.Load(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, data
+}
+
+// gpuChain is a model's GPU stages, split at splits.
+func gpuChain(t *testing.T, m *model.Model, data []byte, splits []int) []*Stage {
+	t.Helper()
+	bounds := append(append([]int{0}, splits...), m.Config.Layers)
+	var out []*Stage
+	for i := 0; i+1 < len(bounds); i++ {
+		r := worker.Range{Begin: bounds[i], End: bounds[i+1], First: i == 0, Last: i+2 == len(bounds)}
+		s, err := NewStage(context.Background(), m, r, Options{Device: dev, Source: bytes.NewReader(data), MaxBatch: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		out = append(out, s)
+	}
+	return out
+}
+
+// batchSeq is one sequence driven through a chain: its caches, tokens so
+// far and the bits of every hidden state the last stage produced.
+type batchSeq struct {
+	kvs    []agent.KV
+	tokens []int
+	next   int // positions already run
+	hidden [][]float32
+}
+
+func newSeq(t *testing.T, chain []*Stage, prompt []int) *batchSeq {
+	t.Helper()
+	q := &batchSeq{tokens: append([]int(nil), prompt...)}
+	for _, s := range chain {
+		kv, err := s.NewKV(worker.Options{Positions: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(kv.(*KV).Release)
+		q.kvs = append(q.kvs, kv)
+	}
+	return q
+}
+
+// stepAll runs the pending positions of seqs as one batch through every
+// stage (ForwardBatch, or Forward one sequence at a time with solo), then
+// picks each one's greedy next token.
+func stepAll(t *testing.T, chain []*Stage, seqs []*batchSeq, solo bool) {
+	t.Helper()
+	c := chain[0].Config()
+	var x []float32
+	var ns []int
+	for _, q := range seqs {
+		toks := q.tokens[q.next:]
+		e := make([]float32, len(toks)*c.Dim)
+		if err := chain[0].Embed(e, toks); err != nil {
+			t.Fatal(err)
+		}
+		x = append(x, e...)
+		ns = append(ns, len(toks))
+	}
+	for si, s := range chain {
+		if solo {
+			off := 0
+			for i, q := range seqs {
+				if err := s.Forward(q.kvs[si], x[off*c.Dim:(off+ns[i])*c.Dim], q.next, ns[i]); err != nil {
+					t.Fatal(err)
+				}
+				off += ns[i]
+			}
+			continue
+		}
+		steps := make([]agent.Step, len(seqs))
+		for i, q := range seqs {
+			steps[i] = agent.Step{KV: q.kvs[si], Pos: q.next, N: ns[i]}
+		}
+		if err := s.ForwardBatch(steps, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := chain[len(chain)-1]
+	off := 0
+	for i, q := range seqs {
+		h := append([]float32(nil), x[(off+ns[i]-1)*c.Dim:(off+ns[i])*c.Dim]...)
+		q.hidden = append(q.hidden, append([]float32(nil), h...))
+		logits := make([]float32, c.Vocab)
+		if err := last.Logits(logits, h, 1); err != nil {
+			t.Fatal(err)
+		}
+		q.next += ns[i]
+		q.tokens = append(q.tokens, kernels.Argmax(logits))
+		off += ns[i]
+	}
+}
+
+// TestForwardBatchInvariance: sequences of mixed prompt lengths (split
+// attention below MatMulMin positions, one-pass from it) run in batches
+// of changing composition through two GPU stages give every sequence the
+// hidden states, bit for bit, and so the greedy text it gets alone; a
+// decoding step alone through Forward (the fused decode program) agrees
+// bit for bit too, and a long prompt past MaxBatch is cut into runs.
+func TestForwardBatchInvariance(t *testing.T) {
+	m, data := batchModel(t)
+	prompts := [][]int{{1}, {1, 40, 41}, {1, 50, 51, 52, 53, 54}, {1, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78}, {1, 90}}
+	const steps = 8
+	chain := gpuChain(t, m, data, []int{1})
+	alone := make([]*batchSeq, len(prompts))
+	for i, p := range prompts {
+		alone[i] = newSeq(t, chain, p)
+		for range steps {
+			stepAll(t, chain, []*batchSeq{alone[i]}, false)
+		}
+	}
+	// Forward, the sequence alone, through the decode program.
+	for i, p := range prompts[:2] {
+		q := newSeq(t, chain, p)
+		stepAll(t, chain, []*batchSeq{q}, false) // the prompt as a batch of one, as the agent runs it
+		for range steps - 1 {
+			stepAll(t, chain, []*batchSeq{q}, true)
+		}
+		sameSeq(t, fmt.Sprintf("Forward, sequence %d", i), q, alone[i])
+	}
+	// Batches: all prompts at once, then decoding steps of changing
+	// company (sequence i sits out every step k with (i+k)%3 == 0).
+	seqs := make([]*batchSeq, len(prompts))
+	for i, p := range prompts {
+		seqs[i] = newSeq(t, chain, p)
+	}
+	stepAll(t, chain, seqs, false)
+	largest := 0
+	for k := 0; ; k++ {
+		var some []*batchSeq
+		for i, q := range seqs {
+			if len(q.hidden) < steps && (i+k)%3 != 0 {
+				some = append(some, q)
+			}
+		}
+		if len(some) == 0 && k > 3 {
+			break
+		}
+		largest = max(largest, len(some))
+		if len(some) > 0 {
+			stepAll(t, chain, some, false)
+		}
+	}
+	if largest < 3 {
+		t.Fatalf("largest batch %d", largest)
+	}
+	for i := range seqs {
+		sameSeq(t, fmt.Sprintf("batched, sequence %d", i), seqs[i], alone[i])
+	}
+}
+
+func sameSeq(t *testing.T, what string, got, want *batchSeq) {
+	t.Helper()
+	if fmt.Sprint(got.tokens) != fmt.Sprint(want.tokens) {
+		t.Fatalf("%s: tokens %v, alone %v", what, got.tokens, want.tokens)
+	}
+	for s := range got.hidden {
+		for j, v := range got.hidden[s] {
+			if math.Float32bits(v) != math.Float32bits(want.hidden[s][j]) {
+				t.Fatalf("%s: step %d value %d is %g, alone %g", what, s, j, v, want.hidden[s][j])
+			}
+		}
 	}
 }

@@ -182,3 +182,20 @@ func (d *Device) compile(ctx context.Context, name, src string, err error) (*Pip
 	}
 	return p, nil
 }
+
+// appendTo adds p's dispatches to pass (one call into JavaScript), sized
+// for n positions from pos: batched passes are assembled from programs
+// recorded once (Stage.ForwardBatch).
+func (p *Program) appendTo(pass *Pass, n, pos int) {
+	pass.list.Get("push").Call("apply", pass.list, p.pass.list)
+	for _, s := range p.sizes {
+		x, y, z := s(n, pos)
+		pass.dims = append(pass.dims, x, y, z)
+	}
+}
+
+// reset empties the pass for assembling again.
+func (p *Pass) reset() {
+	p.list.Set("length", 0)
+	p.dims = p.dims[:0]
+}
