@@ -199,3 +199,16 @@ func (p *Pass) reset() {
 	p.list.Set("length", 0)
 	p.dims = p.dims[:0]
 }
+
+// Dispatches is how many dispatches a run of n positions from pos
+// submits: those recorded, less those its sizes skip (the matvec and the
+// batched matvec are both recorded, and one runs).
+func (p *Program) Dispatches(n, pos int) int {
+	k := 0
+	for _, s := range p.sizes {
+		if x, _, _ := s(n, pos); x > 0 {
+			k++
+		}
+	}
+	return k
+}
