@@ -115,6 +115,12 @@ func (o *Ops) matVec(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 	}
 	var bpl *Pipeline
 	bshape := wgsl.DefaultBatchShape(shape)
+	if o.d.Info.Architecture == "swiftshader" {
+		// A CPU adapter: compiling 16 vectors' unrolled code takes
+		// seconds there, and reading weights once per 4 vectors instead
+		// of 16 costs it nothing measurable.
+		bshape.RT, bshape.CB = 1, 4
+	}
 	if o.BatchShape != nil {
 		bshape = o.BatchShape(shape)
 	}
