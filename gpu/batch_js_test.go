@@ -5,9 +5,11 @@ package gpu
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/tabshard/tabshard/kernels"
@@ -325,5 +327,53 @@ func sameSeq(t *testing.T, what string, got, want *batchSeq) {
 				t.Fatalf("%s: step %d value %d is %g, alone %g", what, s, j, v, want.hidden[s][j])
 			}
 		}
+	}
+}
+
+// TestForwardBatchRefuses: bad steps are refused with the error's kind
+// before anything runs, and the caches they name are left as they were.
+func TestForwardBatchRefuses(t *testing.T) {
+	m, data := batchModel(t)
+	chain := gpuChain(t, m, data, nil)
+	s := chain[0]
+	a, b := newSeq(t, chain, []int{1}), newSeq(t, chain, []int{1})
+	other := gpuChain(t, m, data, nil)[0]
+	okv, err := other.NewKV(worker.Options{Positions: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(okv.(*KV).Release)
+	d := m.Config.Dim
+	x := make([]float32, 2*d)
+	for _, c := range []struct {
+		name  string
+		steps []agent.Step
+		x     []float32
+		want  error
+	}{
+		{"another stage's cache", []agent.Step{{KV: okv, Pos: 0, N: 1}}, x[:d], worker.ErrShape},
+		{"one cache twice", []agent.Step{{KV: a.kvs[0], Pos: 0, N: 1}, {KV: a.kvs[0], Pos: 1, N: 1}}, x, worker.ErrShape},
+		{"past the cache", []agent.Step{{KV: a.kvs[0], Pos: 64, N: 1}}, x[:d], worker.ErrPosition},
+		{"no positions", []agent.Step{{KV: a.kvs[0], Pos: 0, N: 0}}, x[:0], worker.ErrPosition},
+		{"short x", []agent.Step{{KV: a.kvs[0], Pos: 0, N: 1}, {KV: b.kvs[0], Pos: 0, N: 1}}, x[:d], worker.ErrShape},
+	} {
+		if err := s.ForwardBatch(c.steps, c.x); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	if a.kvs[0].(*KV).batch != nil || b.kvs[0].(*KV).batch != nil {
+		t.Error("a refused batch recorded programs for its caches")
+	}
+}
+
+// TestPipelineRejectsBadShader: a shader that does not compile comes
+// back as an ErrDevice error with the compiler's message.
+func TestPipelineRejectsBadShader(t *testing.T) {
+	_, err := dev.Pipeline(context.Background(), "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }")
+	if !errors.Is(err, ErrDevice) || !strings.Contains(err.Error(), "shader") {
+		t.Fatalf("bad shader: %v", err)
+	}
+	if err := dev.Err(); err != nil {
+		t.Fatalf("the device reported %v after a refused shader", err)
 	}
 }
