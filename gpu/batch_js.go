@@ -67,6 +67,12 @@ func (s *Stage) ForwardBatch(steps []agent.Step, x []float32) error {
 		return nil
 	}
 	ctx := context.Background()
+	if len(runs) == 1 && runs[0].n == 1 {
+		// One sequence's decoding step: Forward's program, whose command
+		// buffer was most likely recorded while the stage waited (the
+		// same arithmetic: TestForwardBatchInvariance).
+		return s.forward(ctx, runs[0].kv, x, runs[0].pos, 1)
+	}
 	for len(runs) > 0 {
 		k, rows := 0, 0
 		for k < len(runs) && rows+runs[k].n <= s.opt.MaxBatch && !s.inBatch(runs[:k], runs[k].kv) {
