@@ -21,7 +21,7 @@ import (
 )
 
 // TestMatVecBatchInvariance holds the batched matvec to the one-vector
-// matvec bit for bit: each column of a batch of B (1, 3, 16, 17, 32), its
+// matvec bit for bit: each column of a batch of B (1, 3, 8, 16, 17, 32), its
 // neighbours random, equals that column run alone, for every type (the
 // int8 planar path and the direct one), with and without accumulation,
 // over several chunks, with subgroup and workgroup-memory reductions.
@@ -41,7 +41,7 @@ func TestMatVecBatchInvariance(t *testing.T) {
 					}
 					dev.NoSubgroups = !sub
 					defer func() { dev.NoSubgroups = false }()
-					testBatchInvariance(t, typ, c, []int{1, 3, 16, 17, 32}, nil)
+					testBatchInvariance(t, typ, c, []int{1, 3, 8, 16, 17, 32}, nil)
 				})
 			}
 		}
@@ -129,14 +129,22 @@ func testBatchInvariance(t *testing.T, typ kernels.DType, c linearCase, batches 
 	closeTo(t, "y", got, want, bound, matvecTol)
 }
 
+// TestBatchVariants runs the variants a GPU gets (4, 8 and 16 columns a
+// workgroup, by the batch's size) whatever this adapter is: each batch
+// size takes one of them and every column stays the matvec's.
+func TestBatchVariants(t *testing.T) {
+	c := linearCase{rows: 40, cols: 512, accumulate: true}
+	testBatchInvariance(t, kernels.Q4_0, c, []int{2, 4, 5, 8, 9, 16, 20}, func(o *Ops) { o.BatchColumns = []int{4, 8, 16} })
+}
+
 // TestBatchShapes checks that the batched matvec agrees with the matvec
-// in shapes other than this adapter's default: few columns, and the
-// default of GPUs (16 columns, 2 rows an invocation).
+// in shapes other than this adapter's default: few columns, and two rows
+// an invocation.
 func TestBatchShapes(t *testing.T) {
 	c := linearCase{rows: 45, cols: 768}
 	for _, s := range []wgsl.BatchShape{
 		{MatVecShape: wgsl.MatVecShape{WG: 64, TPR: 16, RT: 1}, CB: 4},
-		{MatVecShape: wgsl.MatVecShape{WG: 64, TPR: 16, RT: 2}, CB: 16}, // the default on GPUs (SwiftShader's is 1, 4)
+		{MatVecShape: wgsl.MatVecShape{WG: 64, TPR: 16, RT: 2}, CB: 8}, // rows interleaved, as on GPUs (the INVARIANCE step of scripts/bench-gpu-all runs their defaults there)
 	} {
 		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
 			testBatchInvariance(t, kernels.Q8_0, c, []int{2, 9}, func(o *Ops) {
