@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -44,5 +51,62 @@ func TestMeasureStreamsFlag(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, "--streams") {
 			t.Errorf("--streams %s: exit %d %q, want a usage error", v, code, errOut)
 		}
+	}
+}
+
+// sseServer answers completions as the coordinator streams them: one
+// "id:"/"data:" event per token, then the end; a prompt starting with
+// token 0 is refused with 429.
+func sseServer(t *testing.T, started *atomic.Int32) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Prompt    []int `json:"prompt"`
+			MaxTokens int   `json:"max_tokens"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		started.Add(1)
+		if len(req.Prompt) > 0 && req.Prompt[0] == 0 {
+			http.Error(w, "too many sessions", http.StatusTooManyRequests)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range req.MaxTokens {
+			fmt.Fprintf(w, "id: %d\ndata: {\"choices\":[{\"text\":\"x\",\"finish_reason\":null}]}\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(2 * time.Millisecond)
+		}
+		fmt.Fprintf(w, "id: end\ndata: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestRunStreams(t *testing.T) {
+	var started atomic.Int32
+	srv := sseServer(t, &started)
+	c := measureConfig{coordinator: srv.URL, wait: time.Minute}
+	times, err := runStreams(context.Background(), srv.Client(), c, [][]int{{5, 6}, {7}, {8, 9, 10}}, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(times) != 3 || started.Load() != 3 {
+		t.Fatalf("%d streams timed, %d started", len(times), started.Load())
+	}
+	for i, ts := range times {
+		if len(ts) != 6 || !slices.IsSorted(ts) || ts[0] <= 0 {
+			t.Errorf("stream %d: times %v", i, ts)
+		}
+	}
+	if _, err := summarizeStreams(times); err != nil {
+		t.Fatal(err)
+	}
+	// One refused stream fails the run with its own error.
+	_, err = runStreams(context.Background(), srv.Client(), c, [][]int{{5}, {0}, {7}}, 40)
+	if err == nil || !strings.Contains(err.Error(), "stream 1") || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("a refused stream: %v", err)
 	}
 }
