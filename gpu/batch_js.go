@@ -109,6 +109,9 @@ func (s *Stage) checkBatch(steps []agent.Step, x []float32) ([]batchRun, error) 
 		if !ok || kv.s != s {
 			return nil, fmt.Errorf("%w: KV cache of another backend or stage", worker.ErrShape)
 		}
+		if len(kv.k) != len(s.blocks) {
+			return nil, fmt.Errorf("%w: KV cache of %d blocks for a stage of %d", worker.ErrShape, len(kv.k), len(s.blocks))
+		}
 		if seen[kv] {
 			return nil, fmt.Errorf("%w: one KV cache twice in a batch", worker.ErrShape)
 		}
@@ -123,7 +126,7 @@ func (s *Stage) checkBatch(steps []agent.Step, x []float32) ([]batchRun, error) 
 		for i := 0; i < st.N; i += limit {
 			n := min(limit, st.N-i)
 			runs = append(runs, batchRun{kv: kv, pos: st.Pos + i, n: n, xoff: (off + i) * c.Dim,
-				splitAtt: st.N < s.opt.MatMulMin && kv.part != nil})
+				splitAtt: n < s.opt.MatMulMin && kv.part != nil}) // as Forward decides per piece
 		}
 		off += st.N
 	}

@@ -351,6 +351,11 @@ func TestForwardBatchRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(okv.(*KV).Release)
+	released, err := s.NewKV(worker.Options{Positions: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	released.(*KV).Release()
 	d := m.Config.Dim
 	x := make([]float32, 2*d)
 	for _, c := range []struct {
@@ -360,6 +365,7 @@ func TestForwardBatchRefuses(t *testing.T) {
 		want  error
 	}{
 		{"another stage's cache", []agent.Step{{KV: okv, Pos: 0, N: 1}}, x[:d], worker.ErrShape},
+		{"a released cache", []agent.Step{{KV: released, Pos: 0, N: 1}}, x[:d], worker.ErrShape},
 		{"one cache twice", []agent.Step{{KV: a.kvs[0], Pos: 0, N: 1}, {KV: a.kvs[0], Pos: 1, N: 1}}, x, worker.ErrShape},
 		{"past the cache", []agent.Step{{KV: a.kvs[0], Pos: 64, N: 1}}, x[:d], worker.ErrPosition},
 		{"no positions", []agent.Step{{KV: a.kvs[0], Pos: 0, N: 0}}, x[:0], worker.ErrPosition},
