@@ -391,6 +391,12 @@ func (m *member) heartbeat(life tabshardv1.Lifecycle) {
 	if loading && m.cfg.LoadProgress != nil {
 		hb.LoadProgress = min(max(m.cfg.LoadProgress(), 0), 1)
 	}
+	type linkMeter interface {
+		LinkLatencies() []*tabshardv1.LinkLatency
+	}
+	if l, ok := m.cfg.Link.(linkMeter); ok {
+		hb.LinkLatencies = l.LinkLatencies() // the direct links' measured latencies, for the planner
+	}
 	if err := bus.Publish(m.nc, m.subj.Heartbeat(m.id), hb); err != nil {
 		m.cfg.Logger.Warn("heartbeat", "err", err)
 	}

@@ -1966,8 +1966,13 @@ type Heartbeat struct {
 	// loaded_stage is the stage whose weights are loaded, -1 for none.
 	LoadedStage int32 `protobuf:"varint,3,opt,name=loaded_stage,json=loadedStage,proto3" json:"loaded_stage,omitempty"`
 	// load_progress is the fraction of the stage's bytes loaded.
-	LoadProgress  float32   `protobuf:"fixed32,4,opt,name=load_progress,json=loadProgress,proto3" json:"load_progress,omitempty"`
-	Lifecycle     Lifecycle `protobuf:"varint,5,opt,name=lifecycle,proto3,enum=tabshard.v1.Lifecycle" json:"lifecycle,omitempty"`
+	LoadProgress float32   `protobuf:"fixed32,4,opt,name=load_progress,json=loadProgress,proto3" json:"load_progress,omitempty"`
+	Lifecycle    Lifecycle `protobuf:"varint,5,opt,name=lifecycle,proto3,enum=tabshard.v1.Lifecycle" json:"lifecycle,omitempty"`
+	// link_latencies are the worker's measured one-way latencies to peers
+	// over its direct links (half a ping's round trip), newest per peer and
+	// link: the planner's hop costs. A worker is not trusted with them: the
+	// leader bounds each to the link's plausible range.
+	LinkLatencies []*LinkLatency `protobuf:"bytes,6,rep,name=link_latencies,json=linkLatencies,proto3" json:"link_latencies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2037,6 +2042,75 @@ func (x *Heartbeat) GetLifecycle() Lifecycle {
 	return Lifecycle_LIFECYCLE_UNSPECIFIED
 }
 
+func (x *Heartbeat) GetLinkLatencies() []*LinkLatency {
+	if x != nil {
+		return x.LinkLatencies
+	}
+	return nil
+}
+
+// LinkLatency is one measured link from the reporting worker to a peer.
+type LinkLatency struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PeerWorkerId string                 `protobuf:"bytes,1,opt,name=peer_worker_id,json=peerWorkerId,proto3" json:"peer_worker_id,omitempty"`
+	Link         Link                   `protobuf:"varint,2,opt,name=link,proto3,enum=tabshard.v1.Link" json:"link,omitempty"`
+	// latency_ms is the one-way latency of a small message.
+	LatencyMs     float64 `protobuf:"fixed64,3,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkLatency) Reset() {
+	*x = LinkLatency{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkLatency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkLatency) ProtoMessage() {}
+
+func (x *LinkLatency) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkLatency.ProtoReflect.Descriptor instead.
+func (*LinkLatency) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LinkLatency) GetPeerWorkerId() string {
+	if x != nil {
+		return x.PeerWorkerId
+	}
+	return ""
+}
+
+func (x *LinkLatency) GetLink() Link {
+	if x != nil {
+		return x.Link
+	}
+	return Link_LINK_UNSPECIFIED
+}
+
+func (x *LinkLatency) GetLatencyMs() float64 {
+	if x != nil {
+		return x.LatencyMs
+	}
+	return 0
+}
+
 // EpochAnnouncement publishes a committed plan to the workers.
 type EpochAnnouncement struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -2056,7 +2130,7 @@ type EpochAnnouncement struct {
 
 func (x *EpochAnnouncement) Reset() {
 	*x = EpochAnnouncement{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2142,7 @@ func (x *EpochAnnouncement) String() string {
 func (*EpochAnnouncement) ProtoMessage() {}
 
 func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2155,7 @@ func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochAnnouncement.ProtoReflect.Descriptor instead.
 func (*EpochAnnouncement) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{23}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EpochAnnouncement) GetEpoch() uint64 {
@@ -2141,7 +2215,7 @@ type StartSessionReply struct {
 
 func (x *StartSessionReply) Reset() {
 	*x = StartSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2227,7 @@ func (x *StartSessionReply) String() string {
 func (*StartSessionReply) ProtoMessage() {}
 
 func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2240,7 @@ func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
 func (*StartSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StartSessionReply) GetSessionId() string {
@@ -2203,7 +2277,7 @@ type CancelSession struct {
 
 func (x *CancelSession) Reset() {
 	*x = CancelSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2289,7 @@ func (x *CancelSession) String() string {
 func (*CancelSession) ProtoMessage() {}
 
 func (x *CancelSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2302,7 @@ func (x *CancelSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSession.ProtoReflect.Descriptor instead.
 func (*CancelSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{25}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelSession) GetSessionId() string {
@@ -2248,7 +2322,7 @@ type CancelSessionReply struct {
 
 func (x *CancelSessionReply) Reset() {
 	*x = CancelSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2260,7 +2334,7 @@ func (x *CancelSessionReply) String() string {
 func (*CancelSessionReply) ProtoMessage() {}
 
 func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2273,7 +2347,7 @@ func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSessionReply.ProtoReflect.Descriptor instead.
 func (*CancelSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{26}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelSessionReply) GetError() string {
@@ -2296,7 +2370,7 @@ type AddCoordinatorRequest struct {
 
 func (x *AddCoordinatorRequest) Reset() {
 	*x = AddCoordinatorRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2382,7 @@ func (x *AddCoordinatorRequest) String() string {
 func (*AddCoordinatorRequest) ProtoMessage() {}
 
 func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2395,7 @@ func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorRequest.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{27}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AddCoordinatorRequest) GetNodeId() string {
@@ -2348,7 +2422,7 @@ type AddCoordinatorReply struct {
 
 func (x *AddCoordinatorReply) Reset() {
 	*x = AddCoordinatorReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2434,7 @@ func (x *AddCoordinatorReply) String() string {
 func (*AddCoordinatorReply) ProtoMessage() {}
 
 func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2447,7 @@ func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorReply.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{28}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddCoordinatorReply) GetError() string {
@@ -2528,13 +2602,19 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x0fexpires_unix_ms\x18\t \x01(\x03R\rexpiresUnixMs\"H\n" +
 	"\fRenewRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
-	"\tuser_nkey\x18\x02 \x01(\tR\buserNkey\"\xbc\x01\n" +
+	"\tuser_nkey\x18\x02 \x01(\tR\buserNkey\"\xfd\x01\n" +
 	"\tHeartbeat\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12!\n" +
 	"\floaded_stage\x18\x03 \x01(\x05R\vloadedStage\x12#\n" +
 	"\rload_progress\x18\x04 \x01(\x02R\floadProgress\x124\n" +
-	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\"\x81\x02\n" +
+	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\x12?\n" +
+	"\x0elink_latencies\x18\x06 \x03(\v2\x18.tabshard.v1.LinkLatencyR\rlinkLatencies\"y\n" +
+	"\vLinkLatency\x12$\n" +
+	"\x0epeer_worker_id\x18\x01 \x01(\tR\fpeerWorkerId\x12%\n" +
+	"\x04link\x18\x02 \x01(\x0e2\x11.tabshard.v1.LinkR\x04link\x12\x1d\n" +
+	"\n" +
+	"latency_ms\x18\x03 \x01(\x01R\tlatencyMs\"\x81\x02\n" +
 	"\x11EpochAnnouncement\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12\x1b\n" +
@@ -2587,7 +2667,7 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),              // 0: tabshard.v1.MemberState
 	(SessionState)(0),             // 1: tabshard.v1.SessionState
@@ -2615,24 +2695,26 @@ var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(*JoinReply)(nil),             // 23: tabshard.v1.JoinReply
 	(*RenewRequest)(nil),          // 24: tabshard.v1.RenewRequest
 	(*Heartbeat)(nil),             // 25: tabshard.v1.Heartbeat
-	(*EpochAnnouncement)(nil),     // 26: tabshard.v1.EpochAnnouncement
-	(*StartSessionReply)(nil),     // 27: tabshard.v1.StartSessionReply
-	(*CancelSession)(nil),         // 28: tabshard.v1.CancelSession
-	(*CancelSessionReply)(nil),    // 29: tabshard.v1.CancelSessionReply
-	(*AddCoordinatorRequest)(nil), // 30: tabshard.v1.AddCoordinatorRequest
-	(*AddCoordinatorReply)(nil),   // 31: tabshard.v1.AddCoordinatorReply
-	(*Capabilities)(nil),          // 32: tabshard.v1.Capabilities
-	(*Plan)(nil),                  // 33: tabshard.v1.Plan
+	(*LinkLatency)(nil),           // 26: tabshard.v1.LinkLatency
+	(*EpochAnnouncement)(nil),     // 27: tabshard.v1.EpochAnnouncement
+	(*StartSessionReply)(nil),     // 28: tabshard.v1.StartSessionReply
+	(*CancelSession)(nil),         // 29: tabshard.v1.CancelSession
+	(*CancelSessionReply)(nil),    // 30: tabshard.v1.CancelSessionReply
+	(*AddCoordinatorRequest)(nil), // 31: tabshard.v1.AddCoordinatorRequest
+	(*AddCoordinatorReply)(nil),   // 32: tabshard.v1.AddCoordinatorReply
+	(*Capabilities)(nil),          // 33: tabshard.v1.Capabilities
+	(*Plan)(nil),                  // 34: tabshard.v1.Plan
+	(Link)(0),                     // 35: tabshard.v1.Link
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	32, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	33, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
 	5,  // 2: tabshard.v1.Sampling.logit_bias:type_name -> tabshard.v1.LogitBias
 	6,  // 3: tabshard.v1.TokenLogprobs.top:type_name -> tabshard.v1.TokenLogprob
 	4,  // 4: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
 	1,  // 5: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
 	7,  // 6: tabshard.v1.Session.logprobs:type_name -> tabshard.v1.TokenLogprobs
-	33, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	34, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
 	3,  // 8: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
 	8,  // 9: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
 	9,  // 10: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
@@ -2646,23 +2728,25 @@ var file_tabshard_v1_cluster_proto_depIdxs = []int32{
 	20, // 18: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
 	21, // 19: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
 	15, // 20: tabshard.v1.Command.set_secrets:type_name -> tabshard.v1.SetSecrets
-	32, // 21: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	33, // 21: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
 	12, // 22: tabshard.v1.SetSecrets.secrets:type_name -> tabshard.v1.ClusterSecrets
 	0,  // 23: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	33, // 24: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	34, // 24: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
 	9,  // 25: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
 	8,  // 26: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
 	7,  // 27: tabshard.v1.AppendToken.logprobs:type_name -> tabshard.v1.TokenLogprobs
 	1,  // 28: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	32, // 29: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	33, // 29: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
 	2,  // 30: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	33, // 31: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
-	11, // 32: tabshard.v1.EpochAnnouncement.primaries:type_name -> tabshard.v1.PrimaryChange
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	26, // 31: tabshard.v1.Heartbeat.link_latencies:type_name -> tabshard.v1.LinkLatency
+	35, // 32: tabshard.v1.LinkLatency.link:type_name -> tabshard.v1.Link
+	34, // 33: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	11, // 34: tabshard.v1.EpochAnnouncement.primaries:type_name -> tabshard.v1.PrimaryChange
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_cluster_proto_init() }
@@ -2688,7 +2772,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
