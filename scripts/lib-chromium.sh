@@ -11,7 +11,7 @@
 pick_chromium_flags() {
   local tabs_bin=$1 base=$2 logs=$3 nvidia=$4 sets=() i=0 set f
   if [ -n "$nvidia" ]; then
-    IFS='|' read -r -a sets <<< "${GPU_FLAGS:-enable-features=Vulkan use-angle=vulkan ignore-gpu-blocklist disable-gpu-sandbox|enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan use-angle=vulkan use-vulkan=native disable-vulkan-surface ignore-gpu-blocklist disable-gpu-sandbox enable-gpu|enable-features=Vulkan ignore-gpu-blocklist disable-gpu-sandbox disable-software-rasterizer}"
+    IFS='|' read -r -a sets <<< "${GPU_FLAGS:-enable-features=Vulkan use-angle=vulkan ignore-gpu-blocklist disable-gpu-sandbox|enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan use-angle=vulkan use-vulkan=native disable-vulkan-surface ignore-gpu-blocklist disable-gpu-sandbox enable-gpu|enable-features=Vulkan ignore-gpu-blocklist disable-gpu-sandbox disable-software-rasterizer no-zygote}"
   else
     sets=("${GPU_FLAGS:-}")
   fi
