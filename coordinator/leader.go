@@ -111,7 +111,19 @@ func (l *leader) now() time.Time { return l.cfg.Clock.Now() }
 // apply proposes cmd, stamped with the leader's time.
 func (l *leader) apply(ctx context.Context, cmd *tabshardv1.Command) error {
 	cmd.UnixMs = l.now().UnixMilli()
-	return l.node.Apply(ctx, cmd)
+	start := time.Now()
+	err := l.node.Apply(ctx, cmd)
+	l.metrics.RaftApply.WithLabelValues(commandName(cmd)).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// commandName is the name of cmd's change (e.g. "append_token").
+func commandName(cmd *tabshardv1.Command) string {
+	m := cmd.ProtoReflect()
+	if f := m.WhichOneof(m.Descriptor().Oneofs().ByName("change")); f != nil {
+		return string(f.Name())
+	}
+	return "none"
 }
 
 // run is the leader's loop while this coordinator leads: it subscribes to
@@ -577,9 +589,12 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 	l.mu.Lock()
 	l.progress[s.GetId()] = l.now()
 	l.mu.Unlock()
+	start := time.Now()
 	if err := l.acts.Publish(ctx, a); err != nil {
 		l.log.Warn("issue step", "session", s.GetId(), "err", err)
+		return
 	}
+	l.metrics.LogPublish.WithLabelValues("leader").Observe(time.Since(start).Seconds())
 }
 
 func (l *leader) reissueAll(ctx context.Context) {
@@ -634,6 +649,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 	if !l.node.IsLeader() {
 		return
 	}
+	received := time.Now() // wall time, for the metrics only
 	v := l.view(t.GetSessionId())
 	switch {
 	case t.GetEpoch() != v.epoch:
@@ -658,6 +674,8 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 		l.log.Debug("token not committed", "session", t.GetSessionId(), "position", t.GetPosition(), "err", err)
 		return
 	}
+	l.metrics.TokenIssue.WithLabelValues("commit").Observe(time.Since(received).Seconds())
+	defer func() { l.metrics.TokenIssue.WithLabelValues("issue").Observe(time.Since(received).Seconds()) }()
 	l.metrics.Tokens.Inc()
 	l.metrics.TokensPerSecond.Set(l.rate.observe(l.now()))
 	l.mu.Lock()
@@ -745,11 +763,17 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 		compute += d
 		l.metrics.StageLatency.WithLabelValues(strconv.Itoa(i)).Observe(d.Seconds())
 	}
+	for i, us := range t.GetStageHostMicros() {
+		l.metrics.StageHost.WithLabelValues(strconv.Itoa(i)).Observe((time.Duration(us) * time.Microsecond).Seconds())
+	}
 	if issued.IsZero() {
 		return
 	}
 	step := l.now().Sub(issued)
 	l.metrics.StageLatency.WithLabelValues("step").Observe(step.Seconds())
+	if len(t.GetStageMicros()) > 0 {
+		l.metrics.StepOverhead.Observe(max(step-compute, 0).Seconds())
+	}
 	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}

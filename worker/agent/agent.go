@@ -294,7 +294,7 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 		beat = 500 * time.Millisecond
 	}
 	epochs := make(chan *tabshardv1.EpochAnnouncement, 16)
-	acts := make(chan *tabshardv1.Activation, 1024)
+	acts := make(chan inbound, 1024)
 	linked := make(chan *tabshardv1.Activation, 1024)
 	loads := make(chan loaded, 1)
 	if m.cfg.Link != nil {
@@ -335,9 +335,9 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 			}
 		case l := <-loads:
 			m.onLoaded(ctx, l)
-		case a := <-acts:
+		case in := <-acts:
 			m.drainLinked(ctx, linked) // a link copy waiting is older than this twin
-			m.onActivations(ctx, m.gather(a, acts))
+			m.onActivationsArrived(ctx, m.gather(in.a, acts), in.at)
 		case a := <-linked:
 			m.onLinked(ctx, a)
 		}
@@ -405,7 +405,7 @@ func role(plan *tabshardv1.Plan, id string) (stage int, primary bool) {
 	return -1, false
 }
 
-func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement, acts chan *tabshardv1.Activation, loads chan loaded) error {
+func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement, acts chan inbound, loads chan loaded) error {
 	if ann.GetEpoch() < m.epoch {
 		return nil
 	}
@@ -527,7 +527,13 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.drainPending(ctx)
 }
 
-func (m *member) subscribe(stage int, acts chan *tabshardv1.Activation) error {
+// inbound is an input and when its message arrived.
+type inbound struct {
+	a  *tabshardv1.Activation
+	at time.Time
+}
+
+func (m *member) subscribe(stage int, acts chan inbound) error {
 	if m.actSub != nil && m.actStage == stage {
 		return nil
 	}
@@ -539,7 +545,7 @@ func (m *member) subscribe(stage int, acts chan *tabshardv1.Activation) error {
 				m.cfg.Logger.Warn("activation rejected", "worker", m.id, "err", err)
 				return
 			}
-			acts <- a
+			acts <- inbound{a: a, at: time.Now()}
 		}, bus.WithLogger(m.cfg.Logger))
 	if err != nil {
 		return err
@@ -562,7 +568,7 @@ const maxGather = 1024
 // gather returns a and the inputs queued behind it (up to maxGather), less
 // the NATS twins of inputs a link delivered: the stage runs them as
 // batches.
-func (m *member) gather(a *tabshardv1.Activation, acts chan *tabshardv1.Activation) []*tabshardv1.Activation {
+func (m *member) gather(a *tabshardv1.Activation, acts chan inbound) []*tabshardv1.Activation {
 	var out []*tabshardv1.Activation
 	now := time.Now()
 	for {
@@ -573,7 +579,8 @@ func (m *member) gather(a *tabshardv1.Activation, acts chan *tabshardv1.Activati
 			return out
 		}
 		select {
-		case a = <-acts:
+		case in := <-acts:
+			a = in.a
 		default:
 			return out
 		}
@@ -591,6 +598,12 @@ func (m *member) onActivation(ctx context.Context, a *tabshardv1.Activation) {
 // epochs, or from a worker that is not the previous stage's primary, are
 // rejected.
 func (m *member) onActivations(ctx context.Context, as []*tabshardv1.Activation) {
+	m.onActivationsArrived(ctx, as, time.Now())
+}
+
+// onActivationsArrived is onActivations of inputs the first of which
+// arrived at arrived.
+func (m *member) onActivationsArrived(ctx context.Context, as []*tabshardv1.Activation, arrived time.Time) {
 	m.mu.Lock()
 	r := m.runner
 	m.mu.Unlock()
@@ -603,7 +616,7 @@ func (m *member) onActivations(ctx context.Context, as []*tabshardv1.Activation)
 	if len(run) == 0 {
 		return
 	}
-	r.HandleAll(ctx, run, m.epoch, func(a *tabshardv1.Activation, err error) {
+	r.HandleArrived(ctx, run, m.epoch, arrived, func(a *tabshardv1.Activation, err error) {
 		if errors.Is(err, ErrFull) {
 			m.hold(a) // until an ended session is freed
 			return

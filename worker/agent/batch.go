@@ -25,12 +25,18 @@ type batchItem struct {
 // positions, on a Compute that batches; the others run one at a time
 // through Handle, in their order. fail hears each input that failed.
 func (r *Runner) HandleAll(ctx context.Context, acts []*tabshardv1.Activation, epoch uint64, fail func(*tabshardv1.Activation, error)) {
+	r.HandleArrived(ctx, acts, epoch, time.Now(), fail)
+}
+
+// HandleArrived is HandleAll of inputs that arrived at arrived (the first
+// of them): each step's time outside compute counts from then.
+func (r *Runner) HandleArrived(ctx context.Context, acts []*tabshardv1.Activation, epoch uint64, arrived time.Time, fail func(*tabshardv1.Activation, error)) {
 	var batch []batchItem
 	inBatch := map[string]bool{}
 	rows := 0
 	flush := func() {
 		if len(batch) > 0 {
-			if err := r.runBatch(ctx, batch, epoch); err != nil {
+			if err := r.runBatch(ctx, batch, epoch, &stepTimes{arrived: arrived}); err != nil {
 				for _, it := range batch {
 					fail(it.a, err)
 				}
@@ -47,7 +53,7 @@ func (r *Runner) HandleAll(ctx context.Context, acts []*tabshardv1.Activation, e
 			continue
 		case !ok:
 			flush()
-			if err := r.Handle(ctx, a, epoch); err != nil {
+			if err := r.handle(ctx, a, epoch, arrived); err != nil {
 				fail(a, err)
 			}
 			continue
@@ -87,8 +93,7 @@ func (r *Runner) batchable(a *tabshardv1.Activation) (batchItem, bool, error) {
 
 // runBatch computes the items as one batch and sends each one's output:
 // the next stage's input, or on the last stage the sampled token.
-func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) error {
-	start := time.Now()
+func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64, times *stepTimes) error {
 	dim := r.Stage.Config().Dim
 	var x []float32
 	steps := make([]Step, len(items))
@@ -96,7 +101,7 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) 
 		x = append(x, it.x...)
 		steps[i] = Step{KV: it.s.kv, Pos: int(it.a.GetFirstPosition()), N: int(it.a.GetTokenCount())}
 	}
-	if err := r.Stage.(Batcher).ForwardBatch(steps, x); err != nil {
+	if err := times.compute(func() error { return r.Stage.(Batcher).ForwardBatch(steps, x) }); err != nil {
 		return err
 	}
 	var sample []int // items whose step ends here, on the last stage
@@ -117,7 +122,7 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) 
 		}
 	}
 	if r.Stage.Range().Last {
-		return r.sampleBatch(ctx, items, sample, epoch, start)
+		return r.sampleBatch(ctx, items, sample, epoch, times)
 	}
 	outs := make([]*tabshardv1.Activation, len(items))
 	for i, it := range items {
@@ -125,7 +130,7 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) 
 		if err != nil {
 			return err
 		}
-		out.StageMicros, out.StageBatch = stamp(it.a.GetStageMicros(), it.a.GetStageBatch(), start, len(items))
+		out.StageMicros, out.StageBatch, out.StageHostMicros = times.stamp(it.a, len(items))
 		it.s.lastActs = []*tabshardv1.Activation{out}
 		outs[i] = out
 	}
@@ -153,7 +158,7 @@ func (r *Runner) sendAll(ctx context.Context, outs []*tabshardv1.Activation) err
 
 // sampleBatch draws the next token of the items picked, their logits
 // computed in one pass over the output head.
-func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []int, epoch uint64, start time.Time) error {
+func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []int, epoch uint64, times *stepTimes) error {
 	if len(picked) == 0 {
 		return nil
 	}
@@ -164,18 +169,25 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 		xs = append(xs, x[len(x)-c.Dim:]...)
 	}
 	logits := make([]float32, len(picked)*c.Vocab)
-	if err := r.Stage.Logits(logits, xs, len(picked)); err != nil {
+	if err := times.compute(func() error { return r.Stage.Logits(logits, xs, len(picked)) }); err != nil {
 		return err
 	}
+	toks := make([]*tabshardv1.Token, len(picked))
+	_ = times.compute(func() error {
+		for k, i := range picked {
+			a := items[i].a
+			sm := a.GetSampling()
+			toks[k] = &tabshardv1.Token{
+				SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(), ProducerWorkerId: r.WorkerID,
+			}
+			draw(toks[k], sm, newSampler(sm), logits[k*c.Vocab:(k+1)*c.Vocab])
+		}
+		return nil
+	})
 	var sendErr error
 	for k, i := range picked {
-		a := items[i].a
-		sm := a.GetSampling()
-		tok := &tabshardv1.Token{
-			SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(), ProducerWorkerId: r.WorkerID,
-		}
-		draw(tok, sm, newSampler(sm), logits[k*c.Vocab:(k+1)*c.Vocab])
-		tok.StageMicros, tok.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, len(items))
+		tok := toks[k]
+		tok.StageMicros, tok.StageBatch, tok.StageHostMicros = times.stamp(items[i].a, len(items))
 		items[i].s.lastTok = tok
 		if sendErr == nil {
 			sendErr = r.Out.SendToken(ctx, tok)
@@ -184,9 +196,30 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 	return sendErr
 }
 
-// stamp appends this stage's time since start and batch size to the
-// earlier stages'.
-func stamp(micros, batch []uint32, start time.Time, size int) ([]uint32, []uint32) {
-	us := uint32(min(time.Since(start).Microseconds(), 1<<32-1))
-	return append(append([]uint32(nil), micros...), us), append(append([]uint32(nil), batch...), uint32(size))
+// stepTimes is how long a step's stage computed, and when its input
+// arrived: the rest of the time until its output goes out is the stage's
+// host overhead (queueing, decoding, encoding).
+type stepTimes struct {
+	arrived time.Time
+	busy    time.Duration
 }
+
+// compute runs f and counts its time as compute.
+func (t *stepTimes) compute(f func() error) error {
+	start := time.Now()
+	err := f()
+	t.busy += time.Since(start)
+	return err
+}
+
+// stamp appends this stage's compute time, batch size and host time so
+// far to the earlier stages' of input a.
+func (t *stepTimes) stamp(a *tabshardv1.Activation, size int) (micros, batch, host []uint32) {
+	hostTime := max(time.Since(t.arrived)-t.busy, 0)
+	micros = append(append([]uint32(nil), a.GetStageMicros()...), toMicros(t.busy))
+	batch = append(append([]uint32(nil), a.GetStageBatch()...), uint32(size))
+	host = append(append([]uint32(nil), a.GetStageHostMicros()...), toMicros(hostTime))
+	return micros, batch, host
+}
+
+func toMicros(d time.Duration) uint32 { return uint32(min(d.Microseconds(), 1<<32-1)) }

@@ -97,6 +97,12 @@ type sequence struct {
 // Handle runs one input activation stamped with epoch (the runner's
 // current epoch, which outputs carry).
 func (r *Runner) Handle(ctx context.Context, a *tabshardv1.Activation, epoch uint64) error {
+	return r.handle(ctx, a, epoch, time.Now())
+}
+
+// handle is Handle of an input that arrived at arrived: the step's time
+// outside compute is counted from then.
+func (r *Runner) handle(ctx context.Context, a *tabshardv1.Activation, epoch uint64, arrived time.Time) error {
 	if a.GetStage() != r.Index {
 		return fmt.Errorf("%w: for stage %d, this is stage %d", ErrBadActivation, a.GetStage(), r.Index)
 	}
@@ -117,7 +123,7 @@ func (r *Runner) Handle(ctx context.Context, a *tabshardv1.Activation, epoch uin
 			return err
 		}
 	}
-	return r.run(ctx, s, a, epoch, true)
+	return r.run(ctx, s, a, epoch, &stepTimes{arrived: arrived})
 }
 
 func (r *Runner) sequence(id string) (*sequence, error) {
@@ -189,7 +195,7 @@ func (r *Runner) replay(ctx context.Context, session string, s *sequence, upTo u
 		if a.GetFirstPosition() != s.next {
 			return nil // a duplicate or an overlap in the log
 		}
-		return r.run(ctx, s, a, a.GetEpoch(), false)
+		return r.run(ctx, s, a, a.GetEpoch(), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("replay of session %s stage %d [%d,%d): %w", session, r.Index, s.next, upTo, err)
@@ -200,12 +206,14 @@ func (r *Runner) replay(ctx context.Context, session string, s *sequence, upTo u
 	return nil
 }
 
-// run computes one input and, when send is true, sends its output. The
-// stage's time it reports covers all its work on the input: decoding or
-// embedding it, the blocks, and the output head and sampling or the
-// encoding of the output.
-func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation, epoch uint64, send bool) error {
-	start := time.Now()
+// run computes one input and, when times is set, sends its output
+// stamped with the stage's compute time and the time outside it (a replay
+// passes nil: it sends nothing).
+func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation, epoch uint64, times *stepTimes) error {
+	send := times != nil
+	if times == nil {
+		times = &stepTimes{arrived: time.Now()}
+	}
 	x, err := r.input(a)
 	if err != nil {
 		return err
@@ -214,18 +222,19 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	p := a.GetFirstPosition()
 	s.lastActs, s.lastTok = nil, nil
 	if r.Stage.Range().Last {
-		if err := r.Stage.Forward(s.kv, x, int(p), n); err != nil {
+		if err := times.compute(func() error { return r.Stage.Forward(s.kv, x, int(p), n) }); err != nil {
 			return err
 		}
 		s.next, s.lastIn = p+uint32(n), [2]uint32{p, p + uint32(n)}
 		if end := a.GetStepEnd(); end != 0 && end != p+uint32(n) {
 			return nil // a piece of a step: the token comes after its last
 		}
-		tok, err := r.sample(a, x, n, epoch)
+		var tok *tabshardv1.Token
+		err := times.compute(func() (err error) { tok, err = r.sample(a, x, n, epoch); return err })
 		if err != nil || !send {
 			return err
 		}
-		tok.StageMicros, tok.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, 1)
+		tok.StageMicros, tok.StageBatch, tok.StageHostMicros = times.stamp(a, 1)
 		s.lastTok = tok
 		return r.Out.SendToken(ctx, tok)
 	}
@@ -242,7 +251,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	for off := 0; off < n; off += piece {
 		k := min(piece, n-off)
 		xs := x[off*dim : (off+k)*dim]
-		if err := r.Stage.Forward(s.kv, xs, int(p)+off, k); err != nil {
+		if err := times.compute(func() error { return r.Stage.Forward(s.kv, xs, int(p)+off, k) }); err != nil {
 			return err
 		}
 		s.next = p + uint32(off+k)
@@ -252,7 +261,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 		}
 		s.lastActs = append(s.lastActs, out)
 		if send && sendErr == nil { // after a failed send, compute the rest: a re-issue re-sends it all
-			out.StageMicros, out.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, 1)
+			out.StageMicros, out.StageBatch, out.StageHostMicros = times.stamp(a, 1)
 			sendErr = r.Out.SendActivation(ctx, out)
 		}
 	}
