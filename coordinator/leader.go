@@ -589,12 +589,9 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 	l.mu.Lock()
 	l.progress[s.GetId()] = l.now()
 	l.mu.Unlock()
-	start := time.Now()
 	if err := l.acts.Publish(ctx, a); err != nil {
 		l.log.Warn("issue step", "session", s.GetId(), "err", err)
-		return
 	}
-	l.metrics.LogPublish.WithLabelValues("leader").Observe(time.Since(start).Seconds())
 }
 
 func (l *leader) reissueAll(ctx context.Context) {
@@ -778,3 +775,16 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
 }
+
+// logMetrics counts what happens to the asynchronous publishes of one
+// publisher to the activation log.
+type logMetrics struct {
+	m  *api.Metrics
+	by string
+}
+
+func (o logMetrics) Acked(waited time.Duration) {
+	o.m.LogPublish.WithLabelValues(o.by).Observe(waited.Seconds())
+}
+func (o logMetrics) Retried(error) { o.m.LogRetries.WithLabelValues(o.by).Inc() }
+func (o logMetrics) Lost(error)    { o.m.LogLost.WithLabelValues(o.by).Inc() }

@@ -47,6 +47,11 @@ type Metrics struct {
 	// the log acknowledges it, by publisher (tabshard_log_publish_seconds{by}):
 	// "leader" for the steps it issues.
 	LogPublish *prometheus.HistogramVec
+	// LogRetries counts publishes to the activation log sent again after
+	// a failure or no acknowledgement, and LogLost those given up, by
+	// publisher (tabshard_log_publish_retries_total{by},
+	// tabshard_log_publish_lost_total{by}).
+	LogRetries, LogLost *prometheus.CounterVec
 	// Failovers counts stages moved to a standby (tabshard_failovers_total).
 	Failovers prometheus.Counter
 	// RejectedMessages counts fenced or malformed messages, by reason
@@ -122,6 +127,8 @@ func NewMetrics() *Metrics {
 		RaftApply:         fineHistogram("raft_apply_seconds", "Time of a command through Raft on the leader, proposal to applied.", "command"),
 		TokenIssue:        fineHistogram("token_issue_seconds", "Leader's time from a token's receipt to its commit (commit) and to the next step's publication (issue).", "phase"),
 		LogPublish:        fineHistogram("log_publish_seconds", "Time of a publish to the activation log until it is acknowledged.", "by"),
+		LogRetries:        counterVec("log_publish_retries_total", "Publishes to the activation log sent again after a failure.", "by"),
+		LogLost:           counterVec("log_publish_lost_total", "Publishes to the activation log given up after retrying.", "by"),
 		Failovers:         counter("failovers_total", "Stages moved to a standby."),
 		RejectedMessages:  counterVec("rejected_messages_total", "Messages rejected (fenced or malformed).", "reason"),
 		SessionsActive:    gauge("sessions_active", "Sessions generating."),
@@ -136,7 +143,7 @@ func NewMetrics() *Metrics {
 		HTTPRequests: counterVec("http_requests_total", "HTTP requests answered.", "route", "code"),
 		HTTPStreams:  gauge("http_streams_active", "Open SSE and WebSocket token streams."),
 	}
-	m.Registry.MustRegister(m.Tokens, m.TokensPerSecond, m.StageLatency, m.HopLatency, m.StageHost, m.StepOverhead, m.RaftApply, m.TokenIssue, m.LogPublish, m.Failovers,
+	m.Registry.MustRegister(m.Tokens, m.TokensPerSecond, m.StageLatency, m.HopLatency, m.StageHost, m.StepOverhead, m.RaftApply, m.TokenIssue, m.LogPublish, m.LogRetries, m.LogLost, m.Failovers,
 		m.RejectedMessages, m.SessionsActive, m.SessionsQueued, m.SessionsRejected, m.SessionsCancelled, m.StepsReissued, m.QueueWait, m.StageBatch, m.HTTPRequests, m.HTTPStreams,
 		m.raftGauge("raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func(s RaftStatus) float64 { return float64(s.State) }),
 		m.raftGauge("raft_term", "Current Raft term.", func(s RaftStatus) float64 { return float64(s.Term) }),

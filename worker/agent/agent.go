@@ -231,6 +231,7 @@ type member struct {
 	nc    *nats.Conn
 	subj  bus.Subjects
 	log   *bus.ActivationLog
+	out   *bus.AsyncLog // outputs: sent first, logged behind
 	id    string
 	epoch uint64
 	plan  *tabshardv1.Plan
@@ -262,7 +263,7 @@ func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn, repl
 	if err != nil {
 		return err
 	}
-	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1,
+	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, out: alog.Async(bus.AsyncOptions{Observer: cfg.Metrics, Logger: cfg.Logger}), id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1,
 		pending: held{max: cfg.MaxHeld, maxBytes: cfg.MaxHeldBytes, metrics: cfg.Metrics, log: cfg.Logger}}
 	cfg.grants.joined(m.id)
 	m.joinModelURL = info.ModelURL
@@ -708,11 +709,11 @@ func (o natsOutbox) SendActivation(ctx context.Context, a *tabshardv1.Activation
 			l.SendVia(to, via, a) // first: the link is the fast path
 		}
 	}
-	return o.m.log.Publish(ctx, a)
+	return o.m.out.Send(ctx, a)
 }
 
 // SendActivations sends a batch's outputs: over the links first, then
-// to the log all at once.
+// over NATS, logged behind.
 func (o natsOutbox) SendActivations(ctx context.Context, acts []*tabshardv1.Activation) error {
 	if l := o.m.cfg.Link; l != nil {
 		for _, a := range acts {
@@ -721,7 +722,7 @@ func (o natsOutbox) SendActivations(ctx context.Context, acts []*tabshardv1.Acti
 			}
 		}
 	}
-	return o.m.log.PublishAll(ctx, acts)
+	return o.m.out.SendAll(ctx, acts)
 }
 
 func (o natsOutbox) SendToken(_ context.Context, t *tabshardv1.Token) error {

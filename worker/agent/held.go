@@ -3,6 +3,7 @@ package agent
 import (
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -30,7 +31,25 @@ type Metrics struct {
 	RejectedModelURLs atomic.Uint64
 	// Renewals are bus credentials renewed.
 	Renewals atomic.Uint64
+	// LogAcks are the worker's outputs the activation log acknowledged,
+	// LogAckNanos the sum of their waits from send to acknowledgement
+	// (off the token's path: outputs go out without waiting).
+	LogAcks, LogAckNanos atomic.Uint64
+	// LogRetries are outputs sent to the log again after a failure or no
+	// acknowledgement; LogLost those given up (a replay that needs one
+	// fails, and the leader re-issues the step).
+	LogRetries, LogLost atomic.Uint64
 }
+
+// Acked, Retried and Lost count the worker's asynchronous log publishes
+// (a bus.LogObserver).
+func (m *Metrics) Acked(waited time.Duration) {
+	m.LogAcks.Add(1)
+	m.LogAckNanos.Add(uint64(waited.Nanoseconds()))
+}
+
+func (m *Metrics) Retried(error) { m.LogRetries.Add(1) }
+func (m *Metrics) Lost(error)    { m.LogLost.Add(1) }
 
 // held are inputs waiting for their epoch's announcement or their stage's
 // weights, bounded in count and bytes. When full, the input of the
