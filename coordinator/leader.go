@@ -165,7 +165,14 @@ func (l *leader) run(ctx context.Context) error {
 	}
 	defer asub.Unsubscribe()
 	l.tick(ctx)
-	l.reissueAll(ctx)
+	if l.direct() {
+		// The pipeline may have run ahead of what committed, the tokens
+		// past it lost with the old leader: a new epoch makes the stages
+		// drop that run and take the committed step (reissueWhenReady).
+		l.newEpochForReissue(ctx, "a new leader")
+	} else {
+		l.reissueAll(ctx)
+	}
 	t := time.NewTicker(l.cfg.Heartbeat)
 	defer t.Stop()
 	for {
@@ -579,8 +586,13 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 		return
 	}
 	var epoch uint64
-	l.machine.Read(func(st *tabshardv1.ClusterState) { epoch = st.GetEpoch() })
-	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: stepSampling(s), ProducerWorkerId: bus.CoordinatorProducer}
+	var ctxLen uint32
+	l.machine.Read(func(st *tabshardv1.ClusterState) { epoch, ctxLen = st.GetEpoch(), st.GetPlan().GetContextLength() })
+	sm := stepSampling(s)
+	if l.direct() {
+		sm = directSampling(s, ctxLen)
+	}
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: sm, ProducerWorkerId: bus.CoordinatorProducer}
 	if gen := s.GetGenerated(); len(gen) == 0 {
 		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
 	} else {
@@ -605,6 +617,7 @@ func (l *leader) reissueAll(ctx context.Context) {
 
 func (l *leader) reissueStalled(ctx context.Context) {
 	now := l.now()
+	stalled := false
 	for _, s := range l.machine.State().GetSessions() {
 		l.mu.Lock()
 		last, ok := l.progress[s.GetId()]
@@ -612,8 +625,18 @@ func (l *leader) reissueStalled(ctx context.Context) {
 		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE && (!ok || now.Sub(last) > l.cfg.StepTimeout) {
 			l.log.Info("re-issuing a stalled step", "session", s.GetId(), "position", state.NextPosition(s))
 			l.metrics.StepsReissued.WithLabelValues("stalled").Inc()
+			if l.direct() {
+				stalled = true
+				l.mu.Lock()
+				l.progress[s.GetId()] = now // one new epoch per step timeout
+				l.mu.Unlock()
+				continue
+			}
 			l.issue(ctx, s)
 		}
+	}
+	if stalled {
+		l.newEpochForReissue(ctx, "a stalled step")
 	}
 }
 

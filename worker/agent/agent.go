@@ -249,6 +249,7 @@ type member struct {
 	pending  held  // from newer epochs, until their announcement
 
 	primaries    []*tabshardv1.PrimaryChange // who produced each stage's outputs, by epoch
+	ended        map[string]bool             // sessions the last announcement listed as ended
 	joinModelURL string                      // where the coordinator joined through said the model is
 	refusedURL   string                      // the last announced model URL refused, logged once
 	rejected     int
@@ -420,6 +421,10 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 	}
 	if ann.GetPlan() == nil { // no plan yet: only who was expired
 		return nil
+	}
+	m.ended = make(map[string]bool, len(ann.GetEndedSessionIds()))
+	for _, id := range ann.GetEndedSessionIds() {
+		m.ended[id] = true
 	}
 	m.free(ctx, ann.GetEndedSessionIds())
 	if ann.GetEpoch() == m.epoch {
@@ -639,9 +644,12 @@ func (m *member) runnable(a *tabshardv1.Activation, r *Runner) bool {
 		m.reject(a, "stale epoch")
 		return false
 	}
-	if want := m.producer(a.GetStage()); a.GetProducerWorkerId() != want {
+	if want := m.producer(a.GetStage()); a.GetProducerWorkerId() != want && !m.lastStageToFirst(a) {
 		m.reject(a, "not from the previous stage's primary "+want)
 		return false
+	}
+	if m.ended[a.GetSessionId()] {
+		return false // the last stage ran ahead of the session's end
 	}
 	if r == nil || int(r.Index) != int(a.GetStage()) {
 		m.hold(a) // weights still loading
@@ -680,6 +688,13 @@ func (m *member) producer(stage uint32) string {
 		return ""
 	}
 	return m.plan.GetStages()[stage-1].GetDeviceId()
+}
+
+// lastStageToFirst says whether a is the first stage's input the last
+// stage's primary of the worker's epoch sent after a token it sampled.
+func (m *member) lastStageToFirst(a *tabshardv1.Activation) bool {
+	stages := m.plan.GetStages()
+	return a.GetStage() == 0 && len(stages) > 0 && a.GetProducerWorkerId() == stages[len(stages)-1].GetDeviceId()
 }
 
 // hold keeps a until its epoch or weights arrive.
@@ -734,8 +749,10 @@ func (o natsOutbox) SendToken(_ context.Context, t *tabshardv1.Token) error {
 // vouch for that id.
 func (o natsOutbox) Replay(ctx context.Context, session string, stage, from, to uint32, fn func(*tabshardv1.Activation) error) error {
 	primaries := o.m.primaries // the loop goroutine runs the runner: no race
+	stages := uint32(len(o.m.plan.GetStages()))
 	return o.m.log.Replay(ctx, session, stage, from, to, func(a *tabshardv1.Activation) error {
-		if want, ok := bus.Producer(primaries, a.GetStage(), a.GetEpoch()); ok && a.GetProducerWorkerId() != want {
+		if want, ok := bus.Producer(primaries, a.GetStage(), a.GetEpoch()); ok && a.GetProducerWorkerId() != want &&
+			!bus.LastStageToFirst(primaries, stages, a) {
 			o.m.cfg.Metrics.RejectedActivations.Add(1)
 			o.m.cfg.Logger.Warn("replay skipped a logged input from another producer than its epoch's", "worker", o.m.id,
 				"session", session, "stage", stage, "epoch", a.GetEpoch(), "from", a.GetProducerWorkerId(), "want", want)

@@ -112,8 +112,8 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64, 
 		items[i] = it
 		off += st.N
 		p, end := uint32(st.Pos), uint32(st.Pos+st.N)
-		it.s.next, it.s.lastIn = end, [2]uint32{p, end}
-		it.s.lastActs, it.s.lastTok = nil, nil
+		it.s.next, it.s.lastIn, it.s.epoch = end, [2]uint32{p, end}, epoch
+		it.s.lastActs, it.s.lastTok, it.s.lastNext = nil, nil, nil
 		if !r.Stage.Range().Last {
 			continue
 		}
@@ -188,9 +188,8 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 	for k, i := range picked {
 		tok := toks[k]
 		tok.StageMicros, tok.StageBatch, tok.StageHostMicros = times.stamp(items[i].a, len(items))
-		items[i].s.lastTok = tok
-		if sendErr == nil {
-			sendErr = r.Out.SendToken(ctx, tok)
+		if err := r.sendToken(ctx, items[i].s, items[i].a, tok, epoch); err != nil && sendErr == nil {
+			sendErr = err
 		}
 	}
 	return sendErr

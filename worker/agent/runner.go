@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -89,9 +90,11 @@ func (r *Runner) PositionBytes() int {
 type sequence struct {
 	kv       KV
 	next     uint32
+	epoch    uint64                   // of the last input run
 	lastIn   [2]uint32                // the last input's [first, end) positions
 	lastActs []*tabshardv1.Activation // the last input's output pieces
 	lastTok  *tabshardv1.Token
+	lastNext *tabshardv1.Activation // the first stage's input the last stage sent after lastTok
 }
 
 // Handle runs one input activation stamped with epoch (the runner's
@@ -114,16 +117,35 @@ func (r *Runner) handle(ctx context.Context, a *tabshardv1.Activation, epoch uin
 	switch {
 	case a.GetTokenCount() == 0:
 		return fmt.Errorf("%w: no positions", ErrBadActivation)
-	case end <= s.next:
+	case end <= s.next && (end == s.lastIn[1] || epoch <= s.epoch):
 		return r.resend(ctx, s, end, epoch)
-	case p < s.next:
+	case p < s.next && epoch <= s.epoch:
 		return fmt.Errorf("%w: positions [%d,%d) overlap the %d already run", ErrBadActivation, p, end, s.next)
-	case p > s.next:
+	case p < s.next:
+		r.rewind(s, p)
+	}
+	if p > s.next {
 		if err := r.replay(ctx, a.GetSessionId(), s, p); err != nil {
 			return err
 		}
 	}
 	return r.run(ctx, s, a, epoch, &stepTimes{arrived: arrived})
+}
+
+// rewind moves a session back to position p: a new epoch re-issues the
+// step after the committed tokens, and this stage ran ahead of it (the
+// tokens the last stage sent straight to the first stage before they
+// committed). Runs are deterministic, so running the positions from p
+// again gives the same bits. A cache whose sliding window reuses slots
+// lost positions before p to the ones it ran past p: it starts over,
+// rebuilt from the activation log.
+func (r *Runner) rewind(s *sequence, p uint32) {
+	r.Log.Info("rewinding a session to the re-issued step", "stage", r.Index, "from", s.next, "to", p)
+	s.next = p
+	if w, ok := s.kv.(interface{ Window() int }); ok && w.Window() > 0 && w.Window() < s.kv.Positions() {
+		s.next = 0
+	}
+	s.lastIn, s.lastActs, s.lastTok, s.lastNext = [2]uint32{}, nil, nil, nil
 }
 
 func (r *Runner) sequence(id string) (*sequence, error) {
@@ -173,6 +195,13 @@ func (r *Runner) resend(ctx context.Context, s *sequence, end uint32, epoch uint
 		return nil
 	}
 	if s.lastTok != nil {
+		if s.lastNext != nil {
+			a := proto.Clone(s.lastNext).(*tabshardv1.Activation)
+			a.Epoch = epoch
+			if err := r.Out.SendActivation(ctx, a); err != nil {
+				return err
+			}
+		}
 		t := proto.Clone(s.lastTok).(*tabshardv1.Token)
 		t.Epoch = epoch
 		return r.Out.SendToken(ctx, t)
@@ -220,7 +249,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	}
 	n := int(a.GetTokenCount())
 	p := a.GetFirstPosition()
-	s.lastActs, s.lastTok = nil, nil
+	s.lastActs, s.lastTok, s.lastNext, s.epoch = nil, nil, nil, epoch
 	if r.Stage.Range().Last {
 		if err := times.compute(func() error { return r.Stage.Forward(s.kv, x, int(p), n) }); err != nil {
 			return err
@@ -235,8 +264,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 			return err
 		}
 		tok.StageMicros, tok.StageBatch, tok.StageHostMicros = times.stamp(a, 1)
-		s.lastTok = tok
-		return r.Out.SendToken(ctx, tok)
+		return r.sendToken(ctx, s, a, tok, epoch)
 	}
 	// A long step goes in pieces, each sent as soon as it is computed, so
 	// that the next stage starts on a prompt while this one goes on.
@@ -266,6 +294,42 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 		}
 	}
 	return sendErr
+}
+
+// sendToken sends the token the last stage sampled for input a: first,
+// when the step asks for it, the next step straight to the first stage,
+// then the token to the coordinators, which commit it.
+func (r *Runner) sendToken(ctx context.Context, s *sequence, a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64) error {
+	s.lastTok, s.lastNext = tok, nextStep(a, tok, epoch, r.WorkerID)
+	if s.lastNext != nil {
+		if err := r.Out.SendActivation(ctx, s.lastNext); err != nil {
+			return err
+		}
+	}
+	return r.Out.SendToken(ctx, tok)
+}
+
+// nextStep is the first stage's input after tok, the token the last stage
+// sampled for input a, when a's sampling asks the last stage to send it
+// (Sampling.end_position) and the session goes on after tok: tok is not a
+// stop token and its position is before the end. It carries the sampling
+// moved on by tok: the generator state after the draw, and the penalties'
+// window with tok. nil otherwise.
+func nextStep(a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64, worker string) *tabshardv1.Activation {
+	sm := a.GetSampling()
+	if sm.GetEndPosition() == 0 || tok.GetPosition()+1 >= sm.GetEndPosition() || slices.Contains(sm.GetStopTokens(), tok.GetId()) {
+		return nil
+	}
+	next := proto.Clone(sm).(*tabshardv1.Sampling)
+	next.RngState = tok.GetRngState()
+	if w := int(sm.GetRecentWindow()); w > 0 {
+		recent := append(slices.Clone(sm.GetRecentTokens()), tok.GetId())
+		next.RecentTokens = recent[max(0, len(recent)-w):]
+	}
+	return &tabshardv1.Activation{
+		SessionId: a.GetSessionId(), Epoch: epoch, Stage: 0, FirstPosition: tok.GetPosition(), TokenCount: 1,
+		Tokens: []uint32{tok.GetId()}, Sampling: next, ProducerWorkerId: worker,
+	}
 }
 
 // prefillChunk is the PrefillChunk workers use: pieces a GPU stage runs
