@@ -51,6 +51,9 @@ func (l *leader) newEpochForReissue(ctx context.Context, why string) {
 		return
 	case errors.Is(err, state.ErrStaleEpoch):
 		return // another plan moved the epoch on: its re-issue follows
+	case errors.Is(err, state.ErrUnknownWorker):
+		l.log.Debug("no new epoch to re-issue steps in: a stage waits for a worker", "why", why, "err", err)
+		return
 	case err != nil:
 		l.log.Warn("no new epoch to re-issue steps in", "why", why, "err", err)
 		return

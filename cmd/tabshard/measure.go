@@ -216,13 +216,24 @@ func (r *measureReport) perStage(before, after map[string]float64) {
 	r.Loop = loopTimes{
 		Overhead:   p50("tabshard_step_overhead_seconds", ""),
 		RaftCommit: p50("tabshard_raft_apply_seconds", `command="append_token"`),
+		RaftBatch:  p50("tabshard_raft_apply_seconds", `command="append_tokens"`),
 		Commit:     p50("tabshard_token_issue_seconds", `phase="commit"`),
 		Issue:      p50("tabshard_token_issue_seconds", `phase="issue"`),
 		Publish:    p50("tabshard_log_publish_seconds", `by="leader"`),
 	}
-	if hops := r.Stages + 1; r.Stages > 0 {
-		r.Loop.PerHop = r.Loop.Overhead / float64(hops)
+	if r.Stages > 0 {
+		r.Loop.PerHop = r.Loop.Overhead / float64(r.hops())
 	}
+}
+
+// hops is how many messages a decode step takes: one into each stage, the
+// first stage's from the last (the coordinator, when it issues each step,
+// adds the token's way to it).
+func (r *measureReport) hops() int {
+	if r.Loop.Issue > 0 {
+		return r.Stages + 1
+	}
+	return r.Stages
 }
 
 // loopTimes are the medians, in ms, of a decode step's parts outside
@@ -237,6 +248,7 @@ type loopTimes struct {
 	// next step's publication; Publish that publication's wait for the
 	// activation log's acknowledgement.
 	RaftCommit float64 `json:"raft_commit"`
+	RaftBatch  float64 `json:"raft_commit_batch"`
 	Commit     float64 `json:"token_to_commit"`
 	Issue      float64 `json:"token_to_issue"`
 	Publish    float64 `json:"issue_publish_ack"`
@@ -332,14 +344,22 @@ func (r *measureReport) print(w io.Writer) {
 			compute += s
 		}
 		fmt.Fprintf(w, "hops and coordinator  %.3f ms/token (%.1f %% of a step of %.3f ms; %.3f ms per hop over %d hops)\n",
-			r.StepMs-compute, 100*(r.StepMs-compute)/r.StepMs, r.StepMs, (r.StepMs-compute)/float64(r.Stages+1), r.Stages+1)
+			r.StepMs-compute, 100*(r.StepMs-compute)/r.StepMs, r.StepMs, (r.StepMs-compute)/float64(r.hops()), r.hops())
 		for i, h := range r.StageHostMs {
 			fmt.Fprintf(w, "stage %d host          %.3f ms/token outside compute (queueing, decoding, encoding)\n", i, h)
 		}
 		lp := r.Loop
 		fmt.Fprintf(w, "pipeline overhead p50 %.3f ms/token (step less compute), %.3f ms per hop\n", lp.Overhead, lp.PerHop)
-		fmt.Fprintf(w, "leader p50            token to commit %.3f ms (Raft %.3f ms), to next step published %.3f ms (log ack %.3f ms)\n",
-			lp.Commit, lp.RaftCommit, lp.Issue, lp.Publish)
+		raft := lp.RaftCommit
+		if raft == 0 {
+			raft = lp.RaftBatch
+		}
+		if lp.Issue > 0 {
+			fmt.Fprintf(w, "leader p50            token to commit %.3f ms (Raft %.3f ms), to next step published %.3f ms (log ack %.3f ms)\n",
+				lp.Commit, raft, lp.Issue, lp.Publish)
+		} else {
+			fmt.Fprintf(w, "leader p50            token to commit %.3f ms (Raft %.3f ms), behind the pipeline: the last stage sends each next step\n", lp.Commit, raft)
+		}
 	}
 	for _, l := range r.Plan {
 		fmt.Fprintf(w, "plan: %s\n", l)
