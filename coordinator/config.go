@@ -102,7 +102,8 @@ type Config struct {
 	NATSRoutes []string
 	// NATSClusterSecret authenticates the routes: the same on every
 	// coordinator, at least bus.MinClusterSecret characters, and never
-	// given to workers (a route sees all traffic).
+	// given to workers (a route sees all traffic). Empty: derived from the
+	// replicated cluster secret (bus.RouteSecret).
 	NATSClusterSecret string
 
 	// RaftBind is the Raft TCP address; RaftPeers the initial voters

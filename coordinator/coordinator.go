@@ -142,6 +142,9 @@ func (c *Coordinator) startNATS(ctx context.Context) error {
 		if sc.Cluster, err = c.cfg.natsCluster(); err != nil {
 			return err
 		}
+		if sc.Cluster.Enabled() {
+			sc.Cluster.Secret = c.cfg.routeSecret(c.secrets.GetClusterSecret())
+		}
 		if c.cfg.DataDir != "" {
 			sc.JetStreamDir = filepath.Join(c.cfg.DataDir, "jetstream")
 		}

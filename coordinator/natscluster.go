@@ -47,6 +47,9 @@ func (c *Config) validateNATSCluster() error {
 		return bad("--nats-routes names coordinators %v, --raft-peers %v: want the same", ids, want)
 	}
 	cfg, _ := c.natsCluster()
+	if c.NATSClusterSecret == "" {
+		cfg.Secret = bus.RouteSecret(make([]byte, 32)) // derived once the replicated secret is known
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -55,7 +58,8 @@ func (c *Config) validateNATSCluster() error {
 
 // natsCluster is the embedded server's part of the NATS cluster: named
 // after the tabshard cluster, this node's route listener, every node's
-// route, the secret.
+// route, the secret (empty when the routes' secret is to be derived from
+// the replicated cluster secret: see routeSecret).
 func (c *Config) natsCluster() (bus.ClusterConfig, error) {
 	if len(c.NATSRoutes) == 0 {
 		return bus.ClusterConfig{}, nil
@@ -132,4 +136,16 @@ func first(list []string) string {
 		return ""
 	}
 	return list[0]
+}
+
+// routeSecret is the secret the NATS routes authenticate with: the
+// configured one, else one derived from the cluster secret that every
+// coordinator holds in the replicated state (so an operator keeps no
+// extra secret, and it never reaches a worker: workers get only their
+// own credentials).
+func (c *Config) routeSecret(clusterSecret []byte) string {
+	if c.NATSClusterSecret != "" {
+		return c.NATSClusterSecret
+	}
+	return bus.RouteSecret(clusterSecret)
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tabshard/tabshard/bus"
 )
 
 const testRouteSecret = "a-route-secret-of-enough-length"
@@ -54,7 +56,6 @@ func TestNATSClusterConfigErrors(t *testing.T) {
 		{"id twice", func(c *Config) { c.NATSRoutes = []string{"c1=h:1", "c2=h:2", "c2=h:3"} }, "named twice"},
 		{"bad port", func(c *Config) { c.NATSRoutes = []string{"c1=h:1", "c2=h:2", "c3=h:port"} }, "route"},
 		{"short secret", func(c *Config) { c.NATSClusterSecret = "short" }, "secret"},
-		{"no secret", func(c *Config) { c.NATSClusterSecret = "" }, "secret"},
 	} {
 		cfg := clusterConfig()
 		tc.edit(&cfg)
@@ -63,8 +64,13 @@ func TestNATSClusterConfigErrors(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want ErrConfig saying %q", tc.name, err, tc.want)
 		}
 	}
-	// One node, or Raft peers on an external NATS, need no routes.
+	// One node, or Raft peers on an external NATS, need no routes; routes
+	// need no secret of their own (it is derived from the replicated one).
 	for _, cfg := range []Config{DefaultConfig(), func() Config {
+		c := clusterConfig()
+		c.NATSClusterSecret = ""
+		return c
+	}(), func() Config {
 		c := clusterConfig()
 		c.NATSRoutes, c.NATSClusterSecret, c.NATSURL = nil, "", "nats://127.0.0.1:4222"
 		c.NATSAccountSeed = []byte("SA...") // its account's seed (parsed at start)
@@ -73,5 +79,17 @@ func TestNATSClusterConfigErrors(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("Validate(): %v", err)
 		}
+	}
+}
+
+func TestRouteSecretDerivedUnlessGiven(t *testing.T) {
+	cfg := clusterConfig()
+	if got := cfg.routeSecret([]byte("replicated")); got != testRouteSecret {
+		t.Errorf("a configured route secret: got %q, want %q", got, testRouteSecret)
+	}
+	cfg.NATSClusterSecret = ""
+	a, b := cfg.routeSecret([]byte("replicated one")), cfg.routeSecret([]byte("replicated two"))
+	if a != bus.RouteSecret([]byte("replicated one")) || a == b {
+		t.Errorf("derived route secrets %q and %q: want bus.RouteSecret of each cluster secret", a, b)
 	}
 }

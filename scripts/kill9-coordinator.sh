@@ -10,7 +10,6 @@
 set -u
 cd "$(dirname "$0")/.." && go build -o bin/tabshard ./cmd/tabshard || exit 1
 TS=bin/tabshard; D=$(mktemp -d)
-TABSHARD_NATS_CLUSTER_SECRET=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n'); export TABSHARD_NATS_CLUSTER_SECRET
 PEERS=c1=127.0.0.1:17991,c2=127.0.0.1:17992,c3=127.0.0.1:17993
 ROUTES=c1=127.0.0.1:16221,c2=127.0.0.1:16222,c3=127.0.0.1:16223
 addr() { echo "127.0.0.1:1818$1"; }

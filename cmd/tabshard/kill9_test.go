@@ -107,7 +107,7 @@ type killCluster struct {
 
 func startKillCluster(t *testing.T) *killCluster {
 	t.Helper()
-	k := &killCluster{dir: t.TempDir(), env: []string{natsClusterSecretEnv + "=kill9-test-route-secret"}}
+	k := &killCluster{dir: t.TempDir()} // the routes' secret derived from the replicated one
 	ports := freePorts(t, 12)
 	var peers, routes []string
 	for i := range 3 {

@@ -21,7 +21,7 @@ type natsClusterFlags struct {
 func (f *natsClusterFlags) register(fs *flag.FlagSet, cfg *coordinator.Config) {
 	fs.StringVar(&cfg.NATSHost, "nats-host", cfg.NATSHost, "address the embedded NATS listeners (TCP, WebSocket) bind; 0.0.0.0 for workers and tabs on other machines")
 	fs.StringVar(&f.routes, "nats-routes", "", "with --raft-peers: every coordinator's NATS route listener, comma-separated id=host:port with the ids of --raft-peers, this node included (it listens there); the embedded servers form one NATS cluster that survives any one coordinator")
-	fs.StringVar(&f.secretFile, "nats-cluster-secret-file", "", "file holding the secret the NATS routes authenticate with, the same on every coordinator, at least 16 characters (default: $"+natsClusterSecretEnv+")")
+	fs.StringVar(&f.secretFile, "nats-cluster-secret-file", "", "file holding the secret the NATS routes authenticate with, the same on every coordinator, at least 16 characters (default: $"+natsClusterSecretEnv+", else derived from the cluster secret the coordinators replicate through Raft)")
 }
 
 // apply puts the parsed flags into cfg; the coordinator validates them.
@@ -34,10 +34,7 @@ func (f *natsClusterFlags) apply(cfg *coordinator.Config) error {
 	}
 	cfg.NATSRoutes = strings.Split(f.routes, ",")
 	if f.secretFile == "" {
-		cfg.NATSClusterSecret = strings.TrimSpace(os.Getenv(natsClusterSecretEnv))
-		if cfg.NATSClusterSecret == "" {
-			return usageErr("--nats-routes needs the routes' secret: --nats-cluster-secret-file FILE or $%s", natsClusterSecretEnv)
-		}
+		cfg.NATSClusterSecret = strings.TrimSpace(os.Getenv(natsClusterSecretEnv)) // "": derived
 		return nil
 	}
 	secret, err := readSecretFile(f.secretFile, "--nats-cluster-secret-file")

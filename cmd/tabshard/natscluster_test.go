@@ -21,7 +21,6 @@ func TestUpNATSClusterFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{peers}, "--nats-routes"},
-		{[]string{peers, routes}, "--nats-cluster-secret-file FILE or $" + natsClusterSecretEnv},
 		{[]string{peers, routes, "--nats-cluster-secret-file", filepath.Join(dir, "missing")}, "no such file"},
 		{[]string{peers, routes, "--nats-cluster-secret-file", secret}, "secret has 5 characters"},
 		{[]string{"--nats-cluster-secret-file", secret}, "needs --nats-routes"},

@@ -10,6 +10,7 @@ package chattemplate
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/ardanlabs/jinja"
@@ -25,7 +26,17 @@ var (
 	// (raise_exception: roles that do not alternate, a system message
 	// where none is allowed, ...) or fails on.
 	ErrConversation = errors.New("the model's chat template refused the conversation")
+	// ErrTooSlow is a template that did not render within RenderLimit:
+	// the engine has no step bound, so a template (the model file's) can
+	// loop for a long time. The template is unusable from then on.
+	ErrTooSlow = errors.New("the model's chat template did not render in time")
 )
+
+// RenderLimit bounds one Render. A render that runs past it keeps running
+// on its goroutine (the engine cannot be interrupted) but the template
+// refuses every later Render, so a runaway template costs one goroutine,
+// not one per request.
+const RenderLimit = 2 * time.Second
 
 // Message is one message of a conversation.
 type Message struct {
@@ -39,6 +50,8 @@ type Template struct {
 	tmpl     *jinja.Template
 	bos, eos string
 	err      error // why the template is unusable (see Unusable)
+	limit    time.Duration
+	runaway  atomic.Bool // a render ran past limit
 }
 
 // Unusable is a template that fails every Render with err: a model's
@@ -53,31 +66,57 @@ func Parse(src, bos, eos string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTemplate, err)
 	}
-	return &Template{tmpl: t, bos: bos, eos: eos}, nil
+	return &Template{tmpl: t, bos: bos, eos: eos, limit: RenderLimit}, nil
+}
+
+// WithLimit returns a copy of t whose renders are bounded by limit
+// instead of RenderLimit.
+func (t *Template) WithLimit(limit time.Duration) *Template {
+	return &Template{tmpl: t.tmpl, bos: t.bos, eos: t.eos, err: t.err, limit: limit}
 }
 
 // Render returns the prompt of messages; with addGenerationPrompt it ends
 // with the header of the assistant's turn, which the model continues. now
 // is the time strftime_now reports (Llama 3.2's "Today Date").
 func (t *Template) Render(messages []Message, addGenerationPrompt bool, now time.Time) (string, error) {
-	if t.err != nil {
+	switch {
+	case t.err != nil:
 		return "", t.err
+	case t.runaway.Load():
+		return "", fmt.Errorf("%w: an earlier render ran past %v", ErrTooSlow, t.limit)
 	}
 	msgs := make([]any, len(messages))
 	for i, m := range messages {
 		msgs[i] = map[string]any{"role": m.Role, "content": m.Content}
 	}
-	out, err := t.tmpl.RenderValues(map[string]jinja.Value{
+	vars := map[string]jinja.Value{
 		"messages":              jinja.FromGoValue(msgs),
 		"add_generation_prompt": jinja.NewBool(addGenerationPrompt),
 		"bos_token":             jinja.NewString(t.bos),
 		"eos_token":             jinja.NewString(t.eos),
 		"strftime_now":          strftimeNow(now),
-	})
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrConversation, err)
 	}
-	return out, nil
+	type rendered struct {
+		out string
+		err error
+	}
+	done := make(chan rendered, 1) // buffered: a runaway render's send never blocks
+	go func() {
+		out, err := t.tmpl.RenderValues(vars)
+		done <- rendered{out, err}
+	}()
+	timer := time.NewTimer(t.limit)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return "", fmt.Errorf("%w: %v", ErrConversation, r.err)
+		}
+		return r.out, nil
+	case <-timer.C:
+		t.runaway.Store(true)
+		return "", fmt.Errorf("%w: still rendering after %v", ErrTooSlow, t.limit)
+	}
 }
 
 // strftimeNow is the template function strftime_now(format) at now.

@@ -124,3 +124,27 @@ func TestFallback(t *testing.T) {
 		t.Fatalf("fallback = %q, %v; want %q", got, err, want)
 	}
 }
+
+func TestRenderBoundedInTime(t *testing.T) {
+	// A template that loops for long (about a second on a fast machine,
+	// far longer than the limit on any).
+	tmpl, err := chattemplate.Parse("{% for i in range(3000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}done", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := tmpl.WithLimit(20 * time.Millisecond)
+	msgs := []chattemplate.Message{{Role: "user", Content: "hi"}}
+	if _, err := slow.Render(msgs, true, time.Unix(0, 0)); !errors.Is(err, chattemplate.ErrTooSlow) {
+		t.Fatalf("a long render: err %v, want ErrTooSlow", err)
+	}
+	if _, err := slow.Render(msgs, true, time.Unix(0, 0)); !errors.Is(err, chattemplate.ErrTooSlow) {
+		t.Errorf("after a runaway render: err %v, want ErrTooSlow at once", err)
+	}
+	fast, err := chattemplate.Parse("{{ messages[0].content }}", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := fast.Render(msgs, true, time.Unix(0, 0)); err != nil || out != "hi" {
+		t.Errorf("a quick render: %q, %v", out, err)
+	}
+}
