@@ -26,6 +26,30 @@ import (
 // direct says whether the last stage sends each next step itself.
 func (l *leader) direct() bool { return !l.cfg.LeaderIssuesSteps }
 
+// stallsBeforeNewEpoch is how many step timeouts in a row a session that
+// has generated tokens may go without a commit, with no sign of the
+// pipeline running ahead, before its step is re-issued in a new epoch
+// anyway (the tokens past the commit could all have been lost).
+const stallsBeforeNewEpoch = 3
+
+// ranAhead says whether session s's stalled step must be re-issued in a
+// new epoch: tokens came past its next position (the pipeline runs ahead
+// of tokens this leader never got, and the stages would drop a re-issue
+// in this epoch), or it stalled stallsBeforeNewEpoch times in a row after
+// its first token. Otherwise the step is re-issued in this epoch, as
+// before: a prompt whose prefill outlasts the step timeout must not be
+// restarted by each new epoch.
+func (l *leader) ranAhead(s *tabshardv1.Session) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stalls[s.GetId()]++
+	if l.ahead[s.GetId()] || (len(s.GetGenerated()) > 0 && l.stalls[s.GetId()] >= stallsBeforeNewEpoch) {
+		delete(l.stalls, s.GetId())
+		return true
+	}
+	return false
+}
+
 // newEpochForReissue commits the current plan again as a new epoch, when
 // a session is active, so that the pending steps are re-issued from the
 // committed tokens once every primary runs the epoch (reissueWhenReady):
@@ -58,6 +82,9 @@ func (l *leader) newEpochForReissue(ctx context.Context, why string) {
 		l.log.Warn("no new epoch to re-issue steps in", "why", why, "err", err)
 		return
 	}
+	l.mu.Lock()
+	clear(l.ahead)
+	l.mu.Unlock()
 	l.log.Info("new epoch: pending steps are re-issued from the committed tokens", "epoch", c.GetExpectedEpoch()+1, "why", why)
 	l.announce()
 }
@@ -87,6 +114,11 @@ func (l *leader) commitTokens(ctx context.Context, ts []*tabshardv1.Token) {
 			l.rejectToken(t, "not from the last stage's primary")
 		case ends[t.GetSessionId()] != "":
 			// the last stage ran past the end before it knew
+		case s != nil && t.GetPosition() > state.NextPosition(s):
+			l.reject("duplicate or out-of-order token")
+			l.mu.Lock()
+			l.ahead[s.GetId()] = true
+			l.mu.Unlock()
 		case s == nil || t.GetPosition() != state.NextPosition(s):
 			l.reject("duplicate or out-of-order token")
 		case l.finish(s, t) == "stop":
@@ -150,6 +182,7 @@ func (l *leader) afterCommit(committed []*tabshardv1.Token) {
 		l.mu.Lock()
 		prev := l.progress[id]
 		l.progress[id] = now
+		delete(l.stalls, id)
 		l.mu.Unlock()
 		if seen[id] {
 			prev = time.Time{} // a step's time is the first token's of the batch

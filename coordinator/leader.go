@@ -76,12 +76,19 @@ type leader struct {
 	// whether their activation log is purged; only the leader's loop
 	// (tick) uses it.
 	finished map[string]bool
+
+	// ahead are the sessions whose tokens came past their next position
+	// in this epoch (the pipeline ran past tokens this leader never got),
+	// and stalls how many step timeouts in a row each went without a
+	// commit: what decides whether a stalled step needs a new epoch.
+	ahead  map[string]bool
+	stalls map[string]int
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
 		log: cfg.Logger, metrics: m, admitted: newSlots(cfg.MaxSessions, cfg.MaxQueued), seen: map[string]time.Time{}, progress: map[string]time.Time{},
-		reports: map[string]report{}, heartbeats: make(chan struct{}, 1), finished: map[string]bool{}}
+		reports: map[string]report{}, heartbeats: make(chan struct{}, 1), finished: map[string]bool{}, ahead: map[string]bool{}, stalls: map[string]int{}}
 }
 
 // reject counts and logs a rejected message.
@@ -607,6 +614,9 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 }
 
 func (l *leader) reissueAll(ctx context.Context) {
+	l.mu.Lock()
+	clear(l.ahead) // every step starts again from the committed tokens
+	l.mu.Unlock()
 	for _, s := range l.machine.State().GetSessions() {
 		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
 			l.metrics.StepsReissued.WithLabelValues("epoch").Inc()
@@ -617,7 +627,7 @@ func (l *leader) reissueAll(ctx context.Context) {
 
 func (l *leader) reissueStalled(ctx context.Context) {
 	now := l.now()
-	stalled := false
+	rewind := false
 	for _, s := range l.machine.State().GetSessions() {
 		l.mu.Lock()
 		last, ok := l.progress[s.GetId()]
@@ -625,8 +635,8 @@ func (l *leader) reissueStalled(ctx context.Context) {
 		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE && (!ok || now.Sub(last) > l.cfg.StepTimeout) {
 			l.log.Info("re-issuing a stalled step", "session", s.GetId(), "position", state.NextPosition(s))
 			l.metrics.StepsReissued.WithLabelValues("stalled").Inc()
-			if l.direct() {
-				stalled = true
+			if l.direct() && l.ranAhead(s) {
+				rewind = true
 				l.mu.Lock()
 				l.progress[s.GetId()] = now // one new epoch per step timeout
 				l.mu.Unlock()
@@ -635,8 +645,8 @@ func (l *leader) reissueStalled(ctx context.Context) {
 			l.issue(ctx, s)
 		}
 	}
-	if stalled {
-		l.newEpochForReissue(ctx, "a stalled step")
+	if rewind {
+		l.newEpochForReissue(ctx, "a stalled step the pipeline ran past")
 	}
 }
 
@@ -742,6 +752,8 @@ func (l *leader) end(ctx context.Context, id, reason string) {
 		SessionId: id, State: tabshardv1.SessionState_SESSION_STATE_DONE, FinishReason: reason}}})
 	l.mu.Lock()
 	delete(l.progress, id)
+	delete(l.ahead, id)
+	delete(l.stalls, id)
 	l.mu.Unlock()
 	if err != nil {
 		l.log.Debug("end session", "session", id, "err", err)
