@@ -26,6 +26,19 @@ import (
 // direct says whether the last stage sends each next step itself.
 func (l *leader) direct() bool { return !l.cfg.LeaderIssuesSteps }
 
+// anyGenerated says whether an active session has generated a token.
+func (l *leader) anyGenerated() bool {
+	found := false
+	l.machine.Read(func(st *tabshardv1.ClusterState) {
+		for _, s := range st.GetSessions() {
+			if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE && len(s.GetGenerated()) > 0 {
+				found = true
+			}
+		}
+	})
+	return found
+}
+
 // stallsBeforeNewEpoch is how many step timeouts in a row a session that
 // has generated tokens may go without a commit, with no sign of the
 // pipeline running ahead, before its step is re-issued in a new epoch

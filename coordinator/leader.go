@@ -172,10 +172,11 @@ func (l *leader) run(ctx context.Context) error {
 	}
 	defer asub.Unsubscribe()
 	l.tick(ctx)
-	if l.direct() {
+	if l.direct() && l.anyGenerated() {
 		// The pipeline may have run ahead of what committed, the tokens
 		// past it lost with the old leader: a new epoch makes the stages
 		// drop that run and take the committed step (reissueWhenReady).
+		// Sessions still in their prompt cannot have run ahead.
 		l.newEpochForReissue(ctx, "a new leader")
 	} else {
 		l.reissueAll(ctx)
