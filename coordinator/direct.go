@@ -125,14 +125,14 @@ func (l *leader) commitTokens(ctx context.Context, ts []*tabshardv1.Token) {
 			l.rejectToken(t, "stale epoch")
 		case last == "" || t.GetProducerWorkerId() != last:
 			l.rejectToken(t, "not from the last stage's primary")
-		case ends[t.GetSessionId()] != "":
-			// the last stage ran past the end before it knew
-		case s != nil && t.GetPosition() > state.NextPosition(s):
+		case ends[t.GetSessionId()] != "" || s == nil:
+			// the last stage ran past the session's end before it knew
+		case t.GetPosition() > state.NextPosition(s):
 			l.reject("duplicate or out-of-order token")
 			l.mu.Lock()
 			l.ahead[s.GetId()] = true
 			l.mu.Unlock()
-		case s == nil || t.GetPosition() != state.NextPosition(s):
+		case t.GetPosition() != state.NextPosition(s):
 			l.reject("duplicate or out-of-order token")
 		case l.finish(s, t) == "stop":
 			ends[s.GetId()] = "stop"
