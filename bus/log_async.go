@@ -128,7 +128,8 @@ func (al *AsyncLog) SendAll(ctx context.Context, acts []*tabshardv1.Activation) 
 	return nil
 }
 
-// Wait returns once every publish sent so far is acknowledged or lost.
+// Wait returns once every publish sent so far is acknowledged or lost;
+// call it after the last Send (tests, a graceful stop).
 func (al *AsyncLog) Wait() { al.wg.Wait() }
 
 // await waits for one publish's acknowledgement, and sends it again while
