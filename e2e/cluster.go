@@ -91,9 +91,10 @@ type Options struct {
 	// CredentialTTL is how long workers' bus credentials last (0: the
 	// coordinator's default, an hour).
 	CredentialTTL time.Duration
-	// LinkDelay is the latency of each worker's network to NATS: what the
-	// worker reads arrives this much later (default 2 ms, a LAN's; -1
-	// none). The token loop needs no coordinator on its path, so on
+	// LinkDelay is the latency of each worker's network to NATS: each read
+	// of the worker's connection returns this much later (default 2 ms; -1
+	// none; a serial delay, so a long transfer is slowed by it once per
+	// read buffer). The token loop needs no coordinator on its path, so on
 	// loopback the bundled model runs a 60-token stream in about 30 ms:
 	// faster than a fault scheduled at a token can land while it runs.
 	LinkDelay time.Duration
