@@ -522,7 +522,7 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.maxSessions(),
 		Options: worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
-		Out:     natsOutbox{m: m, ctx: ctx},
+		Out:     natsOutbox{m: m, ctx: ctx}, Metrics: m.cfg.Metrics,
 	}
 	m.runner.MaxPositions = maxPositions(m.nc.MaxPayload(), m.runner.PositionBytes())
 	m.runner.PrefillChunk = prefillChunk

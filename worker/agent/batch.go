@@ -36,7 +36,7 @@ func (r *Runner) HandleArrived(ctx context.Context, acts []*tabshardv1.Activatio
 	rows := 0
 	flush := func() {
 		if len(batch) > 0 {
-			if err := r.runBatch(ctx, batch, epoch, &stepTimes{arrived: arrived}); err != nil {
+			if err := r.runBatch(ctx, batch, epoch, &stepTimes{arrived: arrived, metrics: r.Metrics}); err != nil {
 				for _, it := range batch {
 					fail(it.a, err)
 				}
@@ -201,6 +201,8 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 type stepTimes struct {
 	arrived time.Time
 	busy    time.Duration
+	metrics *Metrics         // counts each stamped step; nil: none
+	counted [2]time.Duration // compute and host time counted so far
 }
 
 // compute runs f and counts its time as compute.
@@ -215,6 +217,8 @@ func (t *stepTimes) compute(f func() error) error {
 // far to the earlier stages' of input a.
 func (t *stepTimes) stamp(a *tabshardv1.Activation, size int) (micros, batch, host []uint32) {
 	hostTime := max(time.Since(t.arrived)-t.busy, 0)
+	t.metrics.step(t.busy-t.counted[0], hostTime-t.counted[1], t.counted == [2]time.Duration{}) // a step's pieces count once
+	t.counted = [2]time.Duration{t.busy, hostTime}
 	micros = append(append([]uint32(nil), a.GetStageMicros()...), toMicros(t.busy))
 	batch = append(append([]uint32(nil), a.GetStageBatch()...), uint32(size))
 	host = append(append([]uint32(nil), a.GetStageHostMicros()...), toMicros(hostTime))

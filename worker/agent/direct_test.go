@@ -38,12 +38,18 @@ func TestLastStageDrivesThePipeline(t *testing.T) {
 	m := stories(t)
 	bus := &memBus{}
 	runners := pipeline(t, m, bus)
+	metrics := &Metrics{}
+	runners[1].Metrics = metrics
 	const end = 101 // the prompt's one position and 100 tokens
 	bus.SendActivation(context.Background(), &tabshardv1.Activation{SessionId: "s1", Epoch: 1, TokenCount: 1, Tokens: []uint32{1},
 		Sampling: &tabshardv1.Sampling{Temperature: 1, TopP: 0.9, RngState: 42, EndPosition: end}, ProducerWorkerId: "coordinator"})
 	deliver(t, bus, runners, 1)
 	if want := oracleIDs(t, "noprompt_t1_p0.9_s42_n100.ids.txt"); !equal(ids(bus.tokens), want) {
 		t.Fatalf("got %v\nrun.c %v", ids(bus.tokens), want)
+	}
+	if metrics.Steps.Load() != 100 || metrics.ComputeNanos.Load() == 0 || metrics.HostNanos.Load() == 0 {
+		t.Errorf("stage 1 counted %d steps, %d ns of compute, %d ns outside it; want 100 and more than 0",
+			metrics.Steps.Load(), metrics.ComputeNanos.Load(), metrics.HostNanos.Load())
 	}
 	for _, a := range bus.log[key("s1", 0)][1:] {
 		if a.GetProducerWorkerId() != "w2" || a.GetTokenCount() != 1 {

@@ -39,6 +39,23 @@ type Metrics struct {
 	// acknowledgement; LogLost those given up (a replay that needs one
 	// fails, and the leader re-issues the step).
 	LogRetries, LogLost atomic.Uint64
+	// Steps are the steps the worker's stage ran and sent on,
+	// ComputeNanos their compute and HostNanos their time outside it
+	// (queueing, decoding, encoding), summed.
+	Steps, ComputeNanos, HostNanos atomic.Uint64
+}
+
+// step counts a step's times (more of them, for a step's later pieces:
+// first is false).
+func (m *Metrics) step(compute, host time.Duration, first bool) {
+	if m == nil {
+		return
+	}
+	if first {
+		m.Steps.Add(1)
+	}
+	m.ComputeNanos.Add(uint64(max(compute, 0).Nanoseconds()))
+	m.HostNanos.Add(uint64(max(host, 0).Nanoseconds()))
 }
 
 // Acked, Retried and Lost count the worker's asynchronous log publishes

@@ -48,6 +48,8 @@ type Runner struct {
 	// (the bus's message limit over a position's bytes); a longer step
 	// goes in pieces. Zero: no limit.
 	MaxPositions int
+	// Metrics, when set, counts each step's compute and host time.
+	Metrics *Metrics
 	// PrefillChunk, when set, cuts long steps into pieces of at most this
 	// many positions, each computed and sent before the next, so that the
 	// stages of a pipeline work on a prompt at once. Zero: no cut.
@@ -129,7 +131,7 @@ func (r *Runner) handle(ctx context.Context, a *tabshardv1.Activation, epoch uin
 			return err
 		}
 	}
-	return r.run(ctx, s, a, epoch, &stepTimes{arrived: arrived})
+	return r.run(ctx, s, a, epoch, &stepTimes{arrived: arrived, metrics: r.Metrics})
 }
 
 // rewind moves a session back to position p: a new epoch re-issues the
