@@ -184,23 +184,21 @@ func (l *leader) tokenViews(ts []*tabshardv1.Token) (epoch uint64, last string, 
 }
 
 // afterCommit counts the committed tokens and records their sessions'
-// progress (what the step timeout watches) and step times.
+// progress (what the step timeout watches) and step times: a step is the
+// last stage's time from one token of a session to the next (the
+// coordinator is off the path, and its commits may group tokens), a trip
+// through the stages' hops only.
 func (l *leader) afterCommit(committed []*tabshardv1.Token) {
 	now := l.now()
-	seen := map[string]bool{}
+	l.mu.Lock()
+	for _, t := range committed {
+		l.progress[t.GetSessionId()] = now
+		delete(l.stalls, t.GetSessionId())
+	}
+	l.mu.Unlock()
 	for _, t := range committed {
 		l.metrics.Tokens.Inc()
 		l.metrics.TokensPerSecond.Set(l.rate.observe(now))
-		id := t.GetSessionId()
-		l.mu.Lock()
-		prev := l.progress[id]
-		l.progress[id] = now
-		delete(l.stalls, id)
-		l.mu.Unlock()
-		if seen[id] {
-			prev = time.Time{} // a step's time is the first token's of the batch
-		}
-		seen[id] = true
-		l.observeStep(t, prev)
+		l.observeStepTime(t, time.Duration(t.GetLoopMicros())*time.Microsecond, max(len(t.GetStageMicros()), 1))
 	}
 }

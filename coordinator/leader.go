@@ -787,6 +787,16 @@ func (l *leader) rejectForged(what string, err error) {
 // the whole step's time, the mean time of its hops (stage inputs and the
 // token's way back).
 func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
+	var step time.Duration
+	if !issued.IsZero() {
+		step = l.now().Sub(issued)
+	}
+	l.observeStepTime(t, step, len(t.GetStageMicros())+1)
+}
+
+// observeStepTime is observeStep of a step that took step (0: unknown)
+// over hops messages.
+func (l *leader) observeStepTime(t *tabshardv1.Token, step time.Duration, hops int) {
 	for i, b := range t.GetStageBatch() {
 		l.metrics.StageBatch.WithLabelValues(strconv.Itoa(i)).Observe(float64(b))
 	}
@@ -799,15 +809,14 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 	for i, us := range t.GetStageHostMicros() {
 		l.metrics.StageHost.WithLabelValues(strconv.Itoa(i)).Observe((time.Duration(us) * time.Microsecond).Seconds())
 	}
-	if issued.IsZero() {
+	if step <= 0 {
 		return
 	}
-	step := l.now().Sub(issued)
 	l.metrics.StageLatency.WithLabelValues("step").Observe(step.Seconds())
 	if len(t.GetStageMicros()) > 0 {
 		l.metrics.StepOverhead.Observe(max(step-compute, 0).Seconds())
 	}
-	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
+	if step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
 }

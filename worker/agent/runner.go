@@ -97,6 +97,7 @@ type sequence struct {
 	lastActs []*tabshardv1.Activation // the last input's output pieces
 	lastTok  *tabshardv1.Token
 	lastNext *tabshardv1.Activation // the first stage's input the last stage sent after lastTok
+	sentAt   time.Time              // when the last stage sent lastNext
 }
 
 // Handle runs one input activation stamped with epoch (the runner's
@@ -147,7 +148,7 @@ func (r *Runner) rewind(s *sequence, p uint32) {
 	if w, ok := s.kv.(interface{ Window() int }); ok && w.Window() > 0 && w.Window() < s.kv.Positions() {
 		s.next = 0
 	}
-	s.lastIn, s.lastActs, s.lastTok, s.lastNext = [2]uint32{}, nil, nil, nil
+	s.lastIn, s.lastActs, s.lastTok, s.lastNext, s.sentAt = [2]uint32{}, nil, nil, nil, time.Time{}
 }
 
 func (r *Runner) sequence(id string) (*sequence, error) {
@@ -303,7 +304,13 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 // then the token to the coordinators, which commit it.
 func (r *Runner) sendToken(ctx context.Context, s *sequence, a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64) error {
 	s.lastTok, s.lastNext = tok, nextStep(a, tok, epoch, r.WorkerID)
+	now := time.Now()
+	if !s.sentAt.IsZero() { // since the step this stage sent: one loop
+		tok.LoopMicros = toMicros(now.Sub(s.sentAt))
+	}
+	s.sentAt = time.Time{}
 	if s.lastNext != nil {
+		s.sentAt = now
 		if err := r.Out.SendActivation(ctx, s.lastNext); err != nil {
 			return err
 		}

@@ -220,8 +220,12 @@ type Token struct {
 	// stage_host_micros is the step's time outside compute per stage, in
 	// microseconds (see Activation.stage_host_micros).
 	StageHostMicros []uint32 `protobuf:"varint,21,rep,packed,name=stage_host_micros,json=stageHostMicros,proto3" json:"stage_host_micros,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// loop_micros is, when the last stage sends each next step itself, the
+	// time from its previous token of the session to this one, on its own
+	// clock: a whole trip round the pipeline (0: unknown, the first).
+	LoopMicros    uint32 `protobuf:"varint,22,opt,name=loop_micros,json=loopMicros,proto3" json:"loop_micros,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Token) Reset() {
@@ -324,6 +328,13 @@ func (x *Token) GetStageHostMicros() []uint32 {
 	return nil
 }
 
+func (x *Token) GetLoopMicros() uint32 {
+	if x != nil {
+		return x.LoopMicros
+	}
+	return 0
+}
+
 var File_tabshard_v1_activation_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_activation_proto_rawDesc = "" +
@@ -349,7 +360,7 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\vstage_batch\x18\x14 \x03(\rR\n" +
 	"stageBatch\x12*\n" +
 	"\x11stage_host_micros\x18\x15 \x03(\rR\x0fstageHostMicros\x12\x19\n" +
-	"\bstep_end\x18\r \x01(\rR\astepEnd\"\xdb\x02\n" +
+	"\bstep_end\x18\r \x01(\rR\astepEnd\"\xfc\x02\n" +
 	"\x05Token\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
@@ -362,7 +373,9 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\blogprobs\x18\b \x01(\v2\x1a.tabshard.v1.TokenLogprobsR\blogprobs\x12\x1f\n" +
 	"\vstage_batch\x18\x14 \x03(\rR\n" +
 	"stageBatch\x12*\n" +
-	"\x11stage_host_micros\x18\x15 \x03(\rR\x0fstageHostMicrosB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"\x11stage_host_micros\x18\x15 \x03(\rR\x0fstageHostMicros\x12\x1f\n" +
+	"\vloop_micros\x18\x16 \x01(\rR\n" +
+	"loopMicrosB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_activation_proto_rawDescOnce sync.Once
