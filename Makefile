@@ -49,7 +49,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	done
 
 bench: ## run the benchmarks of BENCHMARKS.md that need no GPU (RUNC=path/to/llama2.c/run adds the run.c comparison)
-	$(GO) test -run='^$$' -bench='MatVec|Memcpy' -benchtime=1s ./kernels/
+	$(GO) test -run='^$$' -bench='MatVec|Memcpy|MatMulBatch' -benchtime=1s ./kernels/
 	$(GO) test -run='^$$' -bench=Decode -benchtime=3x ./model/synth/
 	$(GO) test -run='^$$' -bench=Plan -benchtime=200x ./planner/
 	$(GO) test -run TestCompareExo -v ./planner/ | grep -v '^=== RUN'

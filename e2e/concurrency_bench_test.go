@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabshard/tabshard/model/quantize"
 	"github.com/tabshard/tabshard/model/synth"
 )
 
@@ -25,6 +26,8 @@ import (
 // TABSHARD_BENCH_MODEL names another GGUF file). Each session has an
 // 8-token prompt and generates TABSHARD_STREAM_TOKENS (default 32) tokens
 // past end-of-text. The cluster admits 64 sessions at once.
+// TABSHARD_BENCH_POLICY (a `tabshard quantize` policy such as q8_0)
+// quantizes the synthetic model first.
 //
 //	go test -run '^$' -bench ConcurrentStreams -benchtime 1x ./e2e/
 func BenchmarkConcurrentStreams(b *testing.B) {
@@ -33,6 +36,9 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 		path = filepath.Join(b.TempDir(), "stories110m.gguf")
 		if err := synth.Write(path, synth.Stories110M, 1); err != nil {
 			b.Fatal(err)
+		}
+		if name := os.Getenv("TABSHARD_BENCH_POLICY"); name != "" {
+			path = quantized(b, path, name)
 		}
 	}
 	streams := []int{1, 4, 16, 32, 64}
@@ -89,6 +95,21 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 		b.Logf("%2d streams × %d tokens: %.1f tokens/s aggregate, %.1f per stream%s; %.1f CPU ms per token (the whole process: coordinator, NATS, 3 workers); stages' mean batch (time) so far: %s",
 			n, tokens, rate, rate/float64(n), speedup, float64(cpuPerToken.Microseconds())/1000, meanBatches(ctx, url))
 	}
+}
+
+// quantized rewrites the model at path with the quantize policy name and
+// returns the new file's path.
+func quantized(b *testing.B, path, name string) string {
+	b.Helper()
+	p, err := quantize.Parse(name)
+	if err != nil {
+		b.Fatalf("TABSHARD_BENCH_POLICY: %v", err)
+	}
+	out := filepath.Join(b.TempDir(), "stories110m-"+name+".gguf")
+	if _, err := quantize.Rewrite(context.Background(), path, out, quantize.Options{Policy: p}); err != nil {
+		b.Fatal(err)
+	}
+	return out
 }
 
 // cpuTime is the CPU time this process has used, user and system: on a

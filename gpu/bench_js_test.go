@@ -121,9 +121,61 @@ func BenchmarkMatVec(b *testing.B) {
 	}
 }
 
+// BenchmarkMatVecBatch measures the batched matvec: B vectors (1, 8, 16,
+// 32) through one matrix, reporting GB/s of weights read (each weight
+// unit is read once per CB vectors), the fraction of the read kernel, and
+// the time per matvec and per vector. TABSHARD_NOBATCH=1 runs one matvec
+// per vector instead (the comparison); TABSHARD_BATCH=RT,CB overrides
+// the batched shape (rows interleaved, vectors per workgroup).
+func BenchmarkMatVecBatch(b *testing.B) {
+	read := baseline(b)
+	shapes := []benchShape{{8192, 8192}, {28672, 8192}, {8192, 28672}}
+	if smallBench() {
+		shapes = []benchShape{{256, 512}, {512, 1024}}
+	}
+	var bs *wgsl.BatchShape
+	if v := os.Getenv("TABSHARD_BATCH"); v != "" {
+		var rt, cb int
+		if _, err := fmt.Sscanf(v, "%d,%d", &rt, &cb); err != nil {
+			b.Fatalf("TABSHARD_BATCH=%q: want RT,CB", v)
+		}
+		bs = &wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{RT: rt}, CB: cb}
+	}
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K} {
+		for _, s := range shapes {
+			for _, n := range []int{1, 8, 16, 32} {
+				b.Run(fmt.Sprintf("%s/%dx%d/B%d", typ, s.rows, s.cols, n), func(b *testing.B) {
+					size, _ := weightBytes(typ, s.rows, s.cols)
+					copies := int(min(8, max(1, (256<<20)/size)))
+					reps := int(max(8, min(500, (2<<30)/size)))
+					if smallBench() {
+						copies, reps = 1, 4
+					}
+					var bw float64
+					for b.Loop() {
+						v, err := dev.MeasureMatVec(context.Background(), MatVecBench{Type: typ, Rows: s.rows, Cols: s.cols, Reps: reps, Copies: copies,
+							N: n, NoBatch: os.Getenv("TABSHARD_NOBATCH") != "", BatchShape: bs}, 3)
+						if err != nil {
+							b.Fatal(err)
+						}
+						bw = max(bw, v)
+					}
+					us := float64(size) / bw * 1e6
+					b.ReportMetric(bw/1e9, "GB/s")
+					b.ReportMetric(bw/read, "of-read")
+					b.ReportMetric(us, "us/matvec")
+					b.ReportMetric(us/float64(n), "us/vector")
+					b.ReportMetric(0, "ns/op")
+				})
+			}
+		}
+	}
+}
+
 // BenchmarkPrefill times a 512-token prompt through the seven matrices
-// of one Llama-3-70B layer (tiled matmul) and reports TFLOP/s and the
-// layer's time.
+// of one Llama-3-70B layer (the batched int8 matvec where the type has
+// one, else the tiled matmul; TABSHARD_NOBATCH=1: the tiled matmul for
+// all) and reports TFLOP/s and the layer's time.
 func BenchmarkPrefill(b *testing.B) {
 	dim, kv, ffn, n := 8192, 1024, 28672, 512
 	if smallBench() {
@@ -146,6 +198,7 @@ func BenchmarkPrefill(b *testing.B) {
 			defer y.Destroy()
 			o := dev.NewOps(step)
 			defer o.Destroy()
+			o.Batch, o.NoBatchKernel = n, os.Getenv("TABSHARD_NOBATCH") != ""
 			p := dev.NewProgram(step)
 			var flops float64
 			for _, m := range mats {

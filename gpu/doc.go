@@ -17,4 +17,11 @@
 // into one matrix each at load, and the kernels that produce a matvec's
 // input (RMSNorm, SwiGLU, attention's merge) lay it out for the planar
 // int8 matvec themselves.
+//
+// Several vectors at once (decode batches, prefill) take the batched
+// matvec, which reads each weight unit once for up to 16 of them with,
+// per vector, the matvec's own arithmetic: a vector's result is bit for
+// bit the same alone or in any batch. Stage.ForwardBatch (agent.Batcher)
+// runs several sequences' steps as one pass over the weights, RoPE and
+// attention per sequence over its own cache (batch_js.go).
 package gpu

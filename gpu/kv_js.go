@@ -30,6 +30,8 @@ type KV struct {
 	part *Buffer
 	// rb is where a decoding step's output is copied to be read.
 	rb *Buffer
+	// batch holds what ForwardBatch needs of the cache (nil until then).
+	batch *kvBatch
 }
 
 var _ agent.KV = (*KV)(nil)
@@ -53,7 +55,8 @@ func (kv *KV) Release() {
 	}
 	kv.part.Destroy()
 	kv.rb.Destroy()
-	kv.k, kv.v, kv.decode, kv.prefill, kv.part, kv.rb = nil, nil, nil, nil, nil, nil
+	kv.batch.release()
+	kv.k, kv.v, kv.decode, kv.prefill, kv.part, kv.rb, kv.batch = nil, nil, nil, nil, nil, nil, nil
 }
 
 // NewKV allocates one sequence's KV cache on the GPU. Entries are f32

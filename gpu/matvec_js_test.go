@@ -128,6 +128,7 @@ func testLinearWith(t *testing.T, typ kernels.DType, c linearCase, matmul bool, 
 	y := storage(t, init, 0)
 	step := newStep(t)
 	ops := dev.NewOps(step)
+	ops.Batch = max(64, c.n) // the prepared vectors' scratch
 	ops.Shape = shape
 	ops.XMode = mode
 	defer ops.Destroy()
@@ -193,11 +194,11 @@ func TestPreparedReuse(t *testing.T) {
 			},
 		}
 		for _, s := range steps {
-			n := p.Len()
+			n := p.Dispatches(1, 0)
 			if err := s(); err != nil {
 				return err
 			}
-			prepared += p.Len() - n - 1
+			prepared += p.Dispatches(1, 0) - n - 1
 		}
 		return nil
 	})
@@ -280,7 +281,7 @@ func TestFusedPrep(t *testing.T) {
 						return err
 					}
 				}
-				dispatches = p.Len()
+				dispatches = p.Dispatches(n, 0)
 				return nil
 			})
 			if dispatches != 5 { // norm+layout, matvec, direct matvec, swiglu+layout, matvec

@@ -165,6 +165,11 @@ func (d *Device) MeasureRead(ctx context.Context, size int64, reps, rounds int) 
 
 // measure runs p rounds times and returns bytes per second of the best.
 func (d *Device) measure(ctx context.Context, p *Program, bytes float64, rounds int) (float64, error) {
+	return d.measureN(ctx, p, 1, bytes, rounds)
+}
+
+// measureN is measure with runs of n positions.
+func (d *Device) measureN(ctx context.Context, p *Program, n int, bytes float64, rounds int) (float64, error) {
 	t, err := d.NewTimer()
 	if err != nil {
 		return 0, err
@@ -172,7 +177,7 @@ func (d *Device) measure(ctx context.Context, p *Program, bytes float64, rounds 
 	defer t.Destroy()
 	var fastest time.Duration
 	for range rounds {
-		host, gpu, err := t.Run(ctx, p, 1, 0)
+		host, gpu, err := t.Run(ctx, p, n, 0)
 		if err != nil {
 			return 0, err
 		}
@@ -195,28 +200,34 @@ type MatVecBench struct {
 	// X is how the matvec reads x (XAuto: the default); XDirect keeps
 	// the weights unsplit so that the direct kernel can read them.
 	X wgsl.XMode
+	// N is the vectors each matvec takes (0: 1): from 2, the batched
+	// matvec, unless NoBatch (one matvec per vector); BatchShape
+	// overrides its shape's RT and CB.
+	N          int
+	NoBatch    bool
+	BatchShape *wgsl.BatchShape
 }
 
 // MeasureMatVec returns the bandwidth (weight bytes read per second) of
 // a matvec, best of rounds submissions, with weights filled on the GPU.
 func (d *Device) MeasureMatVec(ctx context.Context, b MatVecBench, rounds int) (float64, error) {
-	b.Reps, b.Copies = max(b.Reps, 1), max(b.Copies, 1)
+	b.Reps, b.Copies, b.N = max(b.Reps, 1), max(b.Copies, 1), max(b.N, 1)
 	step, err := d.NewUniform(16)
 	if err != nil {
 		return 0, err
 	}
 	defer step.Destroy()
-	x, err := d.NewStorage(4 * int64(b.Cols))
+	x, err := d.NewStorage(4 * int64(b.Cols) * int64(b.N))
 	if err != nil {
 		return 0, err
 	}
 	defer x.Destroy()
-	y, err := d.NewStorage(4 * int64(b.Rows))
+	y, err := d.NewStorage(4 * int64(b.Rows) * int64(b.N))
 	if err != nil {
 		return 0, err
 	}
 	defer y.Destroy()
-	xs := make([]float32, b.Cols)
+	xs := make([]float32, b.Cols*b.N)
 	for i := range xs {
 		xs[i] = float32(i%7) / 7
 	}
@@ -224,6 +235,13 @@ func (d *Device) MeasureMatVec(ctx context.Context, b MatVecBench, rounds int) (
 	o := d.NewOps(step)
 	defer o.Destroy()
 	o.XMode = b.X
+	o.Batch, o.NoBatchKernel = b.N, b.NoBatch
+	if b.BatchShape != nil {
+		bs := *b.BatchShape
+		o.BatchShape = func(mv wgsl.MatVecShape) wgsl.BatchShape {
+			return wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{WG: mv.WG, TPR: mv.TPR, RT: bs.RT}, CB: bs.CB}
+		}
+	}
 	if b.X == wgsl.XDirect {
 		d.NoSplit = true
 		defer func() { d.NoSplit = false }()
@@ -255,5 +273,5 @@ func (d *Device) MeasureMatVec(ctx context.Context, b MatVecBench, rounds int) (
 		}
 	}
 	o.Flush()
-	return d.measure(ctx, p, float64(ws[0].Bytes())*float64(b.Reps), rounds)
+	return d.measureN(ctx, p, b.N, float64(ws[0].Bytes())*float64(b.Reps), rounds)
 }

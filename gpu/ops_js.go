@@ -26,6 +26,19 @@ type Ops struct {
 	// scratch that prepared vectors live in is sized for it. Zero means
 	// 64.
 	Batch int
+	// NoBatchKernel makes matvecs of several vectors run the one-vector
+	// matvec per vector, reading the weights once per vector, and prefill
+	// the tiled f32 matmul (A/B measurements); by default the batched
+	// matvec (wgsl.MatVecBatch) reads each weight unit once per
+	// wgsl.BatchShape.CB vectors, bit for bit as the matvec computes
+	// each.
+	NoBatchKernel bool
+	// BatchShape, when set, overrides the batched matvec's shape
+	// (benchmarks); its TPR must be the matvec's.
+	BatchShape func(mv wgsl.MatVecShape) wgsl.BatchShape
+	// BatchColumns, when set, are the columns of the batched variants
+	// (see batchVariants) whatever the adapter (tests).
+	BatchColumns []int
 
 	xp   []*Buffer // prepared-vector scratch; the last is current
 	prep prepKey   // what the scratch holds, while no other kernel intervened
@@ -66,11 +79,21 @@ type Vec struct {
 	Off, Stride int
 }
 
-// Linear records y (+)= w·x for each vector of the batch, with the matvec
-// kernel (matmul false: for decoding) or the tiled matmul (prefill).
+// Linear records y (+)= w·x for each vector of the batch: one vector
+// with the matvec, several with the batched matvec (the matvec's
+// arithmetic, each weight unit read once for up to 16 vectors). With
+// matmul (prefill) a tensor whose matvec reads x directly (no int8 path)
+// takes the tiled f32 matmul instead, as every tensor does with
+// NoBatchKernel.
 func (o *Ops) Linear(ctx context.Context, p *Program, w *Weights, x, y Vec, accumulate, matmul bool) error {
 	if matmul {
-		return o.matMul(ctx, p, w, x, y, accumulate)
+		_, _, planar, err := o.planarMode(w)
+		if err != nil {
+			return err
+		}
+		if !planar || o.NoBatchKernel {
+			return o.matMul(ctx, p, w, x, y, accumulate)
+		}
 	}
 	return o.matVec(ctx, p, w, x, y, accumulate)
 }
@@ -90,6 +113,10 @@ func (o *Ops) matVec(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 	}
 	src, err := wgsl.MatVec(w.Type, w.Cols, w.Split, mode, shape, o.d.WGSL())
 	pl, err := o.d.compile(ctx, "matvec "+w.Type.String(), src, err)
+	if err != nil {
+		return err
+	}
+	variants, err := o.batchVariants(ctx, w, mode, shape)
 	if err != nil {
 		return err
 	}
@@ -114,7 +141,27 @@ func (o *Ops) matVec(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 		}
 		g := o.d.BindGroup(pl, w.Buffers[i].Whole(), xb.Whole(), y.Buf.Whole(), par, o.step.Whole())
 		groups := (rows + rpw - 1) / rpw
-		p.add(pl, g, flat(func(n int) int { return groups * n }))
+		if len(variants) == 0 {
+			p.add(pl, g, flat(func(n int) int { return groups * n }))
+			continue
+		}
+		// One of them runs, by the batch's size (a dispatch of no
+		// workgroups is skipped): the matvec for one vector, else the
+		// batched variant of the fewest columns that holds the batch.
+		p.add(pl, g, flat(func(n int) int { return groups * int(b2u(n == 1)) }))
+		from := 2
+		for k, v := range variants {
+			bg := o.d.BindGroup(v.pl, w.Buffers[i].Whole(), xb.Whole(), y.Buf.Whole(), par, o.step.Whole())
+			rpw := v.shape.RowsPerWorkgroup()
+			bgroups, cb, lo, last := (rows+rpw-1)/rpw, v.shape.CB, from, k == len(variants)-1
+			p.add(v.pl, bg, flat(func(n int) int {
+				if n < lo || (n > cb && !last) {
+					return 0
+				}
+				return bgroups * ((n + cb - 1) / cb)
+			}))
+			from = cb + 1
+		}
 	}
 	// Prepared vectors stay valid across matvecs that leave their source
 	// alone (q, k and v share one; gate and up another).
@@ -122,6 +169,56 @@ func (o *Ops) matVec(ctx context.Context, p *Program, w *Weights, x, y Vec, accu
 		o.prep.at = p.Len()
 	}
 	return nil
+}
+
+// batchVariant is a batched matvec pipeline and its shape.
+type batchVariant struct {
+	pl    *Pipeline
+	shape wgsl.BatchShape
+}
+
+// batchVariants are the batched matvecs that run beside the matvec of
+// shape for w, fewest columns first (none with NoBatchKernel): 4, 8 and
+// 16 columns a workgroup on a GPU, so that a small batch computes few
+// idle columns, 4 on a CPU adapter (SwiftShader: its compiler needs
+// seconds for 16, and the weights' reuse buys it nothing measurable),
+// only BatchShape's when set. Each gives a vector the matvec's result bit
+// for bit, so which one runs does not matter to it.
+func (o *Ops) batchVariants(ctx context.Context, w *Weights, mode wgsl.XMode, shape wgsl.MatVecShape) ([]batchVariant, error) {
+	if o.NoBatchKernel {
+		return nil, nil
+	}
+	def := wgsl.DefaultBatchShape(shape)
+	var shapes []wgsl.BatchShape
+	cols := o.BatchColumns
+	switch {
+	case o.BatchShape != nil:
+		shapes = []wgsl.BatchShape{o.BatchShape(shape)}
+	case cols == nil && o.d.Info.Architecture == "swiftshader":
+		shapes = []wgsl.BatchShape{{MatVecShape: wgsl.MatVecShape{WG: shape.WG, TPR: shape.TPR, RT: 1}, CB: 4}}
+	default:
+		if cols == nil {
+			cols = []int{4, 8, def.CB}
+		}
+		for _, cb := range cols {
+			if cb <= def.CB && (len(shapes) == 0 || cb > shapes[len(shapes)-1].CB) {
+				shapes = append(shapes, wgsl.BatchShape{MatVecShape: def.MatVecShape, CB: cb})
+			}
+		}
+	}
+	var out []batchVariant
+	for _, bs := range shapes {
+		if bs.TPR != shape.TPR {
+			return nil, fmt.Errorf("%w: batched matvec of %d invocations a row beside a matvec of %d", wgsl.ErrUnsupported, bs.TPR, shape.TPR)
+		}
+		src, err := wgsl.MatVecBatch(w.Type, w.Cols, w.Split, mode, bs, o.d.WGSL())
+		pl, err := o.d.compile(ctx, "batched matvec "+w.Type.String(), src, err)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, batchVariant{pl: pl, shape: bs})
+	}
+	return out, nil
 }
 
 // prepare records the Prep kernel laying out x for a planar matvec of t

@@ -24,14 +24,19 @@ func (d *Device) Pipeline(ctx context.Context, src string) (*Pipeline, error) {
 	}
 	d.device.Call("pushErrorScope", "validation")
 	mod := d.device.Call("createShaderModule", object("code", src))
-	v := d.device.Call("createComputePipeline", object("layout", "auto",
-		"compute", object("module", mod, "entryPoint", "main")))
+	// Asynchronous: the driver compiles while the page goes on (a large
+	// kernel takes seconds on a CPU adapter; heartbeats must not wait).
+	v, perr := await(ctx, d.device.Call("createComputePipelineAsync", object("layout", "auto",
+		"compute", object("module", mod, "entryPoint", "main"))))
 	e, err := await(ctx, d.device.Call("popErrorScope"))
 	if err != nil {
 		return nil, err
 	}
 	if e.Type() == js.TypeObject {
 		return nil, fmt.Errorf("%w: shader: %s%s", ErrDevice, e.Get("message").String(), d.compileMessages(ctx, mod))
+	}
+	if perr != nil {
+		return nil, fmt.Errorf("%w: shader: %w%s", ErrDevice, perr, d.compileMessages(ctx, mod))
 	}
 	p := &Pipeline{v: v, layout: v.Call("getBindGroupLayout", 0)}
 	d.pipelines[src] = p

@@ -182,3 +182,33 @@ func (d *Device) compile(ctx context.Context, name, src string, err error) (*Pip
 	}
 	return p, nil
 }
+
+// appendTo adds p's dispatches to pass (one call into JavaScript), sized
+// for n positions from pos: batched passes are assembled from programs
+// recorded once (Stage.ForwardBatch).
+func (p *Program) appendTo(pass *Pass, n, pos int) {
+	pass.list.Get("push").Call("apply", pass.list, p.pass.list)
+	for _, s := range p.sizes {
+		x, y, z := s(n, pos)
+		pass.dims = append(pass.dims, x, y, z)
+	}
+}
+
+// reset empties the pass for assembling again.
+func (p *Pass) reset() {
+	p.list.Set("length", 0)
+	p.dims = p.dims[:0]
+}
+
+// Dispatches is how many dispatches a run of n positions from pos
+// submits: those recorded, less those its sizes skip (the matvec and the
+// batched matvec are both recorded, and one runs).
+func (p *Program) Dispatches(n, pos int) int {
+	k := 0
+	for _, s := range p.sizes {
+		if x, _, _ := s(n, pos); x > 0 {
+			k++
+		}
+	}
+	return k
+}

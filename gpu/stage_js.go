@@ -108,6 +108,8 @@ type Stage struct {
 	owned                              []*Buffer
 	weights                            []*Weights
 	decodeTimes                        stepTimes
+	batchProgs                         []batchLayer // ForwardBatch's, recorded on first use
+	batchPass                          *Pass
 	prepared                           int // decoding steps recorded ahead
 }
 

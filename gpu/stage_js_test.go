@@ -307,7 +307,7 @@ func TestStageStacked(t *testing.T) {
 			pair := newPair(t, m, data, nil, Options{}, 64)
 			pair.generate(t, prompt, 12)
 			s, kv := pair.gpu[0].(*Stage), pair.gpuKV[0].(*KV)
-			if n := kv.decode.Len(); n != 10*spec.Layers { // see Stage.record
+			if n := kv.decode.Dispatches(1, 0); n != 10*spec.Layers { // see Stage.record
 				t.Errorf("a decoding step takes %d dispatches, want %d", n, 10*spec.Layers)
 			}
 			if len(s.blocks[0].qkv.ws) != 1 || len(s.blocks[0].gateUp.ws) != 1 {

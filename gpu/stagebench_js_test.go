@@ -146,7 +146,7 @@ func BenchmarkStageDecode(b *testing.B) {
 	b.ReportMetric(med(host), "submit-ms")
 	b.ReportMetric(med(gpu), "gpu-ms")
 	b.ReportMetric(float64(s.WeightBytes())/(f/1e3)/1e9, "GB/s")
-	b.ReportMetric(float64(prog.Len()), "dispatches")
+	b.ReportMetric(float64(prog.Dispatches(1, 0)), "dispatches")
 	b.ReportMetric(float64(promptTime.Microseconds())/1e3, "prompt-ms")
 	b.ReportMetric(0, "ns/op")
 }

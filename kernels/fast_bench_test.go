@@ -116,13 +116,13 @@ func benchImpl(b *testing.B, ms []*Matrix, impl string, cores int) {
 	case "go/":
 		withAsm(b, false, func() { benchMatVec(b, ms, cores) })
 	case "codec/":
-		fast := ms[0].dotRows
+		fast, panels := ms[0].dotRows, ms[0].floats
 		for _, m := range ms {
-			m.dotRows = rowsCodec
+			m.dotRows, m.floats = rowsCodec, nil
 		}
 		defer func() {
 			for _, m := range ms {
-				m.dotRows = fast
+				m.dotRows, m.floats = fast, panels
 			}
 		}()
 		benchMatVec(b, ms, cores)

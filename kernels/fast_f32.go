@@ -1,76 +1,89 @@
 package kernels
 
-// The fast dot product of the forward pass. The codecs' Dot accumulates in
-// float64 for bit-exactness with ggml's test vectors; the forward pass
-// instead uses blockLanes, which is several times faster and still more
-// accurate than a single float32 sum (llama2.c's):
+// The fast dot product of the forward pass for F32 rows, and for Q8_0
+// rows through their exact float32 values (a Q8_0 weight is an 8-bit code
+// times a binary16 scale: at most 19 significant bits, so float32 holds it
+// exactly). The codecs' Dot accumulates in float64 for bit-exactness with
+// ggml's test vectors; the forward pass uses panelLanes instead, which is
+// several times faster and more accurate than a single float32 sum
+// (llama2.c's):
 //
-// The row is cut into blocks of 32 values, the last one padded with zeros.
-// In block b, lane j (0..7) sums four products in float32,
+// The row is cut into panels of 64 values, the last one padded with zeros.
+// In panel b, lane j (0..15) sums four products in float32,
 //
-//	s_j = (w[j]·x[j] + w[j+8]·x[j+8]) + (w[j+16]·x[j+16] + w[j+24]·x[j+24]),
+//	s_j = (w[j]·x[j] + w[j+16]·x[j+16]) + (w[j+32]·x[j+32] + w[j+48]·x[j+48]),
 //
-// every product and sum rounded to float32 (never fused), and adds it to a
-// float64 accumulator A_j. The result is
+// and adds it to a float32 accumulator A_j (starting at +0): every product
+// and every sum rounded to float32, never fused. The result is the fixed
+// tree
 //
-//	float32(((A0+A4) + (A2+A6)) + ((A1+A5) + (A3+A7))).
+//	t_j = A_j + A_{j+8} (j < 8), u_j = t_j + t_{j+4} (j < 4),
+//	v_j = u_j + u_{j+2} (j < 2), result v_0 + v_1.
 //
-// These are exactly the operations of eight-wide SIMD: the assembly
-// kernels (fast_*_amd64.s) give the same bits as the Go code here, which
-// is the reference for them and the path on every other architecture, so
-// a stage gives the same activations on any worker.
+// These are exactly the operations of eight- or sixteen-wide SIMD: the
+// assembly kernels (fast_f32_amd64.s) give the same bits as the Go code
+// here, which is the reference for them and the path on every other
+// architecture, so a stage gives the same activations on any worker. The
+// order depends on nothing but the row and x: a vector dotted alone, in a
+// batch of any size, or as one position of a prefill gets the same bits.
 
-// blockLanes holds the eight float64 lane accumulators.
-type blockLanes struct{ a0, a1, a2, a3, a4, a5, a6, a7 float64 }
+// panelWidth is how many values a panel holds.
+const panelWidth = 64
 
-// sum returns the dot product rounded to float32.
-func (l *blockLanes) sum() float32 {
-	return float32(((l.a0 + l.a4) + (l.a2 + l.a6)) + ((l.a1 + l.a5) + (l.a3 + l.a7)))
+// halfLanes holds eight of the sixteen lane accumulators.
+type halfLanes struct{ a0, a1, a2, a3, a4, a5, a6, a7 float32 }
+
+// panelLane is s_j of a panel. The conversions stop the compiler from
+// fusing a product into an addition.
+func panelLane(w, x *[panelWidth]float32, j int) float32 {
+	return (float32(w[j]*x[j]) + float32(w[j+16]*x[j+16])) +
+		(float32(w[j+32]*x[j+32]) + float32(w[j+48]*x[j+48]))
 }
 
-// lane is s_j of a block: four products summed pairwise in float32. The
-// conversions stop the compiler from fusing a product into an addition.
-func lane(w, x *[32]float32, j int) float32 {
-	return (float32(w[j]*x[j]) + float32(w[j+8]*x[j+8])) +
-		(float32(w[j+16]*x[j+16]) + float32(w[j+24]*x[j+24]))
+// add adds panel w·x to lanes o..o+7 (o is 0 or 8).
+func (l *halfLanes) add(w, x *[panelWidth]float32, o int) {
+	l.a0 += panelLane(w, x, o)
+	l.a1 += panelLane(w, x, o+1)
+	l.a2 += panelLane(w, x, o+2)
+	l.a3 += panelLane(w, x, o+3)
+	l.a4 += panelLane(w, x, o+4)
+	l.a5 += panelLane(w, x, o+5)
+	l.a6 += panelLane(w, x, o+6)
+	l.a7 += panelLane(w, x, o+7)
 }
 
-// addBlocks adds the whole 32-value blocks of w·x; len(x) >= len(w).
-func (l *blockLanes) addBlocks(w, x []float32) {
-	a0, a1, a2, a3, a4, a5, a6, a7 := l.a0, l.a1, l.a2, l.a3, l.a4, l.a5, l.a6, l.a7
-	for len(w) >= 32 && len(x) >= 32 {
-		p, q := (*[32]float32)(w), (*[32]float32)(x)
-		a0 += float64(lane(p, q, 0))
-		a1 += float64(lane(p, q, 1))
-		a2 += float64(lane(p, q, 2))
-		a3 += float64(lane(p, q, 3))
-		a4 += float64(lane(p, q, 4))
-		a5 += float64(lane(p, q, 5))
-		a6 += float64(lane(p, q, 6))
-		a7 += float64(lane(p, q, 7))
-		w, x = w[32:], x[32:]
+// lanesOf returns lanes o..o+7 of w·x over whole panels and a zero-padded
+// tail; len(x) >= len(w).
+func lanesOf(w, x []float32, o int) halfLanes {
+	var l halfLanes
+	for len(w) >= panelWidth {
+		l.add((*[panelWidth]float32)(w), (*[panelWidth]float32)(x), o)
+		w, x = w[panelWidth:], x[panelWidth:]
 	}
-	l.a0, l.a1, l.a2, l.a3, l.a4, l.a5, l.a6, l.a7 = a0, a1, a2, a3, a4, a5, a6, a7
-}
-
-// addTail adds the last len(w) < 32 values as a zero-padded block.
-func (l *blockLanes) addTail(w, x []float32) {
-	if len(w) == 0 {
-		return
+	if len(w) > 0 {
+		var p, q [panelWidth]float32
+		copy(p[:], w)
+		copy(q[:], x[:len(w)])
+		l.add(&p, &q, o)
 	}
-	var p, q [32]float32
-	copy(p[:], w)
-	copy(q[:], x[:len(w)])
-	l.addBlocks(p[:], q[:])
+	return l
 }
 
-// dotF32Go is the blockLanes dot product of w and x (len(x) >= len(w)).
+// reduceLanes is the fixed tree over the low lanes lo (0..7) and the high
+// lanes hi (8..15).
+func reduceLanes(lo, hi halfLanes) float32 {
+	t0, t1, t2, t3 := lo.a0+hi.a0, lo.a1+hi.a1, lo.a2+hi.a2, lo.a3+hi.a3
+	t4, t5, t6, t7 := lo.a4+hi.a4, lo.a5+hi.a5, lo.a6+hi.a6, lo.a7+hi.a7
+	u0, u1, u2, u3 := t0+t4, t1+t5, t2+t6, t3+t7
+	v0, v1 := u0+u2, u1+u3
+	return v0 + v1
+}
+
+// dotF32Go is the panelLanes dot product of w and x (len(x) >= len(w)).
+// The lanes are independent, so the low eight and the high eight are
+// summed in two passes, each in registers.
 func dotF32Go(w, x []float32) float32 {
-	var l blockLanes
-	n := len(w) &^ 31
-	l.addBlocks(w[:n], x[:n])
-	l.addTail(w[n:], x[n:])
-	return l.sum()
+	return reduceLanes(lanesOf(w, x, 0), lanesOf(w, x, 8))
 }
 
 // dotRowsF32Go writes y[r] = dotF32Go(row r of w, x) for len(y) rows of

@@ -2,9 +2,10 @@ package kernels
 
 import "sync"
 
-// Fast paths for F16 and the 32-value block types, in blockLanes (see
-// fast_f32.go). F16 rows are converted exactly to float32 and summed as F32
-// rows are. For Q8_0 and Q4_0, a block's lanes sum products of the integer
+// Fast paths for F16 and Q4_0, in blockLanes (see fast_blocklanes.go; Q8_0
+// rows are decoded to float32 and summed as F32 rows are, see parallel.go).
+// F16 rows are converted exactly to float32 and summed in blockLanes. For
+// Q4_0, a block's lanes sum products of the integer
 // codes (as float32) with x and are then multiplied by the block's scale d
 // in float32 before joining the float64 accumulators:
 //
@@ -14,10 +15,10 @@ import "sync"
 // assembly kernels compute the same bits.
 
 // quantRows holds the row kernels of the types with a fast path other than
-// F32 (the K-quants' are in fast_kquant.go).
+// F32 and Q8_0 (the K-quants' are in fast_kquant.go). Q8_0's is the codec's
+// Dot, which only the codec benchmark uses: MatMul sums Q8_0 in panelLanes.
 var quantRows = map[DType]func(m *Matrix, y, x []float32, begin, end int){
 	F16:  rowsF16,
-	Q8_0: rowsQ8_0,
 	Q4_0: rowsQ4_0,
 	Q4_K: rowsQ4K,
 	Q6_K: rowsQ6K,
@@ -69,34 +70,6 @@ func dotF16Go(w []uint16, x []float32) float32 {
 	return l.sum()
 }
 
-// q8Lane is s_j of a Q8_0 block b against x: its codes converted to
-// float32 in place, so that no decoded copy is stored.
-func q8Lane(b *[q8_0Bytes]byte, x *[32]float32, j int) float32 {
-	q := b[2:]
-	return (float32(float32(int8(q[j]))*x[j]) + float32(float32(int8(q[j+8]))*x[j+8])) +
-		(float32(float32(int8(q[j+16]))*x[j+16]) + float32(float32(int8(q[j+24]))*x[j+24]))
-}
-
-// dotQ8_0Go is the fast dot product of a Q8_0 row with x.
-func dotQ8_0Go(src []byte, x []float32) float32 {
-	var a0, a1, a2, a3, a4, a5, a6, a7 float64
-	for len(src) >= q8_0Bytes && len(x) >= 32 {
-		b, xs := (*[q8_0Bytes]byte)(src), (*[32]float32)(x)
-		d := getFP16(b[0:])
-		a0 += float64(float32(q8Lane(b, xs, 0) * d))
-		a1 += float64(float32(q8Lane(b, xs, 1) * d))
-		a2 += float64(float32(q8Lane(b, xs, 2) * d))
-		a3 += float64(float32(q8Lane(b, xs, 3) * d))
-		a4 += float64(float32(q8Lane(b, xs, 4) * d))
-		a5 += float64(float32(q8Lane(b, xs, 5) * d))
-		a6 += float64(float32(q8Lane(b, xs, 6) * d))
-		a7 += float64(float32(q8Lane(b, xs, 7) * d))
-		src, x = src[q8_0Bytes:], x[32:]
-	}
-	l := blockLanes{a0, a1, a2, a3, a4, a5, a6, a7}
-	return l.sum()
-}
-
 // q4Lane is s_j of a Q4_0 block's 16 code bytes against x: values j and
 // j+8 are the low nibbles of bytes j and j+8, values j+16 and j+24 their
 // high nibbles; codes are nibble − 8.
@@ -135,17 +108,6 @@ func rowsF16(m *Matrix, y, x []float32, begin, end int) {
 	}
 	for r := begin; r < end; r++ {
 		y[r-begin] = dotF16Go(m.u16[r*n:(r+1)*n], x)
-	}
-}
-
-// rowsQ8_0 is a Q8_0 matrix's row kernel.
-func rowsQ8_0(m *Matrix, y, x []float32, begin, end int) {
-	if useAsm {
-		dotRowsAsm(kindQ8_0, y, m.Data[begin*m.RowBytes:end*m.RowBytes], m.RowBytes, x[:m.Cols])
-		return
-	}
-	for r := begin; r < end; r++ {
-		y[r-begin] = dotQ8_0Go(m.Row(r), x[:m.Cols])
 	}
 }
 

@@ -9,9 +9,6 @@ import "unsafe"
 func dotRowsF16AVX2(y *float32, rows int, w *byte, rowBytes int, x *float32, blocks int)
 
 //go:noescape
-func dotRowsQ8_0AVX2(y *float32, rows int, w *byte, rowBytes int, x *float32, blocks int)
-
-//go:noescape
 func dotRowsQ4_0AVX2(y *float32, rows int, w *byte, rowBytes int, x *float32, blocks int)
 
 //go:noescape
@@ -25,7 +22,6 @@ type rowKind int
 
 const (
 	kindF16 rowKind = iota
-	kindQ8_0
 	kindQ4_0
 	kindQ4_K
 	kindQ6_K
@@ -50,8 +46,6 @@ func dotRowsAsm(k rowKind, y []float32, w []byte, rowBytes int, x []float32) {
 	switch k {
 	case kindF16:
 		dotRowsF16AVX2(py, len(y), pw, rowBytes, px, blocks)
-	case kindQ8_0:
-		dotRowsQ8_0AVX2(py, len(y), pw, rowBytes, px, blocks)
 	case kindQ4_0:
 		dotRowsQ4_0AVX2(py, len(y), pw, rowBytes, px, blocks)
 	case kindQ4_K:

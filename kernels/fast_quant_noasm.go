@@ -8,7 +8,6 @@ type rowKind int
 
 const (
 	kindF16 rowKind = iota
-	kindQ8_0
 	kindQ4_0
 	kindQ4_K
 	kindQ6_K

@@ -75,22 +75,22 @@ func TestMatMulFastMatchesCodec(t *testing.T) {
 }
 
 // TestMatMulBatchEqualsMatVec checks that a batch, split over the cores or
-// not, gives each vector the bits of its own matvec (F32's four-vector
-// kernel included).
+// not, gives each vector the bits of its own matvec in pure Go (the
+// four-vector kernel of F32 and Q8_0 included).
 func TestMatMulBatchEqualsMatVec(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, ft := range fastTypes {
-		for _, shape := range [][3]int{{40, 256, 5}, {600, 512, 5}, {37, 768, 9}, {20, 512, 8}, {19, 256, 6}} {
+		for _, shape := range [][3]int{{40, 256, 5}, {600, 512, 5}, {37, 768, 9}, {20, 512, 8}, {19, 256, 6}, {45, 256, 7}, {33, 256, 3}, {17, 512, 2}} {
 			m, _ := randomMatrix(t, rng, ft.typ, shape[0], shape[1])
 			n := shape[2] // F32 dots four vectors at a time: groups and a rest
 			xs := randomF32(rng, n*m.Cols)
 			want := make([]float32, n*m.Rows)
-			func() {
+			withAsm(t, false, func() {
 				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 				for i := range n {
 					m.MatMul(want[i*m.Rows:(i+1)*m.Rows], xs[i*m.Cols:(i+1)*m.Cols], 1)
 				}
-			}()
+			})
 			for _, procs := range []int{1, 2, 3} {
 				func() {
 					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
@@ -167,5 +167,30 @@ func TestMatMulsEqualsMatMul(t *testing.T) {
 				}
 			}
 		}()
+	}
+}
+
+// TestMatMulZeroColumns: a matrix of empty rows gives zeros, alone and in
+// a batch, in Go and in assembly.
+func TestMatMulZeroColumns(t *testing.T) {
+	for _, ft := range fastTypes {
+		m, err := NewMatrix(ft.typ, 3, 0, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", ft.typ, err)
+		}
+		for _, asm := range []bool{false, true} {
+			for _, n := range []int{1, 2, 5} {
+				ys := make([]float32, n*3)
+				for i := range ys {
+					ys[i] = 1
+				}
+				withAsm(t, asm, func() { m.MatMul(ys, nil, n) })
+				for i, y := range ys {
+					if y != 0 {
+						t.Fatalf("%s asm %v n=%d: output %d is %v", ft.typ, asm, n, i, y)
+					}
+				}
+			}
+		}
 	}
 }

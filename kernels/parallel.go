@@ -3,19 +3,22 @@ package kernels
 import (
 	"fmt"
 	"runtime"
+	"sync"
 )
 
 // Matrix is a weight tensor held in its stored type: Rows rows of Cols
 // elements, row r at Data[r*RowBytes:].
 //
 // MatMul does not use the codec's Dot (float64 sums, bit-exact with ggml)
-// but a fast path per type, chosen once by NewMatrix: F32 and F16 rows are
-// read in place as []float32 and []uint16 and summed in blockLanes (see
-// fast_f32.go), Q8_0, Q4_0, Q4_K and Q6_K use their fast dot products
-// (fast_quant.go, fast_kquant.go), and the other types fall back to the
-// codec. Each fast path has an AVX2 assembly kernel on amd64 (F16's for
-// rows of whole 32-value blocks) that gives the bits of its Go code. Data
-// is read in place, so it must not change while the Matrix is in use.
+// but a fast path per type, chosen once by NewMatrix: F32 rows are read in
+// place as []float32 and Q8_0 rows decoded exactly to float32, a tile at a
+// time, and both summed in panelLanes (fast_f32.go), batches four vectors
+// per weight load; F16 rows are read in place as []uint16 and summed in
+// blockLanes (fast_blocklanes.go), Q4_0, Q4_K and Q6_K use their fast dot
+// products (fast_quant.go, fast_kquant.go), and the other types fall back
+// to the codec. Each fast path has an AVX2 assembly kernel on amd64 (F16's
+// for rows of whole 32-value blocks) that gives the bits of its Go code.
+// Data is read in place, so it must not change while the Matrix is in use.
 type Matrix struct {
 	Type     DType
 	Rows     int
@@ -25,8 +28,11 @@ type Matrix struct {
 	codec    *Codec
 	// dotRows writes y[r-begin] = row r · x for the rows [begin, end).
 	dotRows func(m *Matrix, y, x []float32, begin, end int)
-	f32     []float32 // an F32 matrix's values, Data read in place
-	u16     []uint16  // an F16 matrix's values, Data read in place
+	// floats, for the types summed in panelLanes, returns rows
+	// [begin, end) as float32: in place, or decoded into buf.
+	floats func(m *Matrix, buf []float32, begin, end int) []float32
+	f32    []float32 // an F32 matrix's values, Data read in place
+	u16    []uint16  // an F16 matrix's values, Data read in place
 }
 
 // NewMatrix checks that data holds rows×cols elements of type t.
@@ -46,6 +52,9 @@ func NewMatrix(t DType, rows, cols int, data []byte) (*Matrix, error) {
 	switch t {
 	case F32:
 		m.f32 = viewF32(data)
+		m.floats = inPlaceF32
+	case Q8_0:
+		m.floats = decodedQ8_0
 	case F16:
 		m.u16 = viewU16(data)
 	}
@@ -132,21 +141,81 @@ func ParallelFor(n, chunk int, fn func(begin, end int)) {
 }
 
 // matmulTile is how many rows of a batched matmul are dotted with every
-// vector before moving on, so that they stay in cache meanwhile.
-const matmulTile = 16
+// vector before moving on, so that they stay in cache meanwhile; tileBytes
+// bounds the float32 values of those rows, for long rows.
+const (
+	matmulTile = 16
+	tileBytes  = 256 << 10
+)
 
 // matmulRows does MatMul's work for rows [begin, end).
 func (m *Matrix) matmulRows(ys, xs []float32, n, begin, end int) {
+	if m.floats != nil {
+		m.panelRows(ys, xs, n, begin, end)
+		return
+	}
 	if n == 1 {
 		m.dotRows(m, ys[begin:end], xs[:m.Cols], begin, end)
 		return
 	}
 	for t := begin; t < end; t += matmulTile {
 		te := min(t+matmulTile, end)
-		for i := dotRowsF32x4(m, ys, xs, n, t, te); i < n; i++ {
+		for i := range n {
 			m.dotRows(m, ys[i*m.Rows+t:i*m.Rows+te], xs[i*m.Cols:(i+1)*m.Cols], t, te)
 		}
 	}
+}
+
+// tilePool holds the buffers Q8_0 tiles are decoded into.
+var tilePool sync.Pool
+
+// panelRows is matmulRows for the types summed in panelLanes: a tile of
+// rows at a time, as float32, dotted with four vectors per load and then
+// the rest one by one.
+func (m *Matrix) panelRows(ys, xs []float32, n, begin, end int) {
+	c := m.Cols
+	tile := matmulTile
+	if c > 0 {
+		tile = max(1, min(matmulTile, tileBytes/(4*c)))
+	}
+	var buf []float32
+	if m.f32 != nil {
+		if n == 1 {
+			tile = end - begin // streamed once: no tiles needed
+		}
+	} else {
+		if n == 1 && dotRowsQ8_0(m, ys[begin:end], xs[:c], begin, end) {
+			return
+		}
+		p, _ := tilePool.Get().(*[]float32)
+		if p == nil || len(*p) < tile*c {
+			s := make([]float32, tile*c)
+			p = &s
+		}
+		defer tilePool.Put(p)
+		buf = *p
+	}
+	for t := begin; t < end; t += tile {
+		te := min(t+tile, end)
+		w := m.floats(m, buf, t, te)
+		next := m.Data[te*m.RowBytes : min(te+tile, end)*m.RowBytes]
+		i := dotRowsF32x4(ys[t:], m.Rows, w, c, xs, n, next)
+		for ; i < n; i++ {
+			dotRowsF32(ys[i*m.Rows+t:i*m.Rows+te], w, c, xs[i*c:(i+1)*c])
+		}
+	}
+}
+
+// inPlaceF32 is floats of an F32 matrix: its values, read in place.
+func inPlaceF32(m *Matrix, _ []float32, begin, end int) []float32 {
+	return m.f32[begin*m.Cols : end*m.Cols]
+}
+
+// decodedQ8_0 is floats of a Q8_0 matrix: the rows decoded into buf.
+func decodedQ8_0(m *Matrix, buf []float32, begin, end int) []float32 {
+	w := buf[:(end-begin)*m.Cols]
+	decodeQ8_0Rows(w, m.Data[begin*m.RowBytes:end*m.RowBytes])
+	return w
 }
 
 // rowKernel picks the row kernel of type t.

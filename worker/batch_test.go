@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/quantize"
 	"github.com/tabshard/tabshard/model/synth"
 	"github.com/tabshard/tabshard/worker"
 )
@@ -17,11 +19,24 @@ import (
 // and take the assembly paths, small enough for a unit test.
 var midSpec = synth.Spec{Dim: 256, Layers: 2, Heads: 8, KVHeads: 4, FFNDim: 512, Vocab: 512, Context: 256, Untied: true}
 
-func openSynth(t *testing.T, s synth.Spec) *model.Model {
+// openSynthAs writes s and, for a policy other than "", quantizes it with
+// that policy.
+func openSynthAs(t *testing.T, s synth.Spec, policy string) *model.Model {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "m.gguf")
 	if err := synth.Write(path, s, 7); err != nil {
 		t.Fatal(err)
+	}
+	if policy != "" {
+		p, err := quantize.Parse(policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), policy+".gguf")
+		if _, err := quantize.Rewrite(context.Background(), path, out, quantize.Options{Policy: p}); err != nil {
+			t.Fatal(err)
+		}
+		path = out
 	}
 	m, err := model.Open(path)
 	if err != nil {
@@ -92,21 +107,23 @@ func stepLogits(t *testing.T, st *worker.Stage, steps []worker.Step, toks [][]in
 // TestBatchInvariance: sessions at different positions, some in prefill
 // pieces and some decoding, run in batches of changing size and
 // composition; every logit of every session equals, bit for bit, its
-// logit when the session runs alone — for F32 and F16 weights, F32, F16
-// and Q8_0 caches, a sliding window, on one core and on several.
+// logit when the session runs alone — for F32, F16 and Q8_0 weights, F32,
+// F16 and Q8_0 caches, a sliding window, on one core and on several.
 func TestBatchInvariance(t *testing.T) {
 	cases := []struct {
-		name string
-		spec synth.Spec
-		kv   worker.KVOptions
+		name   string
+		spec   synth.Spec
+		policy string // quantization of the weights, "" for none
+		kv     worker.KVOptions
 	}{
-		{"f32", midSpec, worker.KVOptions{}},
-		{"f16-weights-q8-cache", withType(midSpec, kernels.F16), worker.KVOptions{Type: kernels.Q8_0}},
-		{"f16-cache-window", midSpec, worker.KVOptions{Type: kernels.F16, Window: 24}},
+		{"f32", midSpec, "", worker.KVOptions{}},
+		{"f16-weights-q8-cache", withType(midSpec, kernels.F16), "", worker.KVOptions{Type: kernels.Q8_0}},
+		{"f16-cache-window", midSpec, "", worker.KVOptions{Type: kernels.F16, Window: 24}},
+		{"q8-weights", midSpec, "q8_0", worker.KVOptions{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := openSynth(t, c.spec)
+			m := openSynthAs(t, c.spec, c.policy)
 			st, err := worker.NewStage(m, worker.Whole(m.Config.Layers))
 			if err != nil {
 				t.Fatal(err)

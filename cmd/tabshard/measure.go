@@ -45,6 +45,7 @@ func runMeasure(ctx context.Context, e *env, args []string) error {
 	gbs := fs.Float64("read-bandwidth", 0, "the device's plain read bandwidth in GB/s (e.g. from make bench-gpu), for the decode bound; 0: no bound")
 	fs.DurationVar(&c.wait, "wait", 15*time.Minute, "how long to wait for the cluster to answer a first request (workers loading), and for each run")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the prompts' token ids")
+	streams := fs.Int("streams", 0, "run this many greedy completions at once and report the aggregate decode rate (measure_streams.go); 0: one at a time, with the per-stage breakdown")
 	rest, err := parseFlags(fs, e, args)
 	if err != nil {
 		return err
@@ -54,9 +55,19 @@ func runMeasure(ctx context.Context, e *env, args []string) error {
 		return usageErr("unexpected argument %q", rest[0])
 	case c.promptTokens < 0 || c.tokens < 0 || c.tokens == 1 || c.runs < 1:
 		return usageErr("want --prompt-tokens >= 1, --tokens >= 2, --runs >= 1 (0: fit the model)")
+	case *streams < 0 || *streams > maxStreams:
+		return usageErr("want --streams from 0 to %d", maxStreams)
 	}
 	c.bandwidth = *gbs * 1e9
 	c.coordinator = strings.TrimRight(c.coordinator, "/")
+	if *streams > 0 {
+		r, err := measureStreams(ctx, c, *streams, e.stderr)
+		if err != nil {
+			return err
+		}
+		r.print(e.stdout)
+		return nil
+	}
 	r, err := measure(ctx, c, e.stderr)
 	if err != nil {
 		return err

@@ -31,7 +31,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let first = seen.x;
   let count = seen.y;
   for (var d = li; d < hd; d += AWG) {
-    qs[d] = Q[tok * P.q_stride + h * hd + d];
+    qs[d] = Q[(S.row + tok) * P.q_stride + h * hd + d];
   }
   workgroupBarrier();
   var m = -3.0e38;
@@ -68,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var j = 0u; j < DPT; j++) {
     let d = li + AWG * j;
     if (d < hd) {
-      O[tok * P.q_stride + h * hd + d] = o[j] / total;
+      O[(S.row + tok) * P.q_stride + h * hd + d] = o[j] / total;
     }
   }
 }

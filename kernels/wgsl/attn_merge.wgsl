@@ -37,9 +37,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let at = base + s * (hd + 2u);
         acc += Part[at + 2u + d] * exp(Part[at] - mx);
       }
-      O[tok * P.q_stride + h * hd + d] = acc / total;
+      O[(S.row + tok) * P.q_stride + h * hd + d] = acc / total;
       merged(d, acc / total);
     }
   }
-  merge_done(tok, h, li);
+  merge_done(S.row + tok, h, li);
 }

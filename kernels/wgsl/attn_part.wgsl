@@ -39,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (c0 >= count) {
     return; // past the keys this query sees: the merge reads no further
   }
-  let qb = tok * P.q_stride + h * hd;
+  let qb = (S.row + tok) * P.q_stride + h * hd;
   for (var d = li; d < hd / 4u; d += AWG) {
     qs[d] = vec4<f32>(Q[qb + 4u * d], Q[qb + 4u * d + 1u], Q[qb + 4u * d + 2u], Q[qb + 4u * d + 3u]);
   }

@@ -48,11 +48,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     a = i;
     b = i + P.rot;
   }
-  let cs = CS[tok * P.rot + min(i, P.rot - 1u)];
-  let row = tok * P.src_stride;
+  let cs = CS[(S.row + tok) * P.rot + min(i, P.rot - 1u)];
+  let row = (S.row + tok) * P.src_stride;
   if (h < P.heads) {
     let src = row + h * P.head_dim;
-    let dst = tok * P.q_stride + h * P.head_dim;
+    let dst = (S.row + tok) * P.q_stride + h * P.head_dim;
     let x0 = QKV[src + a];
     let x1 = QKV[src + b];
     if (i < P.rot) {
