@@ -127,6 +127,10 @@ func (l *leader) commitTokens(ctx context.Context, ts []*tabshardv1.Token) {
 			l.rejectToken(t, "not from the last stage's primary")
 		case ends[t.GetSessionId()] != "" || s == nil:
 			// the last stage ran past the session's end before it knew
+		case l.finish(s, nil) != "":
+			// ended by what committed already (its end was not committed:
+			// a lost leadership, say): end it now, commit nothing past it
+			ends[s.GetId()] = l.finish(s, nil)
 		case t.GetPosition() > state.NextPosition(s):
 			l.reject("duplicate or out-of-order token")
 			l.mu.Lock()

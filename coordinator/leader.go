@@ -593,6 +593,12 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 	if s == nil || s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE {
 		return
 	}
+	if reason := l.finish(s, nil); reason != "" {
+		// Its last token committed but its end did not (the leader that
+		// committed it lost its leadership first): end it, issue nothing.
+		l.end(ctx, s.GetId(), reason)
+		return
+	}
 	var epoch uint64
 	var ctxLen uint32
 	l.machine.Read(func(st *tabshardv1.ClusterState) { epoch, ctxLen = st.GetEpoch(), st.GetPlan().GetContextLength() })
