@@ -10,7 +10,9 @@ FUZZ_TARGETS := \
 	./model/gguf:FuzzRead \
 	./model/tokenizer:FuzzSPMRoundTrip \
 	./model/tokenizer:FuzzBPERoundTrip \
-	./modelauth:FuzzGrantCheck
+	./modelauth:FuzzGrantCheck \
+	./wasmworker/link:FuzzDecodeActivation \
+	./wasmworker/link:FuzzReassembler
 
 .DEFAULT_GOAL := help
 .PHONY: help build wasm proto check-proto run test test-unit fuzz bench lint fmt clean

@@ -49,6 +49,7 @@ type Coordinator struct {
 	metrics   *api.Metrics
 	started   time.Time
 	decider   *leader
+	links     linkReports // the link latencies workers report, for plans
 
 	done    chan struct{} // closed by Close
 	follows followers     // clients following each session here
@@ -332,6 +333,9 @@ func (c *Coordinator) placement() state.Placement {
 		PlanWaitMs: c.cfg.PlanWait.Milliseconds(),
 		Standbys:   c.cfg.Standbys,
 		Plan: func(devices []*tabshardv1.Device) (*tabshardv1.Plan, error) {
+			// Each hop costs what the link the leader will pick for it
+			// (state.SetLinks, after) costs, as the workers measured it.
+			devices = planner.WithLinks(devices, state.HopLink, c.links.latency)
 			o := planner.DefaultOptions()
 			o.Context = c.contextLength()
 			o.Standby = c.cfg.Standbys
@@ -366,6 +370,7 @@ func (c *Coordinator) subscribe(context.Context) error {
 				c.decider.rejectForged("heartbeat", err)
 				return
 			}
+			c.links.record(hb)
 			c.decider.heard(ctx, hb)
 		}, bus.WithLogger(c.cfg.Logger)); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall/js"
 	"time"
@@ -39,9 +40,21 @@ type wsConn struct {
 	opened chan error
 
 	mu       sync.Mutex
-	queue    [][]byte
+	queue    []wsMessage
 	closed   bool
 	deadline time.Time
+	sendBufs map[int]js.Value // Uint8Arrays by size, for Write (see there)
+	sendLRU  []int
+}
+
+// wsMessage is a received binary message: still in JavaScript (u, n
+// bytes) until a Read takes it whole, straight into the reader's buffer —
+// the one copy; one larger than that Read's buffer is copied into Go
+// (b) first and read from there in pieces.
+type wsMessage struct {
+	u js.Value
+	n int
+	b []byte
 }
 
 func (c *wsConn) listen() {
@@ -54,10 +67,15 @@ func (c *wsConn) listen() {
 		c.ws.Set("on"+event, f)
 	}
 	on("open", func(js.Value) { c.opened <- nil })
+	uint8Array, arrayBuffer := js.Global().Get("Uint8Array"), js.Global().Get("ArrayBuffer")
 	on("message", func(e js.Value) {
-		b := bytesOf(e.Get("data"))
+		data := e.Get("data")
+		if !data.InstanceOf(arrayBuffer) {
+			return // a text message: NATS sends binary ones
+		}
+		u := uint8Array.New(data)
 		c.mu.Lock()
-		c.queue = append(c.queue, b)
+		c.queue = append(c.queue, wsMessage{u: u, n: u.Get("byteLength").Int()})
 		c.mu.Unlock()
 		c.signal()
 	})
@@ -99,11 +117,24 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	for {
 		c.mu.Lock()
 		if len(c.queue) > 0 {
-			n := copy(p, c.queue[0])
-			if n == len(c.queue[0]) {
+			m := &c.queue[0]
+			if m.b == nil && m.n <= len(p) { // whole, straight from JavaScript
+				js.CopyBytesToGo(p, m.u)
+				n := m.n
+				c.queue = c.queue[1:]
+				c.mu.Unlock()
+				return n, nil
+			}
+			if m.b == nil {
+				m.b = make([]byte, m.n)
+				js.CopyBytesToGo(m.b, m.u)
+				m.u = js.Undefined()
+			}
+			n := copy(p, m.b)
+			if n == len(m.b) {
 				c.queue = c.queue[1:]
 			} else {
-				c.queue[0] = c.queue[0][n:]
+				m.b = m.b[n:]
 			}
 			c.mu.Unlock()
 			return n, nil
@@ -138,10 +169,41 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	if closed {
 		return 0, net.ErrClosed
 	}
-	if err := trySend(c.ws, jsBytes(p)); err != nil {
+	c.mu.Lock()
+	err := trySend(c.ws, c.sendBuf(p))
+	c.mu.Unlock()
+	if err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// keepSendBufs bounds the send buffers kept, by size.
+const keepSendBufs = 4
+
+// sendBuf copies p into a Uint8Array of exactly its size, reused for the
+// next Write of that size (WebSocket.send copies what it is given, and a
+// decode step's messages are all one size): one copy, no fresh memory.
+// Called with c.mu held.
+func (c *wsConn) sendBuf(p []byte) js.Value {
+	n := len(p)
+	u, ok := c.sendBufs[n]
+	if !ok {
+		if c.sendBufs == nil {
+			c.sendBufs = map[int]js.Value{}
+		}
+		if len(c.sendLRU) == keepSendBufs {
+			delete(c.sendBufs, c.sendLRU[0])
+			c.sendLRU = c.sendLRU[1:]
+		}
+		u = js.Global().Get("Uint8Array").New(n)
+		c.sendBufs[n] = u
+	} else {
+		c.sendLRU = slices.DeleteFunc(c.sendLRU, func(s int) bool { return s == n })
+	}
+	c.sendLRU = append(c.sendLRU, n)
+	js.CopyBytesToJS(u, p)
+	return u
 }
 
 // trySend calls ws.send, turning a thrown exception into an error.

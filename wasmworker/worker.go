@@ -285,8 +285,29 @@ func (w *Worker) runOnce(ctx context.Context, caps *tabshardv1.Capabilities, loa
 	}
 	if w.mux != nil {
 		cfg.Link = w.mux
+		probing, stop := context.WithCancel(ctx)
+		defer stop()
+		go probeLinks(probing, w.mux)
 	}
 	return agent.Run(ctx, cfg)
+}
+
+// probeEvery is how often a tab measures its direct links (a ping per
+// peer it reaches: a few dozen bytes); the agent's heartbeats report them.
+const probeEvery = 2 * time.Second
+
+// probeLinks measures the tab's links until ctx ends.
+func probeLinks(ctx context.Context, m *link.Mux) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Probe()
+		}
+	}
 }
 
 func (w *Worker) fetchJoinInfo(ctx context.Context, client *http.Client) (joinInfo, error) {

@@ -101,3 +101,18 @@ func TestWorkerFromDir(t *testing.T) {
 		t.Error("same ETag after a rebuild")
 	}
 }
+
+// TestLinkBenchIsolated: the link benchmark's page is cross-origin
+// isolated (a 5 µs clock), and no other page is.
+func TestLinkBenchIsolated(t *testing.T) {
+	h := Handler(Options{WasmDir: t.TempDir()})
+	rec := serve(h, "GET", "/static/linkbench.html")
+	if rec.Code != 200 || rec.Header().Get("Cross-Origin-Opener-Policy") != "same-origin" || rec.Header().Get("Cross-Origin-Embedder-Policy") != "require-corp" {
+		t.Errorf("linkbench.html: %d, headers %v", rec.Code, rec.Header())
+	}
+	for _, path := range []string{"/worker", "/static/worker.js", "/"} {
+		if rec := serve(h, "GET", path); rec.Header().Get("Cross-Origin-Embedder-Policy") != "" {
+			t.Errorf("%s is isolated: %v", path, rec.Header())
+		}
+	}
+}

@@ -9,6 +9,10 @@ import (
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
+// maxIDTrailer is the longest sender id a message's trailer carries (its
+// length is one byte).
+const maxIDTrailer = 255
+
 // Presence timings of the BroadcastChannel transport.
 const (
 	helloEvery = time.Second
@@ -19,7 +23,8 @@ const (
 // (one origin). Each tab listens on a channel named for its worker id and
 // says hello on the cluster's presence channel every second; a peer that
 // said hello within helloTTL is reached. Frames are copied once, to the
-// peer's channel only.
+// peer's channel only, whole: a BroadcastChannel message has no size
+// limit below an activation's.
 type Broadcast struct {
 	prefix string
 	// Presence, when set, adds what the tab wants its neighbours (and the
@@ -32,7 +37,14 @@ type Broadcast struct {
 	hello js.Value
 	out   map[string]js.Value
 	seen  map[string]time.Time
-	recv  func(from string, frame []byte)
+	recv  func(from string, frame Received)
+	// trailer ends every message: the sender's id, then its length (a
+	// byte). A message is one Uint8Array — frame, trailer — so that the
+	// receiver makes one call for it besides the copy: a JavaScript object
+	// handed to Go costs tens of µs.
+	trailer []byte
+
+	bufs frameBuffers
 }
 
 // NewBroadcast opens the presence channel of cluster.
@@ -106,19 +118,25 @@ func (b *Broadcast) SetSelf(id string) {
 		b.inbox.Call("close")
 	}
 	b.self = id
+	b.trailer = nil
+	if len(id) <= maxIDTrailer {
+		b.trailer = append([]byte(id), byte(len(id)))
+	}
 	b.inbox = js.Global().Get("BroadcastChannel").New(b.prefix + "to/" + id)
+	uint8Array := js.Global().Get("Uint8Array")
 	b.inbox.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		d := args[0].Get("data")
-		if d.Type() != js.TypeObject || d.Get("from").Type() != js.TypeString {
+		data := args[0].Get("data")
+		if !data.InstanceOf(uint8Array) {
 			return nil
 		}
-		frame := make([]byte, d.Get("data").Get("byteLength").Int())
-		js.CopyBytesToGo(frame, d.Get("data"))
+		msg := make([]byte, data.Get("byteLength").Int())
+		js.CopyBytesToGo(msg, data) // the one copy
+		from, frame, ok := cutTrailer(msg)
 		b.mu.Lock()
 		recv := b.recv
 		b.mu.Unlock()
-		if recv != nil {
-			recv(d.Get("from").String(), frame)
+		if ok && recv != nil {
+			recv(from, Owned(frame))
 		}
 		return nil
 	}))
@@ -142,6 +160,19 @@ func (b *Broadcast) Reaches(peer string) bool {
 	return ok && time.Since(t) < helloTTL
 }
 
+// Peers are the tabs that said hello within helloTTL.
+func (b *Broadcast) Peers() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for id, t := range b.seen {
+		if time.Since(t) < helloTTL {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (b *Broadcast) Connect(string) {}
 
 func (b *Broadcast) State(peer string) string {
@@ -151,31 +182,34 @@ func (b *Broadcast) State(peer string) string {
 	return "gone"
 }
 
-func (b *Broadcast) Send(peer string, frame []byte) error {
+// FrameLimit: a BroadcastChannel carries a whole activation in one
+// message.
+func (b *Broadcast) FrameLimit() int { return DefaultMaxMessage + headerSize }
+
+// Send writes frame once into a reused JavaScript buffer of its size and
+// posts it to peer's channel (which clones it: BroadcastChannel takes no
+// transfer list).
+func (b *Broadcast) Send(peer string, frame *Frame) error {
 	b.mu.Lock()
 	ch, ok := b.out[peer]
 	if !ok {
 		ch = js.Global().Get("BroadcastChannel").New(b.prefix + "to/" + peer)
 		b.out[peer] = ch
 	}
-	self := b.self
+	trailer := b.trailer
 	b.mu.Unlock()
-	data := js.Global().Get("Uint8Array").New(len(frame))
-	js.CopyBytesToJS(data, frame)
-	return post(ch, js.ValueOf(map[string]any{"from": self, "data": data}))
-}
-
-func post(ch, msg js.Value) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("broadcast: %v", r)
+	if trailer == nil {
+		return fmt.Errorf("broadcast: no id of at most %d bytes to send as", maxIDTrailer)
+	}
+	return b.bufs.write(frame, trailer, func(u js.Value) error {
+		if err := call(ch, "postMessage", u); err != nil {
+			return fmt.Errorf("broadcast: %w", err)
 		}
-	}()
-	ch.Call("postMessage", msg)
-	return nil
+		return nil
+	})
 }
 
-func (b *Broadcast) Receive(fn func(from string, frame []byte)) {
+func (b *Broadcast) Receive(fn func(from string, frame Received)) {
 	b.mu.Lock()
 	b.recv = fn
 	b.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -31,23 +32,98 @@ var (
 	ErrTooLarge = errors.New("message too large")
 )
 
-// Split cuts msg into frames of at most MaxFrame bytes with id.
-func Split(kind byte, id uint64, msg []byte) [][]byte {
-	const room = MaxFrame - headerSize
-	count := max(1, (len(msg)+room-1)/room)
-	frames := make([][]byte, 0, count)
-	for i := 0; i < count; i++ {
-		part := msg[i*room : min((i+1)*room, len(msg))]
-		f := make([]byte, headerSize+len(part))
-		f[0], f[1], f[2], f[3] = magic0, magic1, version, kind
-		binary.LittleEndian.PutUint64(f[4:], id)
-		binary.LittleEndian.PutUint32(f[12:], uint32(i))
-		binary.LittleEndian.PutUint32(f[16:], uint32(count))
-		copy(f[headerSize:], part)
-		frames = append(frames, f)
+// Frame is one frame to send: its header and its body, pieces of the
+// sender's buffers (not copied). A transport writes them straight into the
+// buffer it hands the link: the one copy out of Go memory.
+type Frame struct {
+	Header [headerSize]byte
+	Body   [][]byte
+}
+
+// Len is the frame's size in bytes.
+func (f *Frame) Len() int {
+	n := headerSize
+	for _, b := range f.Body {
+		n += len(b)
+	}
+	return n
+}
+
+// AppendTo appends the frame's bytes to dst.
+func (f *Frame) AppendTo(dst []byte) []byte {
+	dst = append(dst, f.Header[:]...)
+	for _, b := range f.Body {
+		dst = append(dst, b...)
+	}
+	return dst
+}
+
+// Frames cuts the message made of parts (concatenated) into frames of at
+// most maxFrame bytes with id, without copying: each frame's Body is
+// sub-slices of parts.
+func Frames(kind byte, id uint64, maxFrame int, parts ...[]byte) []Frame {
+	room, total := maxFrame-headerSize, 0
+	for _, p := range parts {
+		total += len(p)
+	}
+	count := max(1, (total+room-1)/room)
+	frames := make([]Frame, count)
+	part, off := 0, 0 // where the next frame's body starts
+	for i := range frames {
+		f := &frames[i]
+		f.Header[0], f.Header[1], f.Header[2], f.Header[3] = magic0, magic1, version, kind
+		binary.LittleEndian.PutUint64(f.Header[4:], id)
+		binary.LittleEndian.PutUint32(f.Header[12:], uint32(i))
+		binary.LittleEndian.PutUint32(f.Header[16:], uint32(count))
+		for left := room; left > 0 && part < len(parts); {
+			take := min(left, len(parts[part])-off)
+			if take > 0 {
+				f.Body = append(f.Body, parts[part][off:off+take])
+			}
+			left, off = left-take, off+take
+			if off == len(parts[part]) {
+				part, off = part+1, 0
+			}
+		}
 	}
 	return frames
 }
+
+// Split cuts msg into frames of at most MaxFrame bytes with id, each a
+// copy.
+func Split(kind byte, id uint64, msg []byte) [][]byte {
+	fs := Frames(kind, id, MaxFrame, msg)
+	out := make([][]byte, len(fs))
+	for i := range fs {
+		out[i] = fs[i].AppendTo(make([]byte, 0, fs[i].Len()))
+	}
+	return out
+}
+
+// Received is a frame as a transport received it, where it lies (a
+// JavaScript buffer in a browser). Read copies its first len(dst) bytes
+// into dst: the Reassembler reads the header, then the whole frame so
+// that its body lands where the message is put back together — the one
+// copy into Go memory, with no view to make on the JavaScript side (a
+// Go-held JavaScript object costs far more than 20 bytes copied twice).
+type Received interface {
+	Len() int
+	Read(dst []byte)
+}
+
+// Bytes is a Received frame in Go memory.
+type Bytes []byte
+
+func (b Bytes) Len() int        { return len(b) }
+func (b Bytes) Read(dst []byte) { copy(dst, b) }
+
+// Owned is a Received frame in Go memory that the transport hands over
+// for good (it copied it there itself): a message of one frame is its
+// body, not another copy.
+type Owned []byte
+
+func (b Owned) Len() int        { return len(b) }
+func (b Owned) Read(dst []byte) { copy(dst, b) }
 
 // header is a parsed frame header.
 type header struct {
@@ -56,20 +132,24 @@ type header struct {
 	index, count uint32
 }
 
-func parse(f []byte) (header, []byte, error) {
-	switch {
-	case len(f) > MaxFrame:
-		return header{}, nil, fmt.Errorf("%w: a %d-byte frame (at most %d)", ErrFrame, len(f), MaxFrame)
-	case len(f) < headerSize:
-		return header{}, nil, fmt.Errorf("%w: %d bytes, shorter than a header", ErrFrame, len(f))
-	case f[0] != magic0 || f[1] != magic1 || f[2] != version:
-		return header{}, nil, fmt.Errorf("%w: bad magic or version % x", ErrFrame, f[:3])
+// parse reads r's header; the body is the Len()-headerSize bytes after.
+func parse(r Received, maxFrame int) (header, error) {
+	var f [headerSize]byte
+	switch n := r.Len(); {
+	case n > maxFrame:
+		return header{}, fmt.Errorf("%w: a %d-byte frame (at most %d)", ErrFrame, n, maxFrame)
+	case n < headerSize:
+		return header{}, fmt.Errorf("%w: %d bytes, shorter than a header", ErrFrame, n)
+	}
+	r.Read(f[:])
+	if f[0] != magic0 || f[1] != magic1 || f[2] != version {
+		return header{}, fmt.Errorf("%w: bad magic or version % x", ErrFrame, f[:3])
 	}
 	h := header{kind: f[3], id: binary.LittleEndian.Uint64(f[4:]), index: binary.LittleEndian.Uint32(f[12:]), count: binary.LittleEndian.Uint32(f[16:])}
 	if h.count == 0 || h.index >= h.count {
-		return h, nil, fmt.Errorf("%w: frame %d of %d", ErrFrame, h.index, h.count)
+		return h, fmt.Errorf("%w: frame %d of %d", ErrFrame, h.index, h.count)
 	}
-	return h, f[headerSize:], nil
+	return h, nil
 }
 
 // Reassembler puts one sender's frames back into messages. Frames of a
@@ -83,6 +163,8 @@ type Reassembler struct {
 	MaxPending int
 	// Timeout drops a message whose next frame is this late (0: 10s).
 	Timeout time.Duration
+	// MaxFrame bounds a frame (0: MaxFrame): the transport's FrameLimit.
+	MaxFrame int
 
 	pending map[uint64]*partial
 }
@@ -97,7 +179,21 @@ type partial struct {
 // Add takes a frame received at now and returns a complete message when
 // this frame ends one (kind, bytes), or nil.
 func (r *Reassembler) Add(frame []byte, now time.Time) (byte, []byte, error) {
-	h, body, err := parse(frame)
+	return r.AddFrom(Bytes(frame), now)
+}
+
+// preallocate bounds the buffer a message's first frame reserves: more
+// comes only as frames arrive.
+const preallocate = 16 << 20
+
+// AddFrom is Add for a frame where the transport holds it: its body is
+// read once, into the message's own buffer.
+func (r *Reassembler) AddFrom(frame Received, now time.Time) (byte, []byte, error) {
+	maxFrame := r.MaxFrame
+	if maxFrame <= 0 {
+		maxFrame = MaxFrame
+	}
+	h, err := parse(frame, maxFrame)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -105,11 +201,17 @@ func (r *Reassembler) Add(frame []byte, now time.Time) (byte, []byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxMessage
 	}
-	if int64(h.count)*(MaxFrame-headerSize) > int64(limit)+MaxFrame {
+	n := frame.Len() - headerSize
+	if int64(h.count)*int64(maxFrame-headerSize) > int64(limit)+int64(maxFrame) || n > limit {
 		return 0, nil, fmt.Errorf("%w: %d frames announced (at most %d bytes)", ErrTooLarge, h.count, limit)
 	}
 	if h.count == 1 {
-		return h.kind, body, nil
+		if o, ok := frame.(Owned); ok {
+			return h.kind, o[headerSize:], nil
+		}
+		whole := make([]byte, headerSize+n)
+		frame.Read(whole)
+		return h.kind, whole[headerSize:], nil
 	}
 	r.expire(now)
 	p := r.pending[h.id]
@@ -117,22 +219,32 @@ func (r *Reassembler) Add(frame []byte, now time.Time) (byte, []byte, error) {
 	case p == nil && h.index != 0:
 		return 0, nil, fmt.Errorf("%w: frame %d of message %x without its start", ErrFrame, h.index, h.id)
 	case p == nil:
-		p = &partial{kind: h.kind}
+		// buf starts with a header's room: each frame is read whole to
+		// just before where its body goes (see below).
+		p = &partial{kind: h.kind, buf: make([]byte, headerSize, headerSize+min(int64(h.count)*int64(n), int64(limit), preallocate))}
 		r.add(h.id, p)
 	case h.index != p.next || h.kind != p.kind:
 		delete(r.pending, h.id)
 		return 0, nil, fmt.Errorf("%w: frame %d of message %x, expected %d", ErrFrame, h.index, h.id, p.next)
 	}
-	if len(p.buf)+len(body) > limit {
+	if len(p.buf)-headerSize+n > limit {
 		delete(r.pending, h.id)
 		return 0, nil, fmt.Errorf("%w: message %x passes %d bytes", ErrTooLarge, h.id, limit)
 	}
-	p.buf, p.next, p.last = append(p.buf, body...), p.next+1, now
+	// The frame's header lands on the last headerSize bytes so far, put
+	// back after: its body goes where it belongs in one read.
+	at := len(p.buf)
+	var under [headerSize]byte
+	copy(under[:], p.buf[at-headerSize:at])
+	p.buf = slices.Grow(p.buf, n)[:at+n]
+	frame.Read(p.buf[at-headerSize:])
+	copy(p.buf[at-headerSize:at], under[:])
+	p.next, p.last = p.next+1, now
 	if p.next < h.count {
 		return 0, nil, nil
 	}
 	delete(r.pending, h.id)
-	return p.kind, p.buf, nil
+	return p.kind, p.buf[headerSize:], nil
 }
 
 func (r *Reassembler) add(id uint64, p *partial) {

@@ -20,7 +20,9 @@ type Memory struct {
 	link tabshardv1.Link
 	mu   sync.Mutex
 	self string
-	recv func(from string, frame []byte)
+	recv func(from string, frame Received)
+	// MaxFrame is FrameLimit (0: MaxFrame, a data channel's).
+	MaxFrame int
 }
 
 // NewMemory joins a Hub as a BroadcastChannel link: the plan's
@@ -52,6 +54,22 @@ func (m *Memory) peer(id string) *Memory {
 	return m.hub.peers[id]
 }
 
+// Peers are the other transports on the hub.
+func (m *Memory) Peers() []string {
+	m.mu.Lock()
+	self := m.self
+	m.mu.Unlock()
+	m.hub.mu.Lock()
+	defer m.hub.mu.Unlock()
+	var out []string
+	for id := range m.hub.peers {
+		if id != self {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (m *Memory) Reaches(peer string) bool { return m.peer(peer) != nil }
 func (m *Memory) Connect(string)           {}
 
@@ -62,7 +80,14 @@ func (m *Memory) State(peer string) string {
 	return ""
 }
 
-func (m *Memory) Send(peer string, frame []byte) error {
+func (m *Memory) FrameLimit() int {
+	if m.MaxFrame > 0 {
+		return m.MaxFrame
+	}
+	return MaxFrame
+}
+
+func (m *Memory) Send(peer string, frame *Frame) error {
 	p := m.peer(peer)
 	if p == nil {
 		return errors.New("memory link: no such peer")
@@ -74,12 +99,12 @@ func (m *Memory) Send(peer string, frame []byte) error {
 	recv := p.recv
 	p.mu.Unlock()
 	if recv != nil {
-		recv(self, append([]byte(nil), frame...))
+		recv(self, Owned(frame.AppendTo(nil)))
 	}
 	return nil
 }
 
-func (m *Memory) Receive(fn func(from string, frame []byte)) {
+func (m *Memory) Receive(fn func(from string, frame Received)) {
 	m.mu.Lock()
 	m.recv = fn
 	m.mu.Unlock()

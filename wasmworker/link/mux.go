@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
 
@@ -27,10 +25,16 @@ type Transport interface {
 	// Connect starts connecting to peer when the transport connects on
 	// demand (WebRTC); it must not block.
 	Connect(peer string)
-	// Send sends one frame (at most MaxFrame bytes) to peer, in order.
-	Send(peer string, frame []byte) error
-	// Receive sets where frames from peers go.
-	Receive(fn func(from string, frame []byte))
+	// FrameLimit is the largest frame the transport carries in one
+	// message (a data channel: MaxFrame; BroadcastChannel: a whole
+	// activation).
+	FrameLimit() int
+	// Send sends one frame (at most FrameLimit bytes) to peer, in order,
+	// copying its pieces once, into the link's own buffer.
+	Send(peer string, frame *Frame) error
+	// Receive sets where frames from peers go; a frame is read (copied
+	// into Go memory) only inside fn.
+	Receive(fn func(from string, frame Received))
 	// State is the link to peer for the worker page: "open",
 	// "connecting", "failed" or "" (none).
 	State(peer string) string
@@ -55,8 +59,10 @@ type Mux struct {
 
 	mu      sync.Mutex
 	deliver func(*tabshardv1.Activation)
-	reasm   map[string]*Reassembler // kind/from → its frames
-	stats   map[string]*Stats       // kind/peer
+	reasm   map[string]*Reassembler         // kind/from → its frames
+	stats   map[string]*Stats               // kind/peer
+	pings   map[string]map[uint64]time.Time // kind/peer → pings awaiting their pong
+	lat     map[string]latency              // kind/peer → measured latency
 }
 
 // NewMux makes a Mux over transports, one per link, in order of
@@ -65,11 +71,11 @@ func NewMux(log *slog.Logger, transports ...Transport) *Mux {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Mux{transports: transports, log: log, now: time.Now, reasm: map[string]*Reassembler{}, stats: map[string]*Stats{}}
+	m := &Mux{transports: transports, log: log, now: time.Now, reasm: map[string]*Reassembler{}, stats: map[string]*Stats{},
+		pings: map[string]map[uint64]time.Time{}, lat: map[string]latency{}}
 	m.ids.Store(uint64(time.Now().UnixNano()))
 	for _, t := range transports {
-		kind := t.Kind()
-		t.Receive(func(from string, frame []byte) { m.onFrame(kind, from, frame) })
+		t.Receive(func(from string, frame Received) { m.onFrame(t, from, frame) })
 	}
 	return m
 }
@@ -119,29 +125,33 @@ func (m *Mux) SendVia(to string, via tabshardv1.Link, a *tabshardv1.Activation) 
 	m.log.Debug("no transport for the plan's link; NATS carries it", "peer", to, "link", via)
 }
 
-// send frames a and sends it to peer over t.
+// send frames a and sends it to peer over t: the payload goes from a's
+// own bytes into the transport's buffer, no protobuf pass over it.
 func (m *Mux) send(t Transport, to string, a *tabshardv1.Activation) {
-	msg, err := proto.Marshal(a)
+	head, payload, err := EncodeActivation(a)
 	if err != nil {
+		m.log.Warn("link: activation not sent; NATS carries it", "peer", to, "err", err)
 		return
 	}
-	for _, f := range Split(KindActivation, m.ids.Add(1), msg) {
-		if err := t.Send(to, f); err != nil {
+	frames := Frames(KindActivationParts, m.ids.Add(1), t.FrameLimit(), head, payload)
+	for i := range frames {
+		if err := t.Send(to, &frames[i]); err != nil {
 			m.log.Debug("link send failed; NATS carries it", "peer", to, "link", t.Kind(), "err", err)
 			return
 		}
 	}
-	m.count(t.Kind(), to, func(s *Stats) { s.Sent++; s.SentBytes += int64(len(msg)) })
+	m.count(t.Kind(), to, func(s *Stats) { s.Sent++; s.SentBytes += int64(len(head) + len(payload)) })
 }
 
-func (m *Mux) onFrame(kind, from string, frame []byte) {
+func (m *Mux) onFrame(t Transport, from string, frame Received) {
+	kind := t.Kind()
 	m.mu.Lock()
 	r := m.reasm[kind+"/"+from]
 	if r == nil {
-		r = &Reassembler{}
+		r = &Reassembler{MaxFrame: t.FrameLimit()}
 		m.reasm[kind+"/"+from] = r
 	}
-	k, msg, err := r.Add(frame, m.now())
+	k, msg, err := r.AddFrom(frame, m.now())
 	deliver := m.deliver
 	m.mu.Unlock()
 	if err != nil {
@@ -149,11 +159,15 @@ func (m *Mux) onFrame(kind, from string, frame []byte) {
 		m.count(kind, from, func(s *Stats) { s.Refused++ })
 		return
 	}
-	if msg == nil || k != KindActivation {
+	if msg == nil {
 		return
 	}
-	a := &tabshardv1.Activation{}
-	if err := proto.Unmarshal(msg, a); err != nil {
+	if k == KindPing || k == KindPong {
+		m.onProbe(t, from, k, msg)
+		return
+	}
+	a, err := DecodeActivation(k, msg)
+	if err != nil {
 		m.log.Warn("link message refused", "peer", from, "link", kind, "err", err)
 		m.count(kind, from, func(s *Stats) { s.Refused++ })
 		return

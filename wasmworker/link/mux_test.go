@@ -21,11 +21,12 @@ type fake struct {
 	connects []string
 }
 
-func (f *fake) Kind() string                            { return f.kind }
-func (f *fake) Link() tabshardv1.Link                   { return f.link }
-func (f *fake) SetSelf(string)                          {}
-func (f *fake) Receive(func(from string, frame []byte)) {}
-func (f *fake) State(string) string                     { return "" }
+func (f *fake) Kind() string                              { return f.kind }
+func (f *fake) Link() tabshardv1.Link                     { return f.link }
+func (f *fake) SetSelf(string)                            {}
+func (f *fake) Receive(func(from string, frame Received)) {}
+func (f *fake) FrameLimit() int                           { return MaxFrame }
+func (f *fake) State(string) string                       { return "" }
 
 func (f *fake) Reaches(string) bool {
 	f.mu.Lock()
@@ -45,7 +46,7 @@ func (f *fake) Connect(peer string) {
 	f.connects = append(f.connects, peer)
 }
 
-func (f *fake) Send(string, []byte) error {
+func (f *fake) Send(string, *Frame) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.frames++

@@ -41,7 +41,7 @@ type WebRTC struct {
 	self  string
 	sub   *nats.Subscription
 	peers map[string]*rtcPeer
-	recv  func(from string, frame []byte)
+	recv  func(from string, frame Received)
 }
 
 type rtcPeer struct {
@@ -140,6 +140,19 @@ func (w *WebRTC) Reaches(peer string) bool {
 	return p != nil && p.state == "open"
 }
 
+// Peers are the peers with an open data channel.
+func (w *WebRTC) Peers() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for id, p := range w.peers {
+		if p.state == "open" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (w *WebRTC) State(peer string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -149,20 +162,23 @@ func (w *WebRTC) State(peer string) string {
 	return ""
 }
 
-func (w *WebRTC) Receive(fn func(from string, frame []byte)) {
+func (w *WebRTC) Receive(fn func(from string, frame Received)) {
 	w.mu.Lock()
 	w.recv = fn
 	w.mu.Unlock()
 }
 
-func (w *WebRTC) Send(peer string, frame []byte) error {
+// FrameLimit is a data channel message's: MaxFrame.
+func (w *WebRTC) FrameLimit() int { return MaxFrame }
+
+func (w *WebRTC) Send(peer string, frame *Frame) error {
 	w.mu.Lock()
 	p := w.peers[peer]
 	w.mu.Unlock()
 	if p == nil || p.dc == nil {
 		return fmt.Errorf("webrtc: no data channel to %s", peer)
 	}
-	return p.dc.Send(frame)
+	return sendFrame(p.dc, frame)
 }
 
 // Connect offers a data channel to peer unless one is open or being set
@@ -236,7 +252,7 @@ func (w *WebRTC) wire(peer string, p *rtcPeer, dc *webrtc.DataChannel) {
 	w.mu.Unlock()
 	dc.OnOpen(func() { w.setState(peer, p, "open") })
 	dc.OnClose(func() { w.setState(peer, p, "failed") })
-	onMessage(dc, func(frame []byte) {
+	onMessage(dc, func(frame Received) {
 		w.mu.Lock()
 		recv := w.recv
 		w.mu.Unlock()

@@ -8,8 +8,9 @@ import (
 
 // onMessage hands each message of dc to fn in order. pion's OnMessage in a
 // browser starts a goroutine per message, which the scheduler may run out
-// of order; this reads them in the event handler itself.
-func onMessage(dc *webrtc.DataChannel, fn func([]byte)) {
+// of order, and copies each message into Go memory first; this reads them
+// in the event handler itself, and the Reassembler copies each once.
+func onMessage(dc *webrtc.DataChannel, fn func(Received)) {
 	v := dc.JSValue()
 	v.Set("binaryType", "arraybuffer")
 	v.Set("onmessage", js.FuncOf(func(_ js.Value, args []js.Value) any {
@@ -17,10 +18,17 @@ func onMessage(dc *webrtc.DataChannel, fn func([]byte)) {
 		if data.Type() == js.TypeString {
 			return nil
 		}
-		u := js.Global().Get("Uint8Array").New(data)
-		b := make([]byte, u.Get("byteLength").Int())
-		js.CopyBytesToGo(b, u)
-		fn(b)
+		fn(received(data))
 		return nil
 	}))
+}
+
+// rtcBuffers are the data channels' send buffers.
+var rtcBuffers frameBuffers
+
+// sendFrame writes f once into a reused JavaScript buffer and sends it
+// over dc (RTCDataChannel.send copies it into the channel's queue).
+func sendFrame(dc *webrtc.DataChannel, f *Frame) error {
+	v := dc.JSValue()
+	return rtcBuffers.write(f, nil, func(u js.Value) error { return call(v, "send", u) })
 }

@@ -385,6 +385,12 @@ func (m *member) heartbeat(life tabshardv1.Lifecycle) {
 	m.mu.Lock()
 	hb := &tabshardv1.Heartbeat{WorkerId: m.id, Epoch: m.reported, LoadedStage: int32(m.loaded), LoadProgress: m.progress, Lifecycle: life}
 	m.mu.Unlock()
+	type linkMeter interface {
+		LinkLatencies() []*tabshardv1.LinkLatency
+	}
+	if l, ok := m.cfg.Link.(linkMeter); ok {
+		hb.LinkLatencies = l.LinkLatencies() // the direct links' measured latencies, for the planner
+	}
 	if err := bus.Publish(m.nc, m.subj.Heartbeat(m.id), hb); err != nil {
 		m.cfg.Logger.Warn("heartbeat", "err", err)
 	}

@@ -2063,8 +2063,13 @@ type Heartbeat struct {
 	// loaded_stage is the stage whose weights are loaded, -1 for none.
 	LoadedStage int32 `protobuf:"varint,3,opt,name=loaded_stage,json=loadedStage,proto3" json:"loaded_stage,omitempty"`
 	// load_progress is the fraction of the stage's bytes loaded.
-	LoadProgress  float32   `protobuf:"fixed32,4,opt,name=load_progress,json=loadProgress,proto3" json:"load_progress,omitempty"`
-	Lifecycle     Lifecycle `protobuf:"varint,5,opt,name=lifecycle,proto3,enum=tabshard.v1.Lifecycle" json:"lifecycle,omitempty"`
+	LoadProgress float32   `protobuf:"fixed32,4,opt,name=load_progress,json=loadProgress,proto3" json:"load_progress,omitempty"`
+	Lifecycle    Lifecycle `protobuf:"varint,5,opt,name=lifecycle,proto3,enum=tabshard.v1.Lifecycle" json:"lifecycle,omitempty"`
+	// link_latencies are the worker's measured one-way latencies to peers
+	// over its direct links (half a ping's round trip), newest per peer and
+	// link: the planner's hop costs. A worker is not trusted with them: the
+	// leader bounds each to the link's plausible range.
+	LinkLatencies []*LinkLatency `protobuf:"bytes,6,rep,name=link_latencies,json=linkLatencies,proto3" json:"link_latencies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2134,6 +2139,75 @@ func (x *Heartbeat) GetLifecycle() Lifecycle {
 	return Lifecycle_LIFECYCLE_UNSPECIFIED
 }
 
+func (x *Heartbeat) GetLinkLatencies() []*LinkLatency {
+	if x != nil {
+		return x.LinkLatencies
+	}
+	return nil
+}
+
+// LinkLatency is one measured link from the reporting worker to a peer.
+type LinkLatency struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	PeerWorkerId string                 `protobuf:"bytes,1,opt,name=peer_worker_id,json=peerWorkerId,proto3" json:"peer_worker_id,omitempty"`
+	Link         Link                   `protobuf:"varint,2,opt,name=link,proto3,enum=tabshard.v1.Link" json:"link,omitempty"`
+	// latency_ms is the one-way latency of a small message.
+	LatencyMs     float64 `protobuf:"fixed64,3,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkLatency) Reset() {
+	*x = LinkLatency{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkLatency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkLatency) ProtoMessage() {}
+
+func (x *LinkLatency) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkLatency.ProtoReflect.Descriptor instead.
+func (*LinkLatency) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *LinkLatency) GetPeerWorkerId() string {
+	if x != nil {
+		return x.PeerWorkerId
+	}
+	return ""
+}
+
+func (x *LinkLatency) GetLink() Link {
+	if x != nil {
+		return x.Link
+	}
+	return Link_LINK_UNSPECIFIED
+}
+
+func (x *LinkLatency) GetLatencyMs() float64 {
+	if x != nil {
+		return x.LatencyMs
+	}
+	return 0
+}
+
 // EpochAnnouncement publishes a committed plan to the workers.
 type EpochAnnouncement struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -2153,7 +2227,7 @@ type EpochAnnouncement struct {
 
 func (x *EpochAnnouncement) Reset() {
 	*x = EpochAnnouncement{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2239,7 @@ func (x *EpochAnnouncement) String() string {
 func (*EpochAnnouncement) ProtoMessage() {}
 
 func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2252,7 @@ func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochAnnouncement.ProtoReflect.Descriptor instead.
 func (*EpochAnnouncement) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EpochAnnouncement) GetEpoch() uint64 {
@@ -2238,7 +2312,7 @@ type StartSessionReply struct {
 
 func (x *StartSessionReply) Reset() {
 	*x = StartSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2324,7 @@ func (x *StartSessionReply) String() string {
 func (*StartSessionReply) ProtoMessage() {}
 
 func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2337,7 @@ func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
 func (*StartSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{25}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StartSessionReply) GetSessionId() string {
@@ -2300,7 +2374,7 @@ type CancelSession struct {
 
 func (x *CancelSession) Reset() {
 	*x = CancelSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2312,7 +2386,7 @@ func (x *CancelSession) String() string {
 func (*CancelSession) ProtoMessage() {}
 
 func (x *CancelSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2325,7 +2399,7 @@ func (x *CancelSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSession.ProtoReflect.Descriptor instead.
 func (*CancelSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{26}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelSession) GetSessionId() string {
@@ -2345,7 +2419,7 @@ type CancelSessionReply struct {
 
 func (x *CancelSessionReply) Reset() {
 	*x = CancelSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2431,7 @@ func (x *CancelSessionReply) String() string {
 func (*CancelSessionReply) ProtoMessage() {}
 
 func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2444,7 @@ func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSessionReply.ProtoReflect.Descriptor instead.
 func (*CancelSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{27}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelSessionReply) GetError() string {
@@ -2393,7 +2467,7 @@ type AddCoordinatorRequest struct {
 
 func (x *AddCoordinatorRequest) Reset() {
 	*x = AddCoordinatorRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2479,7 @@ func (x *AddCoordinatorRequest) String() string {
 func (*AddCoordinatorRequest) ProtoMessage() {}
 
 func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2492,7 @@ func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorRequest.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{28}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddCoordinatorRequest) GetNodeId() string {
@@ -2445,7 +2519,7 @@ type AddCoordinatorReply struct {
 
 func (x *AddCoordinatorReply) Reset() {
 	*x = AddCoordinatorReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2531,7 @@ func (x *AddCoordinatorReply) String() string {
 func (*AddCoordinatorReply) ProtoMessage() {}
 
 func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2544,7 @@ func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorReply.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{29}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AddCoordinatorReply) GetError() string {
@@ -2632,13 +2706,19 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x0fexpires_unix_ms\x18\t \x01(\x03R\rexpiresUnixMs\"H\n" +
 	"\fRenewRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
-	"\tuser_nkey\x18\x02 \x01(\tR\buserNkey\"\xbc\x01\n" +
+	"\tuser_nkey\x18\x02 \x01(\tR\buserNkey\"\xfd\x01\n" +
 	"\tHeartbeat\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12!\n" +
 	"\floaded_stage\x18\x03 \x01(\x05R\vloadedStage\x12#\n" +
 	"\rload_progress\x18\x04 \x01(\x02R\floadProgress\x124\n" +
-	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\"\x81\x02\n" +
+	"\tlifecycle\x18\x05 \x01(\x0e2\x16.tabshard.v1.LifecycleR\tlifecycle\x12?\n" +
+	"\x0elink_latencies\x18\x06 \x03(\v2\x18.tabshard.v1.LinkLatencyR\rlinkLatencies\"y\n" +
+	"\vLinkLatency\x12$\n" +
+	"\x0epeer_worker_id\x18\x01 \x01(\tR\fpeerWorkerId\x12%\n" +
+	"\x04link\x18\x02 \x01(\x0e2\x11.tabshard.v1.LinkR\x04link\x12\x1d\n" +
+	"\n" +
+	"latency_ms\x18\x03 \x01(\x01R\tlatencyMs\"\x81\x02\n" +
 	"\x11EpochAnnouncement\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x04plan\x18\x02 \x01(\v2\x11.tabshard.v1.PlanR\x04plan\x12\x1b\n" +
@@ -2691,7 +2771,7 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),              // 0: tabshard.v1.MemberState
 	(SessionState)(0),             // 1: tabshard.v1.SessionState
@@ -2720,24 +2800,26 @@ var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(*JoinReply)(nil),             // 24: tabshard.v1.JoinReply
 	(*RenewRequest)(nil),          // 25: tabshard.v1.RenewRequest
 	(*Heartbeat)(nil),             // 26: tabshard.v1.Heartbeat
-	(*EpochAnnouncement)(nil),     // 27: tabshard.v1.EpochAnnouncement
-	(*StartSessionReply)(nil),     // 28: tabshard.v1.StartSessionReply
-	(*CancelSession)(nil),         // 29: tabshard.v1.CancelSession
-	(*CancelSessionReply)(nil),    // 30: tabshard.v1.CancelSessionReply
-	(*AddCoordinatorRequest)(nil), // 31: tabshard.v1.AddCoordinatorRequest
-	(*AddCoordinatorReply)(nil),   // 32: tabshard.v1.AddCoordinatorReply
-	(*Capabilities)(nil),          // 33: tabshard.v1.Capabilities
-	(*Plan)(nil),                  // 34: tabshard.v1.Plan
+	(*LinkLatency)(nil),           // 27: tabshard.v1.LinkLatency
+	(*EpochAnnouncement)(nil),     // 28: tabshard.v1.EpochAnnouncement
+	(*StartSessionReply)(nil),     // 29: tabshard.v1.StartSessionReply
+	(*CancelSession)(nil),         // 30: tabshard.v1.CancelSession
+	(*CancelSessionReply)(nil),    // 31: tabshard.v1.CancelSessionReply
+	(*AddCoordinatorRequest)(nil), // 32: tabshard.v1.AddCoordinatorRequest
+	(*AddCoordinatorReply)(nil),   // 33: tabshard.v1.AddCoordinatorReply
+	(*Capabilities)(nil),          // 34: tabshard.v1.Capabilities
+	(*Plan)(nil),                  // 35: tabshard.v1.Plan
+	(Link)(0),                     // 36: tabshard.v1.Link
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	33, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	34, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
 	5,  // 2: tabshard.v1.Sampling.logit_bias:type_name -> tabshard.v1.LogitBias
 	6,  // 3: tabshard.v1.TokenLogprobs.top:type_name -> tabshard.v1.TokenLogprob
 	4,  // 4: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
 	1,  // 5: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
 	7,  // 6: tabshard.v1.Session.logprobs:type_name -> tabshard.v1.TokenLogprobs
-	34, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	35, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
 	3,  // 8: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
 	8,  // 9: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
 	9,  // 10: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
@@ -2752,24 +2834,26 @@ var file_tabshard_v1_cluster_proto_depIdxs = []int32{
 	22, // 19: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
 	15, // 20: tabshard.v1.Command.set_secrets:type_name -> tabshard.v1.SetSecrets
 	20, // 21: tabshard.v1.Command.append_tokens:type_name -> tabshard.v1.AppendTokens
-	33, // 22: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	34, // 22: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
 	12, // 23: tabshard.v1.SetSecrets.secrets:type_name -> tabshard.v1.ClusterSecrets
 	0,  // 24: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	34, // 25: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	35, // 25: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
 	9,  // 26: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
 	8,  // 27: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
 	7,  // 28: tabshard.v1.AppendToken.logprobs:type_name -> tabshard.v1.TokenLogprobs
 	19, // 29: tabshard.v1.AppendTokens.tokens:type_name -> tabshard.v1.AppendToken
 	1,  // 30: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	33, // 31: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	34, // 31: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
 	2,  // 32: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	34, // 33: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
-	11, // 34: tabshard.v1.EpochAnnouncement.primaries:type_name -> tabshard.v1.PrimaryChange
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	27, // 33: tabshard.v1.Heartbeat.link_latencies:type_name -> tabshard.v1.LinkLatency
+	36, // 34: tabshard.v1.LinkLatency.link:type_name -> tabshard.v1.Link
+	35, // 35: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	11, // 36: tabshard.v1.EpochAnnouncement.primaries:type_name -> tabshard.v1.PrimaryChange
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_cluster_proto_init() }
@@ -2796,7 +2880,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
