@@ -162,28 +162,37 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 	if len(picked) == 0 {
 		return nil
 	}
-	c := r.Stage.Config()
-	xs := make([]float32, 0, len(picked)*c.Dim)
-	for _, i := range picked {
-		x := items[i].x
-		xs = append(xs, x[len(x)-c.Dim:]...)
-	}
-	logits := make([]float32, len(picked)*c.Vocab)
-	if err := times.compute(func() error { return r.Stage.Logits(logits, xs, len(picked)) }); err != nil {
-		return err
-	}
 	toks := make([]*tabshardv1.Token, len(picked))
-	_ = times.compute(func() error {
-		for k, i := range picked {
-			a := items[i].a
-			sm := a.GetSampling()
-			toks[k] = &tabshardv1.Token{
-				SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(), ProducerWorkerId: r.WorkerID,
-			}
-			draw(toks[k], sm, newSampler(sm), logits[k*c.Vocab:(k+1)*c.Vocab])
+	var greedy, drawn []int // indices into picked
+	g, canGreedy := r.Stage.(Greedy)
+	for k, i := range picked {
+		a := items[i].a
+		sm := a.GetSampling()
+		toks[k] = &tabshardv1.Token{
+			SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(),
+			RngState: sm.GetRngState(), ProducerWorkerId: r.WorkerID,
 		}
-		return nil
-	})
+		if canGreedy && plainGreedy(sm, newSampler(sm)) {
+			greedy = append(greedy, k)
+		} else {
+			drawn = append(drawn, k)
+		}
+	}
+	if len(greedy) > 0 { // the backend picks them: only indices leave it
+		xs := r.lastRows(items, picked, greedy)
+		var ids []int
+		if err := times.compute(func() (err error) { ids, err = g.Greedy(xs, len(greedy)); return err }); err != nil {
+			return err
+		}
+		for j, k := range greedy {
+			toks[k].Id = uint32(ids[j])
+		}
+	}
+	if len(drawn) > 0 {
+		if err := r.drawBatch(items, picked, drawn, toks, times); err != nil {
+			return err
+		}
+	}
 	var sendErr error
 	for k, i := range picked {
 		tok := toks[k]
@@ -193,6 +202,36 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 		}
 	}
 	return sendErr
+}
+
+// lastRows gathers the last position's hidden state of the items
+// picked[k] for each k of which.
+func (r *Runner) lastRows(items []batchItem, picked, which []int) []float32 {
+	dim := r.Stage.Config().Dim
+	xs := make([]float32, 0, len(which)*dim)
+	for _, k := range which {
+		x := items[picked[k]].x
+		xs = append(xs, x[len(x)-dim:]...)
+	}
+	return xs
+}
+
+// drawBatch computes the logits of the items picked[k] for each k of
+// which, and draws toks[k] from them as each one's sampling asks.
+func (r *Runner) drawBatch(items []batchItem, picked, which []int, toks []*tabshardv1.Token, times *stepTimes) error {
+	vocab := r.Stage.Config().Vocab
+	xs := r.lastRows(items, picked, which)
+	logits := make([]float32, len(which)*vocab)
+	if err := times.compute(func() error { return r.Stage.Logits(logits, xs, len(which)) }); err != nil {
+		return err
+	}
+	return times.compute(func() error {
+		for j, k := range which {
+			sm := items[picked[k]].a.GetSampling()
+			draw(toks[k], sm, newSampler(sm), logits[j*vocab:(j+1)*vocab])
+		}
+		return nil
+	})
 }
 
 // stepTimes is how long a step's stage computed, and when its input
