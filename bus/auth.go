@@ -116,6 +116,18 @@ func ValidUserKey(pub string) error {
 	return nil
 }
 
+// LastStageToFirst says whether a, a logged input, is the first stage's
+// input that the last stage's primary of a's epoch (changes records
+// them; the plan has stages stages) sent after a token it sampled: besides
+// the coordinator, the one other producer of the first stage's inputs.
+func LastStageToFirst(changes []*tabshardv1.PrimaryChange, stages uint32, a *tabshardv1.Activation) bool {
+	if a.GetStage() != 0 || stages == 0 {
+		return false
+	}
+	last, ok := Producer(changes, stages, a.GetEpoch())
+	return ok && a.GetProducerWorkerId() == last
+}
+
 // Producer is who produced the inputs of stage in epoch, according to the
 // cluster's record of primary changes (oldest first): the coordinator for
 // stage 0, else the primary of the stage before. ok is false when the

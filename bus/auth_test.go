@@ -280,3 +280,34 @@ func TestProducer(t *testing.T) {
 		}
 	}
 }
+
+// Besides the coordinator, stage 0 takes the step after a token from the
+// last stage's primary of the input's epoch, and from no one else.
+func TestLastStageToFirst(t *testing.T) {
+	changes := []*tabshardv1.PrimaryChange{
+		{Epoch: 3, Stage: 0, WorkerId: "w1"}, {Epoch: 3, Stage: 1, WorkerId: "w2"},
+		{Epoch: 7, Stage: 1, WorkerId: "w5"},
+	}
+	for _, tc := range []struct {
+		stage    uint32
+		epoch    uint64
+		producer string
+		want     bool
+	}{
+		{0, 3, "w2", true},
+		{0, 6, "w2", true},
+		{0, 7, "w5", true},
+		{0, 7, "w2", false}, // the last stage's primary of an older epoch
+		{0, 3, "w1", false}, // another stage's primary
+		{0, 2, "w2", false}, // before the record
+		{1, 3, "w2", false}, // only stage 0's inputs
+	} {
+		a := &tabshardv1.Activation{Stage: tc.stage, Epoch: tc.epoch, ProducerWorkerId: tc.producer}
+		if got := LastStageToFirst(changes, 2, a); got != tc.want {
+			t.Errorf("stage %d, epoch %d, from %s: %v, want %v", tc.stage, tc.epoch, tc.producer, got, tc.want)
+		}
+	}
+	if LastStageToFirst(changes, 0, &tabshardv1.Activation{Epoch: 3, ProducerWorkerId: "w2"}) {
+		t.Errorf("a plan of no stages has no last stage")
+	}
+}

@@ -131,6 +131,12 @@ type Config struct {
 	Lease     time.Duration
 	// StepTimeout re-issues a session's pending step that made no progress.
 	StepTimeout time.Duration
+	// LeaderIssuesSteps puts the leader back on every token's path: it
+	// commits each token, then issues the next step. By default (false)
+	// the last stage sends each token straight to the first stage as the
+	// next step's input, and the leader commits tokens behind the
+	// pipeline, in batches (docs/coordinator.md, "One token").
+	LeaderIssuesSteps bool
 	// StallNotice is how long a client's stream waits with no progress
 	// while a stage has no worker before it gets an error event saying so
 	// (the session waits on; the client resumes it).

@@ -243,7 +243,10 @@ func (c *Coordinator) startHTTP(context.Context) error {
 			c.cfg.Logger.Error("http server", "err", err)
 		}
 	}()
-	c.decider = newLeader(&c.cfg, c.node, c.machine.Machine, c.nc, c.subj, c.alog, c.placement(), c.ModelURL(), c.metrics)
+	// Steps go out without waiting for the log's acknowledgement: stage 0
+	// has them as soon as the server routes them.
+	steps := c.alog.Async(bus.AsyncOptions{Observer: logMetrics{m: c.metrics, by: "leader"}, Logger: c.cfg.Logger})
+	c.decider = newLeader(&c.cfg, c.node, c.machine.Machine, c.nc, c.subj, steps, c.placement(), c.ModelURL(), c.metrics)
 	c.decider.text = c.model.Tokenizer
 	c.metrics.SetRaftStatus(c.raftStatus)
 	return nil

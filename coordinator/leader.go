@@ -76,12 +76,19 @@ type leader struct {
 	// whether their activation log is purged; only the leader's loop
 	// (tick) uses it.
 	finished map[string]bool
+
+	// ahead are the sessions whose tokens came past their next position
+	// in this epoch (the pipeline ran past tokens this leader never got),
+	// and stalls how many step timeouts in a row each went without a
+	// commit: what decides whether a stalled step needs a new epoch.
+	ahead  map[string]bool
+	stalls map[string]int
 }
 
 func newLeader(cfg *Config, node replicator, machine *state.Machine, nc *nats.Conn, subj bus.Subjects, acts activationSender, p state.Placement, modelURL string, m *api.Metrics) *leader {
 	return &leader{cfg: cfg, node: node, machine: machine, nc: nc, subj: subj, acts: acts, placement: p, modelURL: modelURL,
 		log: cfg.Logger, metrics: m, admitted: newSlots(cfg.MaxSessions, cfg.MaxQueued), seen: map[string]time.Time{}, progress: map[string]time.Time{},
-		reports: map[string]report{}, heartbeats: make(chan struct{}, 1), finished: map[string]bool{}}
+		reports: map[string]report{}, heartbeats: make(chan struct{}, 1), finished: map[string]bool{}, ahead: map[string]bool{}, stalls: map[string]int{}}
 }
 
 // reject counts and logs a rejected message.
@@ -111,7 +118,19 @@ func (l *leader) now() time.Time { return l.cfg.Clock.Now() }
 // apply proposes cmd, stamped with the leader's time.
 func (l *leader) apply(ctx context.Context, cmd *tabshardv1.Command) error {
 	cmd.UnixMs = l.now().UnixMilli()
-	return l.node.Apply(ctx, cmd)
+	start := time.Now()
+	err := l.node.Apply(ctx, cmd)
+	l.metrics.RaftApply.WithLabelValues(commandName(cmd)).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// commandName is the name of cmd's change (e.g. "append_token").
+func commandName(cmd *tabshardv1.Command) string {
+	m := cmd.ProtoReflect()
+	if f := m.WhichOneof(m.Descriptor().Oneofs().ByName("change")); f != nil {
+		return string(f.Name())
+	}
+	return "none"
 }
 
 // run is the leader's loop while this coordinator leads: it subscribes to
@@ -153,7 +172,15 @@ func (l *leader) run(ctx context.Context) error {
 	}
 	defer asub.Unsubscribe()
 	l.tick(ctx)
-	l.reissueAll(ctx)
+	if l.direct() && l.anyGenerated() {
+		// The pipeline may have run ahead of what committed, the tokens
+		// past it lost with the old leader: a new epoch makes the stages
+		// drop that run and take the committed step (reissueWhenReady).
+		// Sessions still in their prompt cannot have run ahead.
+		l.newEpochForReissue(ctx, "a new leader")
+	} else {
+		l.reissueAll(ctx)
+	}
 	t := time.NewTicker(l.cfg.Heartbeat)
 	defer t.Stop()
 	for {
@@ -566,9 +593,20 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 	if s == nil || s.GetState() != tabshardv1.SessionState_SESSION_STATE_ACTIVE {
 		return
 	}
+	if reason := l.finish(s, nil); reason != "" {
+		// Its last token committed but its end did not (the leader that
+		// committed it lost its leadership first): end it, issue nothing.
+		l.end(ctx, s.GetId(), reason)
+		return
+	}
 	var epoch uint64
-	l.machine.Read(func(st *tabshardv1.ClusterState) { epoch = st.GetEpoch() })
-	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: stepSampling(s), ProducerWorkerId: bus.CoordinatorProducer}
+	var ctxLen uint32
+	l.machine.Read(func(st *tabshardv1.ClusterState) { epoch, ctxLen = st.GetEpoch(), st.GetPlan().GetContextLength() })
+	sm := stepSampling(s)
+	if l.direct() {
+		sm = directSampling(s, ctxLen)
+	}
+	a := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: epoch, Stage: 0, Sampling: sm, ProducerWorkerId: bus.CoordinatorProducer}
 	if gen := s.GetGenerated(); len(gen) == 0 {
 		a.FirstPosition, a.TokenCount, a.Tokens = 0, uint32(len(s.GetPrompt())), s.GetPrompt()
 	} else {
@@ -583,6 +621,9 @@ func (l *leader) issue(ctx context.Context, s *tabshardv1.Session) {
 }
 
 func (l *leader) reissueAll(ctx context.Context) {
+	l.mu.Lock()
+	clear(l.ahead) // every step starts again from the committed tokens
+	l.mu.Unlock()
 	for _, s := range l.machine.State().GetSessions() {
 		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE {
 			l.metrics.StepsReissued.WithLabelValues("epoch").Inc()
@@ -593,6 +634,7 @@ func (l *leader) reissueAll(ctx context.Context) {
 
 func (l *leader) reissueStalled(ctx context.Context) {
 	now := l.now()
+	rewind := false
 	for _, s := range l.machine.State().GetSessions() {
 		l.mu.Lock()
 		last, ok := l.progress[s.GetId()]
@@ -600,8 +642,18 @@ func (l *leader) reissueStalled(ctx context.Context) {
 		if s.GetState() == tabshardv1.SessionState_SESSION_STATE_ACTIVE && (!ok || now.Sub(last) > l.cfg.StepTimeout) {
 			l.log.Info("re-issuing a stalled step", "session", s.GetId(), "position", state.NextPosition(s))
 			l.metrics.StepsReissued.WithLabelValues("stalled").Inc()
+			if l.direct() && l.ranAhead(s) {
+				rewind = true
+				l.mu.Lock()
+				l.progress[s.GetId()] = now // one new epoch per step timeout
+				l.mu.Unlock()
+				continue
+			}
 			l.issue(ctx, s)
 		}
+	}
+	if rewind {
+		l.newEpochForReissue(ctx, "a stalled step the pipeline ran past")
 	}
 }
 
@@ -634,6 +686,7 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 	if !l.node.IsLeader() {
 		return
 	}
+	received := time.Now() // wall time, for the metrics only
 	v := l.view(t.GetSessionId())
 	switch {
 	case t.GetEpoch() != v.epoch:
@@ -658,6 +711,8 @@ func (l *leader) onToken(ctx context.Context, t *tabshardv1.Token) {
 		l.log.Debug("token not committed", "session", t.GetSessionId(), "position", t.GetPosition(), "err", err)
 		return
 	}
+	l.metrics.TokenIssue.WithLabelValues("commit").Observe(time.Since(received).Seconds())
+	defer func() { l.metrics.TokenIssue.WithLabelValues("issue").Observe(time.Since(received).Seconds()) }()
 	l.metrics.Tokens.Inc()
 	l.metrics.TokensPerSecond.Set(l.rate.observe(l.now()))
 	l.mu.Lock()
@@ -704,6 +759,8 @@ func (l *leader) end(ctx context.Context, id, reason string) {
 		SessionId: id, State: tabshardv1.SessionState_SESSION_STATE_DONE, FinishReason: reason}}})
 	l.mu.Lock()
 	delete(l.progress, id)
+	delete(l.ahead, id)
+	delete(l.stalls, id)
 	l.mu.Unlock()
 	if err != nil {
 		l.log.Debug("end session", "session", id, "err", err)
@@ -736,6 +793,16 @@ func (l *leader) rejectForged(what string, err error) {
 // the whole step's time, the mean time of its hops (stage inputs and the
 // token's way back).
 func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
+	var step time.Duration
+	if !issued.IsZero() {
+		step = l.now().Sub(issued)
+	}
+	l.observeStepTime(t, step, len(t.GetStageMicros())+1)
+}
+
+// observeStepTime is observeStep of a step that took step (0: unknown)
+// over hops messages.
+func (l *leader) observeStepTime(t *tabshardv1.Token, step time.Duration, hops int) {
 	for i, b := range t.GetStageBatch() {
 		l.metrics.StageBatch.WithLabelValues(strconv.Itoa(i)).Observe(float64(b))
 	}
@@ -745,12 +812,30 @@ func (l *leader) observeStep(t *tabshardv1.Token, issued time.Time) {
 		compute += d
 		l.metrics.StageLatency.WithLabelValues(strconv.Itoa(i)).Observe(d.Seconds())
 	}
-	if issued.IsZero() {
+	for i, us := range t.GetStageHostMicros() {
+		l.metrics.StageHost.WithLabelValues(strconv.Itoa(i)).Observe((time.Duration(us) * time.Microsecond).Seconds())
+	}
+	if step <= 0 {
 		return
 	}
-	step := l.now().Sub(issued)
 	l.metrics.StageLatency.WithLabelValues("step").Observe(step.Seconds())
-	if hops := len(t.GetStageMicros()) + 1; step > compute && len(t.GetStageMicros()) > 0 {
+	if len(t.GetStageMicros()) > 0 {
+		l.metrics.StepOverhead.Observe(max(step-compute, 0).Seconds())
+	}
+	if step > compute && len(t.GetStageMicros()) > 0 {
 		l.metrics.HopLatency.WithLabelValues("mean").Observe((step - compute).Seconds() / float64(hops))
 	}
 }
+
+// logMetrics counts what happens to the asynchronous publishes of one
+// publisher to the activation log.
+type logMetrics struct {
+	m  *api.Metrics
+	by string
+}
+
+func (o logMetrics) Acked(waited time.Duration) {
+	o.m.LogPublish.WithLabelValues(o.by).Observe(waited.Seconds())
+}
+func (o logMetrics) Retried(error) { o.m.LogRetries.WithLabelValues(o.by).Inc() }
+func (o logMetrics) Lost(error)    { o.m.LogLost.WithLabelValues(o.by).Inc() }

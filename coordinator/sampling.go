@@ -18,12 +18,39 @@ const penaltyWindow = 64
 // whichever leader issues the step and however often.
 func stepSampling(s *tabshardv1.Session) *tabshardv1.Sampling {
 	sm := s.GetSampling()
-	if sm.GetPresencePenalty() == 0 && sm.GetFrequencyPenalty() == 0 && (sm.GetRepeatPenalty() == 0 || sm.GetRepeatPenalty() == 1) {
+	if !penalised(sm) {
 		return sm
 	}
 	out := proto.Clone(sm).(*tabshardv1.Sampling)
 	context := append(append([]uint32(nil), s.GetPrompt()...), s.GetGenerated()...)
 	out.RecentTokens = context[max(0, len(context)-penaltyWindow):]
+	return out
+}
+
+func penalised(sm *tabshardv1.Sampling) bool {
+	return sm.GetPresencePenalty() != 0 || sm.GetFrequencyPenalty() != 0 || (sm.GetRepeatPenalty() != 0 && sm.GetRepeatPenalty() != 1)
+}
+
+// directSampling is stepSampling with what the last stage needs to send
+// each next step straight to the first stage: where the session ends by
+// length (max_tokens or the context of ctxLen positions), its stop
+// tokens, and the penalties' window size. A session with no end known
+// gets none: the leader issues its steps.
+func directSampling(s *tabshardv1.Session, ctxLen uint32) *tabshardv1.Sampling {
+	end := ctxLen
+	if n := s.GetMaxTokens(); n > 0 {
+		if byTokens := uint32(len(s.GetPrompt())) + n; end == 0 || byTokens < end {
+			end = byTokens
+		}
+	}
+	if end == 0 {
+		return stepSampling(s)
+	}
+	out := proto.Clone(stepSampling(s)).(*tabshardv1.Sampling)
+	out.EndPosition, out.StopTokens = end, s.GetStopTokens()
+	if penalised(out) {
+		out.RecentWindow = penaltyWindow
+	}
 	return out
 }
 

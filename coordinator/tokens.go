@@ -29,6 +29,10 @@ func gatherTokens(t *tabshardv1.Token, queue <-chan *tabshardv1.Token) []*tabsha
 // their next steps go out together (a stage's batch of B sessions yields B
 // tokens at once).
 func (l *leader) onTokens(ctx context.Context, ts []*tabshardv1.Token) {
+	if l.direct() {
+		l.commitTokens(ctx, ts)
+		return
+	}
 	if len(ts) == 1 {
 		l.onToken(ctx, ts[0])
 		return

@@ -263,6 +263,15 @@ func TestAdversarialBus(t *testing.T) {
 			tok := &tabshardv1.Token{SessionId: s.GetId(), Epoch: st.GetEpoch(), Position: state.NextPosition(s), Id: 7, ProducerWorkerId: last}
 			_ = bus.Publish(a.nc, a.subj.Token(a.id), tok)
 			_ = bus.Publish(a.nc, a.subj.Token(last), tok)
+			// The next step sent to the first stage, as the last stage
+			// sends it, in the attacker's own name (rejected: not the last
+			// stage's primary) and in the last stage's (refused by the
+			// server).
+			next := &tabshardv1.Activation{SessionId: s.GetId(), Epoch: st.GetEpoch(), Stage: 0, FirstPosition: state.NextPosition(s), TokenCount: 1,
+				Tokens: []uint32{7}, Sampling: &tabshardv1.Sampling{EndPosition: 1000}, ProducerWorkerId: a.id}
+			_ = bus.Publish(a.nc, a.subj.Activation(s.GetId(), 0, a.id), next)
+			next.ProducerWorkerId = last
+			_ = bus.Publish(a.nc, a.subj.Activation(s.GetId(), 0, last), next)
 		}
 		// Finding 7.
 		hb := &tabshardv1.Heartbeat{WorkerId: victimID, Epoch: st.GetEpoch(), LoadedStage: 0}
@@ -344,6 +353,9 @@ func TestAdversarialBus(t *testing.T) {
 	}
 	if n := len(out.Final.GetSessions()); n != len(out.Results) {
 		t.Errorf("finding 9: %d sessions, want the %d honest ones", n, len(out.Results))
+	}
+	if first, err := c.Primary(0); err != nil || first.Metrics.RejectedActivations.Load() == 0 {
+		t.Errorf("the first stage's primary rejected no step sent in the attacker's name (%v)", err)
 	}
 	if d := target.Metrics.DroppedActivations.Load(); d < flood-agent.DefaultMaxHeld {
 		t.Errorf("finding 8: stage 1's primary dropped %d of %d future-epoch inputs (it holds at most %d)", d, flood, agent.DefaultMaxHeld)

@@ -62,7 +62,8 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 	}
 	ctx := context.Background()
 	c, err := Start(ctx, Options{Coordinators: 1, Stages: 3, Standbys: 0, ModelPath: path, MaxSessions: 64, Context: 256,
-		WorkerMemory: 4 << 30, Lease: 3 * time.Second, Heartbeat: 200 * time.Millisecond, StepTimeout: 10 * time.Second})
+		WorkerMemory: 4 << 30, Lease: 3 * time.Second, Heartbeat: 200 * time.Millisecond, StepTimeout: 10 * time.Second,
+		LinkDelay: -1}) // throughput, not faults: loopback as it is
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,12 +12,15 @@ import (
 // the partition is delivered when it heals, late, and the receivers must
 // fence it.
 type link struct {
+	delay       time.Duration // of each read: the network's latency
 	mu          sync.Mutex
 	partitioned bool
 	healed      chan struct{} // closed when the partition heals
 }
 
-func newLink() *link { return &link{healed: make(chan struct{})} }
+func newLink(delay time.Duration) *link {
+	return &link{delay: max(delay, 0), healed: make(chan struct{})}
+}
 
 // Dial implements nats.CustomDialer.
 func (l *link) Dial(network, address string) (net.Conn, error) {
@@ -87,6 +90,9 @@ func (c *faultyConn) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(b)
+	if n > 0 && c.link.delay > 0 {
+		time.Sleep(c.link.delay) // the bytes were on the wire this long
+	}
 	if werr := c.link.wait(c.closed); werr != nil && err == nil {
 		err = werr
 	}

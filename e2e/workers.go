@@ -58,7 +58,7 @@ func (w *Worker) Dead() bool {
 // AddWorker starts one more worker against a running coordinator.
 func (c *Cluster) AddWorker(ctx context.Context) *Worker {
 	c.mu.Lock()
-	w := &Worker{Name: fmt.Sprintf("sim-%d", len(c.workers)+1), index: len(c.workers), c: c, link: newLink(), done: make(chan struct{})}
+	w := &Worker{Name: fmt.Sprintf("sim-%d", len(c.workers)+1), index: len(c.workers), c: c, link: newLink(c.opts.LinkDelay), done: make(chan struct{})}
 	c.workers = append(c.workers, w)
 	c.mu.Unlock()
 	var wctx context.Context

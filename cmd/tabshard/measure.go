@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -89,6 +91,11 @@ type measureReport struct {
 	// the whole step (issue to commit); the rest of a step is hops.
 	StageMs []float64 `json:"stage_ms"`
 	StepMs  float64   `json:"step_ms"`
+	// StageHostMs is each stage's mean time per token outside its compute
+	// (queueing, decoding, encoding).
+	StageHostMs []float64 `json:"stage_host_ms"`
+	// Loop is the median of each part of closing the loop, in ms.
+	Loop loopTimes `json:"loop_ms"`
 	// Plan is the committed plan, one line per stage.
 	Plan []string `json:"plan"`
 }
@@ -210,6 +217,96 @@ func (r *measureReport) perStage(before, after map[string]float64) {
 	}
 	r.Stages = len(r.StageMs)
 	r.StepMs = mean("step")
+	for i := range r.StageMs {
+		k := `tabshard_stage_host_seconds_%s{stage="` + strconv.Itoa(i) + `"}`
+		if n := after[fmt.Sprintf(k, "count")] - before[fmt.Sprintf(k, "count")]; n > 0 {
+			r.StageHostMs = append(r.StageHostMs, 1000*(after[fmt.Sprintf(k, "sum")]-before[fmt.Sprintf(k, "sum")])/n)
+		}
+	}
+	p50 := func(name, labels string) float64 { return 1000 * histogramQuantile(before, after, name, labels, 0.5) }
+	r.Loop = loopTimes{
+		Overhead:   p50("tabshard_step_overhead_seconds", ""),
+		RaftCommit: p50("tabshard_raft_apply_seconds", `command="append_token"`),
+		RaftBatch:  p50("tabshard_raft_apply_seconds", `command="append_tokens"`),
+		Commit:     p50("tabshard_token_issue_seconds", `phase="commit"`),
+		Issue:      p50("tabshard_token_issue_seconds", `phase="issue"`),
+		Publish:    p50("tabshard_log_publish_seconds", `by="leader"`),
+	}
+	if r.Stages > 0 {
+		r.Loop.PerHop = r.Loop.Overhead / float64(r.hops())
+	}
+}
+
+// hops is how many messages a decode step takes: one into each stage, the
+// first stage's from the last (the coordinator, when it issues each step,
+// adds the token's way to it).
+func (r *measureReport) hops() int {
+	if r.Loop.Issue > 0 {
+		return r.Stages + 1
+	}
+	return r.Stages
+}
+
+// loopTimes are the medians, in ms, of a decode step's parts outside
+// compute, from the coordinator's histograms.
+type loopTimes struct {
+	// Overhead is a step's time less its stages' compute; PerHop is that
+	// over the step's hops (stages + 1: the token's way back).
+	Overhead float64 `json:"step_overhead"`
+	PerHop   float64 `json:"per_hop"`
+	// RaftCommit is an AppendToken's time through Raft; Commit the
+	// leader's time from a token's receipt to its commit; Issue to the
+	// next step's publication; Publish that publication's wait for the
+	// activation log's acknowledgement.
+	RaftCommit float64 `json:"raft_commit"`
+	RaftBatch  float64 `json:"raft_commit_batch"`
+	Commit     float64 `json:"token_to_commit"`
+	Issue      float64 `json:"token_to_issue"`
+	Publish    float64 `json:"issue_publish_ack"`
+}
+
+// histogramQuantile estimates quantile q of the observations a Prometheus
+// histogram (name, with the label pairs labels, e.g. `phase="commit"`)
+// gained between two scrapes, interpolating linearly within the bucket
+// that holds it, as Prometheus's histogram_quantile does; 0 when nothing
+// was observed.
+func histogramQuantile(before, after map[string]float64, name, labels string, q float64) float64 {
+	prefix := name + "_bucket{"
+	if labels != "" {
+		prefix += labels + ","
+	}
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for k, v := range after {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || !strings.HasPrefix(rest, `le="`) {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(rest, `le="`), `"}`), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, v - before[k]})
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	if len(bs) == 0 || bs[len(bs)-1].n <= 0 {
+		return 0
+	}
+	rank := q * bs[len(bs)-1].n
+	lower, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.n >= rank {
+			if math.IsInf(b.le, 1) {
+				return lower
+			}
+			if b.n == below {
+				return b.le
+			}
+			return lower + (b.le-lower)*(rank-below)/(b.n-below)
+		}
+		lower, below = b.le, b.n
+	}
+	return lower
 }
 
 // Defaults of measure's prompt and generation lengths, where the model's
@@ -258,7 +355,22 @@ func (r *measureReport) print(w io.Writer) {
 			compute += s
 		}
 		fmt.Fprintf(w, "hops and coordinator  %.3f ms/token (%.1f %% of a step of %.3f ms; %.3f ms per hop over %d hops)\n",
-			r.StepMs-compute, 100*(r.StepMs-compute)/r.StepMs, r.StepMs, (r.StepMs-compute)/float64(r.Stages+1), r.Stages+1)
+			r.StepMs-compute, 100*(r.StepMs-compute)/r.StepMs, r.StepMs, (r.StepMs-compute)/float64(r.hops()), r.hops())
+		for i, h := range r.StageHostMs {
+			fmt.Fprintf(w, "stage %d host          %.3f ms/token outside compute (queueing, decoding, encoding)\n", i, h)
+		}
+		lp := r.Loop
+		fmt.Fprintf(w, "pipeline overhead p50 %.3f ms/token (step less compute), %.3f ms per hop\n", lp.Overhead, lp.PerHop)
+		raft := lp.RaftCommit
+		if raft == 0 {
+			raft = lp.RaftBatch
+		}
+		if lp.Issue > 0 {
+			fmt.Fprintf(w, "leader p50            token to commit %.3f ms (Raft %.3f ms), to next step published %.3f ms (log ack %.3f ms)\n",
+				lp.Commit, raft, lp.Issue, lp.Publish)
+		} else {
+			fmt.Fprintf(w, "leader p50            token to commit %.3f ms (Raft %.3f ms), behind the pipeline: the last stage sends each next step\n", lp.Commit, raft)
+		}
 	}
 	for _, l := range r.Plan {
 		fmt.Fprintf(w, "plan: %s\n", l)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/tabshard/tabshard/model/gguf"
@@ -44,5 +45,22 @@ func TestDecimalSize(t *testing.T) {
 		if got := decimalSize(n); got != want {
 			t.Errorf("decimalSize(%v) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestHistogramQuantileOfTheRunOnly(t *testing.T) {
+	k := func(le string) string { return `tabshard_x_seconds_bucket{phase="a",le="` + le + `"}` }
+	before := map[string]float64{k("0.001"): 5, k("0.002"): 5, k("0.004"): 5, k("+Inf"): 5}
+	// The run adds 10 observations: 2 under 1 ms, 6 in (1, 2] ms, 2 in (2, 4] ms.
+	after := map[string]float64{k("0.001"): 7, k("0.002"): 13, k("0.004"): 15, k("+Inf"): 15,
+		`tabshard_x_seconds_bucket{phase="b",le="0.001"}`: 99}
+	if got, want := histogramQuantile(before, after, "tabshard_x_seconds", `phase="a"`, 0.5), 0.0015; math.Abs(got-want) > 1e-12 {
+		t.Errorf("p50 = %v, want %v (rank 5 of 10: half-way through the (1, 2] ms bucket)", got, want)
+	}
+	if got := histogramQuantile(before, after, "tabshard_x_seconds", `phase="c"`, 0.5); got != 0 {
+		t.Errorf("p50 of a series with no observations = %v, want 0", got)
+	}
+	if got := histogramQuantile(after, after, "tabshard_x_seconds", `phase="a"`, 0.5); got != 0 {
+		t.Errorf("p50 with nothing observed between the scrapes = %v, want 0", got)
 	}
 }

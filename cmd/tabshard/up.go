@@ -46,6 +46,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.CredentialTTL, "credential-ttl", coordinator.DefaultCredentialTTL, "how long a worker's bus credentials are valid (renewed at half their life)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", cfg.Heartbeat, "how often workers report")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "how long a worker may be silent before it is expired")
+	fs.BoolVar(&cfg.LeaderIssuesSteps, "leader-issues-steps", false, "put the leader back on every token's path: it commits each token, then issues the next step (by default the last stage sends each token straight to the first stage and the leader commits behind)")
 	fs.DurationVar(&cfg.StallNotice, "stall-notice", cfg.StallNotice, "how long a stream waits without progress while a stage has no worker before the client gets an error event saying what is missing")
 	fs.IntVar(&cfg.MinWorkers, "min-workers", 0, "workers the first plan waits for (default: --local-workers; with none, the first plan is made once no worker has joined for --plan-wait)")
 	fs.DurationVar(&cfg.PlanWait, "plan-wait", cfg.PlanWait, "with --min-workers 0: the first plan is made once no worker (tab) has joined for this long, over every worker present")

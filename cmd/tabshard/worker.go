@@ -23,6 +23,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	memory := fs.String("memory", "4GiB", "memory budget for weights, KV cache and activations")
 	backend := fs.String("backend", "cpu", "compute backend: cpu (WebGPU runs in browser tabs)")
 	verbose := fs.Bool("v", false, "log debug detail")
+	metricsAddr := fs.String("metrics", "", "serve the worker's metrics (steps' compute and host time, log acknowledgements, rejections) at ADDR/metrics, e.g. 127.0.0.1:9100; empty: none")
 	rest, err := parseFlags(fs, e, args)
 	if err != nil {
 		return err
@@ -53,9 +54,16 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	metrics := &agent.Metrics{}
+	if *metricsAddr != "" {
+		if err := serveWorkerMetrics(ctx, *metricsAddr, metrics, logger); err != nil {
+			return usageErr("--metrics %q: %v", *metricsAddr, err)
+		}
+	}
 	err = agent.Run(ctx, agent.Config{
 		Coordinator: *coord, JoinToken: tok, Name: *name, Capabilities: localCapabilities(mem),
-		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
+		Logger: logger, Metrics: metrics,
 	})
 	if errors.Is(err, context.Canceled) {
 		return nil

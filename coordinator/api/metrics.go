@@ -27,6 +27,31 @@ type Metrics struct {
 	// HopLatency is the time an activation takes to reach a stage, by the
 	// receiving stage's index (tabshard_hop_latency_seconds{stage}).
 	HopLatency *prometheus.HistogramVec
+	// StageHost is a stage's time per step outside its compute: from its
+	// input's arrival (queueing, decoding) to its output's hand-off to the
+	// bus (encoding), by stage index (tabshard_stage_host_seconds{stage}).
+	StageHost *prometheus.HistogramVec
+	// StepOverhead is a whole step's time less its stages' compute: the
+	// hops, the stages' host time and the leader's commit and issue
+	// (tabshard_step_overhead_seconds), in fine buckets for its median.
+	StepOverhead prometheus.Histogram
+	// RaftApply is the time a command takes through Raft on the leader,
+	// from proposal to applied, by command (tabshard_raft_apply_seconds{command}).
+	RaftApply *prometheus.HistogramVec
+	// TokenIssue is the leader's time from a token's receipt to the next
+	// step's publication (acknowledged by the activation log) or the
+	// session's end: commit and issue (tabshard_token_issue_seconds{phase}
+	// with phase "commit" for the token's commit and "issue" for the whole).
+	TokenIssue *prometheus.HistogramVec
+	// LogPublish is the time a publish to the activation log takes until
+	// the log acknowledges it, by publisher (tabshard_log_publish_seconds{by}):
+	// "leader" for the steps it issues.
+	LogPublish *prometheus.HistogramVec
+	// LogRetries counts publishes to the activation log sent again after
+	// a failure or no acknowledgement, and LogLost those given up, by
+	// publisher (tabshard_log_publish_retries_total{by},
+	// tabshard_log_publish_lost_total{by}).
+	LogRetries, LogLost *prometheus.CounterVec
 	// Failovers counts stages moved to a standby (tabshard_failovers_total).
 	Failovers prometheus.Counter
 	// RejectedMessages counts fenced or malformed messages, by reason
@@ -77,15 +102,33 @@ type RaftStatus struct {
 // latencyBuckets span 100 µs to ~6.5 s.
 var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 17)
 
+// fineBuckets span 20 µs to ~4 s in steps of 25 %: fine enough for a
+// median of the token loop's parts.
+var fineBuckets = prometheus.ExponentialBuckets(0.00002, 1.25, 55)
+
+func fineHistogram(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "tabshard", Name: name, Help: help, Buckets: fineBuckets,
+	}, labels)
+}
+
 // NewMetrics returns the metrics registered on a new registry, with the Go
 // runtime and process collectors beside them.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		Registry:          prometheus.NewRegistry(),
-		Tokens:            counter("tokens_total", "Committed tokens."),
-		TokensPerSecond:   gauge("tokens_per_second", "Recent token generation rate."),
-		StageLatency:      histogram("stage_latency_seconds", "Compute time of one stage step.", "stage"),
-		HopLatency:        histogram("hop_latency_seconds", "Time an activation takes to reach a stage.", "stage"),
+		Registry:        prometheus.NewRegistry(),
+		Tokens:          counter("tokens_total", "Committed tokens."),
+		TokensPerSecond: gauge("tokens_per_second", "Recent token generation rate."),
+		StageLatency:    histogram("stage_latency_seconds", "Compute time of one stage step.", "stage"),
+		HopLatency:      histogram("hop_latency_seconds", "Time an activation takes to reach a stage.", "stage"),
+		StageHost:       histogram("stage_host_seconds", "Time of one stage step outside compute (queueing, decoding, encoding).", "stage"),
+		StepOverhead: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "tabshard", Name: "step_overhead_seconds",
+			Help: "Time of a step less its stages' compute: hops, host time, commit and issue.", Buckets: fineBuckets}),
+		RaftApply:         fineHistogram("raft_apply_seconds", "Time of a command through Raft on the leader, proposal to applied.", "command"),
+		TokenIssue:        fineHistogram("token_issue_seconds", "Leader's time from a token's receipt to its commit (commit) and to the next step's publication (issue).", "phase"),
+		LogPublish:        fineHistogram("log_publish_seconds", "Time of a publish to the activation log until it is acknowledged.", "by"),
+		LogRetries:        counterVec("log_publish_retries_total", "Publishes to the activation log sent again after a failure.", "by"),
+		LogLost:           counterVec("log_publish_lost_total", "Publishes to the activation log given up after retrying.", "by"),
 		Failovers:         counter("failovers_total", "Stages moved to a standby."),
 		RejectedMessages:  counterVec("rejected_messages_total", "Messages rejected (fenced or malformed).", "reason"),
 		SessionsActive:    gauge("sessions_active", "Sessions generating."),
@@ -100,7 +143,7 @@ func NewMetrics() *Metrics {
 		HTTPRequests: counterVec("http_requests_total", "HTTP requests answered.", "route", "code"),
 		HTTPStreams:  gauge("http_streams_active", "Open SSE and WebSocket token streams."),
 	}
-	m.Registry.MustRegister(m.Tokens, m.TokensPerSecond, m.StageLatency, m.HopLatency, m.Failovers,
+	m.Registry.MustRegister(m.Tokens, m.TokensPerSecond, m.StageLatency, m.HopLatency, m.StageHost, m.StepOverhead, m.RaftApply, m.TokenIssue, m.LogPublish, m.LogRetries, m.LogLost, m.Failovers,
 		m.RejectedMessages, m.SessionsActive, m.SessionsQueued, m.SessionsRejected, m.SessionsCancelled, m.StepsReissued, m.QueueWait, m.StageBatch, m.HTTPRequests, m.HTTPStreams,
 		m.raftGauge("raft_state", "Raft state: 0 follower, 1 candidate, 2 leader, 3 shutdown.", func(s RaftStatus) float64 { return float64(s.State) }),
 		m.raftGauge("raft_term", "Current Raft term.", func(s RaftStatus) float64 { return float64(s.Term) }),

@@ -96,6 +96,9 @@ func apply(st *tabshardv1.ClusterState, cmd *tabshardv1.Command) error {
 		return startSession(st, c.StartSession, cmd.GetUnixMs())
 	case *tabshardv1.Command_AppendToken:
 		return appendToken(st, c.AppendToken)
+	case *tabshardv1.Command_AppendTokens:
+		appendTokens(st, c.AppendTokens)
+		return nil
 	case *tabshardv1.Command_EndSession:
 		return endSession(st, c.EndSession, cmd.GetUnixMs())
 	case *tabshardv1.Command_SetModel:
@@ -292,6 +295,15 @@ func appendToken(st *tabshardv1.ClusterState, c *tabshardv1.AppendToken) error {
 	}
 	s.Sampling.RngState = c.GetRngState()
 	return nil
+}
+
+// appendTokens commits each token whose position is its session's next,
+// in order, and skips the others: a batch's duplicates and stale tokens
+// change nothing, and the rest still commit.
+func appendTokens(st *tabshardv1.ClusterState, c *tabshardv1.AppendTokens) {
+	for _, t := range c.GetTokens() {
+		_ = appendToken(st, t) // an error is a token skipped, the state unchanged
+	}
 }
 
 func endSession(st *tabshardv1.ClusterState, c *tabshardv1.EndSession, now int64) error {

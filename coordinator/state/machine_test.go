@@ -107,3 +107,45 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal("garbage snapshot accepted")
 	}
 }
+
+// AppendTokens commits, in one command, each token at its session's next
+// position, in order, across sessions, and skips duplicates, gaps, unknown
+// and ended sessions: the batch's good tokens commit, the rest change
+// nothing.
+func TestAppendTokensCommitsEachAtItsPosition(t *testing.T) {
+	m := state.NewMachine()
+	a := admit(m, t)
+	for _, c := range []*tabshardv1.Command{commit(plan([]string{a}), 0), start("s1", 1), start("s2", 1, 2), start("s3", 1)} {
+		if err := m.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := &tabshardv1.Command{Change: &tabshardv1.Command_EndSession{EndSession: &tabshardv1.EndSession{SessionId: "s3", State: tabshardv1.SessionState_SESSION_STATE_DONE, FinishReason: "stop"}}}
+	if err := m.Apply(end); err != nil {
+		t.Fatal(err)
+	}
+	at := func(id string, pos, tok uint32) *tabshardv1.AppendToken {
+		return &tabshardv1.AppendToken{SessionId: id, Position: pos, Token: tok, RngState: uint64(tok)}
+	}
+	batch := &tabshardv1.Command{Change: &tabshardv1.Command_AppendTokens{AppendTokens: &tabshardv1.AppendTokens{Tokens: []*tabshardv1.AppendToken{
+		at("s1", 1, 10), at("s2", 2, 20), at("s1", 2, 11), // in order, two sessions
+		at("s1", 2, 99), // a duplicate position
+		at("s2", 4, 99), // a gap
+		at("s9", 1, 99), // an unknown session
+		at("s3", 1, 99), // an ended one
+		at("s2", 3, 21),
+	}}}}
+	if err := m.Apply(batch); err != nil {
+		t.Fatal(err)
+	}
+	st := m.State()
+	for id, want := range map[string][]uint32{"s1": {10, 11}, "s2": {20, 21}, "s3": nil} {
+		s := state.Session(st, id)
+		if got := s.GetGenerated(); len(got) != len(want) || (len(want) > 0 && (got[0] != want[0] || got[1] != want[1])) {
+			t.Errorf("%s generated %v, want %v", id, got, want)
+		}
+	}
+	if got := state.Session(st, "s1").GetSampling().GetRngState(); got != 11 {
+		t.Errorf("s1's generator state %d, want the last committed token's (11)", got)
+	}
+}

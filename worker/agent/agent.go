@@ -235,6 +235,7 @@ type member struct {
 	nc    *nats.Conn
 	subj  bus.Subjects
 	log   *bus.ActivationLog
+	out   *bus.AsyncLog // outputs: sent first, logged behind
 	id    string
 	epoch uint64
 	plan  *tabshardv1.Plan
@@ -252,6 +253,7 @@ type member struct {
 	pending  held  // from newer epochs, until their announcement
 
 	primaries    []*tabshardv1.PrimaryChange // who produced each stage's outputs, by epoch
+	ended        map[string]bool             // sessions the last announcement listed as ended
 	joinModelURL string                      // where the coordinator joined through said the model is
 	refusedURL   string                      // the last announced model URL refused, logged once
 	rejected     int
@@ -266,7 +268,7 @@ func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn, repl
 	if err != nil {
 		return err
 	}
-	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1,
+	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, out: alog.Async(bus.AsyncOptions{Observer: cfg.Metrics, Logger: cfg.Logger}), id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1,
 		pending: held{max: cfg.MaxHeld, maxBytes: cfg.MaxHeldBytes, metrics: cfg.Metrics, log: cfg.Logger}}
 	cfg.grants.joined(m.id)
 	m.joinModelURL = info.ModelURL
@@ -298,7 +300,7 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 		beat = 500 * time.Millisecond
 	}
 	epochs := make(chan *tabshardv1.EpochAnnouncement, 16)
-	acts := make(chan *tabshardv1.Activation, 1024)
+	acts := make(chan inbound, 1024)
 	linked := make(chan *tabshardv1.Activation, 1024)
 	loads := make(chan loaded, 1)
 	if m.cfg.Link != nil {
@@ -339,9 +341,9 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 			}
 		case l := <-loads:
 			m.onLoaded(ctx, l)
-		case a := <-acts:
+		case in := <-acts:
 			m.drainLinked(ctx, linked) // a link copy waiting is older than this twin
-			m.onActivations(ctx, m.gather(a, acts))
+			m.onActivationsArrived(ctx, m.gather(in.a, acts), in.at)
 		case a := <-linked:
 			m.onLinked(ctx, a)
 		}
@@ -419,7 +421,7 @@ func role(plan *tabshardv1.Plan, id string) (stage int, primary bool) {
 	return -1, false
 }
 
-func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement, acts chan *tabshardv1.Activation, loads chan loaded) error {
+func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement, acts chan inbound, loads chan loaded) error {
 	if ann.GetEpoch() < m.epoch {
 		return nil
 	}
@@ -433,6 +435,10 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 	}
 	if ann.GetPlan() == nil { // no plan yet: only who was expired
 		return nil
+	}
+	m.ended = make(map[string]bool, len(ann.GetEndedSessionIds()))
+	for _, id := range ann.GetEndedSessionIds() {
+		m.ended[id] = true
 	}
 	m.free(ctx, ann.GetEndedSessionIds())
 	if ann.GetEpoch() == m.epoch {
@@ -530,7 +536,7 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.maxSessions(),
 		Options: worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
-		Out:     natsOutbox{m: m, ctx: ctx},
+		Out:     natsOutbox{m: m, ctx: ctx}, Metrics: m.cfg.Metrics,
 	}
 	m.runner.MaxPositions = maxPositions(m.nc.MaxPayload(), m.runner.PositionBytes())
 	m.runner.PrefillChunk = prefillChunk
@@ -541,7 +547,13 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.drainPending(ctx)
 }
 
-func (m *member) subscribe(stage int, acts chan *tabshardv1.Activation) error {
+// inbound is an input and when its message arrived.
+type inbound struct {
+	a  *tabshardv1.Activation
+	at time.Time
+}
+
+func (m *member) subscribe(stage int, acts chan inbound) error {
 	if m.actSub != nil && m.actStage == stage {
 		return nil
 	}
@@ -553,7 +565,7 @@ func (m *member) subscribe(stage int, acts chan *tabshardv1.Activation) error {
 				m.cfg.Logger.Warn("activation rejected", "worker", m.id, "err", err)
 				return
 			}
-			acts <- a
+			acts <- inbound{a: a, at: time.Now()}
 		}, bus.WithLogger(m.cfg.Logger))
 	if err != nil {
 		return err
@@ -576,7 +588,7 @@ const maxGather = 1024
 // gather returns a and the inputs queued behind it (up to maxGather), less
 // the NATS twins of inputs a link delivered: the stage runs them as
 // batches.
-func (m *member) gather(a *tabshardv1.Activation, acts chan *tabshardv1.Activation) []*tabshardv1.Activation {
+func (m *member) gather(a *tabshardv1.Activation, acts chan inbound) []*tabshardv1.Activation {
 	var out []*tabshardv1.Activation
 	now := time.Now()
 	for {
@@ -587,7 +599,8 @@ func (m *member) gather(a *tabshardv1.Activation, acts chan *tabshardv1.Activati
 			return out
 		}
 		select {
-		case a = <-acts:
+		case in := <-acts:
+			a = in.a
 		default:
 			return out
 		}
@@ -605,6 +618,12 @@ func (m *member) onActivation(ctx context.Context, a *tabshardv1.Activation) {
 // epochs, or from a worker that is not the previous stage's primary, are
 // rejected.
 func (m *member) onActivations(ctx context.Context, as []*tabshardv1.Activation) {
+	m.onActivationsArrived(ctx, as, time.Now())
+}
+
+// onActivationsArrived is onActivations of inputs the first of which
+// arrived at arrived.
+func (m *member) onActivationsArrived(ctx context.Context, as []*tabshardv1.Activation, arrived time.Time) {
 	m.mu.Lock()
 	r := m.runner
 	m.mu.Unlock()
@@ -617,7 +636,7 @@ func (m *member) onActivations(ctx context.Context, as []*tabshardv1.Activation)
 	if len(run) == 0 {
 		return
 	}
-	r.HandleAll(ctx, run, m.epoch, func(a *tabshardv1.Activation, err error) {
+	r.HandleArrived(ctx, run, m.epoch, arrived, func(a *tabshardv1.Activation, err error) {
 		if errors.Is(err, ErrFull) {
 			m.hold(a) // until an ended session is freed
 			return
@@ -639,9 +658,12 @@ func (m *member) runnable(a *tabshardv1.Activation, r *Runner) bool {
 		m.reject(a, "stale epoch")
 		return false
 	}
-	if want := m.producer(a.GetStage()); a.GetProducerWorkerId() != want {
+	if want := m.producer(a.GetStage()); a.GetProducerWorkerId() != want && !m.lastStageToFirst(a) {
 		m.reject(a, "not from the previous stage's primary "+want)
 		return false
+	}
+	if m.ended[a.GetSessionId()] {
+		return false // the last stage ran ahead of the session's end
 	}
 	if r == nil || int(r.Index) != int(a.GetStage()) {
 		m.hold(a) // weights still loading
@@ -682,6 +704,13 @@ func (m *member) producer(stage uint32) string {
 	return m.plan.GetStages()[stage-1].GetDeviceId()
 }
 
+// lastStageToFirst says whether a is the first stage's input the last
+// stage's primary of the worker's epoch sent after a token it sampled.
+func (m *member) lastStageToFirst(a *tabshardv1.Activation) bool {
+	stages := m.plan.GetStages()
+	return a.GetStage() == 0 && len(stages) > 0 && a.GetProducerWorkerId() == stages[len(stages)-1].GetDeviceId()
+}
+
 // hold keeps a until its epoch or weights arrive.
 func (m *member) hold(a *tabshardv1.Activation) { m.pending.add(a) }
 
@@ -709,11 +738,11 @@ func (o natsOutbox) SendActivation(ctx context.Context, a *tabshardv1.Activation
 			l.SendVia(to, via, a) // first: the link is the fast path
 		}
 	}
-	return o.m.log.Publish(ctx, a)
+	return o.m.out.Send(ctx, a)
 }
 
 // SendActivations sends a batch's outputs: over the links first, then
-// to the log all at once.
+// over NATS, logged behind.
 func (o natsOutbox) SendActivations(ctx context.Context, acts []*tabshardv1.Activation) error {
 	if l := o.m.cfg.Link; l != nil {
 		for _, a := range acts {
@@ -722,7 +751,7 @@ func (o natsOutbox) SendActivations(ctx context.Context, acts []*tabshardv1.Acti
 			}
 		}
 	}
-	return o.m.log.PublishAll(ctx, acts)
+	return o.m.out.SendAll(ctx, acts)
 }
 
 func (o natsOutbox) SendToken(_ context.Context, t *tabshardv1.Token) error {
@@ -734,8 +763,10 @@ func (o natsOutbox) SendToken(_ context.Context, t *tabshardv1.Token) error {
 // vouch for that id.
 func (o natsOutbox) Replay(ctx context.Context, session string, stage, from, to uint32, fn func(*tabshardv1.Activation) error) error {
 	primaries := o.m.primaries // the loop goroutine runs the runner: no race
+	stages := uint32(len(o.m.plan.GetStages()))
 	return o.m.log.Replay(ctx, session, stage, from, to, func(a *tabshardv1.Activation) error {
-		if want, ok := bus.Producer(primaries, a.GetStage(), a.GetEpoch()); ok && a.GetProducerWorkerId() != want {
+		if want, ok := bus.Producer(primaries, a.GetStage(), a.GetEpoch()); ok && a.GetProducerWorkerId() != want &&
+			!bus.LastStageToFirst(primaries, stages, a) {
 			o.m.cfg.Metrics.RejectedActivations.Add(1)
 			o.m.cfg.Logger.Warn("replay skipped a logged input from another producer than its epoch's", "worker", o.m.id,
 				"session", session, "stage", stage, "epoch", a.GetEpoch(), "from", a.GetProducerWorkerId(), "want", want)

@@ -25,12 +25,18 @@ type batchItem struct {
 // positions, on a Compute that batches; the others run one at a time
 // through Handle, in their order. fail hears each input that failed.
 func (r *Runner) HandleAll(ctx context.Context, acts []*tabshardv1.Activation, epoch uint64, fail func(*tabshardv1.Activation, error)) {
+	r.HandleArrived(ctx, acts, epoch, time.Now(), fail)
+}
+
+// HandleArrived is HandleAll of inputs that arrived at arrived (the first
+// of them): each step's time outside compute counts from then.
+func (r *Runner) HandleArrived(ctx context.Context, acts []*tabshardv1.Activation, epoch uint64, arrived time.Time, fail func(*tabshardv1.Activation, error)) {
 	var batch []batchItem
 	inBatch := map[string]bool{}
 	rows := 0
 	flush := func() {
 		if len(batch) > 0 {
-			if err := r.runBatch(ctx, batch, epoch); err != nil {
+			if err := r.runBatch(ctx, batch, epoch, &stepTimes{arrived: arrived, metrics: r.Metrics}); err != nil {
 				for _, it := range batch {
 					fail(it.a, err)
 				}
@@ -47,7 +53,7 @@ func (r *Runner) HandleAll(ctx context.Context, acts []*tabshardv1.Activation, e
 			continue
 		case !ok:
 			flush()
-			if err := r.Handle(ctx, a, epoch); err != nil {
+			if err := r.handle(ctx, a, epoch, arrived); err != nil {
 				fail(a, err)
 			}
 			continue
@@ -87,8 +93,7 @@ func (r *Runner) batchable(a *tabshardv1.Activation) (batchItem, bool, error) {
 
 // runBatch computes the items as one batch and sends each one's output:
 // the next stage's input, or on the last stage the sampled token.
-func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) error {
-	start := time.Now()
+func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64, times *stepTimes) error {
 	dim := r.Stage.Config().Dim
 	var x []float32
 	steps := make([]Step, len(items))
@@ -96,7 +101,7 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) 
 		x = append(x, it.x...)
 		steps[i] = Step{KV: it.s.kv, Pos: int(it.a.GetFirstPosition()), N: int(it.a.GetTokenCount())}
 	}
-	if err := r.Stage.(Batcher).ForwardBatch(steps, x); err != nil {
+	if err := times.compute(func() error { return r.Stage.(Batcher).ForwardBatch(steps, x) }); err != nil {
 		return err
 	}
 	var sample []int // items whose step ends here, on the last stage
@@ -107,8 +112,8 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) 
 		items[i] = it
 		off += st.N
 		p, end := uint32(st.Pos), uint32(st.Pos+st.N)
-		it.s.next, it.s.lastIn = end, [2]uint32{p, end}
-		it.s.lastActs, it.s.lastTok = nil, nil
+		it.s.next, it.s.lastIn, it.s.epoch = end, [2]uint32{p, end}, epoch
+		it.s.lastActs, it.s.lastTok, it.s.lastNext = nil, nil, nil
 		if !r.Stage.Range().Last {
 			continue
 		}
@@ -117,7 +122,7 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) 
 		}
 	}
 	if r.Stage.Range().Last {
-		return r.sampleBatch(ctx, items, sample, epoch, start)
+		return r.sampleBatch(ctx, items, sample, epoch, times)
 	}
 	outs := make([]*tabshardv1.Activation, len(items))
 	for i, it := range items {
@@ -125,7 +130,7 @@ func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64) 
 		if err != nil {
 			return err
 		}
-		out.StageMicros, out.StageBatch = stamp(it.a.GetStageMicros(), it.a.GetStageBatch(), start, len(items))
+		out.StageMicros, out.StageBatch, out.StageHostMicros = times.stamp(it.a, len(items))
 		it.s.lastActs = []*tabshardv1.Activation{out}
 		outs[i] = out
 	}
@@ -153,40 +158,110 @@ func (r *Runner) sendAll(ctx context.Context, outs []*tabshardv1.Activation) err
 
 // sampleBatch draws the next token of the items picked, their logits
 // computed in one pass over the output head.
-func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []int, epoch uint64, start time.Time) error {
+func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []int, epoch uint64, times *stepTimes) error {
 	if len(picked) == 0 {
 		return nil
 	}
-	c := r.Stage.Config()
-	xs := make([]float32, 0, len(picked)*c.Dim)
-	for _, i := range picked {
-		x := items[i].x
-		xs = append(xs, x[len(x)-c.Dim:]...)
-	}
-	logits := make([]float32, len(picked)*c.Vocab)
-	if err := r.Stage.Logits(logits, xs, len(picked)); err != nil {
-		return err
-	}
-	var sendErr error
+	toks := make([]*tabshardv1.Token, len(picked))
+	var greedy, drawn []int // indices into picked
+	g, canGreedy := r.Stage.(Greedy)
 	for k, i := range picked {
 		a := items[i].a
 		sm := a.GetSampling()
-		tok := &tabshardv1.Token{
-			SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(), ProducerWorkerId: r.WorkerID,
+		toks[k] = &tabshardv1.Token{
+			SessionId: a.GetSessionId(), Epoch: epoch, Position: a.GetFirstPosition() + a.GetTokenCount(),
+			RngState: sm.GetRngState(), ProducerWorkerId: r.WorkerID,
 		}
-		draw(tok, sm, newSampler(sm), logits[k*c.Vocab:(k+1)*c.Vocab])
-		tok.StageMicros, tok.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, len(items))
-		items[i].s.lastTok = tok
-		if sendErr == nil {
-			sendErr = r.Out.SendToken(ctx, tok)
+		if canGreedy && plainGreedy(sm, newSampler(sm)) {
+			greedy = append(greedy, k)
+		} else {
+			drawn = append(drawn, k)
+		}
+	}
+	if len(greedy) > 0 { // the backend picks them: only indices leave it
+		xs := r.lastRows(items, picked, greedy)
+		var ids []int
+		if err := times.compute(func() (err error) { ids, err = g.Greedy(xs, len(greedy)); return err }); err != nil {
+			return err
+		}
+		for j, k := range greedy {
+			toks[k].Id = uint32(ids[j])
+		}
+	}
+	if len(drawn) > 0 {
+		if err := r.drawBatch(items, picked, drawn, toks, times); err != nil {
+			return err
+		}
+	}
+	var sendErr error
+	for k, i := range picked {
+		tok := toks[k]
+		tok.StageMicros, tok.StageBatch, tok.StageHostMicros = times.stamp(items[i].a, len(items))
+		if err := r.sendToken(ctx, items[i].s, items[i].a, tok, epoch); err != nil && sendErr == nil {
+			sendErr = err
 		}
 	}
 	return sendErr
 }
 
-// stamp appends this stage's time since start and batch size to the
-// earlier stages'.
-func stamp(micros, batch []uint32, start time.Time, size int) ([]uint32, []uint32) {
-	us := uint32(min(time.Since(start).Microseconds(), 1<<32-1))
-	return append(append([]uint32(nil), micros...), us), append(append([]uint32(nil), batch...), uint32(size))
+// lastRows gathers the last position's hidden state of the items
+// picked[k] for each k of which.
+func (r *Runner) lastRows(items []batchItem, picked, which []int) []float32 {
+	dim := r.Stage.Config().Dim
+	xs := make([]float32, 0, len(which)*dim)
+	for _, k := range which {
+		x := items[picked[k]].x
+		xs = append(xs, x[len(x)-dim:]...)
+	}
+	return xs
 }
+
+// drawBatch computes the logits of the items picked[k] for each k of
+// which, and draws toks[k] from them as each one's sampling asks.
+func (r *Runner) drawBatch(items []batchItem, picked, which []int, toks []*tabshardv1.Token, times *stepTimes) error {
+	vocab := r.Stage.Config().Vocab
+	xs := r.lastRows(items, picked, which)
+	logits := make([]float32, len(which)*vocab)
+	if err := times.compute(func() error { return r.Stage.Logits(logits, xs, len(which)) }); err != nil {
+		return err
+	}
+	return times.compute(func() error {
+		for j, k := range which {
+			sm := items[picked[k]].a.GetSampling()
+			draw(toks[k], sm, newSampler(sm), logits[j*vocab:(j+1)*vocab])
+		}
+		return nil
+	})
+}
+
+// stepTimes is how long a step's stage computed, and when its input
+// arrived: the rest of the time until its output goes out is the stage's
+// host overhead (queueing, decoding, encoding).
+type stepTimes struct {
+	arrived time.Time
+	busy    time.Duration
+	metrics *Metrics         // counts each stamped step; nil: none
+	counted [2]time.Duration // compute and host time counted so far
+}
+
+// compute runs f and counts its time as compute.
+func (t *stepTimes) compute(f func() error) error {
+	start := time.Now()
+	err := f()
+	t.busy += time.Since(start)
+	return err
+}
+
+// stamp appends this stage's compute time, batch size and host time so
+// far to the earlier stages' of input a.
+func (t *stepTimes) stamp(a *tabshardv1.Activation, size int) (micros, batch, host []uint32) {
+	hostTime := max(time.Since(t.arrived)-t.busy, 0)
+	t.metrics.step(t.busy-t.counted[0], hostTime-t.counted[1], t.counted == [2]time.Duration{}) // a step's pieces count once
+	t.counted = [2]time.Duration{t.busy, hostTime}
+	micros = append(append([]uint32(nil), a.GetStageMicros()...), toMicros(t.busy))
+	batch = append(append([]uint32(nil), a.GetStageBatch()...), uint32(size))
+	host = append(append([]uint32(nil), a.GetStageHostMicros()...), toMicros(hostTime))
+	return micros, batch, host
+}
+
+func toMicros(d time.Duration) uint32 { return uint32(min(d.Microseconds(), 1<<32-1)) }

@@ -133,3 +133,47 @@ func TestBatchedRunnersKeepText(t *testing.T) {
 		}
 	}
 }
+
+// greedyBatchStage is a CPU stage that batches and picks greedy tokens
+// itself, as the WebGPU stage does.
+type greedyBatchStage struct {
+	*greedyStage
+	b Batcher
+}
+
+func (s *greedyBatchStage) ForwardBatch(steps []Step, x []float32) error {
+	return s.b.ForwardBatch(steps, x)
+}
+
+// TestBatchedLastStageUsesGreedy: a batching last stage that picks greedy
+// tokens itself is asked for every plain greedy token (only indices leave
+// it), and samples the others from logits; every text is the solo one.
+func TestBatchedLastStageUsesGreedy(t *testing.T) {
+	m := stories(t)
+	sessions := mixedSessions(6)
+	bus := &memBus{}
+	runners := pipeline(t, m, bus)
+	for _, r := range runners {
+		r.MaxSessions = len(sessions)
+	}
+	g := &greedyStage{Compute: runners[2].Stage}
+	runners[2].Stage = &greedyBatchStage{greedyStage: g, b: runners[2].Stage.(Batcher)}
+	got, largest := driveAll(t, runners, bus, sessions, false)
+	if largest < 2 {
+		t.Fatal("no stage ran a batch of more than one")
+	}
+	plain := 0
+	for _, s := range sessions {
+		solo := &memBus{}
+		want, _ := driveAll(t, pipeline(t, m, solo), solo, []session{s}, true)
+		if !equal(got[s.id], want[s.id]) {
+			t.Fatalf("%s batched %v\nalone %v", s.id, got[s.id], want[s.id])
+		}
+		if sm := s.sampling; sm.GetTemperature() == 0 && !sm.GetLogprobs() && len(sm.GetLogitBias()) == 0 && sm.GetPresencePenalty() == 0 {
+			plain += len(want[s.id])
+		}
+	}
+	if plain == 0 || g.rows != plain || g.calls >= g.rows {
+		t.Fatalf("Greedy picked %d tokens in %d calls; want the %d plain greedy ones, in batches", g.rows, g.calls, plain)
+	}
+}

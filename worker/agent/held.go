@@ -3,6 +3,7 @@ package agent
 import (
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 )
@@ -30,7 +31,42 @@ type Metrics struct {
 	RejectedModelURLs atomic.Uint64
 	// Renewals are bus credentials renewed.
 	Renewals atomic.Uint64
+	// LogAcks are the worker's outputs the activation log acknowledged,
+	// LogAckNanos the sum of their waits from send to acknowledgement
+	// (off the token's path: outputs go out without waiting).
+	LogAcks, LogAckNanos atomic.Uint64
+	// LogRetries are outputs sent to the log again after a failure or no
+	// acknowledgement; LogLost those given up (a replay that needs one
+	// fails, and the leader re-issues the step).
+	LogRetries, LogLost atomic.Uint64
+	// Steps are the steps the worker's stage ran and sent on,
+	// ComputeNanos their compute and HostNanos their time outside it
+	// (queueing, decoding, encoding), summed.
+	Steps, ComputeNanos, HostNanos atomic.Uint64
 }
+
+// step counts a step's times (more of them, for a step's later pieces:
+// first is false).
+func (m *Metrics) step(compute, host time.Duration, first bool) {
+	if m == nil {
+		return
+	}
+	if first {
+		m.Steps.Add(1)
+	}
+	m.ComputeNanos.Add(uint64(max(compute, 0).Nanoseconds()))
+	m.HostNanos.Add(uint64(max(host, 0).Nanoseconds()))
+}
+
+// Acked, Retried and Lost count the worker's asynchronous log publishes
+// (a bus.LogObserver).
+func (m *Metrics) Acked(waited time.Duration) {
+	m.LogAcks.Add(1)
+	m.LogAckNanos.Add(uint64(waited.Nanoseconds()))
+}
+
+func (m *Metrics) Retried(error) { m.LogRetries.Add(1) }
+func (m *Metrics) Lost(error)    { m.LogLost.Add(1) }
 
 // held are inputs waiting for their epoch's announcement or their stage's
 // weights, bounded in count and bytes. When full, the input of the

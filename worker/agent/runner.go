@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -47,6 +48,8 @@ type Runner struct {
 	// (the bus's message limit over a position's bytes); a longer step
 	// goes in pieces. Zero: no limit.
 	MaxPositions int
+	// Metrics, when set, counts each step's compute and host time.
+	Metrics *Metrics
 	// PrefillChunk, when set, cuts long steps into pieces of at most this
 	// many positions, each computed and sent before the next, so that the
 	// stages of a pipeline work on a prompt at once. Zero: no cut.
@@ -89,14 +92,23 @@ func (r *Runner) PositionBytes() int {
 type sequence struct {
 	kv       KV
 	next     uint32
+	epoch    uint64                   // of the last input run
 	lastIn   [2]uint32                // the last input's [first, end) positions
 	lastActs []*tabshardv1.Activation // the last input's output pieces
 	lastTok  *tabshardv1.Token
+	lastNext *tabshardv1.Activation // the first stage's input the last stage sent after lastTok
+	sentAt   time.Time              // when the last stage sent lastNext
 }
 
 // Handle runs one input activation stamped with epoch (the runner's
 // current epoch, which outputs carry).
 func (r *Runner) Handle(ctx context.Context, a *tabshardv1.Activation, epoch uint64) error {
+	return r.handle(ctx, a, epoch, time.Now())
+}
+
+// handle is Handle of an input that arrived at arrived: the step's time
+// outside compute is counted from then.
+func (r *Runner) handle(ctx context.Context, a *tabshardv1.Activation, epoch uint64, arrived time.Time) error {
 	if a.GetStage() != r.Index {
 		return fmt.Errorf("%w: for stage %d, this is stage %d", ErrBadActivation, a.GetStage(), r.Index)
 	}
@@ -108,16 +120,35 @@ func (r *Runner) Handle(ctx context.Context, a *tabshardv1.Activation, epoch uin
 	switch {
 	case a.GetTokenCount() == 0:
 		return fmt.Errorf("%w: no positions", ErrBadActivation)
-	case end <= s.next:
+	case end <= s.next && (end == s.lastIn[1] || epoch <= s.epoch):
 		return r.resend(ctx, s, end, epoch)
-	case p < s.next:
+	case p < s.next && epoch <= s.epoch:
 		return fmt.Errorf("%w: positions [%d,%d) overlap the %d already run", ErrBadActivation, p, end, s.next)
-	case p > s.next:
+	case p < s.next:
+		r.rewind(s, p)
+	}
+	if p > s.next {
 		if err := r.replay(ctx, a.GetSessionId(), s, p); err != nil {
 			return err
 		}
 	}
-	return r.run(ctx, s, a, epoch, true)
+	return r.run(ctx, s, a, epoch, &stepTimes{arrived: arrived, metrics: r.Metrics})
+}
+
+// rewind moves a session back to position p: a new epoch re-issues the
+// step after the committed tokens, and this stage ran ahead of it (the
+// tokens the last stage sent straight to the first stage before they
+// committed). Runs are deterministic, so running the positions from p
+// again gives the same bits. A cache whose sliding window reuses slots
+// lost positions before p to the ones it ran past p: it starts over,
+// rebuilt from the activation log.
+func (r *Runner) rewind(s *sequence, p uint32) {
+	r.Log.Info("rewinding a session to the re-issued step", "stage", r.Index, "from", s.next, "to", p)
+	s.next = p
+	if w, ok := s.kv.(interface{ Window() int }); ok && w.Window() > 0 && w.Window() < s.kv.Positions() {
+		s.next = 0
+	}
+	s.lastIn, s.lastActs, s.lastTok, s.lastNext, s.sentAt = [2]uint32{}, nil, nil, nil, time.Time{}
 }
 
 func (r *Runner) sequence(id string) (*sequence, error) {
@@ -167,6 +198,13 @@ func (r *Runner) resend(ctx context.Context, s *sequence, end uint32, epoch uint
 		return nil
 	}
 	if s.lastTok != nil {
+		if s.lastNext != nil {
+			a := proto.Clone(s.lastNext).(*tabshardv1.Activation)
+			a.Epoch = epoch
+			if err := r.Out.SendActivation(ctx, a); err != nil {
+				return err
+			}
+		}
 		t := proto.Clone(s.lastTok).(*tabshardv1.Token)
 		t.Epoch = epoch
 		return r.Out.SendToken(ctx, t)
@@ -189,7 +227,7 @@ func (r *Runner) replay(ctx context.Context, session string, s *sequence, upTo u
 		if a.GetFirstPosition() != s.next {
 			return nil // a duplicate or an overlap in the log
 		}
-		return r.run(ctx, s, a, a.GetEpoch(), false)
+		return r.run(ctx, s, a, a.GetEpoch(), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("replay of session %s stage %d [%d,%d): %w", session, r.Index, s.next, upTo, err)
@@ -200,34 +238,36 @@ func (r *Runner) replay(ctx context.Context, session string, s *sequence, upTo u
 	return nil
 }
 
-// run computes one input and, when send is true, sends its output. The
-// stage's time it reports covers all its work on the input: decoding or
-// embedding it, the blocks, and the output head and sampling or the
-// encoding of the output.
-func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation, epoch uint64, send bool) error {
-	start := time.Now()
+// run computes one input and, when times is set, sends its output
+// stamped with the stage's compute time and the time outside it (a replay
+// passes nil: it sends nothing).
+func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation, epoch uint64, times *stepTimes) error {
+	send := times != nil
+	if times == nil {
+		times = &stepTimes{arrived: time.Now()}
+	}
 	x, err := r.input(a)
 	if err != nil {
 		return err
 	}
 	n := int(a.GetTokenCount())
 	p := a.GetFirstPosition()
-	s.lastActs, s.lastTok = nil, nil
+	s.lastActs, s.lastTok, s.lastNext, s.epoch = nil, nil, nil, epoch
 	if r.Stage.Range().Last {
-		if err := r.Stage.Forward(s.kv, x, int(p), n); err != nil {
+		if err := times.compute(func() error { return r.Stage.Forward(s.kv, x, int(p), n) }); err != nil {
 			return err
 		}
 		s.next, s.lastIn = p+uint32(n), [2]uint32{p, p + uint32(n)}
 		if end := a.GetStepEnd(); end != 0 && end != p+uint32(n) {
 			return nil // a piece of a step: the token comes after its last
 		}
-		tok, err := r.sample(a, x, n, epoch)
+		var tok *tabshardv1.Token
+		err := times.compute(func() (err error) { tok, err = r.sample(a, x, n, epoch); return err })
 		if err != nil || !send {
 			return err
 		}
-		tok.StageMicros, tok.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, 1)
-		s.lastTok = tok
-		return r.Out.SendToken(ctx, tok)
+		tok.StageMicros, tok.StageBatch, tok.StageHostMicros = times.stamp(a, 1)
+		return r.sendToken(ctx, s, a, tok, epoch)
 	}
 	// A long step goes in pieces, each sent as soon as it is computed, so
 	// that the next stage starts on a prompt while this one goes on.
@@ -242,7 +282,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	for off := 0; off < n; off += piece {
 		k := min(piece, n-off)
 		xs := x[off*dim : (off+k)*dim]
-		if err := r.Stage.Forward(s.kv, xs, int(p)+off, k); err != nil {
+		if err := times.compute(func() error { return r.Stage.Forward(s.kv, xs, int(p)+off, k) }); err != nil {
 			return err
 		}
 		s.next = p + uint32(off+k)
@@ -252,11 +292,53 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 		}
 		s.lastActs = append(s.lastActs, out)
 		if send && sendErr == nil { // after a failed send, compute the rest: a re-issue re-sends it all
-			out.StageMicros, out.StageBatch = stamp(a.GetStageMicros(), a.GetStageBatch(), start, 1)
+			out.StageMicros, out.StageBatch, out.StageHostMicros = times.stamp(a, 1)
 			sendErr = r.Out.SendActivation(ctx, out)
 		}
 	}
 	return sendErr
+}
+
+// sendToken sends the token the last stage sampled for input a: first,
+// when the step asks for it, the next step straight to the first stage,
+// then the token to the coordinators, which commit it.
+func (r *Runner) sendToken(ctx context.Context, s *sequence, a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64) error {
+	s.lastTok, s.lastNext = tok, nextStep(a, tok, epoch, r.WorkerID)
+	now := time.Now()
+	if !s.sentAt.IsZero() { // since the step this stage sent: one loop
+		tok.LoopMicros = toMicros(now.Sub(s.sentAt))
+	}
+	s.sentAt = time.Time{}
+	if s.lastNext != nil {
+		s.sentAt = now
+		if err := r.Out.SendActivation(ctx, s.lastNext); err != nil {
+			return err
+		}
+	}
+	return r.Out.SendToken(ctx, tok)
+}
+
+// nextStep is the first stage's input after tok, the token the last stage
+// sampled for input a, when a's sampling asks the last stage to send it
+// (Sampling.end_position) and the session goes on after tok: tok is not a
+// stop token and its position is before the end. It carries the sampling
+// moved on by tok: the generator state after the draw, and the penalties'
+// window with tok. nil otherwise.
+func nextStep(a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64, worker string) *tabshardv1.Activation {
+	sm := a.GetSampling()
+	if sm.GetEndPosition() == 0 || tok.GetPosition()+1 >= sm.GetEndPosition() || slices.Contains(sm.GetStopTokens(), tok.GetId()) {
+		return nil
+	}
+	next := proto.Clone(sm).(*tabshardv1.Sampling)
+	next.RngState = tok.GetRngState()
+	if w := int(sm.GetRecentWindow()); w > 0 {
+		recent := append(slices.Clone(sm.GetRecentTokens()), tok.GetId())
+		next.RecentTokens = recent[max(0, len(recent)-w):]
+	}
+	return &tabshardv1.Activation{
+		SessionId: a.GetSessionId(), Epoch: epoch, Stage: 0, FirstPosition: tok.GetPosition(), TokenCount: 1,
+		Tokens: []uint32{tok.GetId()}, Sampling: next, ProducerWorkerId: worker,
+	}
 }
 
 // prefillChunk is the PrefillChunk workers use: pieces a GPU stage runs

@@ -276,11 +276,12 @@ func TestResendAfterOtherPieces(t *testing.T) {
 // WebGPU stage does, counting the calls.
 type greedyStage struct {
 	Compute
-	calls int
+	calls, rows int
 }
 
 func (g *greedyStage) Greedy(x []float32, n int) ([]int, error) {
 	g.calls++
+	g.rows += n
 	c := g.Config()
 	out := make([]int, n)
 	logits := make([]float32, c.Vocab)

@@ -50,6 +50,10 @@ type Activation struct {
 	// stage_batch is, per stage so far, how many sessions' steps that stage
 	// ran in the batch that computed this one (1: alone).
 	StageBatch []uint32 `protobuf:"varint,20,rep,packed,name=stage_batch,json=stageBatch,proto3" json:"stage_batch,omitempty"`
+	// stage_host_micros lists, stage by stage, the microseconds each earlier
+	// stage spent on this step outside its compute: from the input's arrival
+	// (queueing, decoding it) to its output's hand-off to the bus (encoding).
+	StageHostMicros []uint32 `protobuf:"varint,21,rep,packed,name=stage_host_micros,json=stageHostMicros,proto3" json:"stage_host_micros,omitempty"`
 	// step_end is the position after the last of this step's inputs when a
 	// stage sent the step's output in pieces, each within the bus's message
 	// limit (a long prompt's hidden states): the pieces come in order and the
@@ -181,6 +185,13 @@ func (x *Activation) GetStageBatch() []uint32 {
 	return nil
 }
 
+func (x *Activation) GetStageHostMicros() []uint32 {
+	if x != nil {
+		return x.StageHostMicros
+	}
+	return nil
+}
+
 func (x *Activation) GetStepEnd() uint32 {
 	if x != nil {
 		return x.StepEnd
@@ -205,7 +216,14 @@ type Token struct {
 	Logprobs *TokenLogprobs `protobuf:"bytes,8,opt,name=logprobs,proto3" json:"logprobs,omitempty"`
 	// stage_batch is, per stage so far, how many sessions' steps that stage
 	// ran in the batch that computed this one (1: alone).
-	StageBatch    []uint32 `protobuf:"varint,20,rep,packed,name=stage_batch,json=stageBatch,proto3" json:"stage_batch,omitempty"`
+	StageBatch []uint32 `protobuf:"varint,20,rep,packed,name=stage_batch,json=stageBatch,proto3" json:"stage_batch,omitempty"`
+	// stage_host_micros is the step's time outside compute per stage, in
+	// microseconds (see Activation.stage_host_micros).
+	StageHostMicros []uint32 `protobuf:"varint,21,rep,packed,name=stage_host_micros,json=stageHostMicros,proto3" json:"stage_host_micros,omitempty"`
+	// loop_micros is, when the last stage sends each next step itself, the
+	// time from its previous token of the session to this one, on its own
+	// clock: a whole trip round the pipeline (0: unknown, the first).
+	LoopMicros    uint32 `protobuf:"varint,22,opt,name=loop_micros,json=loopMicros,proto3" json:"loop_micros,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,11 +321,25 @@ func (x *Token) GetStageBatch() []uint32 {
 	return nil
 }
 
+func (x *Token) GetStageHostMicros() []uint32 {
+	if x != nil {
+		return x.StageHostMicros
+	}
+	return nil
+}
+
+func (x *Token) GetLoopMicros() uint32 {
+	if x != nil {
+		return x.LoopMicros
+	}
+	return 0
+}
+
 var File_tabshard_v1_activation_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\n" +
-	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\xd1\x03\n" +
+	"\x1ctabshard/v1/activation.proto\x12\vtabshard.v1\x1a\x19tabshard/v1/cluster.proto\x1a\x18tabshard/v1/tensor.proto\"\xfd\x03\n" +
 	"\n" +
 	"Activation\x12\x1d\n" +
 	"\n" +
@@ -326,8 +358,9 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\x12producer_worker_id\x18\v \x01(\tR\x10producerWorkerId\x12!\n" +
 	"\fstage_micros\x18\f \x03(\rR\vstageMicros\x12\x1f\n" +
 	"\vstage_batch\x18\x14 \x03(\rR\n" +
-	"stageBatch\x12\x19\n" +
-	"\bstep_end\x18\r \x01(\rR\astepEnd\"\xaf\x02\n" +
+	"stageBatch\x12*\n" +
+	"\x11stage_host_micros\x18\x15 \x03(\rR\x0fstageHostMicros\x12\x19\n" +
+	"\bstep_end\x18\r \x01(\rR\astepEnd\"\xfc\x02\n" +
 	"\x05Token\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
@@ -339,7 +372,10 @@ const file_tabshard_v1_activation_proto_rawDesc = "" +
 	"\fstage_micros\x18\a \x03(\rR\vstageMicros\x126\n" +
 	"\blogprobs\x18\b \x01(\v2\x1a.tabshard.v1.TokenLogprobsR\blogprobs\x12\x1f\n" +
 	"\vstage_batch\x18\x14 \x03(\rR\n" +
-	"stageBatchB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"stageBatch\x12*\n" +
+	"\x11stage_host_micros\x18\x15 \x03(\rR\x0fstageHostMicros\x12\x1f\n" +
+	"\vloop_micros\x18\x16 \x01(\rR\n" +
+	"loopMicrosB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_activation_proto_rawDescOnce sync.Once

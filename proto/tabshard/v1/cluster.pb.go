@@ -306,7 +306,18 @@ type Sampling struct {
 	// first: the leader fills it in each step it issues from the committed
 	// prompt and tokens (never in the replicated session), so that a
 	// re-issued or replayed step samples exactly as the first time.
-	RecentTokens  []uint32 `protobuf:"varint,10,rep,packed,name=recent_tokens,json=recentTokens,proto3" json:"recent_tokens,omitempty"`
+	RecentTokens []uint32 `protobuf:"varint,10,rep,packed,name=recent_tokens,json=recentTokens,proto3" json:"recent_tokens,omitempty"`
+	// With end_position set, the last stage sends the step after each token
+	// it samples straight to the first stage (the coordinator commits the
+	// token behind): unless the token is one of stop_tokens or its position
+	// + 1 reaches end_position (the session's max_tokens or the context),
+	// it sends the token at its position as the first stage's input, with
+	// rng_state the draw's and recent_tokens (the penalties' window, at
+	// most recent_window tokens) moved on by the token. 0: the coordinator
+	// issues every step.
+	EndPosition   uint32   `protobuf:"varint,11,opt,name=end_position,json=endPosition,proto3" json:"end_position,omitempty"`
+	StopTokens    []uint32 `protobuf:"varint,12,rep,packed,name=stop_tokens,json=stopTokens,proto3" json:"stop_tokens,omitempty"`
+	RecentWindow  uint32   `protobuf:"varint,13,opt,name=recent_window,json=recentWindow,proto3" json:"recent_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +420,27 @@ func (x *Sampling) GetRecentTokens() []uint32 {
 		return x.RecentTokens
 	}
 	return nil
+}
+
+func (x *Sampling) GetEndPosition() uint32 {
+	if x != nil {
+		return x.EndPosition
+	}
+	return 0
+}
+
+func (x *Sampling) GetStopTokens() []uint32 {
+	if x != nil {
+		return x.StopTokens
+	}
+	return nil
+}
+
+func (x *Sampling) GetRecentWindow() uint32 {
+	if x != nil {
+		return x.RecentWindow
+	}
+	return 0
 }
 
 // LogitBias adds bias to one token's logit.
@@ -1083,6 +1115,7 @@ type Command struct {
 	//	*Command_EndSession
 	//	*Command_SetModel
 	//	*Command_SetSecrets
+	//	*Command_AppendTokens
 	Change        isCommand_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1204,6 +1237,15 @@ func (x *Command) GetSetSecrets() *SetSecrets {
 	return nil
 }
 
+func (x *Command) GetAppendTokens() *AppendTokens {
+	if x != nil {
+		if x, ok := x.Change.(*Command_AppendTokens); ok {
+			return x.AppendTokens
+		}
+	}
+	return nil
+}
+
 type isCommand_Change interface {
 	isCommand_Change()
 }
@@ -1240,6 +1282,10 @@ type Command_SetSecrets struct {
 	SetSecrets *SetSecrets `protobuf:"bytes,20,opt,name=set_secrets,json=setSecrets,proto3,oneof"`
 }
 
+type Command_AppendTokens struct {
+	AppendTokens *AppendTokens `protobuf:"bytes,21,opt,name=append_tokens,json=appendTokens,proto3,oneof"`
+}
+
 func (*Command_Admit) isCommand_Change() {}
 
 func (*Command_Expire) isCommand_Change() {}
@@ -1255,6 +1301,8 @@ func (*Command_EndSession) isCommand_Change() {}
 func (*Command_SetModel) isCommand_Change() {}
 
 func (*Command_SetSecrets) isCommand_Change() {}
+
+func (*Command_AppendTokens) isCommand_Change() {}
 
 // AdmitWorker adds a member. The leader names it "w<next_worker>".
 type AdmitWorker struct {
@@ -1617,6 +1665,55 @@ func (x *AppendToken) GetLogprobs() *TokenLogprobs {
 	return nil
 }
 
+// AppendTokens commits the tokens that reached the leader together, of
+// one or many sessions, in order: each is committed only when its position
+// is its session's next (after the earlier ones of the list); the others
+// (duplicates, tokens of ended sessions) are skipped. One Raft entry for
+// all of them.
+type AppendTokens struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*AppendToken         `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendTokens) Reset() {
+	*x = AppendTokens{}
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendTokens) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendTokens) ProtoMessage() {}
+
+func (x *AppendTokens) ProtoReflect() protoreflect.Message {
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendTokens.ProtoReflect.Descriptor instead.
+func (*AppendTokens) Descriptor() ([]byte, []int) {
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *AppendTokens) GetTokens() []*AppendToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
 type EndSession struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -1628,7 +1725,7 @@ type EndSession struct {
 
 func (x *EndSession) Reset() {
 	*x = EndSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1737,7 @@ func (x *EndSession) String() string {
 func (*EndSession) ProtoMessage() {}
 
 func (x *EndSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[17]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1750,7 @@ func (x *EndSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndSession.ProtoReflect.Descriptor instead.
 func (*EndSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{17}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndSession) GetSessionId() string {
@@ -1686,7 +1783,7 @@ type SetModel struct {
 
 func (x *SetModel) Reset() {
 	*x = SetModel{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1795,7 @@ func (x *SetModel) String() string {
 func (*SetModel) ProtoMessage() {}
 
 func (x *SetModel) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[18]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1808,7 @@ func (x *SetModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetModel.ProtoReflect.Descriptor instead.
 func (*SetModel) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{18}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetModel) GetModel() string {
@@ -1737,7 +1834,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +1846,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[19]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +1859,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{19}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *JoinRequest) GetName() string {
@@ -1812,7 +1909,7 @@ type JoinReply struct {
 
 func (x *JoinReply) Reset() {
 	*x = JoinReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1921,7 @@ func (x *JoinReply) String() string {
 func (*JoinReply) ProtoMessage() {}
 
 func (x *JoinReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[20]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1934,7 @@ func (x *JoinReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinReply.ProtoReflect.Descriptor instead.
 func (*JoinReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{20}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *JoinReply) GetWorkerId() string {
@@ -1915,7 +2012,7 @@ type RenewRequest struct {
 
 func (x *RenewRequest) Reset() {
 	*x = RenewRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2024,7 @@ func (x *RenewRequest) String() string {
 func (*RenewRequest) ProtoMessage() {}
 
 func (x *RenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[21]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2037,7 @@ func (x *RenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
 func (*RenewRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{21}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RenewRequest) GetWorkerId() string {
@@ -1979,7 +2076,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2088,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[22]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2101,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{22}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Heartbeat) GetWorkerId() string {
@@ -2062,7 +2159,7 @@ type LinkLatency struct {
 
 func (x *LinkLatency) Reset() {
 	*x = LinkLatency{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2171,7 @@ func (x *LinkLatency) String() string {
 func (*LinkLatency) ProtoMessage() {}
 
 func (x *LinkLatency) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[23]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2184,7 @@ func (x *LinkLatency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkLatency.ProtoReflect.Descriptor instead.
 func (*LinkLatency) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{23}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LinkLatency) GetPeerWorkerId() string {
@@ -2130,7 +2227,7 @@ type EpochAnnouncement struct {
 
 func (x *EpochAnnouncement) Reset() {
 	*x = EpochAnnouncement{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2142,7 +2239,7 @@ func (x *EpochAnnouncement) String() string {
 func (*EpochAnnouncement) ProtoMessage() {}
 
 func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[24]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2155,7 +2252,7 @@ func (x *EpochAnnouncement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochAnnouncement.ProtoReflect.Descriptor instead.
 func (*EpochAnnouncement) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{24}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EpochAnnouncement) GetEpoch() uint64 {
@@ -2215,7 +2312,7 @@ type StartSessionReply struct {
 
 func (x *StartSessionReply) Reset() {
 	*x = StartSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2227,7 +2324,7 @@ func (x *StartSessionReply) String() string {
 func (*StartSessionReply) ProtoMessage() {}
 
 func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[25]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2240,7 +2337,7 @@ func (x *StartSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSessionReply.ProtoReflect.Descriptor instead.
 func (*StartSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{25}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StartSessionReply) GetSessionId() string {
@@ -2277,7 +2374,7 @@ type CancelSession struct {
 
 func (x *CancelSession) Reset() {
 	*x = CancelSession{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2386,7 @@ func (x *CancelSession) String() string {
 func (*CancelSession) ProtoMessage() {}
 
 func (x *CancelSession) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[26]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2399,7 @@ func (x *CancelSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSession.ProtoReflect.Descriptor instead.
 func (*CancelSession) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{26}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelSession) GetSessionId() string {
@@ -2322,7 +2419,7 @@ type CancelSessionReply struct {
 
 func (x *CancelSessionReply) Reset() {
 	*x = CancelSessionReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2431,7 @@ func (x *CancelSessionReply) String() string {
 func (*CancelSessionReply) ProtoMessage() {}
 
 func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[27]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2444,7 @@ func (x *CancelSessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelSessionReply.ProtoReflect.Descriptor instead.
 func (*CancelSessionReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{27}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelSessionReply) GetError() string {
@@ -2370,7 +2467,7 @@ type AddCoordinatorRequest struct {
 
 func (x *AddCoordinatorRequest) Reset() {
 	*x = AddCoordinatorRequest{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2479,7 @@ func (x *AddCoordinatorRequest) String() string {
 func (*AddCoordinatorRequest) ProtoMessage() {}
 
 func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[28]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2492,7 @@ func (x *AddCoordinatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorRequest.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorRequest) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{28}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddCoordinatorRequest) GetNodeId() string {
@@ -2422,7 +2519,7 @@ type AddCoordinatorReply struct {
 
 func (x *AddCoordinatorReply) Reset() {
 	*x = AddCoordinatorReply{}
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2531,7 @@ func (x *AddCoordinatorReply) String() string {
 func (*AddCoordinatorReply) ProtoMessage() {}
 
 func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_tabshard_v1_cluster_proto_msgTypes[29]
+	mi := &file_tabshard_v1_cluster_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2544,7 @@ func (x *AddCoordinatorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCoordinatorReply.ProtoReflect.Descriptor instead.
 func (*AddCoordinatorReply) Descriptor() ([]byte, []int) {
-	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{29}
+	return file_tabshard_v1_cluster_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AddCoordinatorReply) GetError() string {
@@ -2469,7 +2566,7 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x18.tabshard.v1.MemberStateR\x05state\x12$\n" +
 	"\x0ejoined_unix_ms\x18\x05 \x01(\x03R\fjoinedUnixMs\x12\x14\n" +
 	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x12\x1b\n" +
-	"\tuser_nkey\x18\x14 \x01(\tR\buserNkey\"\xf8\x02\n" +
+	"\tuser_nkey\x18\x14 \x01(\tR\buserNkey\"\xe1\x03\n" +
 	"\bSampling\x12 \n" +
 	"\vtemperature\x18\x01 \x01(\x02R\vtemperature\x12\x13\n" +
 	"\x05top_p\x18\x02 \x01(\x02R\x04topP\x12\x1b\n" +
@@ -2482,7 +2579,11 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\blogprobs\x18\b \x01(\bR\blogprobs\x12!\n" +
 	"\ftop_logprobs\x18\t \x01(\rR\vtopLogprobs\x12#\n" +
 	"\rrecent_tokens\x18\n" +
-	" \x03(\rR\frecentTokens\"5\n" +
+	" \x03(\rR\frecentTokens\x12!\n" +
+	"\fend_position\x18\v \x01(\rR\vendPosition\x12\x1f\n" +
+	"\vstop_tokens\x18\f \x03(\rR\n" +
+	"stopTokens\x12#\n" +
+	"\rrecent_window\x18\r \x01(\rR\frecentWindow\"5\n" +
 	"\tLogitBias\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\rR\x05token\x12\x12\n" +
 	"\x04bias\x18\x02 \x01(\x02R\x04bias\">\n" +
@@ -2537,7 +2638,7 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\x0eClusterSecrets\x12%\n" +
 	"\x0ecluster_secret\x18\x01 \x01(\fR\rclusterSecret\x12\x1d\n" +
 	"\n" +
-	"join_token\x18\x02 \x01(\tR\tjoinToken\"\xfe\x03\n" +
+	"join_token\x18\x02 \x01(\tR\tjoinToken\"\xc0\x04\n" +
 	"\aCommand\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x120\n" +
 	"\x05admit\x18\x02 \x01(\v2\x18.tabshard.v1.AdmitWorkerH\x00R\x05admit\x123\n" +
@@ -2550,7 +2651,8 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"endSession\x124\n" +
 	"\tset_model\x18\b \x01(\v2\x15.tabshard.v1.SetModelH\x00R\bsetModel\x12:\n" +
 	"\vset_secrets\x18\x14 \x01(\v2\x17.tabshard.v1.SetSecretsH\x00R\n" +
-	"setSecretsB\b\n" +
+	"setSecrets\x12@\n" +
+	"\rappend_tokens\x18\x15 \x01(\v2\x19.tabshard.v1.AppendTokensH\x00R\fappendTokensB\b\n" +
 	"\x06change\"\x9a\x01\n" +
 	"\vAdmitWorker\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
@@ -2577,7 +2679,9 @@ const file_tabshard_v1_cluster_proto_rawDesc = "" +
 	"\bposition\x18\x02 \x01(\rR\bposition\x12\x14\n" +
 	"\x05token\x18\x03 \x01(\rR\x05token\x12\x1b\n" +
 	"\trng_state\x18\x04 \x01(\x04R\brngState\x126\n" +
-	"\blogprobs\x18\x05 \x01(\v2\x1a.tabshard.v1.TokenLogprobsR\blogprobs\"\x81\x01\n" +
+	"\blogprobs\x18\x05 \x01(\v2\x1a.tabshard.v1.TokenLogprobsR\blogprobs\"@\n" +
+	"\fAppendTokens\x120\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x18.tabshard.v1.AppendTokenR\x06tokens\"\x81\x01\n" +
 	"\n" +
 	"EndSession\x12\x1d\n" +
 	"\n" +
@@ -2667,7 +2771,7 @@ func file_tabshard_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_tabshard_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_tabshard_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(MemberState)(0),              // 0: tabshard.v1.MemberState
 	(SessionState)(0),             // 1: tabshard.v1.SessionState
@@ -2689,32 +2793,33 @@ var file_tabshard_v1_cluster_proto_goTypes = []any{
 	(*CommitPlan)(nil),            // 17: tabshard.v1.CommitPlan
 	(*StartSession)(nil),          // 18: tabshard.v1.StartSession
 	(*AppendToken)(nil),           // 19: tabshard.v1.AppendToken
-	(*EndSession)(nil),            // 20: tabshard.v1.EndSession
-	(*SetModel)(nil),              // 21: tabshard.v1.SetModel
-	(*JoinRequest)(nil),           // 22: tabshard.v1.JoinRequest
-	(*JoinReply)(nil),             // 23: tabshard.v1.JoinReply
-	(*RenewRequest)(nil),          // 24: tabshard.v1.RenewRequest
-	(*Heartbeat)(nil),             // 25: tabshard.v1.Heartbeat
-	(*LinkLatency)(nil),           // 26: tabshard.v1.LinkLatency
-	(*EpochAnnouncement)(nil),     // 27: tabshard.v1.EpochAnnouncement
-	(*StartSessionReply)(nil),     // 28: tabshard.v1.StartSessionReply
-	(*CancelSession)(nil),         // 29: tabshard.v1.CancelSession
-	(*CancelSessionReply)(nil),    // 30: tabshard.v1.CancelSessionReply
-	(*AddCoordinatorRequest)(nil), // 31: tabshard.v1.AddCoordinatorRequest
-	(*AddCoordinatorReply)(nil),   // 32: tabshard.v1.AddCoordinatorReply
-	(*Capabilities)(nil),          // 33: tabshard.v1.Capabilities
-	(*Plan)(nil),                  // 34: tabshard.v1.Plan
-	(Link)(0),                     // 35: tabshard.v1.Link
+	(*AppendTokens)(nil),          // 20: tabshard.v1.AppendTokens
+	(*EndSession)(nil),            // 21: tabshard.v1.EndSession
+	(*SetModel)(nil),              // 22: tabshard.v1.SetModel
+	(*JoinRequest)(nil),           // 23: tabshard.v1.JoinRequest
+	(*JoinReply)(nil),             // 24: tabshard.v1.JoinReply
+	(*RenewRequest)(nil),          // 25: tabshard.v1.RenewRequest
+	(*Heartbeat)(nil),             // 26: tabshard.v1.Heartbeat
+	(*LinkLatency)(nil),           // 27: tabshard.v1.LinkLatency
+	(*EpochAnnouncement)(nil),     // 28: tabshard.v1.EpochAnnouncement
+	(*StartSessionReply)(nil),     // 29: tabshard.v1.StartSessionReply
+	(*CancelSession)(nil),         // 30: tabshard.v1.CancelSession
+	(*CancelSessionReply)(nil),    // 31: tabshard.v1.CancelSessionReply
+	(*AddCoordinatorRequest)(nil), // 32: tabshard.v1.AddCoordinatorRequest
+	(*AddCoordinatorReply)(nil),   // 33: tabshard.v1.AddCoordinatorReply
+	(*Capabilities)(nil),          // 34: tabshard.v1.Capabilities
+	(*Plan)(nil),                  // 35: tabshard.v1.Plan
+	(Link)(0),                     // 36: tabshard.v1.Link
 }
 var file_tabshard_v1_cluster_proto_depIdxs = []int32{
-	33, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
+	34, // 0: tabshard.v1.Member.capabilities:type_name -> tabshard.v1.Capabilities
 	0,  // 1: tabshard.v1.Member.state:type_name -> tabshard.v1.MemberState
 	5,  // 2: tabshard.v1.Sampling.logit_bias:type_name -> tabshard.v1.LogitBias
 	6,  // 3: tabshard.v1.TokenLogprobs.top:type_name -> tabshard.v1.TokenLogprob
 	4,  // 4: tabshard.v1.Session.sampling:type_name -> tabshard.v1.Sampling
 	1,  // 5: tabshard.v1.Session.state:type_name -> tabshard.v1.SessionState
 	7,  // 6: tabshard.v1.Session.logprobs:type_name -> tabshard.v1.TokenLogprobs
-	34, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
+	35, // 7: tabshard.v1.ClusterState.plan:type_name -> tabshard.v1.Plan
 	3,  // 8: tabshard.v1.ClusterState.members:type_name -> tabshard.v1.Member
 	8,  // 9: tabshard.v1.ClusterState.sessions:type_name -> tabshard.v1.Session
 	9,  // 10: tabshard.v1.ClusterState.failovers:type_name -> tabshard.v1.FailoverEvent
@@ -2725,28 +2830,30 @@ var file_tabshard_v1_cluster_proto_depIdxs = []int32{
 	17, // 15: tabshard.v1.Command.commit_plan:type_name -> tabshard.v1.CommitPlan
 	18, // 16: tabshard.v1.Command.start_session:type_name -> tabshard.v1.StartSession
 	19, // 17: tabshard.v1.Command.append_token:type_name -> tabshard.v1.AppendToken
-	20, // 18: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
-	21, // 19: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
+	21, // 18: tabshard.v1.Command.end_session:type_name -> tabshard.v1.EndSession
+	22, // 19: tabshard.v1.Command.set_model:type_name -> tabshard.v1.SetModel
 	15, // 20: tabshard.v1.Command.set_secrets:type_name -> tabshard.v1.SetSecrets
-	33, // 21: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
-	12, // 22: tabshard.v1.SetSecrets.secrets:type_name -> tabshard.v1.ClusterSecrets
-	0,  // 23: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
-	34, // 24: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
-	9,  // 25: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
-	8,  // 26: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
-	7,  // 27: tabshard.v1.AppendToken.logprobs:type_name -> tabshard.v1.TokenLogprobs
-	1,  // 28: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
-	33, // 29: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
-	2,  // 30: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
-	26, // 31: tabshard.v1.Heartbeat.link_latencies:type_name -> tabshard.v1.LinkLatency
-	35, // 32: tabshard.v1.LinkLatency.link:type_name -> tabshard.v1.Link
-	34, // 33: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
-	11, // 34: tabshard.v1.EpochAnnouncement.primaries:type_name -> tabshard.v1.PrimaryChange
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	20, // 21: tabshard.v1.Command.append_tokens:type_name -> tabshard.v1.AppendTokens
+	34, // 22: tabshard.v1.AdmitWorker.capabilities:type_name -> tabshard.v1.Capabilities
+	12, // 23: tabshard.v1.SetSecrets.secrets:type_name -> tabshard.v1.ClusterSecrets
+	0,  // 24: tabshard.v1.ExpireWorker.state:type_name -> tabshard.v1.MemberState
+	35, // 25: tabshard.v1.CommitPlan.plan:type_name -> tabshard.v1.Plan
+	9,  // 26: tabshard.v1.CommitPlan.failovers:type_name -> tabshard.v1.FailoverEvent
+	8,  // 27: tabshard.v1.StartSession.session:type_name -> tabshard.v1.Session
+	7,  // 28: tabshard.v1.AppendToken.logprobs:type_name -> tabshard.v1.TokenLogprobs
+	19, // 29: tabshard.v1.AppendTokens.tokens:type_name -> tabshard.v1.AppendToken
+	1,  // 30: tabshard.v1.EndSession.state:type_name -> tabshard.v1.SessionState
+	34, // 31: tabshard.v1.JoinRequest.capabilities:type_name -> tabshard.v1.Capabilities
+	2,  // 32: tabshard.v1.Heartbeat.lifecycle:type_name -> tabshard.v1.Lifecycle
+	27, // 33: tabshard.v1.Heartbeat.link_latencies:type_name -> tabshard.v1.LinkLatency
+	36, // 34: tabshard.v1.LinkLatency.link:type_name -> tabshard.v1.Link
+	35, // 35: tabshard.v1.EpochAnnouncement.plan:type_name -> tabshard.v1.Plan
+	11, // 36: tabshard.v1.EpochAnnouncement.primaries:type_name -> tabshard.v1.PrimaryChange
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_cluster_proto_init() }
@@ -2765,6 +2872,7 @@ func file_tabshard_v1_cluster_proto_init() {
 		(*Command_EndSession)(nil),
 		(*Command_SetModel)(nil),
 		(*Command_SetSecrets)(nil),
+		(*Command_AppendTokens)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2772,7 +2880,7 @@ func file_tabshard_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tabshard_v1_cluster_proto_rawDesc), len(file_tabshard_v1_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
