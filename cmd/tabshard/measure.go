@@ -139,17 +139,8 @@ func measure(ctx context.Context, c measureConfig, progress io.Writer) (*measure
 		return nil, err
 	}
 	fmt.Fprintf(progress, "measure: %s; waiting for the cluster to answer (up to %v)\n", r.Model, c.wait)
-	for { // until a leader has a plan and the workers have loaded
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		_, err = complete(wctx, cl, c.coordinator, []int{1, 2, 3}, 2)
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("warm-up request: %w", err)
-		}
-		time.Sleep(time.Second)
+	if err := warmUp(ctx, cl, c.coordinator, deadline); err != nil {
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(c.seed, 0))
 	var before, after map[string]float64
@@ -653,4 +644,21 @@ func (h *httpRange) fetch(p []byte, off int64) (int, error) {
 		err = io.EOF
 	}
 	return n, err
+}
+
+// warmUp sends a short completion until one succeeds (a leader has a plan
+// and the workers have loaded) or deadline passes.
+func warmUp(ctx context.Context, cl *http.Client, coordinator string, deadline time.Time) error {
+	for {
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		_, err := complete(wctx, cl, coordinator, []int{1, 2, 3}, 2)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("warm-up request: %w", err)
+		}
+		time.Sleep(time.Second)
+	}
 }

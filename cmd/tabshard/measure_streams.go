@@ -187,17 +187,8 @@ func measure0(ctx context.Context, c measureConfig, cl *http.Client, progress io
 		return nil, err
 	}
 	fmt.Fprintf(progress, "measure: %s; waiting for the cluster to answer (up to %v)\n", models.Data[0].ID, c.wait)
-	for {
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		_, err = complete(wctx, cl, c.coordinator, []int{1, 2, 3}, 2)
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("warm-up request: %w", err)
-		}
-		time.Sleep(time.Second)
+	if err := warmUp(ctx, cl, c.coordinator, deadline); err != nil {
+		return nil, err
 	}
 	return &measured0{Model: models.Data[0].ID, vocab: len(toks), PromptTokens: fit.PromptTokens, Tokens: fit.Tokens}, nil
 }

@@ -52,20 +52,12 @@ func DefaultBatchShape(mv MatVecShape) BatchShape {
 // does: the same type blocks, bindings and parameters, workgroups
 // numbered across rows and then groups of s.CB columns.
 func MatVecBatch(t kernels.DType, cols int, split bool, x XMode, s BatchShape, d Device) (string, error) {
-	file, vec4, err := typeBlock(t, cols, split)
-	if err != nil {
-		return "", err
-	}
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
-	mode, err := ResolveXMode(t, cols, split, x)
+	block, err := weightBlock(t, cols, split, x)
 	if err != nil {
 		return "", err
-	}
-	block := join(xBlock(vec4), src(file))
-	if mode != XDirect {
-		block = planarBlock(t, mode)
 	}
 	sg := d.usesSubgroups(s.TPR)
 	body := strings.Replace(src("matvec_batch.wgsl"), "BATCH_BODY", batchBody(s, sg), 1)

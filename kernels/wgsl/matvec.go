@@ -71,20 +71,12 @@ func (d Device) usesSubgroups(tpr int) bool {
 // Bindings: 0 weights (one row chunk), 1 x (f32, or Prep's planes), 2 y,
 // 3 MatVec params, 4 Step.
 func MatVec(t kernels.DType, cols int, split bool, x XMode, s MatVecShape, d Device) (string, error) {
-	file, vec4, err := typeBlock(t, cols, split)
-	if err != nil {
-		return "", err
-	}
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
-	mode, err := ResolveXMode(t, cols, split, x)
+	block, err := weightBlock(t, cols, split, x)
 	if err != nil {
 		return "", err
-	}
-	block := join(xBlock(vec4), src(file))
-	if mode != XDirect {
-		block = planarBlock(t, mode)
 	}
 	sg := d.usesSubgroups(s.TPR)
 	body := src("matvec.wgsl")
@@ -168,4 +160,22 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// weightBlock is the WGSL that reads rows of cols values of type t, held
+// split or not, with x read in the mode ResolveXMode gives for x: the
+// type's block and x's, or the planar int8 block.
+func weightBlock(t kernels.DType, cols int, split bool, x XMode) (string, error) {
+	file, vec4, err := typeBlock(t, cols, split)
+	if err != nil {
+		return "", err
+	}
+	mode, err := ResolveXMode(t, cols, split, x)
+	if err != nil {
+		return "", err
+	}
+	if mode != XDirect {
+		return planarBlock(t, mode), nil
+	}
+	return join(xBlock(vec4), src(file)), nil
 }
