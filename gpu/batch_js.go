@@ -276,11 +276,20 @@ func (s *Stage) kvBatch(ctx context.Context, kv *KV, split bool) (*kvBatch, erro
 	var out []*Program
 	for li := range s.blocks {
 		p := s.d.NewProgram(b.step)
-		err := b.ops.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs)
-		if err == nil && split {
-			err = b.ops.AttentionSplit(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att)
-		} else if err == nil {
-			err = b.ops.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
+		var err error
+		switch {
+		case split && s.opt.ropeFolded(): // as the decode program does (batch invariance)
+			err = b.ops.AttentionSplitRope(ctx, p, shape, s.qkv, kv.k[li], kv.v[li], s.cs, kv.part, s.att, nil)
+		case split:
+			err = b.ops.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs)
+			if err == nil {
+				err = b.ops.AttentionSplit(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att)
+			}
+		default:
+			err = b.ops.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs)
+			if err == nil {
+				err = b.ops.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
+			}
 		}
 		if err != nil {
 			return nil, err

@@ -168,11 +168,13 @@ func (s *Stage) program(ctx context.Context, kv *KV, matmul bool) (*Program, err
 
 // record adds block li's dispatches to p: the same steps as worker.Stage's
 // attention and feedForward, residual adds fused into the output
-// projections. Decoding a Llama layer whose tensors stack takes ten
+// projections. Decoding a Llama layer whose tensors stack takes nine
 // dispatches: RMSNorm with the planar layout of its output, the q/k/v
-// matvec, RoPE, split attention's two passes (the merge laying its output
-// out), the output projection, RMSNorm again, the gate/up matvec, SwiGLU
-// with the layout of its output, the down projection.
+// matvec, split attention's two passes (the first doing RoPE's work and
+// storing the new keys and values, the merge laying its output out), the
+// output projection, RMSNorm again, the gate/up matvec, SwiGLU with the
+// layout of its output, the down projection (ten with RopeApart: RoPE a
+// dispatch of its own).
 func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul bool) error {
 	c := &s.cfg
 	b := &s.blocks[li]
@@ -183,6 +185,7 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 		Heads: c.Heads, KVHeads: c.KVHeads, HeadDim: c.HeadDim, Rot: len(s.freqs), NeoX: c.RopeStyle == model.RopeNeoX,
 		Slots: kv.slots, Window: kv.window, Scale: s.scale,
 	}
+	split := !matmul && kv.part != nil // a few queries: each spread over the keys
 	vec := func(b *Buffer, stride int) Vec { return Vec{Buf: b, Stride: stride} }
 	linear := func(st stack, x Vec, y *Buffer, stride int) error {
 		for i, w := range st.ws {
@@ -209,9 +212,17 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 			}
 			return o.Bias(ctx, p, s.qkv, b.qkvBias, qkvd, qkvd)
 		},
-		func() error { return o.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs) },
 		func() error {
-			if !matmul && kv.part != nil { // a few queries: spread each over the keys
+			if split && s.opt.ropeFolded() {
+				return nil // split attention's first pass does its work
+			}
+			return o.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs)
+		},
+		func() error {
+			switch {
+			case split && s.opt.ropeFolded():
+				return o.AttentionSplitRope(ctx, p, shape, s.qkv, kv.k[li], kv.v[li], s.cs, kv.part, s.att, fuse(b.o))
+			case split:
 				return o.AttentionSplitFor(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att, fuse(b.o))
 			}
 			return o.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)

@@ -478,8 +478,48 @@ func (o *Ops) AttentionSplit(ctx context.Context, p *Program, s RopeShape, q, kc
 // where that matvec reads x planar, the merge pass lays its output out for
 // it too (wgsl.MergePrep), and the matvec records no Prep of its own.
 func (o *Ops) AttentionSplitFor(ctx context.Context, p *Program, s RopeShape, q, kc, vc, part, out *Buffer, w *Weights) error {
-	partSrc, mergeSrc, err := wgsl.AttentionSplit(s.HeadDim)
+	partSrc, _, err := wgsl.AttentionSplit(s.HeadDim)
 	pp, err := o.d.compile(ctx, "attention-part", partSrc, err)
+	if err != nil {
+		return err
+	}
+	par, err := o.params.Put(s.attnWords(s.splitSlots()))
+	if err != nil {
+		return err
+	}
+	p.add(pp, o.d.BindGroup(pp, q.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole()), s.partSizer())
+	return o.attentionMerge(ctx, p, s, par, part, out, w)
+}
+
+// AttentionSplitRope is Rope then AttentionSplitFor in one dispatch fewer
+// (decoding): the first pass reads q, k and v side by side from qkv as
+// Rope does, rotates q and the batch's own keys as it reads them (cs as
+// Rope reads it), and stores those keys and their values in kc and vc
+// (wgsl.AttentionSplitRope). Heads of a multiple of 4 values.
+func (o *Ops) AttentionSplitRope(ctx context.Context, p *Program, s RopeShape, qkv, kc, vc, cs, part, out *Buffer, w *Weights) error {
+	src, err := wgsl.AttentionSplitRope(s.HeadDim)
+	pp, err := o.d.compile(ctx, "attention-part+rope", src, err)
+	if err != nil {
+		return err
+	}
+	par, err := o.params.Put(s.attnWords(s.splitSlots()))
+	if err != nil {
+		return err
+	}
+	rp, err := o.params.Put([]uint32{uint32(s.Rot), b2u(s.NeoX), uint32((s.Heads + 2*s.KVHeads) * s.HeadDim), 0})
+	if err != nil {
+		return err
+	}
+	g := o.d.BindGroup(pp, qkv.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole(), cs.Whole(), rp)
+	p.add(pp, g, s.partSizer())
+	return o.attentionMerge(ctx, p, s, par, part, out, w)
+}
+
+// attentionMerge records split attention's second pass, with par the
+// first's Attn parameters; where w's matvec reads x planar, the merge
+// lays its output out for it (wgsl.MergePrep).
+func (o *Ops) attentionMerge(ctx context.Context, p *Program, s RopeShape, par Binding, part, out *Buffer, w *Weights) error {
+	_, mergeSrc, err := wgsl.AttentionSplit(s.HeadDim)
 	if err != nil {
 		return err
 	}
@@ -508,14 +548,7 @@ func (o *Ops) AttentionSplitFor(ctx context.Context, p *Program, s RopeShape, q,
 	if err != nil {
 		return err
 	}
-	slots := (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
-	par, err := o.params.Put(s.attnWords(slots))
-	if err != nil {
-		return err
-	}
 	heads := s.Heads
-	p.add(pp, o.d.BindGroup(pp, q.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole()),
-		flatAt(func(n, pos int) int { return n * heads * s.splits(n, pos) }))
 	groups := []Binding{part.Whole(), out.Whole(), par, o.step.Whole()}
 	if planes != nil {
 		pw, err := o.params.Put(prepWords)
@@ -530,6 +563,19 @@ func (o *Ops) AttentionSplitFor(ctx context.Context, p *Program, s RopeShape, q,
 		o.prep = key
 	}
 	return nil
+}
+
+// splitSlots is how many splits of wgsl.AttentionWorkgroup keys the
+// cache holds: the spacing of split attention's partials.
+func (s RopeShape) splitSlots() int {
+	return (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
+}
+
+// partSizer sizes split attention's first pass: a workgroup per
+// (position, head, split).
+func (s RopeShape) partSizer() Sizer {
+	heads := s.Heads
+	return flatAt(func(n, pos int) int { return n * heads * s.splits(n, pos) })
 }
 
 // splits is how many runs of wgsl.AttentionWorkgroup keys split attention

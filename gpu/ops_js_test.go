@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/tabshard/tabshard/kernels"
@@ -264,8 +265,32 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 		closeTo(t, fmt.Sprintf("cached key %d", p), gotK[s*kvd:(s+1)*kvd], wantK[p*kvd:(p+1)*kvd], headMagnitudes(wantK[p*kvd:(p+1)*kvd], hd), elemTol)
 	}
 	closeTo(t, "attention", readF32(t, out, n*qd), want, nil, attnTol)
-	if split != nil {
-		closeTo(t, "split attention", readF32(t, split, n*qd), want, nil, attnTol)
+	if split == nil {
+		return
+	}
+	closeTo(t, "split attention", readF32(t, split, n*qd), want, nil, attnTol)
+	// RoPE folded into split attention's first pass, on caches as they
+	// were before the batch: the same output, keys and values stored.
+	kc, vc = storage(t, kc0, 0), storage(t, vc0, 0)
+	fused := storage(t, nil, n*qd)
+	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
+		return o.AttentionSplitRope(ctx, p, sh, qkvb, kc, vc, cs, part, fused, nil)
+	})
+	closeTo(t, "split attention, RoPE folded", readF32(t, fused, n*qd), want, nil, attnTol)
+	gotK, gotV := readF32(t, kc, slots*kvd), readF32(t, vc, slots*kvd)
+	for p := range slots {
+		k, v := gotK[p*kvd:(p+1)*kvd], gotV[p*kvd:(p+1)*kvd]
+		wk, wv := kc0[p*kvd:(p+1)*kvd], vc0[p*kvd:(p+1)*kvd] // untouched
+		if i := (p - pos%slots + slots) % slots; i < n { // slot of batch position pos+i
+			at := pos + i
+			wk, wv = wantK[at*kvd:(at+1)*kvd], vals[at*kvd:(at+1)*kvd]
+			closeTo(t, fmt.Sprintf("RoPE folded: cached key %d", at), k, wk, headMagnitudes(wk, hd), elemTol)
+		} else if !slices.Equal(k, wk) {
+			t.Errorf("RoPE folded: slot %d of the key cache changed", p)
+		}
+		if !slices.Equal(v, wv) {
+			t.Errorf("RoPE folded: slot %d of the value cache holds %v, want %v", p, v[:min(4, len(v))], wv[:min(4, len(wv))])
+		}
 	}
 }
 

@@ -36,7 +36,12 @@ type Options struct {
 	// q, k, v, gate and up as matrices apart, RMSNorm, SwiGLU and the
 	// planar layout of x as dispatches of their own.
 	Unfused bool
-	Logger  *slog.Logger
+	// RopeApart records RoPE and the KV store as a dispatch of their own
+	// before split attention's first pass, as a decoded layer was before
+	// the pass took their work over (measurements: ten dispatches a
+	// layer instead of nine). Unfused implies it.
+	RopeApart bool
+	Logger    *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -50,6 +55,10 @@ func (o *Options) defaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// ropeFolded says whether decoding's split attention does RoPE's work
+// (Ops.AttentionSplitRope).
+func (o *Options) ropeFolded() bool { return !o.Unfused && !o.RopeApart }
 
 // Loader returns the agent.Loader of the WebGPU backend: it opens the
 // device on first use (unless opts.Device is set) and keeps it for later

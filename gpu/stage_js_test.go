@@ -289,7 +289,7 @@ func TestStageQuantizedSynth(t *testing.T) {
 // TestStageStacked runs stages whose q/k/v and gate/up stack into one
 // matrix each (one type per block), with the layer fused as decoding
 // records it, against the CPU reference: whole, in row chunks that cut
-// across the stacked tensors, and unfused.
+// across the stacked tensors, and with RoPE a dispatch of its own.
 func TestStageStacked(t *testing.T) {
 	spec := synth.Spec{Dim: 256, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 320, Context: 256, Untied: true, Name: "synth-stacked"}
 	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q4_K} {
@@ -307,13 +307,18 @@ func TestStageStacked(t *testing.T) {
 			pair := newPair(t, m, data, nil, Options{}, 64)
 			pair.generate(t, prompt, 12)
 			s, kv := pair.gpu[0].(*Stage), pair.gpuKV[0].(*KV)
-			if n := kv.decode.Dispatches(1, 0); n != 10*spec.Layers { // see Stage.record
-				t.Errorf("a decoding step takes %d dispatches, want %d", n, 10*spec.Layers)
+			if n := kv.decode.Dispatches(1, 0); n != 9*spec.Layers { // see Stage.record
+				t.Errorf("a decoding step takes %d dispatches, want %d", n, 9*spec.Layers)
 			}
 			if len(s.blocks[0].qkv.ws) != 1 || len(s.blocks[0].gateUp.ws) != 1 {
 				t.Error("q/k/v or gate/up not stacked")
 			}
 			newPair(t, m, data, []int{1}, Options{MaxChunkBytes: 20 << 10}, 64).generate(t, prompt, 6)
+			apart := newPair(t, m, data, nil, Options{RopeApart: true}, 64)
+			apart.generate(t, prompt, 4)
+			if n := apart.gpuKV[0].(*KV).decode.Dispatches(1, 0); n != 10*spec.Layers {
+				t.Errorf("RopeApart: a decoding step takes %d dispatches, want %d", n, 10*spec.Layers)
+			}
 		})
 	}
 }

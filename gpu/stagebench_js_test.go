@@ -24,7 +24,8 @@ import (
 // TABSHARD_STAGE_POS positions, default 64; TABSHARD_STAGE_BATCH positions
 // a submission, default Options.MaxBatch; TABSHARD_STAGE_CONTEXT cache
 // slots, default the positions used; TABSHARD_STAGE_UNFUSED=1 records the
-// layer unfused, Options.Unfused). It
+// layer unfused, Options.Unfused; TABSHARD_STAGE_ROPE_APART=1 records RoPE
+// as a dispatch of its own, Options.RopeApart). It
 // reports the median of 32 tokens of Forward as a worker calls it (upload
 // x, one submission, read x back), the same submission's host time from
 // submit to done and its GPU time (timestamps), and the stage's weights
@@ -75,6 +76,7 @@ func BenchmarkStageDecode(b *testing.B) {
 		}
 	}
 	opts.Unfused = os.Getenv("TABSHARD_STAGE_UNFUSED") != ""
+	opts.RopeApart = os.Getenv("TABSHARD_STAGE_ROPE_APART") != ""
 	positions := min(prompt+64, m.Config.ContextLength)
 	if v := os.Getenv("TABSHARD_STAGE_CONTEXT"); v != "" { // a cache of more slots than the positions used
 		n, err := strconv.Atoi(v)

@@ -5,9 +5,10 @@
 // maximum score m, sum of exponentials l and unnormalised output o go to
 // Part as [m, l, o...] (head_dim + 2 values); attn_merge.wgsl combines
 // the splits. Query head h reads KV head h / (heads / kv_heads).
-@group(0) @binding(0) var<storage, read> Q: array<f32>;
-@group(0) @binding(1) var<storage, read> KC: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> VC: array<f32>;
+// Where q, keys and values come from is the hooks' (bindings 0 to 2):
+// query4, key4, value and part_done read the rotated q, the caches
+// (attn_part_plain.wgsl), or rotate q and the batch's own keys on the way
+// and store them (attn_part_rope.wgsl).
 @group(0) @binding(3) var<storage, read_write> Part: array<f32>;
 @group(0) @binding(4) var<uniform> P: Attn;
 @group(0) @binding(5) var<uniform> S: Step;
@@ -39,18 +40,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (c0 >= count) {
     return; // past the keys this query sees: the merge reads no further
   }
-  let qb = (S.row + tok) * P.q_stride + h * hd;
   for (var d = li; d < hd / 4u; d += AWG) {
-    qs[d] = vec4<f32>(Q[qb + 4u * d], Q[qb + 4u * d + 1u], Q[qb + 4u * d + 2u], Q[qb + 4u * d + 3u]);
+    qs[d] = query4(tok, h, d);
   }
   workgroupBarrier();
   let valid = c0 + li < count;
   var s = -3.0e38;
   if (valid) {
-    let kb = (((first + c0 + li) % P.slots) * P.kv_stride + kh * hd) / 4u;
+    let kp = first + c0 + li;
     var acc = vec4<f32>(0.0);
     for (var d = 0u; d < hd / 4u; d++) {
-      acc += qs[d] * KC[kb + d];
+      acc += qs[d] * key4(kp, kh, d);
     }
     s = (acc.x + acc.y + acc.z + acc.w) / P.scale;
   }
@@ -68,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (d < hd) {
       var acc = 0.0;
       for (var t = 0u; t < chunk; t++) {
-        acc += ps[t] * VC[((first + c0 + t) % P.slots) * P.kv_stride + kh * hd + d];
+        acc += ps[t] * value(first + c0 + t, kh, d);
       }
       Part[base + 2u + d] = acc;
     }
@@ -77,4 +77,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     Part[base] = m;
     Part[base + 1u] = total;
   }
+  part_done(tok, h, kh, split == (count - 1u) / AWG, li);
 }

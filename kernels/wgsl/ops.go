@@ -44,8 +44,23 @@ func AttentionSplit(headDim int) (part, merge string, err error) {
 		return "", "", fmt.Errorf("%w: split attention over heads of %d values", ErrUnsupported, headDim)
 	}
 	h := attnHeader(headDim)
-	return join(h, src("attn_common.wgsl"), src("attn_part.wgsl")),
+	return join(h, src("attn_common.wgsl"), src("attn_part_plain.wgsl"), src("attn_part.wgsl")),
 		join(h, src("attn_common.wgsl"), src("attn_merge_plain.wgsl"), src("attn_merge.wgsl")), nil
+}
+
+// AttentionSplitRope is split attention's first pass with RoPE and the
+// KV store folded in (decoding: one dispatch instead of Rope's and the
+// pass's): it reads q, k and v side by side per position as Rope does,
+// rotates q and the batch's own keys as it reads them, and stores those
+// keys and their values in the caches. Bindings: 0 q, k and v, 1 key
+// cache (vec4), 2 value cache, 3 partials, 4 Attn params, 5 Step, 6
+// cos/sin pairs, 7 RopeIn params (rotated pairs, NeoX, values per
+// position). The merge is AttentionSplit's (or MergePrep).
+func AttentionSplitRope(headDim int) (string, error) {
+	if _, _, err := AttentionSplit(headDim); err != nil {
+		return "", err
+	}
+	return join(attnHeader(headDim), src("attn_common.wgsl"), src("attn_part_rope.wgsl"), src("attn_part.wgsl")), nil
 }
 
 // MergePrep is split attention's merge pass that also lays each position's

@@ -1,0 +1,94 @@
+// The first pass's hooks with RoPE's work folded in (see attn_part.wgsl
+// and rope.wgsl), one dispatch instead of two: q, k and v come side by
+// side per batch row as the q/k/v matvec wrote them (QKV, R.src_stride
+// values a row). The query is rotated as it is loaded; the keys of the
+// batch's own positions (from S.pos) are rotated from QKV as they are
+// scored and their values read from QKV, the older ones come from the
+// caches. The workgroup of the first query head of each KV head whose
+// split holds its own position's key stores that key, rotated, and value
+// in the caches: each new entry has one writer, and no workgroup of the
+// dispatch reads the slots written (a windowed cache has room for a
+// batch past the window). The rotation is rope.wgsl's arithmetic.
+struct RopeIn {
+  rot: u32,
+  neox: u32,
+  src_stride: u32, // q_stride + 2 kv_stride
+  pad0: u32,
+}
+
+@group(0) @binding(0) var<storage, read> QKV: array<f32>;
+@group(0) @binding(1) var<storage, read_write> KC: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> VC: array<f32>;
+@group(0) @binding(6) var<storage, read> CS: array<vec2<f32>>;
+@group(0) @binding(7) var<uniform> R: RopeIn;
+
+// rotated is value e of the head whose values start at QKV[src], rotated
+// by the angles of batch row row: pair (2i, 2i+1), or (i, i+rot) in NeoX
+// style, for i < rot; the values past the rotated pairs as they are.
+fn rotated(src: u32, e: u32, row: u32) -> f32 {
+  if (e >= 2u * R.rot) {
+    return QKV[src + e];
+  }
+  var i = e / 2u;
+  var partner = e ^ 1u;
+  var lead = (e & 1u) == 0u;
+  if (R.neox != 0u) {
+    lead = e < R.rot;
+    i = select(e - R.rot, e, lead);
+    partner = select(e - R.rot, e + R.rot, lead);
+  }
+  let cs = CS[row * R.rot + i];
+  if (lead) {
+    let x0 = QKV[src + e];
+    let x1 = QKV[src + partner];
+    return x0 * cs.x - x1 * cs.y;
+  }
+  let x0 = QKV[src + partner];
+  let x1 = QKV[src + e];
+  return x0 * cs.y + x1 * cs.x;
+}
+
+fn rotated4(src: u32, d4: u32, row: u32) -> vec4<f32> {
+  let e = 4u * d4;
+  return vec4<f32>(rotated(src, e, row), rotated(src, e + 1u, row), rotated(src, e + 2u, row), rotated(src, e + 3u, row));
+}
+
+// key_src is where KV head kh's key at batch row row starts in QKV.
+fn key_src(row: u32, kh: u32) -> u32 {
+  return row * R.src_stride + P.q_stride + kh * P.head_dim;
+}
+
+fn query4(tok: u32, h: u32, d4: u32) -> vec4<f32> {
+  let row = S.row + tok;
+  return rotated4(row * R.src_stride + h * P.head_dim, d4, row);
+}
+
+fn key4(kp: u32, kh: u32, d4: u32) -> vec4<f32> {
+  if (kp >= S.pos) {
+    let row = S.row + kp - S.pos;
+    return rotated4(key_src(row, kh), d4, row);
+  }
+  return KC[((kp % P.slots) * P.kv_stride + kh * P.head_dim) / 4u + d4];
+}
+
+fn value(kp: u32, kh: u32, d: u32) -> f32 {
+  if (kp >= S.pos) {
+    return QKV[key_src(S.row + kp - S.pos, kh) + P.kv_stride + d];
+  }
+  return VC[(kp % P.slots) * P.kv_stride + kh * P.head_dim + d];
+}
+
+fn part_done(tok: u32, h: u32, kh: u32, own: bool, li: u32) {
+  if (!own || h % (P.heads / P.kv_heads) != 0u) {
+    return;
+  }
+  let row = S.row + tok;
+  let src = key_src(row, kh);
+  let dst = ((S.pos + tok) % P.slots) * P.kv_stride + kh * P.head_dim;
+  for (var d = li; d < P.head_dim / 4u; d += AWG) {
+    KC[dst / 4u + d] = rotated4(src, d, row);
+  }
+  for (var d = li; d < P.head_dim; d += AWG) {
+    VC[dst + d] = QKV[src + P.kv_stride + d];
+  }
+}
