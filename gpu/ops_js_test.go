@@ -281,7 +281,7 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 	for p := range slots {
 		k, v := gotK[p*kvd:(p+1)*kvd], gotV[p*kvd:(p+1)*kvd]
 		wk, wv := kc0[p*kvd:(p+1)*kvd], vc0[p*kvd:(p+1)*kvd] // untouched
-		if i := (p - pos%slots + slots) % slots; i < n { // slot of batch position pos+i
+		if i := (p - pos%slots + slots) % slots; i < n {     // slot of batch position pos+i
 			at := pos + i
 			wk, wv = wantK[at*kvd:(at+1)*kvd], vals[at*kvd:(at+1)*kvd]
 			closeTo(t, fmt.Sprintf("RoPE folded: cached key %d", at), k, wk, headMagnitudes(wk, hd), elemTol)
