@@ -3,7 +3,9 @@
 package gpu
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"time"
@@ -87,7 +89,14 @@ func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) er
 	if len(s.blocks) == 0 {
 		return nil
 	}
-	p, err := s.program(ctx, kv, n >= s.opt.MatMulMin)
+	head := n == 1 && s.headAhead(kv)
+	var p *Program
+	var err error
+	if head {
+		p, err = s.decodeHead(ctx, kv)
+	} else {
+		p, err = s.program(ctx, kv, n >= s.opt.MatMulMin)
+	}
 	if err != nil {
 		return err
 	}
@@ -99,15 +108,45 @@ func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) er
 		return s.d.ReadF32(ctx, s.x, 0, x)
 	}
 	// Decoding: the step's command buffer was most likely recorded while
-	// the stage waited for this input (prepareNext); its last command
-	// copies the output to the KV's readback buffer.
-	out := Copy{Src: s.x, Dst: kv.rb, Size: int64(4 * len(x))}
-	p.RunPrepared(1, pos, out)
+	// the stage waited for this input (prepareNext); its last commands
+	// copy the output (and the greedy pick, head ahead) to the KV's
+	// readback buffer.
+	out := []Copy{{Src: s.x, Dst: kv.rb, Size: int64(4 * len(x))}}
+	if head {
+		out = append(out, Copy{Src: s.picks, Dst: kv.rb, DstOffset: int64(4 * len(x)), Size: 4})
+	}
+	p.RunPrepared(1, pos, out...)
 	t1 := time.Now()
-	err = s.d.ReadMapped(ctx, kv.rb, f32Bytes(x))
+	err = s.readStep(ctx, kv, x, head)
 	s.decodeTimes.add(t1.Sub(t0), time.Since(t1), s.opt.Logger)
 	s.prepareNext(kv, p, pos+1, out)
 	return err
+}
+
+// readStep reads a decoding step's output into x, and on a last stage
+// keeps it, with the greedy pick when the step ran the head too, for
+// Greedy or Logits to recognise.
+func (s *Stage) readStep(ctx context.Context, kv *KV, x []float32, head bool) error {
+	size := 4 * len(x)
+	if head {
+		size += 4
+	}
+	if cap(s.stepOut) < size {
+		s.stepOut = make([]byte, size)
+	}
+	buf := s.stepOut[:size]
+	if err := s.d.ReadMapped(ctx, kv.rb, buf); err != nil {
+		return err
+	}
+	copy(f32Bytes(x), buf)
+	if s.rng.Last {
+		s.ahead = aheadStep{kv: kv, x: append(s.ahead.x[:0], x...), pick: -1}
+		if head {
+			s.ahead.pick = int(binary.LittleEndian.Uint32(buf[4*len(x):]))
+			s.headsAhead++
+		}
+	}
+	return nil
 }
 
 // prepareNext records the next decoding step's command buffer (for
@@ -115,11 +154,11 @@ func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) er
 // spends the millisecond or more that encoding takes while it waits for
 // its next input. (Go's wasm runtime runs one goroutine at a time, so the
 // recording never interleaves with a step.)
-func (s *Stage) prepareNext(kv *KV, p *Program, pos int, out Copy) {
+func (s *Stage) prepareNext(kv *KV, p *Program, pos int, out []Copy) {
 	go func() {
 		time.Sleep(time.Millisecond)
-		if kv.decode == p && !p.Prepared(1, pos) {
-			p.Prepare(1, pos, out)
+		if (kv.decode == p || kv.decodeHead == p) && !p.Prepared(1, pos) {
+			p.Prepare(1, pos, out...)
 			s.prepared++
 		}
 	}()
@@ -163,6 +202,27 @@ func (s *Stage) program(ctx context.Context, kv *KV, matmul bool) (*Program, err
 	}
 	s.ops.Flush()
 	*slot = p
+	return p, s.d.Err()
+}
+
+// decodeHead returns kv's decoding program followed by the final norm,
+// output head and argmax (a last stage's step whose pick Greedy takes),
+// recording it on first use.
+func (s *Stage) decodeHead(ctx context.Context, kv *KV) (*Program, error) {
+	if kv.decodeHead != nil {
+		return kv.decodeHead, nil
+	}
+	p := s.d.NewProgram(s.step)
+	for li := range s.blocks {
+		if err := s.record(ctx, p, kv, li, false); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.recordGreedy(ctx, p); err != nil {
+		return nil, err
+	}
+	s.ops.Flush()
+	kv.decodeHead = p
 	return p, s.d.Err()
 }
 
@@ -253,6 +313,9 @@ func (s *Stage) Logits(out, x []float32, n int) error {
 	if len(out) != n*s.cfg.Vocab {
 		return fmt.Errorf("%w: %d hidden and %d logit values for %d positions", worker.ErrShape, len(x), len(out), n)
 	}
+	if n == 1 {
+		s.ahead.take(x, false)
+	}
 	ctx := context.Background()
 	d, v := s.cfg.Dim, s.cfg.Vocab
 	for i := 0; i < n; i += s.opt.MaxBatch {
@@ -304,13 +367,15 @@ func (s *Stage) Greedy(x []float32, n int) ([]int, error) {
 	if err := s.checkHead(x, n); err != nil {
 		return nil, err
 	}
+	if n == 1 {
+		if pick, ok := s.ahead.take(x, true); ok {
+			return []int{pick}, nil
+		}
+	}
 	ctx := context.Background()
 	if s.greedyProg == nil {
 		p := s.d.NewProgram(s.step)
-		if err := s.recordHead(ctx, p); err != nil {
-			return nil, err
-		}
-		if err := s.ops.Argmax(ctx, p, s.logits, s.picks, s.cfg.Vocab, s.cfg.Vocab); err != nil {
+		if err := s.recordGreedy(ctx, p); err != nil {
 			return nil, err
 		}
 		s.ops.Flush()
@@ -331,6 +396,45 @@ func (s *Stage) Greedy(x []float32, n int) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// recordGreedy adds the final norm, output head and argmax to p.
+func (s *Stage) recordGreedy(ctx context.Context, p *Program) error {
+	if err := s.recordHead(ctx, p); err != nil {
+		return err
+	}
+	return s.ops.Argmax(ctx, p, s.logits, s.picks, s.cfg.Vocab, s.cfg.Vocab)
+}
+
+// aheadStep is a last stage's latest decoding output: the KV it was
+// computed for, the hidden state x, and the greedy pick after it when the
+// step ran the head too (else -1).
+type aheadStep struct {
+	kv   *KV
+	x    []float32
+	pick int
+}
+
+// take recognises x as the latest decoding output (bit for bit) and
+// forgets it. Greedy asking for x (greedy true) makes the KV's next steps
+// run the head ahead; Logits asking (false) makes them stop. It returns
+// the pick made ahead, if any.
+func (a *aheadStep) take(x []float32, greedy bool) (int, bool) {
+	if a.kv == nil || !bytes.Equal(f32Bytes(x), f32Bytes(a.x)) {
+		return 0, false
+	}
+	a.kv.greedy = greedy
+	pick := a.pick
+	a.kv = nil
+	return pick, greedy && pick >= 0
+}
+
+// headAhead says whether kv's decoding step runs the final norm, output
+// head and argmax too, in the same command buffer: on a last stage, after
+// Greedy took the previous step's output (a session that samples with
+// Logits does not pay for a head it does not use), unless HeadApart.
+func (s *Stage) headAhead(kv *KV) bool {
+	return s.rng.Last && kv.greedy && kv.rb != nil && !s.opt.HeadApart
 }
 
 // recordHead adds the final norm and output head to p.

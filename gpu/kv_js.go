@@ -25,6 +25,10 @@ type KV struct {
 	slots, positions int
 	window           int
 	decode, prefill  *Program
+	// decodeHead is decode followed by the head and argmax (a last
+	// stage's, once Greedy took a step's output: greedy).
+	decodeHead *Program
+	greedy     bool
 	// part holds split attention's partials for the decode program; nil
 	// where heads are not a multiple of 4 values.
 	part *Buffer
@@ -57,6 +61,10 @@ func (kv *KV) Release() {
 	kv.rb.Destroy()
 	kv.batch.release()
 	kv.k, kv.v, kv.decode, kv.prefill, kv.part, kv.rb, kv.batch = nil, nil, nil, nil, nil, nil, nil
+	kv.decodeHead = nil
+	if kv.s.ahead.kv == kv {
+		kv.s.ahead.kv = nil
+	}
 }
 
 // NewKV allocates one sequence's KV cache on the GPU. Entries are f32
@@ -95,7 +103,7 @@ func (s *Stage) NewKV(o worker.Options) (agent.KV, error) {
 		kv.k, kv.v = append(kv.k, k), append(kv.v, v)
 	}
 	if len(s.blocks) > 0 {
-		rb, err := s.d.NewReadback(4 * int64(c.Dim))
+		rb, err := s.d.NewReadback(4 * int64(c.Dim+1)) // the output and, head ahead, the pick
 		if err != nil {
 			kv.Release()
 			return nil, err

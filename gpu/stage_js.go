@@ -41,6 +41,11 @@ type Options struct {
 	// the pass took their work over (measurements: ten dispatches a
 	// layer instead of nine). Unfused implies it.
 	RopeApart bool
+	// HeadApart leaves a last stage's final norm, output head and argmax
+	// to Greedy's own submission (measurements): by default a decoding
+	// step whose previous output went to Greedy runs them in its command
+	// buffer and reads the pick back with the output (headAhead).
+	HeadApart bool
 	Logger    *slog.Logger
 }
 
@@ -120,6 +125,9 @@ type Stage struct {
 	batchProgs                         []batchLayer // ForwardBatch's, recorded on first use
 	batchPass                          *Pass
 	prepared                           int // decoding steps recorded ahead
+	ahead                              aheadStep
+	headsAhead                         int    // decoding steps that ran the head too
+	stepOut                            []byte // a decoding step's readback
 }
 
 var _ agent.Compute = (*Stage)(nil)

@@ -196,6 +196,69 @@ func TestStageGreedy(t *testing.T) {
 	}
 }
 
+// TestStageGreedyAhead: once Greedy takes a decoding step's output, the
+// last stage's next steps run the final norm, output head and argmax in
+// the step's own command buffer, and Greedy returns that pick without a
+// submission: the CPU reference's argmax at every step, the same as
+// Logits gives; a session that asks Logits instead stops it, and
+// HeadApart never starts it.
+func TestStageGreedyAhead(t *testing.T) {
+	m := openBundled(t)
+	c := m.Config
+	for _, apart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("apart=%v", apart), func(t *testing.T) {
+			p := newPair(t, m, bundled.Bytes(), nil, Options{HeadApart: apart}, 64)
+			g := p.gpu[0].(*Stage)
+			prompt := []int{1, 403, 407, 261, 378}
+			want := run(t, p.cpu, p.cpuKV, prompt, 0)
+			run(t, p.gpu, p.gpuKV, prompt, 0)
+			next := kernels.Argmax(want[len(want)-c.Vocab:])
+			const steps, logitsAt = 10, 6 // the step that asks Logits instead
+			for pos := len(prompt); pos < len(prompt)+steps; pos++ {
+				cpu := run(t, p.cpu, p.cpuKV, []int{next}, pos)
+				x := make([]float32, c.Dim)
+				if err := g.Embed(x, []int{next}); err != nil {
+					t.Fatal(err)
+				}
+				if err := g.Forward(p.gpuKV[0], x, pos, 1); err != nil {
+					t.Fatal(err)
+				}
+				logits := make([]float32, c.Vocab)
+				if pos-len(prompt) == logitsAt {
+					if err := g.Logits(logits, append([]float32(nil), x...), 1); err != nil {
+						t.Fatal(err)
+					}
+					next = kernels.Argmax(logits)
+				} else {
+					picks, err := g.Greedy(x, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := g.Logits(logits, append([]float32(nil), x...), 1); err != nil {
+						t.Fatal(err)
+					}
+					if picks[0] != kernels.Argmax(logits) {
+						t.Fatalf("position %d: Greedy picks %d, argmax of Logits %d", pos, picks[0], kernels.Argmax(logits))
+					}
+					next = picks[0]
+				}
+				if w := kernels.Argmax(cpu); next != w {
+					t.Fatalf("position %d: GPU picks %d, CPU %d", pos, next, w)
+				}
+			}
+			// Every step but the first and the one after Logits ran the
+			// head ahead.
+			want2 := steps - 2
+			if apart {
+				want2 = 0
+			}
+			if g.headsAhead != want2 {
+				t.Errorf("%d steps ran the head ahead, want %d", g.headsAhead, want2)
+			}
+		})
+	}
+}
+
 // quantizedSynth writes a random synth model and re-encodes its matrices
 // in the given types, all in memory.
 func quantizedSynth(t *testing.T, spec synth.Spec, types map[string]kernels.DType) []byte {
