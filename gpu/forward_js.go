@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/tabshard/tabshard/model"
@@ -25,12 +26,9 @@ func (s *Stage) Embed(x []float32, tokens []int) error {
 	if len(x) != len(tokens)*d {
 		return fmt.Errorf("%w: %d values for %d tokens of %d", worker.ErrShape, len(x), len(tokens), d)
 	}
-	ids := make([]uint32, len(tokens))
-	for i, t := range tokens {
-		if t < 0 || t >= s.cfg.Vocab {
-			return fmt.Errorf("token %d out of vocabulary [0,%d)", t, s.cfg.Vocab)
-		}
-		ids[i] = uint32(t)
+	ids, err := s.tokenIDs(tokens)
+	if err != nil {
+		return err
 	}
 	ctx := context.Background()
 	if s.embedProg == nil {
@@ -52,6 +50,42 @@ func (s *Stage) Embed(x []float32, tokens []int) error {
 	return nil
 }
 
+// tokenIDs checks tokens against the vocabulary.
+func (s *Stage) tokenIDs(tokens []int) ([]uint32, error) {
+	ids := make([]uint32, len(tokens))
+	for i, t := range tokens {
+		if t < 0 || t >= s.cfg.Vocab {
+			return nil, fmt.Errorf("token %d out of vocabulary [0,%d)", t, s.cfg.Vocab)
+		}
+		ids[i] = uint32(t)
+	}
+	return ids, nil
+}
+
+var _ agent.EmbedForward = (*Stage)(nil)
+
+// EmbedForward is Embed then Forward over tokens at pos, x (len(tokens)×Dim)
+// getting the blocks' output bit for bit as they give it. A decoding step
+// (one token) runs the lookup as the first dispatch of the step's command
+// buffer (unless EmbedApart): one submission and readback instead of two.
+func (s *Stage) EmbedForward(akv agent.KV, x []float32, tokens []int, pos int) error {
+	kv, ok := akv.(*KV)
+	if len(tokens) != 1 || !ok || kv.s != s || kv.rb == nil || !s.rng.First || s.opt.EmbedApart {
+		if err := s.Embed(x, tokens); err != nil {
+			return err
+		}
+		return s.Forward(akv, x, pos, len(tokens))
+	}
+	if err := s.checkForward(kv, x, pos, 1); err != nil {
+		return err
+	}
+	ids, err := s.tokenIDs(tokens)
+	if err != nil {
+		return err
+	}
+	return s.runStep(context.Background(), kv, x, ids, pos, 1)
+}
+
 // Forward runs the stage's blocks over the hidden states x of n
 // consecutive positions starting at pos (n×Dim values, updated in place),
 // storing their keys and values in kv, in one submission per MaxBatch
@@ -62,14 +96,8 @@ func (s *Stage) Forward(akv agent.KV, x []float32, pos, n int) error {
 	if !ok || kv.s != s {
 		return fmt.Errorf("%w: KV cache of another backend or stage", worker.ErrShape)
 	}
-	if len(kv.k) != len(s.blocks) {
-		return fmt.Errorf("%w: KV cache of %d blocks for a stage of %d", worker.ErrShape, len(kv.k), len(s.blocks))
-	}
-	if n <= 0 || pos < 0 || pos+n > kv.positions {
-		return fmt.Errorf("%w: positions [%d,%d) with room for %d", worker.ErrPosition, pos, pos+n, kv.positions)
-	}
-	if len(x) != n*c.Dim {
-		return fmt.Errorf("%w: %d values for %d positions of %d", worker.ErrShape, len(x), n, c.Dim)
+	if err := s.checkForward(kv, x, pos, n); err != nil {
+		return err
 	}
 	batch := s.opt.MaxBatch
 	if kv.window > 0 {
@@ -85,15 +113,37 @@ func (s *Stage) Forward(akv agent.KV, x []float32, pos, n int) error {
 	return nil
 }
 
+// checkForward checks a forward call's cache, positions and values.
+func (s *Stage) checkForward(kv *KV, x []float32, pos, n int) error {
+	c := &s.cfg
+	if len(kv.k) != len(s.blocks) {
+		return fmt.Errorf("%w: KV cache of %d blocks for a stage of %d", worker.ErrShape, len(kv.k), len(s.blocks))
+	}
+	if n <= 0 || pos < 0 || pos+n > kv.positions {
+		return fmt.Errorf("%w: positions [%d,%d) with room for %d", worker.ErrPosition, pos, pos+n, kv.positions)
+	}
+	if len(x) != n*c.Dim {
+		return fmt.Errorf("%w: %d values for %d positions of %d", worker.ErrShape, len(x), n, c.Dim)
+	}
+	return nil
+}
+
 func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) error {
+	return s.runStep(ctx, kv, x, nil, pos, n)
+}
+
+// runStep runs n positions from pos through the blocks, x holding their
+// hidden states, or, when ids is set (one token, decoding), receiving
+// them: the embedding lookup of ids is then the step's first dispatch.
+func (s *Stage) runStep(ctx context.Context, kv *KV, x []float32, ids []uint32, pos, n int) error {
 	if len(s.blocks) == 0 {
 		return nil
 	}
 	head := n == 1 && s.headAhead(kv)
 	var p *Program
 	var err error
-	if head {
-		p, err = s.decodeHead(ctx, kv)
+	if n == 1 && kv.rb != nil {
+		p, err = s.decodeProgram(ctx, kv, ids != nil, head)
 	} else {
 		p, err = s.program(ctx, kv, n >= s.opt.MatMulMin)
 	}
@@ -101,7 +151,11 @@ func (s *Stage) forward(ctx context.Context, kv *KV, x []float32, pos, n int) er
 		return err
 	}
 	t0 := time.Now()
-	s.d.WriteF32(s.x, 0, x)
+	if ids != nil {
+		s.d.WriteU32(s.tokens, 0, ids)
+	} else {
+		s.d.WriteF32(s.x, 0, x)
+	}
 	s.d.WriteF32(s.cs, 0, RopeTable(s.freqs, pos, n))
 	if n != 1 || kv.rb == nil {
 		p.Run(n, pos)
@@ -157,7 +211,7 @@ func (s *Stage) readStep(ctx context.Context, kv *KV, x []float32, head bool) er
 func (s *Stage) prepareNext(kv *KV, p *Program, pos int, out []Copy) {
 	go func() {
 		time.Sleep(time.Millisecond)
-		if (kv.decode == p || kv.decodeHead == p) && !p.Prepared(1, pos) {
+		if (kv.decode == p || slices.Contains(kv.steps[:], p)) && !p.Prepared(1, pos) {
 			p.Prepare(1, pos, out...)
 			s.prepared++
 		}
@@ -205,24 +259,35 @@ func (s *Stage) program(ctx context.Context, kv *KV, matmul bool) (*Program, err
 	return p, s.d.Err()
 }
 
-// decodeHead returns kv's decoding program followed by the final norm,
-// output head and argmax (a last stage's step whose pick Greedy takes),
-// recording it on first use.
-func (s *Stage) decodeHead(ctx context.Context, kv *KV) (*Program, error) {
-	if kv.decodeHead != nil {
-		return kv.decodeHead, nil
+// decodeProgram returns kv's decoding program: the blocks, after the
+// embedding lookup (embed) and followed by the head and argmax (head)
+// when asked, each kind recorded on first use.
+func (s *Stage) decodeProgram(ctx context.Context, kv *KV, embed, head bool) (*Program, error) {
+	if !embed && !head {
+		return s.program(ctx, kv, false)
+	}
+	slot := &kv.steps[b2u(embed)|b2u(head)<<1]
+	if *slot != nil {
+		return *slot, nil
 	}
 	p := s.d.NewProgram(s.step)
+	if embed {
+		if err := s.ops.Embed(ctx, p, s.embed, s.tokens, s.x); err != nil {
+			return nil, err
+		}
+	}
 	for li := range s.blocks {
 		if err := s.record(ctx, p, kv, li, false); err != nil {
 			return nil, err
 		}
 	}
-	if err := s.recordGreedy(ctx, p); err != nil {
-		return nil, err
+	if head {
+		if err := s.recordGreedy(ctx, p); err != nil {
+			return nil, err
+		}
 	}
 	s.ops.Flush()
-	kv.decodeHead = p
+	*slot = p
 	return p, s.d.Err()
 }
 

@@ -25,10 +25,11 @@ type KV struct {
 	slots, positions int
 	window           int
 	decode, prefill  *Program
-	// decodeHead is decode followed by the head and argmax (a last
-	// stage's, once Greedy took a step's output: greedy).
-	decodeHead *Program
-	greedy     bool
+	// steps are decode's variants, by 1 (embedding lookup first) | 2
+	// (head and argmax after: a last stage's, once Greedy took a step's
+	// output: greedy); see Stage.decodeProgram.
+	steps  [4]*Program
+	greedy bool
 	// part holds split attention's partials for the decode program; nil
 	// where heads are not a multiple of 4 values.
 	part *Buffer
@@ -61,7 +62,7 @@ func (kv *KV) Release() {
 	kv.rb.Destroy()
 	kv.batch.release()
 	kv.k, kv.v, kv.decode, kv.prefill, kv.part, kv.rb, kv.batch = nil, nil, nil, nil, nil, nil, nil
-	kv.decodeHead = nil
+	kv.steps = [4]*Program{}
 	if kv.s.ahead.kv == kv {
 		kv.s.ahead.kv = nil
 	}

@@ -46,7 +46,11 @@ type Options struct {
 	// step whose previous output went to Greedy runs them in its command
 	// buffer and reads the pick back with the output (headAhead).
 	HeadApart bool
-	Logger    *slog.Logger
+	// EmbedApart makes EmbedForward a first stage's Embed then Forward
+	// (measurements): by default a decoding step looks its token up in
+	// its own command buffer.
+	EmbedApart bool
+	Logger     *slog.Logger
 }
 
 func (o *Options) defaults() {

@@ -259,6 +259,71 @@ func TestStageGreedyAhead(t *testing.T) {
 	}
 }
 
+// TestStageEmbedForward: a first stage's EmbedForward gives what Embed
+// then Forward give, bit for bit, over a prompt and decoding steps (the
+// lookup then in the step's command buffer, the head too where the stage
+// is also the last and Greedy takes its outputs); bad tokens are refused.
+func TestStageEmbedForward(t *testing.T) {
+	m := openBundled(t)
+	c := m.Config
+	for _, tc := range []struct {
+		name   string
+		splits []int
+		greedy bool
+	}{{"first of two", []int{2}, false}, {"whole, greedy", nil, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPair(t, m, bundled.Bytes(), tc.splits, Options{}, 64)
+			g := p.gpu[0].(*Stage)
+			apart, err := g.NewKV(worker.Options{Positions: 64})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(apart.(*KV).Release)
+			tokens := []int{1, 403, 407, 261, 378}
+			pos := 0
+			for step := range 10 {
+				want := make([]float32, len(tokens)*c.Dim)
+				if err := g.Embed(want, tokens); err != nil {
+					t.Fatal(err)
+				}
+				if err := g.Forward(apart, want, pos, len(tokens)); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]float32, len(tokens)*c.Dim)
+				if err := g.EmbedForward(p.gpuKV[0], got, tokens, pos); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(f32Bytes(got), f32Bytes(want)) {
+					t.Fatalf("step %d: EmbedForward differs from Embed then Forward", step)
+				}
+				pos += len(tokens)
+				next := 300 + step
+				if tc.greedy {
+					picks, err := g.Greedy(got[len(got)-c.Dim:], 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					next = picks[0]
+				}
+				tokens = []int{next}
+			}
+			if k := p.gpuKV[0].(*KV); k.steps[1] == nil && k.steps[3] == nil {
+				t.Error("no decoding step looked its token up in its own command buffer")
+			}
+			if tc.greedy && g.headsAhead == 0 {
+				t.Error("no decoding step ran the head ahead")
+			}
+			x := make([]float32, c.Dim)
+			if err := g.EmbedForward(p.gpuKV[0], x, []int{c.Vocab}, pos); err == nil {
+				t.Error("a token past the vocabulary was accepted")
+			}
+			if err := g.EmbedForward(p.gpuKV[0], x[:1], []int{1}, pos); !errors.Is(err, worker.ErrShape) {
+				t.Errorf("a short x gave %v, want worker.ErrShape", err)
+			}
+		})
+	}
+}
+
 // quantizedSynth writes a random synth model and re-encodes its matrices
 // in the given types, all in memory.
 func quantizedSynth(t *testing.T, spec synth.Spec, types map[string]kernels.DType) []byte {

@@ -29,6 +29,14 @@ type Greedy interface {
 	Greedy(x []float32, n int) ([]int, error)
 }
 
+// EmbedForward is a first stage's Compute that embeds tokens and runs its
+// blocks over them in one go, x (len(tokens)×Dim) getting the output bit
+// for bit as Embed then Forward give it (the WebGPU backend: a decoding
+// step's lookup in the step's own command buffer, no round trip between).
+type EmbedForward interface {
+	EmbedForward(kv KV, x []float32, tokens []int, pos int) error
+}
+
 // Batcher is a Compute that runs several sessions' steps as one batch,
 // each row with exactly Forward's arithmetic, so that a session's values
 // do not depend on what runs beside it (the CPU backend).
