@@ -246,7 +246,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	if times == nil {
 		times = &stepTimes{arrived: time.Now()}
 	}
-	x, err := r.input(a)
+	x, forward, err := r.stepInput(a)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	p := a.GetFirstPosition()
 	s.lastActs, s.lastTok, s.lastNext, s.epoch = nil, nil, nil, epoch
 	if r.Stage.Range().Last {
-		if err := times.compute(func() error { return r.Stage.Forward(s.kv, x, int(p), n) }); err != nil {
+		if err := times.compute(func() error { return forward(s.kv, x, int(p), n) }); err != nil {
 			return err
 		}
 		s.next, s.lastIn = p+uint32(n), [2]uint32{p, p + uint32(n)}
@@ -282,7 +282,7 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 	for off := 0; off < n; off += piece {
 		k := min(piece, n-off)
 		xs := x[off*dim : (off+k)*dim]
-		if err := times.compute(func() error { return r.Stage.Forward(s.kv, xs, int(p)+off, k) }); err != nil {
+		if err := times.compute(func() error { return forward(s.kv, xs, int(p)+off, k) }); err != nil {
 			return err
 		}
 		s.next = p + uint32(off+k)
@@ -365,18 +365,49 @@ func (r *Runner) input(a *tabshardv1.Activation) ([]float32, error) {
 	if !r.Stage.Range().First {
 		return decodeHidden(a, dim)
 	}
-	if len(a.GetTokens()) != int(a.GetTokenCount()) {
-		return nil, fmt.Errorf("%w: %d tokens for %d positions", ErrBadActivation, len(a.GetTokens()), a.GetTokenCount())
-	}
-	toks := make([]int, len(a.GetTokens()))
-	for i, t := range a.GetTokens() {
-		toks[i] = int(t)
+	toks, err := r.tokens(a)
+	if err != nil {
+		return nil, err
 	}
 	x := make([]float32, len(toks)*dim)
 	if err := r.Stage.Embed(x, toks); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadActivation, err)
 	}
 	return x, nil
+}
+
+// tokens are a first stage's input tokens, checked against the
+// vocabulary.
+func (r *Runner) tokens(a *tabshardv1.Activation) ([]int, error) {
+	if len(a.GetTokens()) != int(a.GetTokenCount()) {
+		return nil, fmt.Errorf("%w: %d tokens for %d positions", ErrBadActivation, len(a.GetTokens()), a.GetTokenCount())
+	}
+	vocab := r.Stage.Config().Vocab
+	toks := make([]int, len(a.GetTokens()))
+	for i, t := range a.GetTokens() {
+		if int64(t) >= int64(vocab) {
+			return nil, fmt.Errorf("%w: token %d out of vocabulary [0,%d)", ErrBadActivation, t, vocab)
+		}
+		toks[i] = int(t)
+	}
+	return toks, nil
+}
+
+// stepInput is input with the forward call that takes it: on a first
+// stage that embeds and runs its blocks in one go (EmbedForward), a
+// decoding step's x is left for that call to fill.
+func (r *Runner) stepInput(a *tabshardv1.Activation) ([]float32, func(kv KV, x []float32, pos, n int) error, error) {
+	ef, ok := r.Stage.(EmbedForward)
+	if !ok || !r.Stage.Range().First || a.GetTokenCount() != 1 {
+		x, err := r.input(a)
+		return x, r.Stage.Forward, err
+	}
+	toks, err := r.tokens(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	x := make([]float32, len(toks)*r.Stage.Config().Dim)
+	return x, func(kv KV, x []float32, pos, _ int) error { return ef.EmbedForward(kv, x, toks, pos) }, nil
 }
 
 // sample draws the token after the input's last position, with the

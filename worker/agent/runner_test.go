@@ -324,6 +324,48 @@ func TestGreedyStage(t *testing.T) {
 	}
 }
 
+// embedForwardStage is a CPU stage that embeds and runs its blocks in one
+// call, as the WebGPU stage does, counting the calls.
+type embedForwardStage struct {
+	Compute
+	calls int
+}
+
+func (e *embedForwardStage) EmbedForward(kv KV, x []float32, tokens []int, pos int) error {
+	e.calls++
+	if err := e.Embed(x, tokens); err != nil {
+		return err
+	}
+	return e.Forward(kv, x, pos, len(tokens))
+}
+
+// A first stage that embeds and runs its blocks in one go gets each
+// decoding step's tokens through EmbedForward (the prompt goes through
+// Embed then Forward), and the text is the oracle's; a token past the
+// vocabulary is refused as a bad activation.
+func TestEmbedForwardStage(t *testing.T) {
+	m := stories(t)
+	bus := &memBus{}
+	runners := pipeline(t, m, bus)
+	e := &embedForwardStage{Compute: runners[0].Stage}
+	runners[0].Stage = e
+	prompt, steps := []uint32{1, 403, 407, 261, 378}, 64
+	got := drive(t, bus, runners, prompt, steps, &tabshardv1.Sampling{}, nil)
+	if want := oracleIDs(t, "once_upon_a_time_t0_n64.ids.txt"); !equal(got, want) {
+		t.Fatalf("%v\nrun.c %v", got, want)
+	}
+	if want := steps - len(prompt); e.calls != want {
+		t.Fatalf("%d calls to EmbedForward for %d decoding steps", e.calls, want)
+	}
+	bad := &tabshardv1.Activation{SessionId: "s2", Epoch: 1, TokenCount: 1, Tokens: []uint32{uint32(m.Config.Vocab)}, Sampling: &tabshardv1.Sampling{}}
+	if err := runners[0].Handle(context.Background(), bad, 1); !errors.Is(err, ErrBadActivation) {
+		t.Fatalf("a token past the vocabulary: %v, want ErrBadActivation", err)
+	}
+	if e.calls != steps-len(prompt) {
+		t.Fatal("EmbedForward ran for a refused activation")
+	}
+}
+
 // A re-issued step is answered from memory: the same output, once more.
 func TestDuplicateInputResendsOutput(t *testing.T) {
 	m := stories(t)
