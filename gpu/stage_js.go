@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strings"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
@@ -63,6 +64,29 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// SetApart turns on the measurement switches named in list, separated by
+// commas: unfused (Unfused), rope (RopeApart), head (HeadApart), embed
+// (EmbedApart). The Node tab worker reads TABSHARD_GPU_APART with it, so
+// that one device call compares the pipeline with and without a fusion.
+func (o *Options) SetApart(list string) error {
+	for name := range strings.SplitSeq(list, ",") {
+		switch strings.TrimSpace(name) {
+		case "":
+		case "unfused":
+			o.Unfused = true
+		case "rope":
+			o.RopeApart = true
+		case "head":
+			o.HeadApart = true
+		case "embed":
+			o.EmbedApart = true
+		default:
+			return fmt.Errorf("gpu: %q is none of unfused, rope, head, embed", name)
+		}
+	}
+	return nil
 }
 
 // ropeFolded says whether decoding's split attention does RoPE's work

@@ -324,6 +324,20 @@ func TestStageEmbedForward(t *testing.T) {
 	}
 }
 
+func TestSetApart(t *testing.T) {
+	var o Options
+	if err := o.SetApart("rope, head,embed"); err != nil || o.Unfused || !o.RopeApart || !o.HeadApart || !o.EmbedApart {
+		t.Errorf("rope, head,embed: %+v, %v", o, err)
+	}
+	o = Options{}
+	if err := o.SetApart("unfused,norm"); err == nil || o.RopeApart {
+		t.Errorf("an unknown name was accepted: %+v", o)
+	}
+	if err := o.SetApart(""); err != nil {
+		t.Error(err)
+	}
+}
+
 // quantizedSynth writes a random synth model and re-encodes its matrices
 // in the given types, all in memory.
 func quantizedSynth(t *testing.T, spec synth.Spec, types map[string]kernels.DType) []byte {

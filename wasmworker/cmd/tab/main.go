@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/gpu"
+	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/wasmworker"
 	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -51,8 +52,14 @@ func main() {
 // (BENCHMARKS.md); a browser tab keeps the default.
 const prefillBatch = 256
 
+// webGPU is the WebGPU backend; TABSHARD_GPU_APART names fusions to
+// leave apart (gpu.Options.SetApart: A/B measurements).
 func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
-	return gpu.Loader(gpu.Options{Source: src, Logger: log, MaxBatch: prefillBatch})
+	opts := gpu.Options{Source: src, Logger: log, MaxBatch: prefillBatch}
+	if err := opts.SetApart(os.Getenv("TABSHARD_GPU_APART")); err != nil {
+		return func(context.Context, *model.Model, worker.Range) (agent.Compute, error) { return nil, err }
+	}
+	return gpu.Loader(opts)
 }
 
 // readBandwidth prints the bandwidth of the plain read kernel (the one
