@@ -13,10 +13,16 @@
 // bind group pairs) and replayed each call with that call's workgroup
 // counts (from its batch and position): one command encoder, one compute
 // pass, one queue.submit per call, whatever the number of layers. A
-// decoded Llama layer is ten dispatches: q/k/v and gate/up are stacked
-// into one matrix each at load, and the kernels that produce a matvec's
+// decoded Llama layer is nine dispatches: q/k/v and gate/up are stacked
+// into one matrix each at load, the kernels that produce a matvec's
 // input (RMSNorm, SwiGLU, attention's merge) lay it out for the planar
-// int8 matvec themselves.
+// int8 matvec themselves, and split attention's first pass does RoPE's
+// work (rotating q and the new keys as it reads them, storing the new
+// keys and values). A decoding step is one command buffer on every
+// stage: the first stage's token lookup (EmbedForward) and, once Greedy
+// takes its outputs, the last stage's final norm, head and argmax run in
+// it too. Options' RopeApart, HeadApart, EmbedApart and Unfused keep
+// each earlier form for measurements.
 //
 // Several vectors at once (decode batches, prefill) take the batched
 // matvec, which reads each weight unit once for up to 16 of them with,
