@@ -181,6 +181,7 @@ func TestRopeAttention(t *testing.T) {
 		{4, 1, 64, 32, false, 100, 250, 3},
 		{2, 2, 8, 4, false, 0, 64, 1},
 		{4, 2, 6, 3, false, 0, 70, 2}, // heads of 6 values: keys read one value at a time
+		{4, 2, 512, 64, true, 0, 40, 3}, // RoPE folded: more new keys than the pass stages (wgsl NK)
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("h%d-kv%d-hd%d-rot%d-neox%v-w%d-pos%d-n%d", c.heads, c.kvHeads, c.hd, c.rot, c.neox, c.window, c.pos, c.n), func(t *testing.T) {

@@ -6,9 +6,9 @@
 // Part as [m, l, o...] (head_dim + 2 values); attn_merge.wgsl combines
 // the splits. Query head h reads KV head h / (heads / kv_heads).
 // Where q, keys and values come from is the hooks' (bindings 0 to 2):
-// query4, key4, value and part_done read the rotated q, the caches
-// (attn_part_plain.wgsl), or rotate q and the batch's own keys on the way
-// and store them (attn_part_rope.wgsl).
+// query4, stage_keys, key4, value and part_done read the rotated q, the
+// caches (attn_part_plain.wgsl), or rotate q and the batch's own keys on
+// the way and store them (attn_part_rope.wgsl).
 @group(0) @binding(3) var<storage, read_write> Part: array<f32>;
 @group(0) @binding(4) var<uniform> P: Attn;
 @group(0) @binding(5) var<uniform> S: Step;
@@ -43,6 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var d = li; d < hd / 4u; d += AWG) {
     qs[d] = query4(tok, h, d);
   }
+  stage_keys(first + c0, first + c0 + min(AWG, count - c0), kh, li);
   workgroupBarrier();
   let valid = c0 + li < count;
   var s = -3.0e38;

@@ -10,6 +10,10 @@ fn query4(tok: u32, h: u32, d4: u32) -> vec4<f32> {
   return vec4<f32>(Q[qb], Q[qb + 1u], Q[qb + 2u], Q[qb + 3u]);
 }
 
+// stage_keys prepares what key4 reads of the keys at positions [k0, k1)
+// (the workgroup's split), before the barrier that follows.
+fn stage_keys(k0: u32, k1: u32, kh: u32, li: u32) {}
+
 // key4 is values 4·d4 to 4·d4+3 of KV head kh's key at position kp.
 fn key4(kp: u32, kh: u32, d4: u32) -> vec4<f32> {
   return KC[((kp % P.slots) * P.kv_stride + kh * P.head_dim) / 4u + d4];

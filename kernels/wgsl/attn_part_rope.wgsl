@@ -63,8 +63,32 @@ fn query4(tok: u32, h: u32, d4: u32) -> vec4<f32> {
   return rotated4(row * R.src_stride + h * P.head_dim, d4, row);
 }
 
+// The batch's own keys in the split, rotated by the whole workgroup
+// before scoring (NK of them; a batch of more rotates the rest as it
+// scores them): decoding's new key costs each invocation a few values,
+// not one invocation the head's.
+const NK: u32 = max(1u, 256u / HD4);
+var<workgroup> nk: array<vec4<f32>, NK * HD4>;
+var<private> nk_from: u32;
+
+fn stage_keys(k0: u32, k1: u32, kh: u32, li: u32) {
+  nk_from = max(k0, S.pos);
+  if (nk_from >= k1) {
+    return;
+  }
+  let m = min(k1 - nk_from, NK);
+  let hd4 = P.head_dim / 4u;
+  for (var i = li; i < m * hd4; i += AWG) {
+    let row = S.row + nk_from + i / hd4 - S.pos;
+    nk[i] = rotated4(key_src(row, kh), i % hd4, row);
+  }
+}
+
 fn key4(kp: u32, kh: u32, d4: u32) -> vec4<f32> {
   if (kp >= S.pos) {
+    if (kp - nk_from < NK) {
+      return nk[(kp - nk_from) * (P.head_dim / 4u) + d4];
+    }
     let row = S.row + kp - S.pos;
     return rotated4(key_src(row, kh), d4, row);
   }
