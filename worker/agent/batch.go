@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
@@ -12,11 +13,13 @@ import (
 const maxBatchPositions = 256
 
 // batchItem is an input that runs in a batch: its session and hidden
-// states.
+// states, or on a first stage that embeds in its forward pass
+// (EmbedForward) a one-token step's token, looked up when the batch runs.
 type batchItem struct {
-	a *tabshardv1.Activation
-	s *sequence
-	x []float32
+	a    *tabshardv1.Activation
+	s    *sequence
+	x    []float32
+	toks []int
 }
 
 // HandleAll runs inputs that arrived together, stamped with epoch. The
@@ -84,6 +87,10 @@ func (r *Runner) batchable(a *tabshardv1.Activation) (batchItem, bool, error) {
 	if a.GetFirstPosition() != s.next || int(s.next)+n > s.kv.Positions() {
 		return batchItem{}, false, nil
 	}
+	if _, ok := r.Stage.(EmbedForward); ok && r.Stage.Range().First && n == 1 {
+		toks, err := r.tokens(a)
+		return batchItem{a: a, s: s, toks: toks}, err == nil, err
+	}
 	x, err := r.input(a)
 	if err != nil {
 		return batchItem{}, false, err
@@ -91,17 +98,42 @@ func (r *Runner) batchable(a *tabshardv1.Activation) (batchItem, bool, error) {
 	return batchItem{a: a, s: s, x: x}, true, nil
 }
 
+// forwardBatch runs the items' steps: a lone step whose token is still to
+// be looked up through EmbedForward (one submission on a GPU), else the
+// tokens looked up and all of them through ForwardBatch.
+func (r *Runner) forwardBatch(items []batchItem, steps []Step, times *stepTimes) ([]float32, error) {
+	dim := r.Stage.Config().Dim
+	if len(items) == 1 && items[0].toks != nil {
+		x := make([]float32, len(items[0].toks)*dim)
+		err := times.compute(func() error {
+			return r.Stage.(EmbedForward).EmbedForward(steps[0].KV, x, items[0].toks, steps[0].Pos)
+		})
+		return x, err
+	}
+	var x []float32
+	for _, it := range items {
+		if it.toks != nil {
+			it.x = make([]float32, len(it.toks)*dim)
+			if err := r.Stage.Embed(it.x, it.toks); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrBadActivation, err)
+			}
+		}
+		x = append(x, it.x...)
+	}
+	err := times.compute(func() error { return r.Stage.(Batcher).ForwardBatch(steps, x) })
+	return x, err
+}
+
 // runBatch computes the items as one batch and sends each one's output:
 // the next stage's input, or on the last stage the sampled token.
 func (r *Runner) runBatch(ctx context.Context, items []batchItem, epoch uint64, times *stepTimes) error {
 	dim := r.Stage.Config().Dim
-	var x []float32
 	steps := make([]Step, len(items))
 	for i, it := range items {
-		x = append(x, it.x...)
 		steps[i] = Step{KV: it.s.kv, Pos: int(it.a.GetFirstPosition()), N: int(it.a.GetTokenCount())}
 	}
-	if err := times.compute(func() error { return r.Stage.(Batcher).ForwardBatch(steps, x) }); err != nil {
+	x, err := r.forwardBatch(items, steps, times)
+	if err != nil {
 		return err
 	}
 	var sample []int // items whose step ends here, on the last stage

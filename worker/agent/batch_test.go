@@ -177,3 +177,47 @@ func TestBatchedLastStageUsesGreedy(t *testing.T) {
 		t.Fatalf("Greedy picked %d tokens in %d calls; want the %d plain greedy ones, in batches", g.rows, g.calls, plain)
 	}
 }
+
+// embedBatchStage is a CPU stage that batches and embeds in its forward
+// pass, as the WebGPU stage does.
+type embedBatchStage struct {
+	*embedForwardStage
+	b Batcher
+}
+
+func (s *embedBatchStage) ForwardBatch(steps []Step, x []float32) error {
+	return s.b.ForwardBatch(steps, x)
+}
+
+// TestBatchedFirstStageEmbedForward: a batching first stage that embeds in
+// its forward pass gets a lone one-token step through EmbedForward and
+// the others looked up and batched; every text is the solo one.
+func TestBatchedFirstStageEmbedForward(t *testing.T) {
+	m := stories(t)
+	for _, n := range []int{1, 6} {
+		sessions := mixedSessions(n)
+		bus := &memBus{}
+		runners := pipeline(t, m, bus)
+		for _, r := range runners {
+			r.MaxSessions = n
+		}
+		e := &embedForwardStage{Compute: runners[0].Stage}
+		runners[0].Stage = &embedBatchStage{embedForwardStage: e, b: runners[0].Stage.(Batcher)}
+		got, largest := driveAll(t, runners, bus, sessions, false)
+		if n > 1 && largest < 2 {
+			t.Fatalf("%d sessions: no stage ran a batch of more than one", n)
+		}
+		for _, s := range sessions {
+			solo := &memBus{}
+			want, _ := driveAll(t, pipeline(t, m, solo), solo, []session{s}, true)
+			if !equal(got[s.id], want[s.id]) {
+				t.Fatalf("%d sessions: %s batched %v\nalone %v", n, s.id, got[s.id], want[s.id])
+			}
+		}
+		// One session, whose prompt is one token: every step is a lone
+		// one-token step.
+		if want := sessions[0].steps; n == 1 && (len(sessions[0].prompt) != 1 || e.calls != want) {
+			t.Fatalf("one session: %d calls to EmbedForward for %d one-token steps", e.calls, want)
+		}
+	}
+}
