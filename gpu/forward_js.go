@@ -295,8 +295,9 @@ func (s *Stage) decodeProgram(ctx context.Context, kv *KV, embed, head bool) (*P
 // attention and feedForward, residual adds fused into the output
 // projections. Decoding a Llama layer whose tensors stack takes nine
 // dispatches: RMSNorm with the planar layout of its output, the q/k/v
-// matvec, split attention's two passes (the first doing RoPE's work and
-// storing the new keys and values, the merge laying its output out), the
+// matvec, split attention's two passes (the first doing RoPE's work, and
+// the q/k/v bias's where there is one, and storing the new keys and
+// values, the merge laying its output out), the
 // output projection, RMSNorm again, the gate/up matvec, SwiGLU with the
 // layout of its output, the down projection (ten with RopeApart: RoPE a
 // dispatch of its own).
@@ -332,7 +333,7 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 		},
 		func() error { return linear(b.qkv, vec(s.xb, d), s.qkv, qkvd) },
 		func() error {
-			if b.qkvBias == nil {
+			if b.qkvBias == nil || split && s.opt.ropeFolded() { // folded: the part pass adds it
 				return nil
 			}
 			return o.Bias(ctx, p, s.qkv, b.qkvBias, qkvd, qkvd)
@@ -346,7 +347,7 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 		func() error {
 			switch {
 			case split && s.opt.ropeFolded():
-				return o.AttentionSplitRope(ctx, p, shape, s.qkv, kv.k[li], kv.v[li], s.cs, kv.part, s.att, fuse(b.o))
+				return o.AttentionSplitRope(ctx, p, shape, s.qkv, kv.k[li], kv.v[li], s.cs, b.qkvBias, kv.part, s.att, fuse(b.o))
 			case split:
 				return o.AttentionSplitFor(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att, fuse(b.o))
 			}

@@ -495,9 +495,11 @@ func (o *Ops) AttentionSplitFor(ctx context.Context, p *Program, s RopeShape, q,
 // (decoding): the first pass reads q, k and v side by side from qkv as
 // Rope does, rotates q and the batch's own keys as it reads them (cs as
 // Rope reads it), and stores those keys and their values in kc and vc
-// (wgsl.AttentionSplitRope). Heads of a multiple of 4 values.
-func (o *Ops) AttentionSplitRope(ctx context.Context, p *Program, s RopeShape, qkv, kc, vc, cs, part, out *Buffer, w *Weights) error {
-	src, err := wgsl.AttentionSplitRope(s.HeadDim)
+// (wgsl.AttentionSplitRope). With bias (q, k and v biases side by side)
+// it adds them as it reads the values, as Bias does, in one dispatch
+// fewer again. Heads of a multiple of 4 values.
+func (o *Ops) AttentionSplitRope(ctx context.Context, p *Program, s RopeShape, qkv, kc, vc, cs, bias, part, out *Buffer, w *Weights) error {
+	src, err := wgsl.AttentionSplitRope(s.HeadDim, bias != nil)
 	pp, err := o.d.compile(ctx, "attention-part+rope", src, err)
 	if err != nil {
 		return err
@@ -510,8 +512,11 @@ func (o *Ops) AttentionSplitRope(ctx context.Context, p *Program, s RopeShape, q
 	if err != nil {
 		return err
 	}
-	g := o.d.BindGroup(pp, qkv.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole(), cs.Whole(), rp)
-	p.add(pp, g, s.partSizer())
+	bs := []Binding{qkv.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole(), cs.Whole(), rp}
+	if bias != nil {
+		bs = append(bs, bias.Whole())
+	}
+	p.add(pp, o.d.BindGroup(pp, bs...), s.partSizer())
 	return o.attentionMerge(ctx, p, s, par, part, out, w)
 }
 

@@ -275,7 +275,7 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 	kc, vc = storage(t, kc0, 0), storage(t, vc0, 0)
 	fused := storage(t, nil, n*qd)
 	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
-		return o.AttentionSplitRope(ctx, p, sh, qkvb, kc, vc, cs, part, fused, nil)
+		return o.AttentionSplitRope(ctx, p, sh, qkvb, kc, vc, cs, nil, part, fused, nil)
 	})
 	closeTo(t, "split attention, RoPE folded", readF32(t, fused, n*qd), want, nil, attnTol)
 	gotK, gotV := readF32(t, kc, slots*kvd), readF32(t, vc, slots*kvd)
@@ -292,6 +292,24 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 		if !slices.Equal(v, wv) {
 			t.Errorf("RoPE folded: slot %d of the value cache holds %v, want %v", p, v[:min(4, len(v))], wv[:min(4, len(wv))])
 		}
+	}
+	// The q/k/v bias folded too: the values less their bias go in.
+	bias := randVec(r, qd+2*kvd, 1)
+	raw := make([]float32, len(qkv))
+	for i := range qkv {
+		raw[i] = qkv[i] - bias[i%(qd+2*kvd)]
+	}
+	kc, vc = storage(t, kc0, 0), storage(t, vc0, 0)
+	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
+		return o.AttentionSplitRope(ctx, p, sh, storage(t, raw, 0), kc, vc, cs, storage(t, bias, 0), part, fused, nil)
+	})
+	closeTo(t, "split attention, RoPE and bias folded", readF32(t, fused, n*qd), want, nil, attnTol)
+	gotK, gotV = readF32(t, kc, slots*kvd), readF32(t, vc, slots*kvd)
+	for i := range n {
+		at, s := pos+i, (pos+i)%slots
+		wk, wv := wantK[at*kvd:(at+1)*kvd], vals[at*kvd:(at+1)*kvd]
+		closeTo(t, fmt.Sprintf("bias folded: cached key %d", at), gotK[s*kvd:(s+1)*kvd], wk, headMagnitudes(wk, hd), elemTol)
+		closeTo(t, fmt.Sprintf("bias folded: cached value %d", at), gotV[s*kvd:(s+1)*kvd], wv, magnitudes(wv), elemTol)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -463,6 +465,97 @@ func TestStageStacked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// asQwen2 rewrites a llama GGUF as a qwen2 one (NeoX RoPE, q/k/v biases):
+// its metadata under qwen2's keys, and random biases for every block.
+func asQwen2(t *testing.T, data []byte) []byte {
+	t.Helper()
+	src := bytes.NewReader(data)
+	f, err := gguf.Read(src, int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.Config
+	out := gguf.NewWriter()
+	for _, kv := range f.KV {
+		switch {
+		case kv.Key == gguf.KeyAlignment:
+		case kv.Key == "general.architecture":
+			out.Add(kv.Key, gguf.String("qwen2"))
+		default:
+			key, _ := strings.CutPrefix(kv.Key, "llama.")
+			if key != kv.Key {
+				key = "qwen2." + key
+			}
+			out.Add(key, kv.Value)
+		}
+	}
+	for i := range f.Tensors {
+		ti := &f.Tensors[i]
+		b, err := f.ReadTensor(src, ti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.AddTensorBytes(ti.Name, ti.Type, ti.Dims, b)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for l := range c.Layers {
+		for _, p := range []Part{{"attn_q.bias", c.QDim()}, {"attn_k.bias", c.KVDim()}, {"attn_v.bias", c.KVDim()}} {
+			out.AddTensorBytes(model.BlockTensor(l, p.Name), kernels.F32, []uint64{uint64(p.Rows)}, f32Bytes(randVec(r, p.Rows, 0.5)))
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := out.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestStageQKVBias runs a qwen2-shaped stage (NeoX RoPE, q/k/v biases)
+// against the CPU reference: decoding folds RoPE and the bias into split
+// attention's first pass (nine dispatches a layer), and with RopeApart
+// both are dispatches of their own (eleven). A sequence decoding beside
+// another through ForwardBatch (the bias a dispatch of the batch's) gets
+// its solo hidden states bit for bit.
+func TestStageQKVBias(t *testing.T) {
+	spec := synth.Spec{Dim: 256, Layers: 2, Heads: 4, KVHeads: 2, FFNDim: 512, Vocab: 320, Context: 256, Untied: true, Name: "synth-qwen"}
+	types := map[string]kernels.DType{"token_embd.weight": kernels.Q8_0, "output.weight": kernels.Q8_0}
+	for _, n := range []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"} {
+		types[n+".weight"] = kernels.Q4_0
+	}
+	data := asQwen2(t, quantizedSynth(t, spec, types))
+	m, err := model.Load(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Config.QKVBias || m.Config.RopeStyle != model.RopeNeoX {
+		t.Fatalf("not qwen2-shaped: %+v", m.Config)
+	}
+	prompt := []int{1, 300, 301, 302, 303, 304}
+	for _, c := range []struct {
+		opts Options
+		want int
+	}{{Options{}, 9}, {Options{RopeApart: true}, 11}} {
+		pair := newPair(t, m, data, nil, c.opts, 64)
+		pair.generate(t, prompt, 8)
+		if n := pair.gpuKV[0].(*KV).decode.Dispatches(1, 0); n != c.want*spec.Layers {
+			t.Errorf("RopeApart %v: a decoding step takes %d dispatches, want %d", c.opts.RopeApart, n, c.want*spec.Layers)
+		}
+	}
+	chain := gpuChain(t, m, data, []int{1})
+	a, b, solo := newSeq(t, chain, []int{1, 300}), newSeq(t, chain, []int{1}), newSeq(t, chain, []int{1, 300})
+	stepAll(t, chain, []*batchSeq{a, b}, false)
+	stepAll(t, chain, []*batchSeq{solo}, false)
+	for range 5 {
+		stepAll(t, chain, []*batchSeq{a, b}, false)
+		stepAll(t, chain, []*batchSeq{solo}, true)
+	}
+	sameSeq(t, "batched beside another", a, solo)
 }
 
 func mustCodec(t *testing.T, typ kernels.DType) *kernels.Codec {

@@ -1,14 +1,16 @@
 // The first pass's hooks with RoPE's work folded in (see attn_part.wgsl
 // and rope.wgsl), one dispatch instead of two: q, k and v come side by
 // side per batch row as the q/k/v matvec wrote them (QKV, R.src_stride
-// values a row). The query is rotated as it is loaded; the keys of the
-// batch's own positions (from S.pos) are rotated from QKV as they are
-// scored and their values read from QKV, the older ones come from the
-// caches. The workgroup of the first query head of each KV head whose
-// split holds its own position's key stores that key, rotated, and value
-// in the caches: each new entry has one writer, and no workgroup of the
-// dispatch reads the slots written (a windowed cache has room for a
-// batch past the window). The rotation is rope.wgsl's arithmetic.
+// values a row), read through qkv(i): QKV[i] (attn_rope_in.wgsl), or
+// QKV[i] plus its bias (attn_rope_bias.wgsl, as bias.wgsl adds it: one
+// dispatch fewer again). The query is rotated as it is loaded; the keys
+// of the batch's own positions (from S.pos) are rotated from QKV as they
+// are scored and their values read from QKV, the older ones come from
+// the caches. The workgroup of the first query head of each KV head
+// whose split holds its own position's key stores that key, rotated, and
+// value in the caches: each new entry has one writer, and no workgroup
+// of the dispatch reads the slots written (a windowed cache has room for
+// a batch past the window). The rotation is rope.wgsl's arithmetic.
 struct RopeIn {
   rot: u32,
   neox: u32,
@@ -22,12 +24,12 @@ struct RopeIn {
 @group(0) @binding(6) var<storage, read> CS: array<vec2<f32>>;
 @group(0) @binding(7) var<uniform> R: RopeIn;
 
-// rotated is value e of the head whose values start at QKV[src], rotated
+// rotated is value e of the head whose values start at qkv(src), rotated
 // by the angles of batch row row: pair (2i, 2i+1), or (i, i+rot) in NeoX
 // style, for i < rot; the values past the rotated pairs as they are.
 fn rotated(src: u32, e: u32, row: u32) -> f32 {
   if (e >= 2u * R.rot) {
-    return QKV[src + e];
+    return qkv(src + e);
   }
   var i = e / 2u;
   var partner = e ^ 1u;
@@ -39,12 +41,12 @@ fn rotated(src: u32, e: u32, row: u32) -> f32 {
   }
   let cs = CS[row * R.rot + i];
   if (lead) {
-    let x0 = QKV[src + e];
-    let x1 = QKV[src + partner];
+    let x0 = qkv(src + e);
+    let x1 = qkv(src + partner);
     return x0 * cs.x - x1 * cs.y;
   }
-  let x0 = QKV[src + partner];
-  let x1 = QKV[src + e];
+  let x0 = qkv(src + partner);
+  let x1 = qkv(src + e);
   return x0 * cs.y + x1 * cs.x;
 }
 
@@ -97,7 +99,7 @@ fn key4(kp: u32, kh: u32, d4: u32) -> vec4<f32> {
 
 fn value(kp: u32, kh: u32, d: u32) -> f32 {
   if (kp >= S.pos) {
-    return QKV[key_src(S.row + kp - S.pos, kh) + P.kv_stride + d];
+    return qkv(key_src(S.row + kp - S.pos, kh) + P.kv_stride + d);
   }
   return VC[(kp % P.slots) * P.kv_stride + kh * P.head_dim + d];
 }
@@ -113,6 +115,6 @@ fn part_done(tok: u32, h: u32, kh: u32, own: bool, li: u32) {
     KC[dst / 4u + d] = rotated4(src, d, row);
   }
   for (var d = li; d < P.head_dim; d += AWG) {
-    VC[dst + d] = QKV[src + P.kv_stride + d];
+    VC[dst + d] = qkv(src + P.kv_stride + d);
   }
 }

@@ -55,12 +55,17 @@ func AttentionSplit(headDim int) (part, merge string, err error) {
 // keys and their values in the caches. Bindings: 0 q, k and v, 1 key
 // cache (vec4), 2 value cache, 3 partials, 4 Attn params, 5 Step, 6
 // cos/sin pairs, 7 RopeIn params (rotated pairs, NeoX, values per
-// position). The merge is AttentionSplit's (or MergePrep).
-func AttentionSplitRope(headDim int) (string, error) {
+// position), with bias 8 the q, k and v biases side by side, added as
+// the values are read. The merge is AttentionSplit's (or MergePrep).
+func AttentionSplitRope(headDim int, bias bool) (string, error) {
 	if _, _, err := AttentionSplit(headDim); err != nil {
 		return "", err
 	}
-	return join(attnHeader(headDim), src("attn_common.wgsl"), src("attn_part_rope.wgsl"), src("attn_part.wgsl")), nil
+	in := src("attn_rope_in.wgsl")
+	if bias {
+		in = src("attn_rope_bias.wgsl")
+	}
+	return join(attnHeader(headDim), src("attn_common.wgsl"), in, src("attn_part_rope.wgsl"), src("attn_part.wgsl")), nil
 }
 
 // MergePrep is split attention's merge pass that also lays each position's
