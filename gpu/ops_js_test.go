@@ -180,7 +180,7 @@ func TestRopeAttention(t *testing.T) {
 		{8, 2, 128, 64, false, 0, 300, 1}, // decoding far into the context: many splits
 		{4, 1, 64, 32, false, 100, 250, 3},
 		{2, 2, 8, 4, false, 0, 64, 1},
-		{4, 2, 6, 3, false, 0, 70, 2}, // heads of 6 values: keys read one value at a time
+		{4, 2, 6, 3, false, 0, 70, 2},   // heads of 6 values: keys read one value at a time
 		{4, 2, 512, 64, true, 0, 40, 3}, // RoPE folded: more new keys than the pass stages (wgsl NK)
 	}
 	for _, c := range cases {
