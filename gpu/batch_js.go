@@ -278,8 +278,8 @@ func (s *Stage) kvBatch(ctx context.Context, kv *KV, split bool) (*kvBatch, erro
 		p := s.d.NewProgram(b.step)
 		var err error
 		switch {
-		case split && s.opt.ropeFolded(): // as the decode program does (batch invariance)
-			err = b.ops.AttentionSplitRope(ctx, p, shape, s.qkv, kv.k[li], kv.v[li], s.cs, nil, kv.part, s.att, nil) // the pre program added any bias
+		case split && s.ropeFolded(): // as the decode program does (batch invariance)
+			err = b.ops.AttentionSplitRope(ctx, p, shape, s.qkv, kv.k[li], kv.v[li], s.cs, nil, kv.part, s.att, nil, s.opt.splitPositions()) // the pre program added any bias
 		case split:
 			err = b.ops.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs)
 			if err == nil {

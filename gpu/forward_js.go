@@ -333,21 +333,21 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 		},
 		func() error { return linear(b.qkv, vec(s.xb, d), s.qkv, qkvd) },
 		func() error {
-			if b.qkvBias == nil || split && s.opt.ropeFolded() { // folded: the part pass adds it
+			if b.qkvBias == nil || split && s.ropeFolded() { // folded: the part pass adds it
 				return nil
 			}
 			return o.Bias(ctx, p, s.qkv, b.qkvBias, qkvd, qkvd)
 		},
 		func() error {
-			if split && s.opt.ropeFolded() {
+			if split && s.ropeFolded() {
 				return nil // split attention's first pass does its work
 			}
 			return o.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs)
 		},
 		func() error {
 			switch {
-			case split && s.opt.ropeFolded():
-				return o.AttentionSplitRope(ctx, p, shape, s.qkv, kv.k[li], kv.v[li], s.cs, b.qkvBias, kv.part, s.att, fuse(b.o))
+			case split && s.ropeFolded():
+				return o.AttentionSplitRope(ctx, p, shape, s.qkv, kv.k[li], kv.v[li], s.cs, b.qkvBias, kv.part, s.att, fuse(b.o), s.opt.splitPositions())
 			case split:
 				return o.AttentionSplitFor(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att, fuse(b.o))
 			}

@@ -497,9 +497,14 @@ func (o *Ops) AttentionSplitFor(ctx context.Context, p *Program, s RopeShape, q,
 // Rope reads it), and stores those keys and their values in kc and vc
 // (wgsl.AttentionSplitRope). With bias (q, k and v biases side by side)
 // it adds them as it reads the values, as Bias does, in one dispatch
-// fewer again. Heads of a multiple of 4 values.
-func (o *Ops) AttentionSplitRope(ctx context.Context, p *Program, s RopeShape, qkv, kc, vc, cs, bias, part, out *Buffer, w *Weights) error {
-	src, err := wgsl.AttentionSplitRope(s.HeadDim, bias != nil)
+// fewer again. Heads of a multiple of 4 values; runs of at most
+// positions positions (see RopeFits).
+func (o *Ops) AttentionSplitRope(ctx context.Context, p *Program, s RopeShape, qkv, kc, vc, cs, bias, part, out *Buffer, w *Weights, positions int) error {
+	if !o.RopeFits(s.HeadDim, positions) {
+		return fmt.Errorf("%w: split attention with RoPE over %d positions of heads of %d values: %d bytes of workgroup memory",
+			wgsl.ErrUnsupported, positions, s.HeadDim, wgsl.RopePartBytes(s.HeadDim, positions))
+	}
+	src, err := wgsl.AttentionSplitRope(s.HeadDim, bias != nil, positions)
 	pp, err := o.d.compile(ctx, "attention-part+rope", src, err)
 	if err != nil {
 		return err
@@ -518,6 +523,14 @@ func (o *Ops) AttentionSplitRope(ctx context.Context, p *Program, s RopeShape, q
 	}
 	p.add(pp, o.d.BindGroup(pp, bs...), s.partSizer())
 	return o.attentionMerge(ctx, p, s, par, part, out, w)
+}
+
+// RopeFits says whether AttentionSplitRope takes runs of positions
+// positions of heads of headDim values on the device (their new keys go
+// to workgroup memory).
+func (o *Ops) RopeFits(headDim, positions int) bool {
+	return positions >= 1 && positions <= 64 &&
+		int64(wgsl.RopePartBytes(headDim, positions)) <= int64(o.d.Limits.MaxComputeWorkgroupStorageSize)
 }
 
 // attentionMerge records split attention's second pass, with par the

