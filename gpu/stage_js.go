@@ -36,7 +36,15 @@ type Options struct {
 	// q, k, v, gate and up as matrices apart, RMSNorm, SwiGLU and the
 	// planar layout of x as dispatches of their own.
 	Unfused bool
-	Logger  *slog.Logger
+	// OnePassPrefill records a prefill's attention as before split
+	// attention served it (measurements): one pass, a workgroup per
+	// (position, head) walking every key the position sees.
+	OnePassPrefill bool
+	// PrefillPartBytes caps the buffer of a prefill's split attention
+	// partials (tests use it to get several passes); zero means 64 MiB
+	// (see prefillPartBytes).
+	PrefillPartBytes int64
+	Logger           *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -102,6 +110,8 @@ type Stage struct {
 
 	step                               *Buffer
 	x, xb, qkv, q, att, hb, logits, cs *Buffer
+	prefillPart                        *Buffer // a prefill's split attention partials (nil: one-pass)
+	attnGroup                          int     // query heads a workgroup of prefill's split attention takes
 	tokens, picks, coins               *Buffer
 	ops                                *Ops
 	embedProg, headProg, greedyProg    *Program
@@ -327,6 +337,10 @@ func (s *Stage) allocate() error {
 		s.att = s.buffer(n*c.QDim(), &err)
 		s.hb = s.buffer(n*2*c.FFNDim, &err)
 		s.cs = s.buffer(n*len(s.freqs)*2, &err)
+		if size := s.prefillPartBytes(); size > 0 && err == nil {
+			s.prefillPart = s.buffer(int(size/4), &err)
+			s.attnGroup = s.d.AttentionGroup(c.Heads, c.KVHeads, c.HeadDim)
+		}
 	}
 	if s.rng.Last {
 		s.logits = s.buffer(n*c.Vocab, &err)
