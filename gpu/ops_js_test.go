@@ -179,7 +179,7 @@ func TestRopeAttention(t *testing.T) {
 		{8, 2, 128, 64, false, 0, 300, 1}, // decoding far into the context: many splits
 		{4, 1, 64, 32, false, 100, 250, 3},
 		{2, 2, 8, 4, false, 0, 64, 1},
-		{4, 2, 6, 3, false, 0, 70, 2}, // heads of 6 values: keys read one value at a time
+		{4, 2, 6, 3, false, 0, 70, 2},     // heads of 6 values: keys read one value at a time
 		{8, 2, 32, 16, false, 0, 0, 40},   // a prompt: prefill's passes of a few positions, 4 heads a workgroup
 		{6, 2, 16, 8, true, 24, 30, 37},   // a prompt past a sliding window, 3 heads a workgroup
 		{8, 1, 64, 32, false, 0, 100, 21}, // a later piece of a prompt, 8 heads a workgroup (one KV head)
