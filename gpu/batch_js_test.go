@@ -391,3 +391,93 @@ func TestPipelineRejectsBadShader(t *testing.T) {
 		t.Fatalf("the device reported %v after a refused shader", err)
 	}
 }
+
+// TestPrefillMatchesDecoding: a prompt run as prefill pieces (split
+// attention over passes of a few positions, a KV head's query heads a
+// workgroup) gives every position's hidden state bit for bit as decoding
+// the prompt one token at a time does, through two GPU stages; so does a
+// stage whose partials buffer holds 3 positions (several passes a piece).
+// One-pass attention (Options.OnePassPrefill) differs from it past the
+// first 64 keys (one split is one pass's arithmetic), within the
+// tolerance.
+func TestPrefillMatchesDecoding(t *testing.T) {
+	m, data := batchModel(t)
+	prompt := make([]int, 100) // pieces of 16 and a last of 4 (MatMulMin: all prefill), keys in two splits
+	for i := range prompt {
+		prompt[i] = 1 + (i*37)%300
+	}
+	chain := func(o Options) []*Stage {
+		var out []*Stage
+		for i, r := range []worker.Range{{Begin: 0, End: 1, First: true}, {Begin: 1, End: 2, Last: true}} {
+			o.Device, o.Source, o.MaxBatch = dev, bytes.NewReader(data), 16
+			s, err := NewStage(context.Background(), m, r, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.Close)
+			if i == 0 && !o.OnePassPrefill && s.prefillPart == nil {
+				t.Fatal("no prefill partials buffer")
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	run := func(ch []*Stage, piece int) []float32 {
+		t.Helper()
+		c := ch[0].Config()
+		kvs := make([]agent.KV, len(ch))
+		for i, s := range ch {
+			kvs[i] = s.kvFor(t)
+		}
+		var out []float32
+		for at := 0; at < len(prompt); at += piece {
+			toks := prompt[at:min(at+piece, len(prompt))]
+			x := make([]float32, len(toks)*c.Dim)
+			if err := ch[0].Embed(x, toks); err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range ch {
+				if err := s.ForwardBatch([]agent.Step{{KV: kvs[i], Pos: at, N: len(toks)}}, x); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out = append(out, x...)
+		}
+		return out
+	}
+	decoded := run(chain(Options{}), 1)
+	differs := func(got []float32) int {
+		for i, v := range got {
+			if math.Float32bits(v) != math.Float32bits(decoded[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	if i := differs(run(chain(Options{}), len(prompt))); i >= 0 {
+		t.Fatalf("prefill: position %d value %d differs from decoding one by one", i/m.Config.Dim, i%m.Config.Dim)
+	}
+	small := chain(Options{PrefillPartBytes: 3 * 4 * int64(m.Config.Heads*wgsl.SplitPartValues(m.Config.HeadDim, 128))})
+	if r := small[0].prefillRows(small[0].kvFor(t)); r != 3 {
+		t.Fatalf("%d positions a pass, want 3", r)
+	}
+	if i := differs(run(small, len(prompt))); i >= 0 {
+		t.Fatalf("prefill, 3 positions a pass: position %d value %d differs from decoding one by one", i/m.Config.Dim, i%m.Config.Dim)
+	}
+	onePass := run(chain(Options{OnePassPrefill: true}), len(prompt))
+	if differs(onePass) < 0 {
+		t.Error("one-pass prefill gives decoding's bits: the test does not see which attention runs")
+	}
+	closeTo(t, "one-pass prefill", onePass, decoded, headMagnitudes(decoded, m.Config.Dim), 1e-3) // of each position's largest value
+}
+
+// kvFor is a cache of 128 positions on s, released when the test ends.
+func (s *Stage) kvFor(t *testing.T) *KV {
+	t.Helper()
+	kv, err := s.NewKV(worker.Options{Positions: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kv.(*KV).Release)
+	return kv.(*KV)
+}
