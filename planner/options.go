@@ -44,7 +44,11 @@ type Options struct {
 	// 0 lets the objective choose.
 	Stages int
 	// Batch is how many positions a stage runs at once in prefill; it
-	// sizes the activation buffers.
+	// sizes the activation buffers, and the plan carries it to every
+	// stage (a WebGPU stage's submissions, a worker's prompt pieces). 0
+	// lets the planner choose: MaxPrefillBatch, or fewer where a WebGPU
+	// device's binding limit or the devices' memory requires (the plan's
+	// notes say why).
 	Batch int
 	// Link is the link between devices that report none.
 	Link Link
@@ -55,13 +59,13 @@ type Options struct {
 }
 
 // DefaultOptions: the model's context up to 4096 positions, an f16 KV
-// cache, prefill batches of 32, no standby, links of 0.5 ms and 1 GB/s
-// (BroadcastChannel between tabs of one browser), and 100 GB/s (WebGPU) or
-// 10 GB/s (CPU) for devices that have not measured their bandwidth.
+// cache, the prefill batch the planner chooses (Batch 0), no standby,
+// links of 0.5 ms and 1 GB/s (BroadcastChannel between tabs of one
+// browser), and 100 GB/s (WebGPU) or 10 GB/s (CPU) for devices that have
+// not measured their bandwidth.
 func DefaultOptions() Options {
 	return Options{
 		KVType:          kernels.F16,
-		Batch:           32,
 		Link:            Link{LatencyMs: 0.5, BandwidthBytesPerSecond: 1e9},
 		WebGPUBandwidth: 100e9,
 		CPUBandwidth:    10e9,
@@ -87,8 +91,8 @@ func (o Options) Validate() error {
 		return bad("standby count %d is negative", o.Standby)
 	case o.Stages < 0:
 		return bad("stage count %d is negative", o.Stages)
-	case o.Batch < 1:
-		return bad("prefill batch %d must be at least 1", o.Batch)
+	case o.Batch < 0:
+		return bad("prefill batch %d is negative (0 lets the planner choose)", o.Batch)
 	case !finite(o.Link.LatencyMs) || o.Link.LatencyMs < 0:
 		return bad("link latency %g ms", o.Link.LatencyMs)
 	case !positive(o.Link.BandwidthBytesPerSecond):

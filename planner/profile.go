@@ -223,11 +223,38 @@ func (p *profile) sizeActivations() {
 		{"act.attention", b, f32(c.QDim())},
 		{"act.ffn_gate", b, f32(c.FFNDim)},
 		{"act.ffn_up", b, f32(c.FFNDim)},
-		{"act.scores", b * int64(c.Heads), 4 * p.attended()},
+		{"act.attention_parts", p.prefillPartRows() * int64(c.Heads), p.partBytes()},
+		{"act.decode_parts", p.sessions() * int64(min(DecodeSplitRows, p.opts.Batch)) * int64(c.Heads), p.partBytes()},
 		{"act.received", b, 2 * int64(c.Dim)},
 	}
-	p.logits = []buffer{{"act.logits", 1, f32(c.Vocab)}}
+	p.logits = []buffer{{"act.logits", b, f32(c.Vocab)}} // a WebGPU stage's head runs a batch at once
 	p.msgBytes = 2 * int64(c.Dim)
+}
+
+// MaxPrefillPartBytes caps a WebGPU stage's buffer of a prefill's split
+// attention partials (the gpu package's default): prefill's attention
+// runs in passes of as many positions as it holds.
+const MaxPrefillPartBytes = 64 << 20
+
+// DecodeSplitRows is how many positions a session's split attention
+// partials hold for decoding (batches below the GPU stage's MatMulMin,
+// 4, take split attention with them).
+const DecodeSplitRows = 3
+
+// partBytes is what split attention's partials take per (position,
+// head): a run of 64 keys' maximum, sum and head-sized output for every
+// run the cache's slots make.
+func (p *profile) partBytes() int64 {
+	runs := (p.slots() + 63) / 64
+	return 4 * runs * int64(p.cfg.HeadDim+2)
+}
+
+// prefillPartRows is how many positions a pass of prefill's split
+// attention takes: the batch, at most what MaxPrefillPartBytes holds,
+// at least one.
+func (p *profile) prefillPartRows() int64 {
+	perPos := int64(p.cfg.Heads) * p.partBytes()
+	return max(1, min(int64(p.opts.Batch), MaxPrefillPartBytes/perPos))
 }
 
 // prefixes sums block weights and per-token reads for O(1) range costs.

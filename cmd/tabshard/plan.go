@@ -81,7 +81,7 @@ func parsePlanFlags(e *env, args []string) (*planFlags, error) {
 	fs.IntVar(&f.window, "sliding-window", 0, "attend to the last N positions only, which shrinks the KV cache (0: the model's window)")
 	fs.IntVar(&f.standby, "standby", 0, "standby devices for every stage")
 	fs.IntVar(&f.stages, "stages", 0, "exactly this many stages (0: as many as the fastest plan uses)")
-	fs.IntVar(&f.batch, "batch", planner.DefaultOptions().Batch, "positions a stage runs at once in prefill (sizes the activation buffers)")
+	fs.IntVar(&f.batch, "batch", planner.DefaultOptions().Batch, "positions a stage runs at once in prefill (sizes the activation buffers; 0: the planner chooses, 256 or fewer as the devices' limits require)")
 	fs.BoolVar(&f.json, "json", false, "print the tabshard.v1.Plan as JSON")
 	rest, err := parseFlags(fs, e, args)
 	switch {

@@ -89,7 +89,7 @@ func TestPlanInfeasible(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
-	_, errOut, code = tabshard(t, "plan", "--model", "stories260k:f32", "--devices", "3x1MiB")
+	_, errOut, code = tabshard(t, "plan", "--model", "stories260k:f32", "--devices", "3x512KiB")
 	if code != 2 || !strings.Contains(errOut, "a context of at most") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

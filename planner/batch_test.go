@@ -1,0 +1,53 @@
+package planner_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tabshard/tabshard/planner"
+)
+
+// TestPrefillBatch: left to the planner, the prefill batch is 256 where
+// every activation buffer of 256 positions fits each WebGPU device's
+// binding; fewer, with a note naming the buffer and the device, where
+// one does not; halved while the devices' memory holds no plan; and an
+// explicit batch is kept as given.
+func TestPrefillBatch(t *testing.T) {
+	cases := []struct {
+		name, model, devices string
+		batch                int
+		want                 int
+		note                 string
+	}{
+		{"roomy", "llama-3-70b:q4_k", "12x4GiB", 0, planner.MaxPrefillBatch, ""},
+		// Llama-3's logits are 513 KB a position: 64 MiB binds 130.
+		{"binding", "llama-3-70b:q4_k", "11x4GiB,1x4GiB:binding=64MiB", 0, 130, "the logits of a position take 501.00 KiB, and d11 binds at most 64.00 MiB"},
+		{"CPU devices bind anything", "llama-3-8b:q8_0", "4x4GiB:cpu:binding=1MiB", 0, planner.MaxPrefillBatch, ""},
+		{"memory", "llama-3-70b:q3_k", "8x4GiB", 0, 16, "the activations of more positions leave no plan that fits"},
+		{"explicit", "llama-3-70b:q4_k", "11x4GiB,1x4GiB:binding=64MiB", 512, 512, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			devs, err := planner.ParseDevices(c.devices)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := planner.DefaultOptions()
+			o.Batch = c.batch
+			plan, err := planner.Plan(presetModel(t, c.model), devs, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int(plan.GetPrefillBatch()) != c.want {
+				t.Fatalf("prefill batch %d, want %d", plan.GetPrefillBatch(), c.want)
+			}
+			notes := strings.Join(plan.GetNotes(), "\n")
+			if c.note == "" && strings.Contains(notes, "prefill batch") {
+				t.Fatalf("a note on the batch: %s", notes)
+			}
+			if c.note != "" && !strings.Contains(notes, c.note) {
+				t.Fatalf("notes %q do not say %q", notes, c.note)
+			}
+		})
+	}
+}
