@@ -15,6 +15,7 @@ import (
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/wgsl"
 	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/preset"
 	"github.com/tabshard/tabshard/model/synth"
 	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -480,4 +481,38 @@ func (s *Stage) kvFor(t *testing.T) *KV {
 	}
 	t.Cleanup(kv.(*KV).Release)
 	return kv.(*KV)
+}
+
+// TestLoaderTakesPlanBatch: a worker's stage runs the plan's prefill
+// batch a submission (Loader), lowered where the device cannot bind that
+// many positions' activations: Llama-3-70B's logits (513 KB a position)
+// under a 64 MiB binding, 130 on the last stage, the feed-forward halves
+// (229 KB) 292 elsewhere.
+func TestLoaderTakesPlanBatch(t *testing.T) {
+	m, data := batchModel(t)
+	load := Loader(Options{Device: dev, Source: bytes.NewReader(data)})
+	for _, batch := range []int{24, 0} {
+		c, err := load(context.Background(), m, worker.Range{Begin: 0, End: 2, First: true, Last: true}, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := c.(*Stage)
+		want := batch
+		if batch == 0 {
+			want = 64 // the default
+		}
+		if s.MaxBatch() != want {
+			t.Errorf("plan batch %d: the stage runs %d a submission, want %d", batch, s.MaxBatch(), want)
+		}
+		s.Close()
+	}
+	p, _, err := preset.Parse("llama-3-70b:q4_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Limits{MaxBufferSize: 256 << 20, MaxStorageBufferBindingSize: 64 << 20}
+	last, mid := MaxBatchFor(l, p.Config(), worker.Range{Begin: 70, End: 80, Last: true}), MaxBatchFor(l, p.Config(), worker.Range{Begin: 0, End: 10})
+	if last != 130 || mid != 292 {
+		t.Errorf("a 64 MiB binding holds %d positions on the last stage, %d on another; want 130 and 292", last, mid)
+	}
 }

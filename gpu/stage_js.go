@@ -25,6 +25,9 @@ type Options struct {
 	Source io.ReaderAt
 	// MaxBatch is the most positions one submission runs (activation
 	// buffers are sized for it); longer calls are split. Zero means 64.
+	// A worker's stage gets the plan's prefill batch (Loader). NewStage
+	// lowers it to what the device's binding limit allows of each
+	// activation buffer (MaxBatchFor).
 	MaxBatch int
 	// MaxChunkBytes caps a weight chunk below the device's binding limit
 	// (tests use it to get several chunks); zero means no cap.
@@ -61,9 +64,11 @@ func (o *Options) defaults() {
 
 // Loader returns the agent.Loader of the WebGPU backend: it opens the
 // device on first use (unless opts.Device is set) and keeps it for later
-// stages.
+// stages. The plan's prefill batch, when it names one, is the stage's
+// MaxBatch (capped where the device cannot bind that many positions'
+// activations: see NewStage).
 func Loader(opts Options) agent.Loader {
-	return func(ctx context.Context, m *model.Model, r worker.Range) (agent.Compute, error) {
+	return func(ctx context.Context, m *model.Model, r worker.Range, batch int) (agent.Compute, error) {
 		if opts.Device == nil {
 			d, err := Open(ctx, opts.Logger)
 			if err != nil {
@@ -71,7 +76,11 @@ func Loader(opts Options) agent.Loader {
 			}
 			opts.Device = d
 		}
-		return NewStage(ctx, m, r, opts)
+		o := opts
+		if batch > 0 {
+			o.MaxBatch = batch
+		}
+		return NewStage(ctx, m, r, o)
 	}
 }
 
@@ -135,6 +144,11 @@ func NewStage(ctx context.Context, m *model.Model, r worker.Range, opts Options)
 	}
 	if opts.Device == nil {
 		return nil, fmt.Errorf("%w: no device", ErrNoWebGPU)
+	}
+	if most := MaxBatchFor(opts.Device.Limits, c, r); opts.MaxBatch > most {
+		opts.Logger.Warn("prefill batch lowered to what the device binds", "asked", opts.MaxBatch, "batch", most,
+			"binding_limit", min(opts.Device.Limits.MaxStorageBufferBindingSize, opts.Device.Limits.MaxBufferSize))
+		opts.MaxBatch = most
 	}
 	s := &Stage{d: opts.Device, cfg: *c, rng: r, opt: opts, scale: float32(math.Sqrt(float64(c.HeadDim)))}
 	rows, err := RowsOf(m, opts.Source)
@@ -368,4 +382,19 @@ func (s *Stage) WeightBytes() int64 {
 		n += w.Bytes()
 	}
 	return n
+}
+
+// MaxBatch is the most positions one submission runs.
+func (s *Stage) MaxBatch() int { return s.opt.MaxBatch }
+
+// MaxBatchFor is the most positions a stage of r can run a submission on
+// a device of limits: each activation buffer is one binding of MaxBatch
+// rows (the largest the last stage's logits or the feed-forward halves),
+// as the planner's prefill batch reckons (planner.MaxPrefillBatch).
+func MaxBatchFor(l Limits, c *model.Config, r worker.Range) int {
+	row := max(c.Dim, c.QDim()+2*c.KVDim(), 2*c.FFNDim)
+	if r.Last {
+		row = max(row, c.Vocab)
+	}
+	return int(max(1, min(l.MaxStorageBufferBindingSize, l.MaxBufferSize)/(4*int64(row))))
 }

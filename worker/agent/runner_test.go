@@ -65,7 +65,7 @@ func stories(t *testing.T) *model.Model {
 
 func newRunner(t *testing.T, m *model.Model, bus *memBus, index uint32, r worker.Range) *Runner {
 	t.Helper()
-	s, err := CPU(context.Background(), m, r)
+	s, err := CPU(context.Background(), m, r, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
