@@ -47,8 +47,11 @@ func main() {
 // webGPU is the WebGPU backend: a stage runs the plan's prefill batch of
 // positions a submission (planner.MaxPrefillBatch unless the devices'
 // limits ask for fewer), as a browser tab's does.
+// TABSHARD_PREFILL_ATTN=onepass records a prefill's attention in one pass
+// as before split attention (gpu.Options.OnePassPrefill), so that
+// scripts/bench-pipeline can compare the two.
 func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
-	return gpu.Loader(gpu.Options{Source: src, Logger: log})
+	return gpu.Loader(gpu.Options{Source: src, Logger: log, OnePassPrefill: os.Getenv("TABSHARD_PREFILL_ATTN") == "onepass"})
 }
 
 // readBandwidth prints the bandwidth of the plain read kernel (the one
