@@ -15,16 +15,16 @@ import (
 func TestPrefillBatch(t *testing.T) {
 	cases := []struct {
 		name, model, devices string
-		batch                int
+		context, batch       int
 		want                 int
 		note                 string
 	}{
-		{"roomy", "llama-3-70b:q4_k", "12x4GiB", 0, planner.MaxPrefillBatch, ""},
+		{"roomy", "llama-3-70b:q4_k", "12x4GiB", 0, 0, planner.MaxPrefillBatch, ""},
 		// Llama-3's logits are 513 KB a position: 64 MiB binds 130.
-		{"binding", "llama-3-70b:q4_k", "11x4GiB,1x4GiB:binding=64MiB", 0, 130, "the logits of a position take 501.00 KiB, and d11 binds at most 64.00 MiB"},
-		{"CPU devices bind anything", "llama-3-8b:q8_0", "4x4GiB:cpu:binding=1MiB", 0, planner.MaxPrefillBatch, ""},
-		{"memory", "llama-3-70b:q3_k", "8x4GiB", 0, 16, "the activations of more positions leave no plan that fits"},
-		{"explicit", "llama-3-70b:q4_k", "11x4GiB,1x4GiB:binding=64MiB", 512, 512, ""},
+		{"binding", "llama-3-70b:q4_k", "11x4GiB,1x4GiB:binding=64MiB", 0, 0, 130, "the logits of a position take 501.00 KiB, and d11 binds at most 64.00 MiB"},
+		{"CPU devices bind anything", "llama-3-8b:q8_0", "4x4GiB:cpu:binding=1MiB", 0, 0, planner.MaxPrefillBatch, ""},
+		{"memory", "llama-3-70b:q3_k", "8x4GiB", 2048, 0, 32, "the activations of more positions leave no plan that fits"},
+		{"explicit", "llama-3-70b:q4_k", "11x4GiB,1x4GiB:binding=64MiB", 0, 512, 512, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -33,7 +33,7 @@ func TestPrefillBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			o := planner.DefaultOptions()
-			o.Batch = c.batch
+			o.Batch, o.Context = c.batch, c.context
 			plan, err := planner.Plan(presetModel(t, c.model), devs, o)
 			if err != nil {
 				t.Fatal(err)
