@@ -530,7 +530,9 @@ type Plan struct {
 	KvType        DType  `protobuf:"varint,4,opt,name=kv_type,json=kvType,proto3,enum=tabshard.v1.DType" json:"kv_type,omitempty"`
 	// sliding_window caps attention to the last N positions; 0 means none.
 	SlidingWindow uint32 `protobuf:"varint,5,opt,name=sliding_window,json=slidingWindow,proto3" json:"sliding_window,omitempty"`
-	// prefill_batch is the positions a stage runs at once; it sizes buffers.
+	// prefill_batch is the positions a stage runs at once: a WebGPU stage's
+	// submissions (it sizes the activation buffers) and a worker's prompt
+	// pieces. The planner chooses it unless told (planner.Options.Batch).
 	PrefillBatch     uint32   `protobuf:"varint,6,opt,name=prefill_batch,json=prefillBatch,proto3" json:"prefill_batch,omitempty"`
 	Stages           []*Stage `protobuf:"bytes,7,rep,name=stages,proto3" json:"stages,omitempty"`
 	TotalWeightBytes uint64   `protobuf:"varint,8,opt,name=total_weight_bytes,json=totalWeightBytes,proto3" json:"total_weight_bytes,omitempty"`
