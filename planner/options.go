@@ -35,6 +35,11 @@ type Options struct {
 	Sessions int
 	// KVType is the KV cache's element type: F16, Q8_0 or F32.
 	KVType kernels.DType
+	// ActivationType is the type hidden states travel between stages as:
+	// F32 (the zero value: exact) or F16 (half the bytes, rounded at
+	// every hop). It sizes each hop's message and the plan carries it to
+	// the workers.
+	ActivationType kernels.DType
 	// SlidingWindow, when positive, caps attention to the last N
 	// positions, replacing the model's window; 0 keeps the model's.
 	SlidingWindow int
@@ -87,6 +92,8 @@ func (o Options) Validate() error {
 		return bad("session count %d is negative", o.Sessions)
 	case o.KVType != kernels.F16 && o.KVType != kernels.Q8_0 && o.KVType != kernels.F32:
 		return bad("KV type %s (want f16, q8_0 or f32)", o.KVType)
+	case o.ActivationType != kernels.F32 && o.ActivationType != kernels.F16:
+		return bad("activation type %s (want f32 or f16)", o.ActivationType)
 	case o.SlidingWindow < 0:
 		return bad("sliding window %d is negative", o.SlidingWindow)
 	case o.Standby < 0:

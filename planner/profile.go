@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/worker"
 )
@@ -46,7 +47,8 @@ type profile struct {
 	kvBlock int64    // K+V bytes of one block
 	// embedRow is what the first stage reads per token of the embedding.
 	embedRow int64
-	// msgBytes is an activation message: the f16 hidden state of a token.
+	// msgBytes is an activation message: a token's hidden state in the
+	// activation type.
 	msgBytes int64
 }
 
@@ -225,10 +227,18 @@ func (p *profile) sizeActivations() {
 		{"act.ffn_up", b, f32(c.FFNDim)},
 		{"act.attention_parts", p.prefillPartRows() * int64(c.Heads), p.partBytes()},
 		{"act.decode_parts", p.sessions() * int64(min(DecodeSplitRows, p.opts.Batch)) * int64(c.Heads), p.partBytes()},
-		{"act.received", b, 2 * int64(c.Dim)},
+		{"act.received", b, p.msgRow()},
 	}
 	p.logits = []buffer{{"act.logits", b, f32(c.Vocab)}} // a WebGPU stage's head runs a batch at once
-	p.msgBytes = 2 * int64(c.Dim)
+	p.msgBytes = p.msgRow()
+}
+
+// msgRow is one position's hidden state in the activation type.
+func (p *profile) msgRow() int64 {
+	if p.opts.ActivationType == kernels.F16 {
+		return 2 * int64(p.cfg.Dim)
+	}
+	return 4 * int64(p.cfg.Dim)
 }
 
 // MaxPrefillPartBytes caps a WebGPU stage's buffer of a prefill's split
@@ -302,6 +312,7 @@ func (p *profile) withSessions(n int) (*profile, error) {
 	if err := q.sizeKV(); err != nil {
 		return nil, err
 	}
+	q.sizeActivations() // each session's decoding partials
 	q.prefixes()
 	return &q, nil
 }

@@ -122,6 +122,7 @@ func TestBadInput(t *testing.T) {
 		{"negative standby", m, tabs, func(o *planner.Options) { o.Standby = -1 }, planner.ErrOptions, "standby"},
 		{"negative sessions", m, tabs, func(o *planner.Options) { o.Sessions = -1 }, planner.ErrOptions, "session count"},
 		{"negative batch", m, tabs, func(o *planner.Options) { o.Batch = -1 }, planner.ErrOptions, "batch"},
+		{"activation type", m, tabs, func(o *planner.Options) { o.ActivationType = kernels.Q8_0 }, planner.ErrOptions, "activation type"},
 		{"q8_0 KV on 8-wide heads", presetModel(t, "stories260k:f32"), tabs, func(o *planner.Options) { o.KVType = kernels.Q8_0 }, planner.ErrOptions, "head dimension 8"},
 		{"tensor outside blocks", &planner.Model{Config: m.Config, Tensors: append([]planner.Tensor{{Name: "blk.99.x.weight", Type: kernels.F32, Dims: []uint64{4}}}, m.Tensors...)},
 			tabs, nil, planner.ErrModel, "blk.99"},

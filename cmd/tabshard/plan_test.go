@@ -18,7 +18,7 @@ func TestPlanTable(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"STAGE", "LAYERS", "DEVICE", "WEIGHTS", "KV", "PEAK", "BUDGET", "BINDING", "MS/TOKEN",
-		"[0,6) +embd", "+head", "d11", "split: stage 11: output.weight into 5 chunks", "39690993664 bytes of weights", "tokens/s"} {
+		"[0,7) +embd", "+head", "d11", "split: stage 11: output.weight into 5 chunks", "39690993664 bytes of weights", "tokens/s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -540,8 +540,8 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.closeRunner()
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.maxSessions(),
-		Options: sequenceOptions(m.plan),
-		Out:     natsOutbox{m: m, ctx: ctx}, Metrics: m.cfg.Metrics,
+		Options: sequenceOptions(m.plan), Wire: planWire(m.plan),
+		Out: natsOutbox{m: m, ctx: ctx}, Metrics: m.cfg.Metrics,
 	}
 	m.runner.MaxPositions = maxPositions(m.nc.MaxPayload(), m.runner.PositionBytes())
 	m.runner.PrefillChunk = prefillChunk(l.batch)
@@ -571,6 +571,15 @@ func sequenceOptions(plan *tabshardv1.Plan) worker.Options {
 	}
 	o.KV.Window = int(plan.GetSlidingWindow())
 	return o
+}
+
+// planWire is the type a stage sends hidden states as: the plan's
+// activation type, F16 or F32 (also for a plan that names none).
+func planWire(plan *tabshardv1.Plan) kernels.DType {
+	if plan.GetActivationType() == tabshardv1.DType_D_TYPE_F16 {
+		return kernels.F16
+	}
+	return kernels.F32
 }
 
 // inbound is an input and when its message arrived.
