@@ -397,7 +397,9 @@ func TestPipelineRejectsBadShader(t *testing.T) {
 // attention over passes of a few positions, a KV head's query heads a
 // workgroup) gives every position's hidden state bit for bit as decoding
 // the prompt one token at a time does, through two GPU stages; so does a
-// stage whose partials buffer holds 3 positions (several passes a piece).
+// stage whose partials buffer holds 3 positions (several passes a piece)
+// and one taking one query head a workgroup; a head count that does not
+// divide a KV head's is refused.
 // One-pass attention (Options.OnePassPrefill) differs from it past the
 // first 64 keys (one split is one pass's arithmetic), within the
 // tolerance.
@@ -464,6 +466,13 @@ func TestPrefillMatchesDecoding(t *testing.T) {
 	}
 	if i := differs(run(small, len(prompt))); i >= 0 {
 		t.Fatalf("prefill, 3 positions a pass: position %d value %d differs from decoding one by one", i/m.Config.Dim, i%m.Config.Dim)
+	}
+	if i := differs(run(chain(Options{PrefillHeadsPerWorkgroup: 1}), len(prompt))); i >= 0 {
+		t.Fatalf("prefill, one head a workgroup: position %d value %d differs from decoding one by one", i/m.Config.Dim, i%m.Config.Dim)
+	}
+	if _, err := NewStage(context.Background(), m, worker.Range{Begin: 0, End: 1, First: true},
+		Options{Device: dev, Source: bytes.NewReader(data), PrefillHeadsPerWorkgroup: 3}); !errors.Is(err, ErrLimits) {
+		t.Errorf("3 heads a workgroup for 2 a KV head: %v", err)
 	}
 	onePass := run(chain(Options{OnePassPrefill: true}), len(prompt))
 	if differs(onePass) < 0 {

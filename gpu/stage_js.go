@@ -10,6 +10,7 @@ import (
 	"math"
 
 	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/wgsl"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -43,6 +44,12 @@ type Options struct {
 	// attention served it (measurements): one pass, a workgroup per
 	// (position, head) walking every key the position sees.
 	OnePassPrefill bool
+	// PrefillHeadsPerWorkgroup, when positive, is how many query heads of
+	// a KV head a workgroup of prefill's split attention takes (1: one, as
+	// decoding's; measurements); zero takes the most the device's
+	// workgroup memory holds (Device.AttentionGroup). It must divide the
+	// query heads a KV head serves.
+	PrefillHeadsPerWorkgroup int
 	// PrefillPartBytes caps the buffer of a prefill's split attention
 	// partials (tests use it to get several passes); zero means 64 MiB
 	// (see prefillPartBytes).
@@ -354,6 +361,12 @@ func (s *Stage) allocate() error {
 		if size := s.prefillPartBytes(); size > 0 && err == nil {
 			s.prefillPart = s.buffer(int(size/4), &err)
 			s.attnGroup = s.d.AttentionGroup(c.Heads, c.KVHeads, c.HeadDim)
+			if g := s.opt.PrefillHeadsPerWorkgroup; g > 0 {
+				if per := c.Heads / c.KVHeads; per%g != 0 || g > wgsl.MaxAttentionGroup {
+					return fmt.Errorf("%w: %d heads a workgroup for %d query heads a KV head", ErrLimits, g, per)
+				}
+				s.attnGroup = g
+			}
 		}
 	}
 	if s.rng.Last {

@@ -28,7 +28,8 @@ import (
 // a submission, default Options.MaxBatch; TABSHARD_STAGE_CONTEXT cache
 // slots, default the positions used; TABSHARD_STAGE_UNFUSED=1 records the
 // layer unfused, Options.Unfused; TABSHARD_PREFILL_ATTN=onepass runs the
-// prompt's attention in one pass, Options.OnePassPrefill). It
+// prompt's attention in one pass, Options.OnePassPrefill, and split1 split
+// one head a workgroup, Options.PrefillHeadsPerWorkgroup). It
 // reports the median of 32 tokens of Forward as a worker calls it (upload
 // x, one submission, read x back), the same submission's host time from
 // submit to done and its GPU time (timestamps), and the stage's weights
@@ -79,7 +80,7 @@ func BenchmarkStageDecode(b *testing.B) {
 		}
 	}
 	opts.Unfused = os.Getenv("TABSHARD_STAGE_UNFUSED") != ""
-	if opts.OnePassPrefill, err = onePassPrefill(); err != nil {
+	if err := prefillAttention(&opts); err != nil {
 		b.Fatal(err)
 	}
 	positions := min(prompt+64, m.Config.ContextLength)
@@ -158,18 +159,21 @@ func BenchmarkStageDecode(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// onePassPrefill reads TABSHARD_PREFILL_ATTN: "onepass" for the one-pass
-// attention prefill ran before split attention served it, "split" or
-// nothing for split attention.
-func onePassPrefill() (bool, error) {
+// prefillAttention reads TABSHARD_PREFILL_ATTN into o: "onepass" for the
+// one-pass attention prefill ran before split attention served it,
+// "split1" for split attention one query head a workgroup, "split" or
+// nothing for split attention as a stage records it.
+func prefillAttention(o *Options) error {
 	switch v := os.Getenv("TABSHARD_PREFILL_ATTN"); v {
 	case "", "split":
-		return false, nil
+	case "split1":
+		o.PrefillHeadsPerWorkgroup = 1
 	case "onepass":
-		return true, nil
+		o.OnePassPrefill = true
 	default:
-		return false, fmt.Errorf("TABSHARD_PREFILL_ATTN %q: want split or onepass", v)
+		return fmt.Errorf("TABSHARD_PREFILL_ATTN %q: want split, split1 or onepass", v)
 	}
+	return nil
 }
 
 // BenchmarkPrefillAttention times the attention of a prompt of

@@ -48,10 +48,18 @@ func main() {
 // positions a submission (planner.MaxPrefillBatch unless the devices'
 // limits ask for fewer), as a browser tab's does.
 // TABSHARD_PREFILL_ATTN=onepass records a prefill's attention in one pass
-// as before split attention (gpu.Options.OnePassPrefill), so that
-// scripts/bench-pipeline can compare the two.
+// as before split attention (gpu.Options.OnePassPrefill), and split1 split
+// attention one query head a workgroup (gpu.Options.PrefillHeadsPerWorkgroup),
+// so that scripts/bench-pipeline can compare them.
 func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
-	return gpu.Loader(gpu.Options{Source: src, Logger: log, OnePassPrefill: os.Getenv("TABSHARD_PREFILL_ATTN") == "onepass"})
+	o := gpu.Options{Source: src, Logger: log}
+	switch os.Getenv("TABSHARD_PREFILL_ATTN") {
+	case "onepass":
+		o.OnePassPrefill = true
+	case "split1":
+		o.PrefillHeadsPerWorkgroup = 1
+	}
+	return gpu.Loader(o)
 }
 
 // readBandwidth prints the bandwidth of the plain read kernel (the one
