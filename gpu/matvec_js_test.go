@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -66,7 +67,7 @@ func TestMatMul(t *testing.T) {
 // types that have several (the default is TestMatVec's); direct reads
 // need unsplit weights.
 func TestMatVecModes(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K} {
+	for _, typ := range planarTypes {
 		for _, m := range []wgsl.XMode{wgsl.XDirect, wgsl.XPlanar, wgsl.XInt8} {
 			for _, c := range linearCases(typ) {
 				t.Run(fmt.Sprintf("%s/%v/%dx%d/n%d/chunk%d", typ, m, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
@@ -79,6 +80,61 @@ func TestMatVecModes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// planarTypes are the types with a planar int8 matvec: Q5_K, Q5_0, Q5_1
+// and Q4_1 have no other (their direct and f32 planar modes resolve to
+// int8).
+var planarTypes = []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K,
+	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1}
+
+// TestQ4KUnits holds the int8 Q4_K matvec to the reference with each unit
+// (wgsl.Q4KUnit: 64 values, half and a whole super-block), and its batched
+// matvec to it bit for bit, with subgroup and workgroup reductions.
+func TestQ4KUnits(t *testing.T) {
+	for _, unit := range []int{64, 128, 256} {
+		withQ4KUnit(t, unit, func() {
+			for _, c := range linearCases(kernels.Q4_K) {
+				t.Run(fmt.Sprintf("unit%d/%dx%d/n%d/chunk%d", unit, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
+					testLinearWith(t, kernels.Q4_K, c, false, nil, wgsl.XInt8)
+				})
+			}
+			for _, sub := range []bool{true, false} {
+				for _, c := range []linearCase{{rows: 67, cols: 768, chunkRows: 30, accumulate: true}, {rows: 40, cols: 4096}} {
+					t.Run(fmt.Sprintf("unit%d/batch/%dx%d/subgroups=%v", unit, c.rows, c.cols, sub), func(t *testing.T) {
+						dev.NoSubgroups = !sub
+						defer func() { dev.NoSubgroups = false }()
+						testBatchInvariance(t, kernels.Q4_K, c, []int{1, 3, 17}, nil)
+					})
+				}
+			}
+		})
+	}
+	withQ4KUnit(t, 96, func() {
+		data := randWeights(t, rand.New(rand.NewPCG(1, 2)), kernels.Q4_K, 4, 256)
+		w, err := dev.UploadWeights(kernels.Q4_K, 4, 256, data, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Destroy()
+		step := newStep(t)
+		o := dev.NewOps(step)
+		defer o.Destroy()
+		y := storage(t, nil, 4)
+		err = o.Linear(context.Background(), dev.NewProgram(step), w, Vec{Buf: storage(t, nil, 256), Stride: 256}, Vec{Buf: y, Stride: 4}, false, false)
+		if !errors.Is(err, wgsl.ErrUnsupported) {
+			t.Errorf("a Q4_K unit of 96: %v, want ErrUnsupported", err)
+		}
+	})
+}
+
+// withQ4KUnit runs f with wgsl.Q4KUnit set to unit.
+func withQ4KUnit(t *testing.T, unit int, f func()) {
+	t.Helper()
+	old := wgsl.Q4KUnit
+	wgsl.Q4KUnit = unit
+	defer func() { wgsl.Q4KUnit = old }()
+	f()
 }
 
 func testLinear(t *testing.T, typ kernels.DType, c linearCase, matmul bool) {
@@ -229,7 +285,7 @@ func TestPreparedReuse(t *testing.T) {
 // that reads the layout, against the Go reference; a matvec of another
 // type after RMSNormFor prepares its own layout from the f32 output.
 func TestFusedPrep(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K} {
+	for _, typ := range planarTypes {
 		t.Run(typ.String(), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(typ), 8))
 			n, rows, cols := 3, 40, 512

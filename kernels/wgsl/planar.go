@@ -2,6 +2,8 @@ package wgsl
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/tabshard/tabshard/kernels"
 )
@@ -64,6 +66,45 @@ var planarFiles = map[kernels.DType][2]string{
 	kernels.Q2_K: {"", "dot_q2_k_i.wgsl"},
 	kernels.Q3_K: {"", "dot_q3_k_i.wgsl"},
 	kernels.Q6_K: {"", "dot_q6_k_i.wgsl"},
+	kernels.Q5_K: {"", "dot_q5_k_i.wgsl"},
+	kernels.Q5_0: {"", "dot_q5_0_i.wgsl"},
+	kernels.Q5_1: {"", "dot_q5_1_i.wgsl"},
+	kernels.Q4_1: {"", "dot_q4_1_i.wgsl"},
+}
+
+// planarOnly reports whether t has no direct matvec: its tensors are
+// always read planar, in an int8 mode.
+func planarOnly(t kernels.DType) bool {
+	switch t {
+	case kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1:
+		return true
+	}
+	return false
+}
+
+// Q4KUnit is the values per unit of the int8 Q4_K matvec: 64 (one run of
+// codes, the header loaded and its scales decoded per unit:
+// dot_q4_k_i.wgsl), 128 or 256 (half or a whole super-block, the header
+// loaded and decoded once: dot_q4_k_sb_i.wgsl). The x layout is the same
+// for all three, so it is a property of the matvec alone (benchmarks set
+// it: TABSHARD_Q4K_UNIT). A unit of 128 divides the rows of Llama-3-70B's
+// matrices (8192 and 28672 values) evenly among a row's 32 invocations.
+var Q4KUnit = 128
+
+// ErrQ4KUnit is a Q4KUnit value other than 64, 128 and 256.
+var ErrQ4KUnit = fmt.Errorf("%w: Q4_K unit (64, 128 or 256)", ErrUnsupported)
+
+// span is how many of the prepared x layout's units one matvec unit of t
+// in mode m covers (matvec.wgsl's loop takes units/SPAN of them).
+func span(t kernels.DType, m XMode) (int, error) {
+	if t != kernels.Q4_K || (m != XInt8 && m != XInt8Coarse) {
+		return 1, nil
+	}
+	switch Q4KUnit {
+	case 64, 128, 256:
+		return Q4KUnit / 64, nil
+	}
+	return 0, fmt.Errorf("%w: %d", ErrQ4KUnit, Q4KUnit)
 }
 
 // Split reports whether a tensor of t with rows of cols values is held on
@@ -79,15 +120,18 @@ func planar(t kernels.DType, cols int, split bool) bool {
 	switch t {
 	case kernels.Q4_0, kernels.Q8_0:
 		return split && Split(t, cols)
-	case kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K:
+	case kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K, kernels.Q5_K:
 		return cols > 0 && cols%256 == 0
+	case kernels.Q5_0, kernels.Q5_1, kernels.Q4_1:
+		return cols > 0 && cols%32 == 0
 	}
 	return false
 }
 
 // ResolveXMode is the mode a matvec of the tensor uses when want is asked
 // for: XDirect where no planar kernel applies, DefaultXMode for XAuto. A
-// split tensor has no direct kernel.
+// split tensor has no direct kernel; the types that have only the int8
+// kernel (Q5_K, Q5_0, Q5_1, Q4_1) take XInt8 for XDirect and XPlanar.
 func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, error) {
 	if split && !Split(t, cols) {
 		return XAuto, fmt.Errorf("%w: %s rows of %d values are never split", ErrUnsupported, t, cols)
@@ -95,14 +139,21 @@ func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, err
 	if !planar(t, cols, split) {
 		return XDirect, nil
 	}
+	if want == XAuto {
+		want = DefaultXMode
+	}
 	switch want {
-	case XAuto:
-		return DefaultXMode, nil
 	case XDirect:
+		if planarOnly(t) {
+			return XInt8, nil
+		}
 		if split {
 			return XAuto, fmt.Errorf("%w: no direct matvec reads split %s", ErrUnsupported, t)
 		}
 	case XPlanar:
+		if planarOnly(t) {
+			return XInt8, nil
+		}
 		if planarFiles[t][0] == "" {
 			return XDirect, nil
 		}
@@ -115,7 +166,7 @@ func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, err
 
 // unitOf is the unit of the planar kernel of t.
 func unitOf(t kernels.DType) int {
-	if t == kernels.Q4_K {
+	if t == kernels.Q4_K || t == kernels.Q5_K {
 		return 64
 	}
 	return 32
@@ -166,24 +217,66 @@ func prepHeader(t kernels.DType, m XMode, consts ...any) (string, error) {
 	return header(false, append([]any{"UNIT", unitOf(t), "INT", isInt, "PLANES", PrepPlanes(t, m) - 1}, consts...)...), nil
 }
 
-// planarBlock is the x block and type files of a planar matvec.
-func planarBlock(t kernels.DType, m XMode) string {
+// planarBlock is the x block and type files of a planar matvec whose
+// units each cover span prepared units.
+func planarBlock(t kernels.DType, m XMode, span int) string {
 	lo := "const LO: bool = true;\n"
 	if m == XInt8Coarse {
 		lo = "const LO: bool = false;\n"
-	}
-	layout := src("split.wgsl")
-	switch t {
-	case kernels.Q4_K:
-		layout = src("q4_k_scales.wgsl")
-	case kernels.Q2_K, kernels.Q3_K, kernels.Q6_K:
-		layout = src("kq_x32.wgsl")
 	}
 	f := planarFiles[t][1]
 	if m == XPlanar {
 		f = planarFiles[t][0]
 	}
-	return join(lo, src("x_planar.wgsl"), layout, src(f))
+	var layout []string
+	switch t {
+	case kernels.Q4_0, kernels.Q8_0:
+		layout = []string{"split.wgsl"}
+	case kernels.Q4_K:
+		layout = []string{"kq_scales.wgsl", "q4_k_unit.wgsl"}
+		if m != XPlanar {
+			layout = append([]string{"kq_x64.wgsl"}, layout...)
+		}
+		if span > 1 {
+			return join(lo, src("x_planar.wgsl"), src("kq_scales.wgsl"), groups(src("dot_q4_k_sb_i.wgsl"), span))
+		}
+	case kernels.Q5_K:
+		layout = []string{"kq_x64.wgsl", "kq_scales.wgsl"}
+	case kernels.Q5_0, kernels.Q5_1:
+		layout = []string{"kq_x32.wgsl", "q5_bits.wgsl"}
+	default: // Q2_K, Q3_K, Q6_K, Q4_1
+		layout = []string{"kq_x32.wgsl"}
+	}
+	parts := []string{lo, src("x_planar.wgsl")}
+	for _, l := range layout {
+		parts = append(parts, src(l))
+	}
+	return join(append(parts, src(f))...)
+}
+
+// groups expands dot_q4_k_sb_i.wgsl's marked lines for a unit of span
+// 64-value groups: each line marked //@G once per group g ($ g, #H its
+// half of the decoded scales, #A and #B its two sub-blocks' places
+// there), each marked //@H once per decoded half ($ its index).
+func groups(body string, span int) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		i := strings.Index(l, "//@")
+		if i < 0 {
+			out = append(out, l)
+			continue
+		}
+		tag, code, _ := strings.Cut(l[i+3:], " ")
+		n := span
+		if tag == "H" {
+			n = span / 2
+		}
+		for g := range n {
+			r := strings.NewReplacer("$", strconv.Itoa(g), "#H", strconv.Itoa(g/2), "#A", strconv.Itoa(2*(g%2)), "#B", strconv.Itoa(2*(g%2)+1))
+			out = append(out, l[:i]+r.Replace(code))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // SplitRows rearranges whole rows of t (GGUF block layout, rows of cols

@@ -55,7 +55,8 @@ func src(name string) string {
 
 // Types lists the weight types the kernels read, in ggml id order.
 func Types() []kernels.DType {
-	return []kernels.DType{kernels.F32, kernels.F16, kernels.Q4_0, kernels.Q8_0, kernels.Q2_K, kernels.Q3_K, kernels.Q4_K, kernels.Q6_K}
+	return []kernels.DType{kernels.F32, kernels.F16, kernels.Q4_0, kernels.Q4_1, kernels.Q5_0, kernels.Q5_1, kernels.Q8_0,
+		kernels.Q2_K, kernels.Q3_K, kernels.Q4_K, kernels.Q5_K, kernels.Q6_K}
 }
 
 // typeBlock names the type file for rows of cols values of t (held split
@@ -98,6 +99,14 @@ func typeBlock(t kernels.DType, cols int, split bool) (file string, vec4 bool, e
 		return "type_q4_k.wgsl", true, nil
 	case kernels.Q6_K:
 		return "type_q6_k.wgsl", true, nil
+	case kernels.Q5_K:
+		return "type_q5_k.wgsl", false, nil
+	case kernels.Q5_0:
+		return "type_q5_0.wgsl", false, nil
+	case kernels.Q5_1:
+		return "type_q5_1.wgsl", false, nil
+	case kernels.Q4_1:
+		return "type_q4_1.wgsl", false, nil
 	}
 	return "", false, fmt.Errorf("%w: no WGSL kernel reads %s", ErrUnsupported, t)
 }
@@ -107,6 +116,8 @@ var unitElems = map[string]int{
 	"type_f32.wgsl": 4, "type_f32_x1.wgsl": 1, "type_f16.wgsl": 8, "type_f16_x1.wgsl": 1,
 	"type_q4_0.wgsl": 32, "type_q8_0.wgsl": 32, "type_q2_k.wgsl": 32, "type_q3_k.wgsl": 32,
 	"type_q4_k.wgsl": 64, "type_q6_k.wgsl": 32,
+	// dequantization only: the units of their planar matvec
+	"type_q5_k.wgsl": 64, "type_q5_0.wgsl": 32, "type_q5_1.wgsl": 32, "type_q4_1.wgsl": 32,
 }
 
 // Units is how many unit_dot units a row of cols values of t holds: the
