@@ -3,10 +3,10 @@
 // block, 4: a whole one): the 16-byte header is loaded and its scales
 // decoded (half_scales, four sub-blocks at once) once per unit, not once
 // per group as dot_q4_k_i.wgsl does. x keeps the 64-value layout: group
-// g of unit u is the prepared unit SPAN·u + g. The assembler (planar.go)
-// writes each line marked //@G once per group ($ its index, #H its half
-// of the decoded scales, #A and #B its two sub-blocks there) and each
-// line marked //@H once per decoded half ($).
+// g of unit u is the prepared unit SPAN·u + g. The assembler (planar.go,
+// groups) writes each line marked G once per group ($ its index, #H its
+// half of the decoded scales, #A and #B its two sub-blocks there) and
+// each line marked H once per decoded half ($).
 const UNIT: u32 = 64u * SPAN;
 
 struct XU {
