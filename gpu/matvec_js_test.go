@@ -4,13 +4,16 @@ package gpu
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/wgsl"
+	"github.com/tabshard/tabshard/model/gguf"
 )
 
 // matvecTol is the matvec and matmul tolerance: |gpu − ref| ≤ 1e-4 ×
@@ -360,5 +363,73 @@ func TestFusedPrep(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMatVecGGMLVectors runs the matvec of every type over ggml's own
+// quantizer output (testdata/ggml/quant-vectors.gguf, FORMATS.txt: 6 rows
+// of 512 values, among them outliers, zeros, values near 1e-6 and fp16's
+// extremes) and holds it to ggml's dequantization of the same bytes dotted
+// with x in float64, at the matvec tolerance: the block layouts as ggml
+// writes them, not only as the Go quantizer does; Q4_K with each unit.
+func TestMatVecGGMLVectors(t *testing.T) {
+	f, osf, err := gguf.Open("../testdata/ggml/quant-vectors.gguf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer osf.Close()
+	read := func(name string) []byte {
+		t.Helper()
+		ti, ok := f.Tensor(name)
+		if !ok {
+			t.Fatalf("no tensor %s", name)
+		}
+		data, err := f.ReadTensor(osf, ti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	rows, cols, n := 6, 512, 3
+	xs := randVec(rand.New(rand.NewPCG(5, 6)), n*cols, 1)
+	for _, typ := range wgsl.Types() {
+		units := []int{wgsl.Q4KUnit}
+		if typ == kernels.Q4_K {
+			units = []int{64, 128, 256}
+		}
+		for _, unit := range units {
+			name := typ.String()
+			if len(units) > 1 {
+				name += fmt.Sprintf("/unit%d", unit)
+			}
+			t.Run(name, func(t *testing.T) {
+				withQ4KUnit(t, unit, func() {
+					data := read(typ.String() + ".q")
+					deq := read(typ.String() + ".deq")
+					want, bound := make([]float32, n*rows), make([]float32, n*rows)
+					for i := range n {
+						for r := range rows {
+							var s, b float64
+							for j := range cols {
+								p := float64(math.Float32frombits(binary.LittleEndian.Uint32(deq[4*(r*cols+j):]))) * float64(xs[i*cols+j])
+								s, b = s+p, b+math.Abs(p)
+							}
+							want[i*rows+r], bound[i*rows+r] = float32(s), float32(b)
+						}
+					}
+					w, err := dev.UploadWeights(typ, rows, cols, data, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer w.Destroy()
+					x, y := storage(t, xs, 0), storage(t, nil, n*rows)
+					program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error {
+						o.Batch = n
+						return o.Linear(ctx, p, w, Vec{Buf: x, Stride: cols}, Vec{Buf: y, Stride: rows}, false, false)
+					})
+					closeTo(t, "y", readF32(t, y, n*rows), want, bound, matvecTol)
+				})
+			})
+		}
 	}
 }
