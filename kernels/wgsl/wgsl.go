@@ -16,13 +16,17 @@
 // row chunk) and, but for one case, their GGUF byte layout: Q4_0 and Q8_0
 // rows of a multiple of 256 values are held split, scales first
 // (SplitRows, split.wgsl), so that block codes are aligned 16-byte loads.
-// Blocks that are not 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K unsplit) are
-// read as whole words and shifted; see common.wgsl and the type files.
-// Q4_0, Q8_0, Q4_K, Q6_K, Q3_K and Q2_K matvecs read x prepared by the
-// Prep kernel, in planes and as int8 codes (planar.go, xprep.wgsl,
-// dot_*.wgsl); the layout is also written by the kernels that produce x
-// where a stage fuses it: RMSNorm (NormPrep), SwiGLU (Prep with SWIGLU)
-// and split attention's merge (MergePrep).
+// Blocks that are not 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K unsplit,
+// Q5_0) are read as whole words and shifted; see common.wgsl and the type
+// files. Q4_0, Q8_0, Q4_K, Q6_K, Q3_K, Q2_K, Q5_K, Q5_0, Q5_1 and Q4_1
+// matvecs read x prepared by the Prep kernel, in planes and as int8 codes
+// (planar.go, xprep.wgsl, dot_*.wgsl); the last four have no other matvec
+// (their type files hold deq alone, for the embedding and the tiled
+// matmul). The int8 Q4_K matvec takes units of Q4KUnit values (half a
+// super-block by default, its header read and its scales decoded once).
+// The layout is also written by the kernels that produce x where a stage
+// fuses it: RMSNorm (NormPrep), SwiGLU (Prep with SWIGLU) and split
+// attention's merge (MergePrep).
 //
 // Every function here is pure: it returns WGSL text. The gpu package
 // compiles it; the conformance suite there holds each kernel to the Go
