@@ -105,7 +105,7 @@ func q4kUnitOverride(b *testing.B) func() {
 }
 
 var benchTypes = []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.Q8_0, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K,
-	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.F16, kernels.F32}
+	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS, kernels.F16, kernels.F32}
 
 func BenchmarkMatVec(b *testing.B) {
 	read := baseline(b)
@@ -161,7 +161,7 @@ func BenchmarkMatVecBatch(b *testing.B) {
 		bs = &wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{RT: rt}, CB: cb}
 	}
 	defer q4kUnitOverride(b)()
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K, kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1} {
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K, kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS} {
 		for _, s := range shapes {
 			for _, n := range []int{1, 8, 16, 32} {
 				b.Run(fmt.Sprintf("%s/%dx%d/B%d", typ, s.rows, s.cols, n), func(b *testing.B) {

@@ -85,11 +85,11 @@ func TestMatVecModes(t *testing.T) {
 	}
 }
 
-// planarTypes are the types with a planar int8 matvec: Q5_K, Q5_0, Q5_1
-// and Q4_1 have no other (their direct and f32 planar modes resolve to
-// int8).
+// planarTypes are the types with a planar int8 matvec: Q5_K, Q5_0, Q5_1,
+// Q4_1, IQ4_NL and IQ4_XS have no other (their direct and f32 planar
+// modes resolve to int8).
 var planarTypes = []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K,
-	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1}
+	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS}
 
 // TestQ4KUnits holds the int8 Q4_K matvec to the reference with each unit
 // (wgsl.Q4KUnit: 64 values, half and a whole super-block), and its batched

@@ -42,13 +42,13 @@ func TestWeightPieces(t *testing.T) {
 // made, with the type named; the types of the planar int8 path are
 // taken.
 func TestWeightsRefuseUnsupportedTypes(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.IQ4_NL, kernels.IQ4_XS, kernels.BF16} {
+	for _, typ := range []kernels.DType{kernels.BF16} {
 		w, err := dev.NewWeights(typ, 4, 256, 0)
 		if !errors.Is(err, wgsl.ErrUnsupported) || w != nil || !strings.Contains(err.Error(), typ.String()) {
 			t.Errorf("%s: %v, %v; want ErrUnsupported naming it", typ, w, err)
 		}
 	}
-	for _, typ := range []kernels.DType{kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1} {
+	for _, typ := range []kernels.DType{kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS} {
 		w, err := dev.NewWeights(typ, 4, 256, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", typ, err)

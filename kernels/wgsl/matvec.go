@@ -159,7 +159,8 @@ func deqSrc(file string, split bool) string {
 }
 
 // typeDeps are the helper files a type file needs before it.
-var typeDeps = map[string]string{"type_q4_k.wgsl": "kq_scales.wgsl", "type_q5_k.wgsl": "kq_scales.wgsl"}
+var typeDeps = map[string]string{"type_q4_k.wgsl": "kq_scales.wgsl", "type_q5_k.wgsl": "kq_scales.wgsl",
+	"type_iq4_nl.wgsl": "iq4_lut.wgsl", "type_iq4_xs.wgsl": "iq4_lut.wgsl"}
 
 // typeSrc is a type file with its helpers.
 func typeSrc(file string) string {

@@ -60,23 +60,25 @@ var DefaultXMode = XInt8
 
 // planarFiles are each planar type's dot files, f32 and int8 x ("": none).
 var planarFiles = map[kernels.DType][2]string{
-	kernels.Q4_0: {"dot_q4_0s_f.wgsl", "dot_q4_0s_i.wgsl"},
-	kernels.Q8_0: {"dot_q8_0s_f.wgsl", "dot_q8_0s_i.wgsl"},
-	kernels.Q4_K: {"dot_q4_k_f.wgsl", "dot_q4_k_i.wgsl"},
-	kernels.Q2_K: {"", "dot_q2_k_i.wgsl"},
-	kernels.Q3_K: {"", "dot_q3_k_i.wgsl"},
-	kernels.Q6_K: {"", "dot_q6_k_i.wgsl"},
-	kernels.Q5_K: {"", "dot_q5_k_i.wgsl"},
-	kernels.Q5_0: {"", "dot_q5_0_i.wgsl"},
-	kernels.Q5_1: {"", "dot_q5_1_i.wgsl"},
-	kernels.Q4_1: {"", "dot_q4_1_i.wgsl"},
+	kernels.Q4_0:   {"dot_q4_0s_f.wgsl", "dot_q4_0s_i.wgsl"},
+	kernels.Q8_0:   {"dot_q8_0s_f.wgsl", "dot_q8_0s_i.wgsl"},
+	kernels.Q4_K:   {"dot_q4_k_f.wgsl", "dot_q4_k_i.wgsl"},
+	kernels.Q2_K:   {"", "dot_q2_k_i.wgsl"},
+	kernels.Q3_K:   {"", "dot_q3_k_i.wgsl"},
+	kernels.Q6_K:   {"", "dot_q6_k_i.wgsl"},
+	kernels.Q5_K:   {"", "dot_q5_k_i.wgsl"},
+	kernels.Q5_0:   {"", "dot_q5_0_i.wgsl"},
+	kernels.Q5_1:   {"", "dot_q5_1_i.wgsl"},
+	kernels.Q4_1:   {"", "dot_q4_1_i.wgsl"},
+	kernels.IQ4_NL: {"", "dot_iq4_nl_i.wgsl"},
+	kernels.IQ4_XS: {"", "dot_iq4_xs_i.wgsl"},
 }
 
 // planarOnly reports whether t has no direct matvec: its tensors are
 // always read planar, in an int8 mode.
 func planarOnly(t kernels.DType) bool {
 	switch t {
-	case kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1:
+	case kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS:
 		return true
 	}
 	return false
@@ -120,9 +122,9 @@ func planar(t kernels.DType, cols int, split bool) bool {
 	switch t {
 	case kernels.Q4_0, kernels.Q8_0:
 		return split && Split(t, cols)
-	case kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K, kernels.Q5_K:
+	case kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K, kernels.Q5_K, kernels.IQ4_XS:
 		return cols > 0 && cols%256 == 0
-	case kernels.Q5_0, kernels.Q5_1, kernels.Q4_1:
+	case kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL:
 		return cols > 0 && cols%32 == 0
 	}
 	return false
@@ -131,7 +133,8 @@ func planar(t kernels.DType, cols int, split bool) bool {
 // ResolveXMode is the mode a matvec of the tensor uses when want is asked
 // for: XDirect where no planar kernel applies, DefaultXMode for XAuto. A
 // split tensor has no direct kernel; the types that have only the int8
-// kernel (Q5_K, Q5_0, Q5_1, Q4_1) take XInt8 for XDirect and XPlanar.
+// kernel (Q5_K, Q5_0, Q5_1, Q4_1, IQ4_NL, IQ4_XS) take XInt8 for XDirect
+// and XPlanar.
 func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, error) {
 	if split && !Split(t, cols) {
 		return XAuto, fmt.Errorf("%w: %s rows of %d values are never split", ErrUnsupported, t, cols)
@@ -244,6 +247,8 @@ func planarBlock(t kernels.DType, m XMode, span int) string {
 		layout = []string{"kq_x64.wgsl", "kq_scales.wgsl"}
 	case kernels.Q5_0, kernels.Q5_1:
 		layout = []string{"kq_x32.wgsl", "q5_bits.wgsl"}
+	case kernels.IQ4_NL, kernels.IQ4_XS:
+		layout = []string{"kq_x32.wgsl", "iq4_lut.wgsl"}
 	default: // Q2_K, Q3_K, Q6_K, Q4_1
 		layout = []string{"kq_x32.wgsl"}
 	}

@@ -37,6 +37,9 @@ func TestResolveXMode(t *testing.T) {
 		{kernels.Q5_1, 96, false, XInt8Coarse, XInt8Coarse, false},
 		{kernels.Q4_1, 8192, true, XAuto, XAuto, true}, // never split
 		{kernels.Q4_1, 8192, false, XDirect, XInt8, false},
+		{kernels.IQ4_XS, 8192, false, XPlanar, XInt8, false},
+		{kernels.IQ4_NL, 96, false, XAuto, DefaultXMode, false},
+		{kernels.BF16, 8192, false, XAuto, XDirect, false}, // no kernel at all: MatVec refuses it
 	}
 	for _, c := range cases {
 		got, err := ResolveXMode(c.typ, c.cols, c.split, c.want)
@@ -51,7 +54,7 @@ func TestResolveXMode(t *testing.T) {
 
 func TestAssemblePlanar(t *testing.T) {
 	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K,
-		kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1} {
+		kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS} {
 		for _, m := range []XMode{XPlanar, XInt8, XInt8Coarse} {
 			if r, _ := ResolveXMode(typ, 8192, Split(typ, 8192), m); r != m {
 				continue

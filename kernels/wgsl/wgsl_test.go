@@ -42,7 +42,7 @@ func TestAssembleEveryType(t *testing.T) {
 }
 
 func TestRejects(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.IQ4_NL, kernels.IQ4_XS} {
+	for _, typ := range []kernels.DType{kernels.BF16} {
 		if _, err := MatVec(typ, 256, false, XAuto, MatVecShape{WG: 64, TPR: 4, RT: 1}, Device{}); err == nil {
 			t.Errorf("%s accepted", typ)
 		}
@@ -64,6 +64,7 @@ func TestUnitsAndShapes(t *testing.T) {
 		{kernels.F32, 172, 43}, {kernels.F32, 37, 37}, {kernels.F16, 64, 8}, {kernels.F16, 172, 172},
 		{kernels.Q4_0, 8192, 256}, {kernels.Q8_0, 8192, 256}, {kernels.Q4_K, 8192, 128}, {kernels.Q6_K, 8192, 256},
 		{kernels.Q5_K, 8192, 128}, {kernels.Q5_0, 8192, 256}, {kernels.Q5_1, 96, 3}, {kernels.Q4_1, 8192, 256},
+		{kernels.IQ4_NL, 8192, 256}, {kernels.IQ4_XS, 8192, 256},
 	}
 	for _, c := range cases {
 		u, err := Units(c.typ, c.cols)
