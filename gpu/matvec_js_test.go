@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"syscall/js"
 	"testing"
 
 	"github.com/tabshard/tabshard/kernels"
@@ -91,29 +92,32 @@ func TestMatVecModes(t *testing.T) {
 var planarTypes = []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K,
 	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS}
 
-// TestQ4KUnits holds the int8 Q4_K matvec to the reference with each unit
-// (wgsl.Q4KUnit: 64 values, half and a whole super-block), and its batched
-// matvec to it bit for bit, with subgroup and workgroup reductions.
-func TestQ4KUnits(t *testing.T) {
-	for _, unit := range []int{64, 128, 256} {
-		withQ4KUnit(t, unit, func() {
-			for _, c := range linearCases(kernels.Q4_K) {
-				t.Run(fmt.Sprintf("unit%d/%dx%d/n%d/chunk%d", unit, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
-					testLinearWith(t, kernels.Q4_K, c, false, nil, wgsl.XInt8)
-				})
-			}
-			for _, sub := range []bool{true, false} {
-				for _, c := range []linearCase{{rows: 67, cols: 768, chunkRows: 30, accumulate: true}, {rows: 40, cols: 4096}} {
-					t.Run(fmt.Sprintf("unit%d/batch/%dx%d/subgroups=%v", unit, c.rows, c.cols, sub), func(t *testing.T) {
-						dev.NoSubgroups = !sub
-						defer func() { dev.NoSubgroups = false }()
-						testBatchInvariance(t, kernels.Q4_K, c, []int{1, 3, 17}, nil)
+// TestKUnits holds the int8 Q4_K and Q5_K matvecs to the reference with
+// each unit (wgsl.KUnit: 64 values, half and a whole super-block), and
+// their batched matvecs to them bit for bit, with subgroup and
+// workgroup reductions.
+func TestKUnits(t *testing.T) {
+	for _, typ := range []kernels.DType{kernels.Q4_K, kernels.Q5_K} {
+		for _, unit := range []int{64, 128, 256} {
+			withKUnit(t, unit, func() {
+				for _, c := range linearCases(typ) {
+					t.Run(fmt.Sprintf("%s/unit%d/%dx%d/n%d/chunk%d", typ, unit, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
+						testLinearWith(t, typ, c, false, nil, wgsl.XInt8)
 					})
 				}
-			}
-		})
+				for _, sub := range []bool{true, false} {
+					for _, c := range []linearCase{{rows: 67, cols: 768, chunkRows: 30, accumulate: true}, {rows: 40, cols: 4096}} {
+						t.Run(fmt.Sprintf("%s/unit%d/batch/%dx%d/subgroups=%v", typ, unit, c.rows, c.cols, sub), func(t *testing.T) {
+							dev.NoSubgroups = !sub
+							defer func() { dev.NoSubgroups = false }()
+							testBatchInvariance(t, typ, c, []int{1, 3, 17}, nil)
+						})
+					}
+				}
+			})
+		}
 	}
-	withQ4KUnit(t, 96, func() {
+	withKUnit(t, 96, func() {
 		data := randWeights(t, rand.New(rand.NewPCG(1, 2)), kernels.Q4_K, 4, 256)
 		w, err := dev.UploadWeights(kernels.Q4_K, 4, 256, data, 0)
 		if err != nil {
@@ -131,12 +135,12 @@ func TestQ4KUnits(t *testing.T) {
 	})
 }
 
-// withQ4KUnit runs f with wgsl.Q4KUnit set to unit.
-func withQ4KUnit(t *testing.T, unit int, f func()) {
+// withKUnit runs f with wgsl.KUnit set to unit.
+func withKUnit(t *testing.T, unit int, f func()) {
 	t.Helper()
-	old := wgsl.Q4KUnit
-	wgsl.Q4KUnit = unit
-	defer func() { wgsl.Q4KUnit = old }()
+	old := wgsl.KUnit
+	wgsl.KUnit = unit
+	defer func() { wgsl.KUnit = old }()
 	f()
 }
 
@@ -371,8 +375,13 @@ func TestFusedPrep(t *testing.T) {
 // of 512 values, among them outliers, zeros, values near 1e-6 and fp16's
 // extremes) and holds it to ggml's dequantization of the same bytes dotted
 // with x in float64, at the matvec tolerance: the block layouts as ggml
-// writes them, not only as the Go quantizer does; Q4_K with each unit.
+// writes them, not only as the Go quantizer does; Q4_K and Q5_K with each
+// unit.
+// Under Node.js only: a browser tab has no file system to read them from.
 func TestMatVecGGMLVectors(t *testing.T) {
+	if js.Global().Get("process").IsUndefined() {
+		t.Skip("a browser tab has no file system (make test-gpu-node reads the vectors)")
+	}
 	f, osf, err := gguf.Open("../testdata/ggml/quant-vectors.gguf")
 	if err != nil {
 		t.Fatal(err)
@@ -393,8 +402,8 @@ func TestMatVecGGMLVectors(t *testing.T) {
 	rows, cols, n := 6, 512, 3
 	xs := randVec(rand.New(rand.NewPCG(5, 6)), n*cols, 1)
 	for _, typ := range wgsl.Types() {
-		units := []int{wgsl.Q4KUnit}
-		if typ == kernels.Q4_K {
+		units := []int{wgsl.KUnit}
+		if typ == kernels.Q4_K || typ == kernels.Q5_K {
 			units = []int{64, 128, 256}
 		}
 		for _, unit := range units {
@@ -403,7 +412,7 @@ func TestMatVecGGMLVectors(t *testing.T) {
 				name += fmt.Sprintf("/unit%d", unit)
 			}
 			t.Run(name, func(t *testing.T) {
-				withQ4KUnit(t, unit, func() {
+				withKUnit(t, unit, func() {
 					data := read(typ.String() + ".q")
 					deq := read(typ.String() + ".deq")
 					want, bound := make([]float32, n*rows), make([]float32, n*rows)

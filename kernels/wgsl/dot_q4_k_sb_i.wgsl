@@ -1,24 +1,8 @@
-// Planar matvec of Q4_K, x as int8 codes (xprep.wgsl, INT 1, UNIT 64), a
-// unit of SPAN 64-value groups of one super-block (SPAN 2: half a super-
-// block, 4: a whole one): the 16-byte header is loaded and its scales
-// decoded (half_scales, four sub-blocks at once) once per unit, not once
-// per group as dot_q4_k_i.wgsl does. x keeps the 64-value layout: group
-// g of unit u is the prepared unit SPAN·u + g. The assembler (planar.go,
-// groups) writes each line marked G once per group ($ its index, #H its
-// half of the decoded scales, #A and #B its two sub-blocks there) and
-// each line marked H once per decoded half ($).
-const UNIT: u32 = 64u * SPAN;
-
-struct XU {
-  //@G ha0_$: vec4<u32>, ha1_$: vec4<u32>, hb0_$: vec4<u32>, hb1_$: vec4<u32>, la0_$: vec4<u32>, la1_$: vec4<u32>, lb0_$: vec4<u32>, lb1_$: vec4<u32>, m_$: vec4<f32>,
-}
-
-fn load_x(u: u32, xr: u32) -> XU {
-  let v = SPAN * u;
-  return XU(
-    //@G xq(plane(xr, 0u, v + $u)), xq(plane(xr, 1u, v + $u)), xq(plane(xr, 2u, v + $u)), xq(plane(xr, 3u, v + $u)), xq(plane(xr, 4u, v + $u)), xq(plane(xr, 5u, v + $u)), xq(plane(xr, 6u, v + $u)), xq(plane(xr, 7u, v + $u)), xf(plane(xr, 8u, v + $u)),
-  );
-}
+// Planar matvec of Q4_K, x as int8 codes (kq_x64_sb.wgsl), a unit of
+// SPAN 64-value groups of one super-block (SPAN 2: half a super-block, 4:
+// a whole one): the 16-byte header is loaded and its scales decoded
+// (half_scales, four sub-blocks at once) once per unit, not once per group
+// as dot_q4_k_i.wgsl does.
 
 // Blocks are 144 = 9×16 bytes: the header is one 16-byte load, each
 // group's 32 code bytes two.

@@ -180,7 +180,7 @@ func b2i(b bool) int {
 // weightBlock is the WGSL that reads rows of cols values of type t, held
 // split or not, with x read in the mode ResolveXMode gives for x: the
 // type's block and x's, or the planar int8 block; and how many prepared
-// x units each of its units covers (SPAN, 1 but for Q4KUnit).
+// x units each of its units covers (SPAN, 1 but for KUnit).
 func weightBlock(t kernels.DType, cols int, split bool, x XMode) (string, int, error) {
 	file, vec4, err := typeBlock(t, cols, split)
 	if err != nil {

@@ -84,29 +84,30 @@ func planarOnly(t kernels.DType) bool {
 	return false
 }
 
-// Q4KUnit is the values per unit of the int8 Q4_K matvec: 64 (one run of
-// codes, the header loaded and its scales decoded per unit:
-// dot_q4_k_i.wgsl), 128 or 256 (half or a whole super-block, the header
-// loaded and decoded once: dot_q4_k_sb_i.wgsl). The x layout is the same
+// KUnit is the values per unit of the int8 Q4_K and Q5_K matvecs: 64
+// (one run of codes, the header loaded and its scales decoded per unit:
+// dot_q4_k_i.wgsl, dot_q5_k_i.wgsl), 128 or 256 (half or a whole super-
+// block, the header, Q5_K's fifth bits and the scales loaded and decoded
+// once: dot_q4_k_sb_i.wgsl, dot_q5_k_sb_i.wgsl). The x layout is the same
 // for all three, so it is a property of the matvec alone (benchmarks set
-// it: TABSHARD_Q4K_UNIT). A unit of 128 divides the rows of Llama-3-70B's
+// it: TABSHARD_KUNIT). A unit of 128 divides the rows of Llama-3-70B's
 // matrices (8192 and 28672 values) evenly among a row's 32 invocations.
-var Q4KUnit = 128
+var KUnit = 128
 
-// ErrQ4KUnit is a Q4KUnit value other than 64, 128 and 256.
-var ErrQ4KUnit = fmt.Errorf("%w: Q4_K unit (64, 128 or 256)", ErrUnsupported)
+// ErrKUnit is a KUnit value other than 64, 128 and 256.
+var ErrKUnit = fmt.Errorf("%w: K-quant unit (64, 128 or 256)", ErrUnsupported)
 
 // span is how many of the prepared x layout's units one matvec unit of t
 // in mode m covers (matvec.wgsl's loop takes units/SPAN of them).
 func span(t kernels.DType, m XMode) (int, error) {
-	if t != kernels.Q4_K || (m != XInt8 && m != XInt8Coarse) {
+	if (t != kernels.Q4_K && t != kernels.Q5_K) || (m != XInt8 && m != XInt8Coarse) {
 		return 1, nil
 	}
-	switch Q4KUnit {
+	switch KUnit {
 	case 64, 128, 256:
-		return Q4KUnit / 64, nil
+		return KUnit / 64, nil
 	}
-	return 0, fmt.Errorf("%w: %d", ErrQ4KUnit, Q4KUnit)
+	return 0, fmt.Errorf("%w: %d", ErrKUnit, KUnit)
 }
 
 // Split reports whether a tensor of t with rows of cols values is held on
@@ -231,6 +232,10 @@ func planarBlock(t kernels.DType, m XMode, span int) string {
 	if m == XPlanar {
 		f = planarFiles[t][0]
 	}
+	if span > 1 { // Q4_K, Q5_K by super-blocks
+		sb := map[kernels.DType]string{kernels.Q4_K: "dot_q4_k_sb_i.wgsl", kernels.Q5_K: "dot_q5_k_sb_i.wgsl"}[t]
+		return join(lo, src("x_planar.wgsl"), src("kq_scales.wgsl"), groups(join(src("kq_x64_sb.wgsl"), src(sb)), span))
+	}
 	var layout []string
 	switch t {
 	case kernels.Q4_0, kernels.Q8_0:
@@ -239,9 +244,6 @@ func planarBlock(t kernels.DType, m XMode, span int) string {
 		layout = []string{"kq_scales.wgsl", "q4_k_unit.wgsl"}
 		if m != XPlanar {
 			layout = append([]string{"kq_x64.wgsl"}, layout...)
-		}
-		if span > 1 {
-			return join(lo, src("x_planar.wgsl"), src("kq_scales.wgsl"), groups(src("dot_q4_k_sb_i.wgsl"), span))
 		}
 	case kernels.Q5_K:
 		layout = []string{"kq_x64.wgsl", "kq_scales.wgsl"}
@@ -259,7 +261,7 @@ func planarBlock(t kernels.DType, m XMode, span int) string {
 	return join(append(parts, src(f))...)
 }
 
-// groups expands dot_q4_k_sb_i.wgsl's marked lines for a unit of span
+// groups expands kq_x64_sb.wgsl's and its dot files' marked lines for a unit of span
 // 64-value groups: each line marked //@G once per group g ($ g, #H its
 // half of the decoded scales, #A and #B its two sub-blocks' places
 // there), each marked //@H once per decoded half ($ its index).

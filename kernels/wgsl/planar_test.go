@@ -120,62 +120,64 @@ func TestSplitRows(t *testing.T) {
 	}
 }
 
-// TestQ4KUnit checks the assembly of the Q4_K matvec of each unit: the
-// old kernel for 64 values, the super-block one for 128 and 256 with its
-// marked lines written once per group (and per decoded half of the
-// scales), its loop over a SPAN-th of the prepared units, no prefetch;
-// other units are refused.
-func TestQ4KUnit(t *testing.T) {
-	defer func(u int) { Q4KUnit = u }(Q4KUnit)
-	for _, c := range []struct{ unit, span, halves int }{{64, 1, 0}, {128, 2, 1}, {256, 4, 2}} {
-		Q4KUnit = c.unit
-		sh := MatVecShape{WG: 64, TPR: 32, RT: 4, Prefetch: true}
-		src, err := MatVec(kernels.Q4_K, 8192, false, XInt8, sh, Device{Subgroups: true, SubgroupMaxSize: 32})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(src, "//@") || strings.Contains(src, "k#H") || strings.Contains(src, "[#A]") {
-			t.Errorf("unit %d: unexpanded markers", c.unit)
-		}
-		if want := fmt.Sprintf("const SPAN: u32 = %du;", c.span); !strings.Contains(src, want) {
-			t.Errorf("unit %d lacks %q", c.unit, want)
-		}
-		if want := fmt.Sprintf("const PF: u32 = %du;", b2i(c.span == 1)); !strings.Contains(src, want) {
-			t.Errorf("unit %d lacks %q", c.unit, want)
-		}
-		if c.span == 1 {
-			if !strings.Contains(src, "scales2(w.h.yzw, u & 3u)") {
-				t.Errorf("unit 64 is not the per-group kernel")
+// TestKUnit checks the assembly of the Q4_K and Q5_K matvecs of each
+// unit: the old kernels for 64 values, the super-block ones for 128 and
+// 256 with their marked lines written once per group (and per decoded
+// half of the scales), their loop over a SPAN-th of the prepared units,
+// no prefetch; other units are refused.
+func TestKUnit(t *testing.T) {
+	defer func(u int) { KUnit = u }(KUnit)
+	for _, typ := range []kernels.DType{kernels.Q4_K, kernels.Q5_K} {
+		for _, c := range []struct{ unit, span, halves int }{{64, 1, 0}, {128, 2, 1}, {256, 4, 2}} {
+			KUnit = c.unit
+			sh := MatVecShape{WG: 64, TPR: 32, RT: 4, Prefetch: true}
+			src, err := MatVec(typ, 8192, false, XInt8, sh, Device{Subgroups: true, SubgroupMaxSize: 32})
+			if err != nil {
+				t.Fatal(err)
 			}
-			continue
-		}
-		if n := strings.Count(src, "sd += k"); n != c.span {
-			t.Errorf("unit %d: %d groups in unit_dot, want %d", c.unit, n, c.span)
-		}
-		if n := strings.Count(src, "= half_scales("); n != c.halves {
-			t.Errorf("unit %d: %d scale decodes, want %d", c.unit, n, c.halves)
-		}
-		if want := fmt.Sprintf("m_%d: vec4<f32>", c.span-1); !strings.Contains(src, want) {
-			t.Errorf("unit %d lacks %q", c.unit, want)
-		}
-		b, err := MatVecBatch(kernels.Q4_K, 8192, false, XInt8, DefaultBatchShape(sh), Device{})
-		if err != nil || !strings.Contains(b, "u < P.units / SPAN") || strings.Count(b, "sd += k") != c.span {
-			t.Errorf("unit %d batched: %v", c.unit, err)
+			if strings.Contains(src, "//@") || strings.Contains(src, "k#H") || strings.Contains(src, "[#A]") {
+				t.Errorf("%s unit %d: unexpanded markers", typ, c.unit)
+			}
+			if want := fmt.Sprintf("const SPAN: u32 = %du;", c.span); !strings.Contains(src, want) {
+				t.Errorf("%s unit %d lacks %q", typ, c.unit, want)
+			}
+			if want := fmt.Sprintf("const PF: u32 = %du;", b2i(c.span == 1)); !strings.Contains(src, want) {
+				t.Errorf("%s unit %d lacks %q", typ, c.unit, want)
+			}
+			if c.span == 1 {
+				if !strings.Contains(src, "scales2(w.h.yzw, ") {
+					t.Errorf("%s unit 64 is not the per-group kernel", typ)
+				}
+				continue
+			}
+			if n := strings.Count(src, "sd += k"); n != c.span {
+				t.Errorf("%s unit %d: %d groups in unit_dot, want %d", typ, c.unit, n, c.span)
+			}
+			if n := strings.Count(src, "= half_scales("); n != c.halves {
+				t.Errorf("%s unit %d: %d scale decodes, want %d", typ, c.unit, n, c.halves)
+			}
+			if want := fmt.Sprintf("m_%d: vec4<f32>", c.span-1); !strings.Contains(src, want) {
+				t.Errorf("%s unit %d lacks %q", typ, c.unit, want)
+			}
+			b, err := MatVecBatch(typ, 8192, false, XInt8, DefaultBatchShape(sh), Device{})
+			if err != nil || !strings.Contains(b, "u < P.units / SPAN") || strings.Count(b, "sd += k") != c.span {
+				t.Errorf("%s unit %d batched: %v", typ, c.unit, err)
+			}
 		}
 	}
 	// The other modes and types keep one unit.
-	Q4KUnit = 256
+	KUnit = 256
 	for _, c := range []struct {
 		typ kernels.DType
 		m   XMode
-	}{{kernels.Q4_K, XPlanar}, {kernels.Q4_K, XDirect}, {kernels.Q5_K, XInt8}, {kernels.Q4_0, XInt8}} {
+	}{{kernels.Q4_K, XPlanar}, {kernels.Q4_K, XDirect}, {kernels.Q6_K, XInt8}, {kernels.Q4_0, XInt8}} {
 		src, err := MatVec(c.typ, 8192, Split(c.typ, 8192), c.m, MatVecShape{WG: 64, TPR: 32, RT: 4}, Device{})
 		if err != nil || !strings.Contains(src, "const SPAN: u32 = 1u;") {
 			t.Errorf("%s %v: SPAN not 1 (%v)", c.typ, c.m, err)
 		}
 	}
-	Q4KUnit = 96
-	if _, err := MatVec(kernels.Q4_K, 8192, false, XInt8, MatVecShape{WG: 64, TPR: 32, RT: 4}, Device{}); !errors.Is(err, ErrQ4KUnit) {
+	KUnit = 96
+	if _, err := MatVec(kernels.Q5_K, 8192, false, XInt8, MatVecShape{WG: 64, TPR: 32, RT: 4}, Device{}); !errors.Is(err, ErrKUnit) {
 		t.Errorf("a unit of 96: %v", err)
 	}
 }

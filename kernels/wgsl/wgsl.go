@@ -23,8 +23,9 @@
 // and as int8 codes (planar.go, xprep.wgsl, dot_*.wgsl); the last six have
 // no other matvec
 // (their type files hold deq alone, for the embedding and the tiled
-// matmul). The int8 Q4_K matvec takes units of Q4KUnit values (half a
-// super-block by default, its header read and its scales decoded once).
+// matmul). The int8 Q4_K and Q5_K matvecs take units of KUnit values
+// (half a super-block by default, its header read and its scales decoded
+// once).
 // The layout is also written by the kernels that produce x where a stage
 // fuses it: RMSNorm (NormPrep), SwiGLU (Prep with SWIGLU) and split
 // attention's merge (MergePrep).
