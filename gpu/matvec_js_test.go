@@ -379,7 +379,8 @@ func TestFusedPrep(t *testing.T) {
 // unit.
 // Under Node.js only: a browser tab has no file system to read them from.
 func TestMatVecGGMLVectors(t *testing.T) {
-	if js.Global().Get("process").IsUndefined() {
+	// wasm_exec.js stubs process in a page; Node.js has process.versions.
+	if p := js.Global().Get("process"); p.IsUndefined() || p.Get("versions").IsUndefined() {
 		t.Skip("a browser tab has no file system (make test-gpu-node reads the vectors)")
 	}
 	f, osf, err := gguf.Open("../testdata/ggml/quant-vectors.gguf")
