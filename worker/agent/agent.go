@@ -263,6 +263,7 @@ type member struct {
 	twins    twins // link deliveries awaiting their NATS copies
 	pending  held  // from newer epochs, until their announcement
 	round    rounds
+	clock    clock // a round's waits; nil: the real one
 
 	primaries    []*tabshardv1.PrimaryChange // who produced each stage's outputs, by epoch
 	ended        map[string]bool             // sessions the last announcement listed as ended
@@ -641,33 +642,38 @@ func (m *member) gatherRound(ctx context.Context, first inbound, acts chan inbou
 	m.mu.Lock()
 	r := m.runner
 	m.mu.Unlock()
-	var waited time.Duration
-	defer func() { m.cfg.Metrics.roundWait(waited) }()
+	clk := m.clock
+	if clk == nil {
+		clk = realClock{}
+	}
+	start, waited := clk.Now(), false
+	defer func() {
+		if waited {
+			m.cfg.Metrics.roundWait(clk.Now().Sub(start))
+		}
+	}()
 	for {
-		now := time.Now()
+		now := clk.Now()
 		until := m.waitUntil(r, first, got, n, now)
 		if until.IsZero() {
 			return got, cut{}
 		}
-		t := time.NewTimer(until.Sub(now))
+		waited = true
+		fired, stop := clk.Timer(until.Sub(now))
 		select {
 		case <-ctx.Done():
-			t.Stop()
+			stop()
 			return got, cut{}
 		case ann := <-epochs:
-			t.Stop()
-			waited += time.Since(now)
+			stop()
 			return got, cut{ann: ann}
 		case a := <-linked:
-			t.Stop()
-			waited += time.Since(now)
+			stop()
 			return got, cut{linked: a}
-		case <-t.C:
-			waited += time.Since(now)
+		case <-fired:
 			return got, cut{}
 		case in := <-acts:
-			t.Stop()
-			waited += time.Since(now)
+			stop()
 			got = append(got, m.gather(in, acts, &n)...)
 		}
 	}
@@ -683,13 +689,13 @@ type cut struct {
 // having gathered got (n inputs taken, twins included) since first: the
 // first stage for the steps of its active sessions still on their way
 // (rounds.until), a later stage for the rest of the batch its previous
-// stage sent (rest). The zero time: run now.
+// stage sent (rounds.restUntil). The zero time: run now.
 func (m *member) waitUntil(r *Runner, first inbound, got []inbound, n int, now time.Time) time.Time {
 	if r == nil || first.a.GetStage() != r.Index || first.a.GetEpoch() != m.epoch {
 		return time.Time{}
 	}
 	if !r.Stage.Range().First {
-		return rest(first.a, n, first.at, now, m.round.max)
+		return m.round.restUntil(first.a, n, first.at, now)
 	}
 	gathered := make(map[string]bool, len(got))
 	for _, in := range got {

@@ -48,9 +48,9 @@ type Metrics struct {
 	RoundWaits, RoundWaitNanos atomic.Uint64
 }
 
-// roundWait counts a gather's wait, if it waited.
+// roundWait counts a gather's wait.
 func (m *Metrics) roundWait(d time.Duration) {
-	if m == nil || d <= 0 {
+	if m == nil {
 		return
 	}
 	m.RoundWaits.Add(1)

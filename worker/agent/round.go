@@ -35,6 +35,7 @@ const restWait = 20 * time.Millisecond
 // concurrent use.
 type rounds struct {
 	max  time.Duration        // the most one gather waits; <= 0: never
+	rest time.Duration        // the most a later stage waits for its previous stage's batch (0: restWait)
 	seen map[string]time.Time // session → when its last step ran here, while more steps follow
 	loop time.Duration        // moving mean of a session's time between steps here
 }
@@ -108,21 +109,41 @@ func (g *rounds) expected(gathered map[string]bool, now time.Time) int {
 	return n
 }
 
-// rest is how long a stage past the first waits, at now, for the rest of
-// the batch its previous stage sent with first (the input that opened the
-// gather, which arrived at at), having got n inputs: until n reaches that
-// batch's size, at most restWait (and max) after at. The zero time: run
-// now.
-func rest(first *tabshardv1.Activation, n int, at, now time.Time, max time.Duration) time.Time {
+// restUntil is how long a stage past the first waits, at now, for the
+// rest of the batch its previous stage sent with first (the input that
+// opened the gather, which arrived at at), having got n inputs: until n
+// reaches that batch's size, at most restWait (and max) after at. The
+// zero time: run now.
+func (g *rounds) restUntil(first *tabshardv1.Activation, n int, at, now time.Time) time.Time {
 	sizes := first.GetStageBatch()
-	if max <= 0 || len(sizes) == 0 || n >= int(sizes[len(sizes)-1]) {
+	if g.max <= 0 || len(sizes) == 0 || n >= int(sizes[len(sizes)-1]) {
 		return time.Time{}
 	}
-	until := at.Add(min(restWait, max))
+	wait := g.rest
+	if wait == 0 {
+		wait = restWait
+	}
+	until := at.Add(min(wait, g.max))
 	if !until.After(now) {
 		return time.Time{}
 	}
 	return until
+}
+
+// clock is the time a worker's round waits read and wait on.
+type clock interface {
+	Now() time.Time
+	// Timer fires once, d from now; stop stops it.
+	Timer(d time.Duration) (fired <-chan time.Time, stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 func minTime(a, b time.Time) time.Time {

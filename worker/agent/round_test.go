@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -133,10 +134,12 @@ func TestRoundsForgetSessionsThatWontCome(t *testing.T) {
 
 func TestRestOfTheUpstreamBatch(t *testing.T) {
 	a := &tabshardv1.Activation{SessionId: "a", Stage: 1, StageBatch: []uint32{3}}
-	if got, want := rest(a, 1, t0, t0, time.Second), t0.Add(restWait); !got.Equal(want) {
+	g := &rounds{max: time.Second}
+	if got, want := g.restUntil(a, 1, t0, t0), t0.Add(restWait); !got.Equal(want) {
 		t.Fatalf("1 of a batch of 3: waits until %v, want %v", got, want)
 	}
-	if got, want := rest(a, 1, t0, t0, 5*time.Millisecond), t0.Add(5*time.Millisecond); !got.Equal(want) {
+	small := &rounds{max: 5 * time.Millisecond}
+	if got, want := small.restUntil(a, 1, t0, t0), t0.Add(5*time.Millisecond); !got.Equal(want) {
 		t.Fatalf("under a smaller bound: waits until %v, want %v", got, want)
 	}
 	for _, c := range []struct {
@@ -151,7 +154,8 @@ func TestRestOfTheUpstreamBatch(t *testing.T) {
 		{"waiting off", a, 1, t0, -1},
 		{"no batch size (from the coordinator)", &tabshardv1.Activation{SessionId: "a"}, 1, t0, time.Second},
 	} {
-		if got := rest(c.a, c.n, t0, c.now, c.max); !got.IsZero() {
+		g := &rounds{max: c.max}
+		if got := g.restUntil(c.a, c.n, t0, c.now); !got.IsZero() {
 			t.Errorf("%s: waits until %v", c.name, got)
 		}
 	}
@@ -220,5 +224,141 @@ func TestRoundsMergeGroups(t *testing.T) {
 		if batches[j] != 12 || (j > i && waits[j] != 0) {
 			t.Fatalf("batches %v, waits %v: once merged every round must be one batch that waits for nothing", batches, waits)
 		}
+	}
+}
+
+// waitClock reads the real time and tells the test of each wait the
+// gather starts (its timer fires only when the test fires it).
+type waitClock struct {
+	waits chan time.Duration
+	fire  chan time.Time
+}
+
+func (c *waitClock) Now() time.Time { return time.Now() }
+
+func (c *waitClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	c.waits <- d
+	return c.fire, func() bool { return true }
+}
+
+// gatherer is a worker holding runners[stage] at epoch 1, its round
+// record knowing sessions a, b and c (each ran an hour-long loop ago, so
+// none is late however slow the test machine), and channels to feed it.
+func gatherer(t *testing.T, stage int) (*member, *waitClock, chan inbound, chan *tabshardv1.Activation, chan *tabshardv1.EpochAnnouncement) {
+	t.Helper()
+	runners := pipeline(t, stories(t), &memBus{})
+	clk := &waitClock{waits: make(chan time.Duration, 1), fire: make(chan time.Time, 1)}
+	m := &member{cfg: Config{Metrics: &Metrics{}}, epoch: 1, runner: runners[stage], round: rounds{max: time.Hour, rest: time.Hour}, clock: clk}
+	now := time.Now()
+	loopOf(&m.round, time.Hour, "a", "b", "c")
+	for _, id := range []string{"a", "b", "c"} {
+		m.round.seen[id] = now
+	}
+	return m, clk, make(chan inbound, 8), make(chan *tabshardv1.Activation, 8), make(chan *tabshardv1.EpochAnnouncement, 1)
+}
+
+func sessionsOf(got []inbound) []string {
+	var ids []string
+	for _, in := range got {
+		ids = append(ids, in.a.GetSessionId())
+	}
+	return ids
+}
+
+type gathered struct {
+	got []inbound
+	cut cut
+}
+
+// gatherAsync runs m.gatherRound from first in a goroutine.
+func gatherAsync(m *member, first inbound, acts chan inbound, linked chan *tabshardv1.Activation, epochs chan *tabshardv1.EpochAnnouncement) chan gathered {
+	done := make(chan gathered, 1)
+	go func() {
+		got, c := m.gatherRound(context.Background(), first, acts, linked, epochs)
+		done <- gathered{got, c}
+	}()
+	return done
+}
+
+// The first stage holds a's step while b's and c's are on their way, and
+// runs the three as one batch; an epoch announcement or a link delivery
+// ends the wait; its bound ends it too.
+func TestGatherRoundWaitsForTheRound(t *testing.T) {
+	m, clk, acts, linked, epochs := gatherer(t, 0)
+	in := func(id string) inbound {
+		return inbound{a: &tabshardv1.Activation{SessionId: id, Epoch: 1, FirstPosition: 12, TokenCount: 1, Tokens: []uint32{1}}, at: time.Now()}
+	}
+	done := gatherAsync(m, in("a"), acts, linked, epochs)
+	<-clk.waits // waiting for b and c
+	acts <- in("b")
+	<-clk.waits // still for c
+	acts <- in("c")
+	r := <-done
+	if ids := sessionsOf(r.got); !slices.Equal(ids, []string{"a", "b", "c"}) || r.cut != (cut{}) {
+		t.Fatalf("gathered %v (cut %+v), want a, b and c", ids, r.cut)
+	}
+	if m.cfg.Metrics.RoundWaits.Load() != 1 {
+		t.Fatalf("%d round waits counted, want 1", m.cfg.Metrics.RoundWaits.Load())
+	}
+	// An epoch announcement ends the wait: it is handed back, to be
+	// handled after the inputs gathered before it.
+	ann := &tabshardv1.EpochAnnouncement{Epoch: 2}
+	done = gatherAsync(m, in("a"), acts, linked, epochs)
+	<-clk.waits
+	epochs <- ann
+	if r = <-done; !slices.Equal(sessionsOf(r.got), []string{"a"}) || r.cut.ann != ann {
+		t.Fatalf("gathered %v, cut %+v; want a alone and the announcement", sessionsOf(r.got), r.cut)
+	}
+	// So does a link delivery.
+	l := &tabshardv1.Activation{SessionId: "b", Epoch: 1, FirstPosition: 12, TokenCount: 1, Tokens: []uint32{1}}
+	done = gatherAsync(m, in("a"), acts, linked, epochs)
+	<-clk.waits
+	linked <- l
+	if r = <-done; len(r.got) != 1 || r.cut.linked != l {
+		t.Fatalf("gathered %v, cut %+v; want a alone and the link delivery", sessionsOf(r.got), r.cut)
+	}
+	// The deadline: a runs without the others.
+	done = gatherAsync(m, in("a"), acts, linked, epochs)
+	if d := <-clk.waits; d <= 0 || d > time.Hour {
+		t.Fatalf("waits %v, want at most the bound, an hour", d)
+	}
+	clk.fire <- time.Now()
+	if r = <-done; len(r.got) != 1 || r.cut != (cut{}) {
+		t.Fatalf("gathered %v, cut %+v; want a alone", sessionsOf(r.got), r.cut)
+	}
+	// Off, or for an input of another epoch, it never waits (the clock
+	// would block on an unread wait).
+	clk.waits = make(chan time.Duration)
+	old := in("a")
+	old.a.Epoch = 0
+	if got, _ := m.gatherRound(context.Background(), old, acts, linked, epochs); len(got) != 1 {
+		t.Fatalf("gathered %v for an old epoch's input", sessionsOf(got))
+	}
+	m.round.max = -1
+	if got, _ := m.gatherRound(context.Background(), in("a"), acts, linked, epochs); len(got) != 1 {
+		t.Fatalf("gathered %v with the wait off", sessionsOf(got))
+	}
+}
+
+// A later stage waits for the rest of the batch its previous stage sent
+// (three, by the input's stage_batch), not for sessions.
+func TestGatherRoundTakesTheRestOfTheUpstreamBatch(t *testing.T) {
+	m, clk, acts, linked, epochs := gatherer(t, 1)
+	in := func(id string, batch uint32) inbound {
+		return inbound{a: &tabshardv1.Activation{SessionId: id, Epoch: 1, Stage: 1, FirstPosition: 12, TokenCount: 1, StageBatch: []uint32{batch}}, at: time.Now()}
+	}
+	done := gatherAsync(m, in("a", 3), acts, linked, epochs)
+	<-clk.waits
+	acts <- in("b", 3)
+	<-clk.waits
+	acts <- in("c", 3)
+	if r := <-done; !slices.Equal(sessionsOf(r.got), []string{"a", "b", "c"}) {
+		t.Fatalf("gathered %v, want a, b and c in order", sessionsOf(r.got))
+	}
+	// A batch of one upstream: nothing more to wait for, whatever the
+	// sessions this stage knows.
+	clk.waits = make(chan time.Duration)
+	if got, _ := m.gatherRound(context.Background(), in("a", 1), acts, linked, epochs); len(got) != 1 {
+		t.Fatalf("gathered %v", sessionsOf(got))
 	}
 }
