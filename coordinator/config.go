@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/tabshard/tabshard/coordinator/api"
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/modelauth"
 )
 
@@ -164,6 +165,12 @@ type Config struct {
 	MaxSessions int
 	MaxQueued   int
 	QueueWait   time.Duration
+	// KVType is the element type the plan gives every stage's KV cache
+	// and the planner budgets for: F32 (the zero value: what every backend
+	// stores and the oracle computes), F16 or Q8_0 (half or about a quarter
+	// of the memory, CPU workers only: a WebGPU stage stores F32 and
+	// refuses the others).
+	KVType kernels.DType
 	// ResumeWindow is how long a session whose client went away before
 	// its end waits for a client to follow it again (GET
 	// /v1/sessions/<id>/events at this coordinator) before it is
@@ -236,6 +243,8 @@ func (c *Config) Validate() error {
 		return bad("negative session limit %d, queue %d or queue wait %v", c.MaxSessions, c.MaxQueued, c.QueueWait)
 	case c.SessionRetention < 0 || c.LogMaxAge < 0 || c.LogMaxBytes < 0:
 		return bad("negative session retention, log age or log size")
+	case c.KVType != kernels.F32 && c.KVType != kernels.F16 && c.KVType != kernels.Q8_0:
+		return bad("KV cache type %s (want f32, f16 or q8_0)", c.KVType)
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
 	}

@@ -342,6 +342,7 @@ func (c *Coordinator) placement() state.Placement {
 			o.Standby = c.cfg.Standbys
 			o.Stages = c.cfg.Stages
 			o.Sessions = c.cfg.MaxSessions
+			o.KVType = c.cfg.KVType
 			if o.Stages > 0 {
 				return planner.Plan(pm, devices, o)
 			}

@@ -54,13 +54,14 @@ type Options struct {
 	CPUBandwidth    float64
 }
 
-// DefaultOptions: the model's context up to 4096 positions, an f16 KV
-// cache, prefill batches of 32, no standby, links of 0.5 ms and 1 GB/s
+// DefaultOptions: the model's context up to 4096 positions, an f32 KV
+// cache (what every backend stores: a WebGPU stage keeps f32 only, and a
+// worker allocates the type the plan says, so the budget is the truth), prefill batches of 32, no standby, links of 0.5 ms and 1 GB/s
 // (BroadcastChannel between tabs of one browser), and 100 GB/s (WebGPU) or
 // 10 GB/s (CPU) for devices that have not measured their bandwidth.
 func DefaultOptions() Options {
 	return Options{
-		KVType:          kernels.F16,
+		KVType:          kernels.F32,
 		Batch:           32,
 		Link:            Link{LatencyMs: 0.5, BandwidthBytesPerSecond: 1e9},
 		WebGPUBandwidth: 100e9,

@@ -4,10 +4,14 @@
 # log in three copies) and 4 `tabshard worker` processes, measured with `tabshard measure` at the
 # Raft leader, first with the direct token loop (the default), then with --leader-issues-steps
 # (the leader commits each token, then issues the next step), alternately ROUNDS times (default 2).
-# usage: scripts/measure-loop.sh   (ROUNDS=N, TOKENS=N, KEEP=1 keeps logs and data)
+# usage: scripts/measure-loop.sh   (ROUNDS=N, TOKENS=N, KEEP=1 keeps logs and data; CORES=0-3 pins
+# every process to those cores with taskset; TABSHARD=path uses that binary instead of building one,
+# e.g. on a machine without Go: xz -dc .gpu/pipeline/tabshard.xz > /tmp/ts && chmod +x /tmp/ts)
 set -u
-cd "$(dirname "$0")/.." && go build -o bin/tabshard ./cmd/tabshard || exit 1
-TS=bin/tabshard; D=$(mktemp -d)
+cd "$(dirname "$0")/.." || exit 1
+if [ -n "${TABSHARD:-}" ]; then TS=$TABSHARD; else go build -o bin/tabshard ./cmd/tabshard || exit 1; TS=bin/tabshard; fi
+[ -n "${CORES:-}" ] && TS="taskset -c $CORES $TS"
+D=$(mktemp -d)
 PEERS=c1=127.0.0.1:17891,c2=127.0.0.1:17892,c3=127.0.0.1:17893
 ROUTES=c1=127.0.0.1:16121,c2=127.0.0.1:16122,c3=127.0.0.1:16123
 $TS synth --preset stories110m --weights seeded --out "$D/stories110m.gguf" > /dev/null || exit 1

@@ -77,7 +77,7 @@ func parsePlanFlags(e *env, args []string) (*planFlags, error) {
 	fs.StringVar(&f.devices, "devices", "", "the devices in pipeline order: NxSIZE[:cpu][:bw=RATE][:binding=SIZE][:buffer=SIZE][:lat=MS][:link=RATE],…\n(e.g. 8x4GiB or 4x8GiB,2x2GiB:cpu) or a JSON file of tabshard.v1 devices")
 	fs.IntVar(&f.context, "context", 0, "positions the KV cache holds (0: the model's context length, at most 4096)")
 	fs.IntVar(&f.sessions, "max-sessions", 1, "sessions whose KV caches each stage holds at once (each of --context positions)")
-	fs.StringVar(&f.kvType, "kv-type", "f16", "KV cache type: f16, q8_0 or f32")
+	fs.StringVar(&f.kvType, "kv-type", "f32", "KV cache type: f32 (every backend), or f16 / q8_0 (half or about a quarter of the memory; CPU workers only)")
 	fs.IntVar(&f.window, "sliding-window", 0, "attend to the last N positions only, which shrinks the KV cache (0: the model's window)")
 	fs.IntVar(&f.standby, "standby", 0, "standby devices for every stage")
 	fs.IntVar(&f.stages, "stages", 0, "exactly this many stages (0: as many as the fastest plan uses)")
@@ -100,15 +100,26 @@ func parsePlanFlags(e *env, args []string) (*planFlags, error) {
 // options turns the flags into planner options.
 func (f *planFlags) options() (planner.Options, error) {
 	o := planner.DefaultOptions()
-	t, err := kernels.ParseDType(f.kvType)
+	t, err := parseKVType(f.kvType)
 	if err != nil {
-		return o, usageErr("--kv-type %q: want f16, q8_0 or f32", f.kvType)
+		return o, err
 	}
 	o.KVType, o.Context, o.SlidingWindow, o.Standby, o.Batch, o.Stages, o.Sessions = t, f.context, f.window, f.standby, f.batch, f.stages, f.sessions
 	if err := o.Validate(); err != nil {
 		return o, usageErr("%v", err)
 	}
 	return o, nil
+}
+
+// parseKVType reads --kv-type. Its type is checked against the KV cache
+// types later (planner.Options.Validate, coordinator.Config.Validate),
+// which name the ones allowed.
+func parseKVType(s string) (kernels.DType, error) {
+	t, err := kernels.ParseDType(s)
+	if err != nil {
+		return t, usageErr("--kv-type %q: want f32, f16 or q8_0", s)
+	}
+	return t, nil
 }
 
 // planSource is the model to plan and how to plan it with other types.

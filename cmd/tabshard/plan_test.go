@@ -13,7 +13,7 @@ import (
 )
 
 func TestPlanTable(t *testing.T) {
-	out, errOut, code := tabshard(t, "plan", "--model", "llama-3-70b:q4_k", "--devices", "12x4GiB")
+	out, errOut, code := tabshard(t, "plan", "--model", "llama-3-70b:q4_k", "--devices", "12x4GiB", "--kv-type", "f16")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -78,9 +78,10 @@ func TestPlanFiles(t *testing.T) {
 }
 
 // TestPlanInfeasible: Llama-3-70B at 4 bits on eight 4 GiB tabs does not
-// fit; the answer says by how much and what would fit.
+// fit, even with an f16 KV cache; the answer says by how much and what
+// would fit.
 func TestPlanInfeasible(t *testing.T) {
-	out, errOut, code := tabshard(t, "plan", "--model", "llama-3-70b:q4_k", "--devices", "8x4GiB")
+	out, errOut, code := tabshard(t, "plan", "--model", "llama-3-70b:q4_k", "--devices", "8x4GiB", "--kv-type", "f16")
 	if code != 2 || out != "" {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
@@ -112,11 +113,14 @@ func TestPlanSlidingWindow(t *testing.T) {
 		}
 		return strings.TrimSpace(protojson.Format(&tabshardv1.Plan{TotalKvBytes: plan.TotalKvBytes}))
 	}
-	// 32 blocks × K and V × 8 KV heads × 128 × f16 = 131072 bytes a position.
-	if got := kv(); !strings.Contains(got, `"1073741824"`) {
+	// 32 blocks × K and V × 8 KV heads × 128 × f32 = 262144 bytes a position.
+	if got := kv(); !strings.Contains(got, `"2147483648"`) {
 		t.Errorf("8192 positions: %s", got)
 	}
-	if got := kv("--sliding-window", "1024"); !strings.Contains(got, `"142475264"`) {
+	if got := kv("--kv-type", "f16"); !strings.Contains(got, `"1073741824"`) {
+		t.Errorf("8192 positions, f16: %s", got)
+	}
+	if got := kv("--kv-type", "f16", "--sliding-window", "1024"); !strings.Contains(got, `"142475264"`) {
 		t.Errorf("window 1024 (1087 positions): %s", got)
 	}
 	if got := kv("--kv-type", "q8_0"); !strings.Contains(got, `"570425344"`) {

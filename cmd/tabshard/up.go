@@ -54,6 +54,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.Standbys, "standbys", 0, "standbys per stage")
 	fs.IntVar(&cfg.Context, "context", 0, "positions each session may use (0: the model's context length)")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions generating at once: every stage holds a KV cache for each, never evicted")
+	kvType := fs.String("kv-type", "f32", "KV cache type: f32 (every backend), or f16 / q8_0 (half or about a quarter of the memory; CPU workers only, WebGPU tabs store f32)")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", cfg.MaxQueued, "sessions waiting for a slot, in FIFO order; past them a request gets 429 with Retry-After")
 	fs.DurationVar(&cfg.QueueWait, "queue-wait", cfg.QueueWait, "the longest a session waits for a slot before a 429")
 	fs.DurationVar(&cfg.ResumeWindow, "resume-window", coordinator.DefaultResumeWindow, "how long a session whose client went away waits for it to resume before it is cancelled")
@@ -67,6 +68,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	}
 	if len(rest) > 0 {
 		return usageErr("unexpected argument %q", rest[0])
+	}
+	if cfg.KVType, err = parseKVType(*kvType); err != nil {
+		return err
 	}
 	if *peers != "" {
 		cfg.RaftPeers = strings.Split(*peers, ",")

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tabshard/tabshard/bus"
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
 	"github.com/tabshard/tabshard/worker"
@@ -515,7 +516,8 @@ func (m *member) ensureLoaded(ctx context.Context, stage int, loads chan loaded)
 		return
 	}
 	if stage < 0 {
-		m.loaded, m.runner = -1, nil
+		m.closeRunner()
+		m.loaded = -1
 		return
 	}
 	spec := m.plan.GetStages()[stage]
@@ -557,9 +559,10 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	}
 	m.loaded, m.progress = l.stage, 1
 	m.round.reset()
+	m.closeRunner()
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.maxSessions(),
-		Options: worker.Options{Positions: int(max(m.plan.GetContextLength(), 1))},
+		Options: sequenceOptions(m.plan),
 		Out:     natsOutbox{m: m, ctx: ctx}, Metrics: m.cfg.Metrics,
 	}
 	m.runner.MaxPositions = maxPositions(m.nc.MaxPayload(), m.runner.PositionBytes())
@@ -569,6 +572,27 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.event("loaded", l.stage)
 	m.heartbeat(tabshardv1.Lifecycle_LIFECYCLE_ACTIVE)
 	m.drainPending(ctx)
+}
+
+// closeRunner frees the runner's KV caches and stage (m.mu held).
+func (m *member) closeRunner() {
+	if m.runner != nil {
+		m.runner.Close()
+		m.runner = nil
+	}
+}
+
+// sequenceOptions sizes one session's state on a stage as the plan says:
+// its context, its KV cache's element type (F32 where the plan predates
+// the field) and sliding window. A backend that cannot store the type
+// refuses each session's cache with an error naming it.
+func sequenceOptions(plan *tabshardv1.Plan) worker.Options {
+	o := worker.Options{Positions: int(max(plan.GetContextLength(), 1))}
+	if t := plan.GetKvType(); t != tabshardv1.DType_D_TYPE_UNSPECIFIED {
+		o.KV.Type = kernels.DType(t - 1)
+	}
+	o.KV.Window = int(plan.GetSlidingWindow())
+	return o
 }
 
 // inbound is an input and when its message arrived.

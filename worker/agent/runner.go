@@ -171,19 +171,46 @@ func (r *Runner) sequence(id string) (*sequence, error) {
 }
 
 // Forget drops a session's state.
-func (r *Runner) Forget(session string) { delete(r.sessions, session) }
+func (r *Runner) Forget(session string) { r.drop(session) }
 
 // Free drops the state of the sessions that ended and says how many it
 // held.
 func (r *Runner) Free(ended []string) int {
 	n := 0
 	for _, id := range ended {
-		if _, ok := r.sessions[id]; ok {
-			delete(r.sessions, id)
+		if r.drop(id) {
 			n++
 		}
 	}
 	return n
+}
+
+// Close drops every session's state and frees the stage's own memory:
+// the runner must not be used after. A member closes the runner it
+// replaces, so that a tab that changes stages gives its GPU buffers back
+// then, not when a garbage collection happens to run.
+func (r *Runner) Close() {
+	for id := range r.sessions {
+		r.drop(id)
+	}
+	if c, ok := r.Stage.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
+// drop frees session id's KV cache, saying whether the runner held one.
+// A cache in memory Go's collector does not see (GPU buffers) is
+// released here.
+func (r *Runner) drop(id string) bool {
+	s, ok := r.sessions[id]
+	if !ok {
+		return false
+	}
+	if rel, ok := s.kv.(interface{ Release() }); ok {
+		rel.Release()
+	}
+	delete(r.sessions, id)
+	return true
 }
 
 // Sessions is how many sessions' KV caches the runner holds.

@@ -431,3 +431,97 @@ func TestRunnerNeverEvicts(t *testing.T) {
 		t.Fatalf("after freeing one: %v", err)
 	}
 }
+
+// releasingStage is a CPU stage whose KV caches and own memory say when
+// they are freed, as a WebGPU stage's GPU buffers must be.
+type releasingStage struct {
+	Compute
+	released map[*releasingKV]bool
+	closed   bool
+}
+
+type releasingKV struct {
+	KV
+	s *releasingStage
+}
+
+func (k *releasingKV) Release() { k.s.released[k] = true }
+
+func (s *releasingStage) NewKV(o worker.Options) (KV, error) {
+	kv, err := s.Compute.NewKV(o)
+	if err != nil {
+		return nil, err
+	}
+	return &releasingKV{KV: kv, s: s}, nil
+}
+
+func (s *releasingStage) Forward(kv KV, x []float32, pos, n int) error {
+	return s.Compute.Forward(kv.(*releasingKV).KV, x, pos, n)
+}
+
+func (s *releasingStage) Close() { s.closed = true }
+
+// TestRunnerReleasesCaches: an ended session's KV cache is released when
+// it is freed, and closing the runner releases the rest and the stage.
+func TestRunnerReleasesCaches(t *testing.T) {
+	r := newRunner(t, stories(t), &memBus{}, 0, worker.Range{Begin: 0, End: 5, First: true, Last: true})
+	st := &releasingStage{Compute: r.Stage, released: map[*releasingKV]bool{}}
+	r.Stage = st
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		if err := r.Handle(ctx, &tabshardv1.Activation{SessionId: id, Epoch: 1, TokenCount: 1, Tokens: []uint32{1}}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kvOf := func(id string) *releasingKV { return r.sessions[id].kv.(*releasingKV) }
+	a, b, c := kvOf("a"), kvOf("b"), kvOf("c")
+	if n := r.Free([]string{"a"}); n != 1 || !st.released[a] || st.released[b] {
+		t.Fatalf("freeing a: %d freed, released %v", n, st.released)
+	}
+	r.Forget("b")
+	if !st.released[b] || st.released[c] || st.closed {
+		t.Fatalf("forgetting b: released %v, stage closed %v", st.released, st.closed)
+	}
+	r.Close()
+	if !st.released[c] || !st.closed || r.Sessions() != 0 {
+		t.Fatalf("closing: released %v, stage closed %v, %d sessions held", st.released, st.closed, r.Sessions())
+	}
+}
+
+// TestSequenceOptionsFollowThePlan: each session's cache takes the plan's
+// context, KV type and window; a plan without a KV type means F32.
+func TestSequenceOptionsFollowThePlan(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		plan *tabshardv1.Plan
+		want worker.Options
+	}{
+		{"empty plan", &tabshardv1.Plan{}, worker.Options{Positions: 1}},
+		{"no KV type", &tabshardv1.Plan{ContextLength: 512}, worker.Options{Positions: 512}},
+		{"f16", &tabshardv1.Plan{ContextLength: 256, KvType: tabshardv1.DType_D_TYPE_F16},
+			worker.Options{Positions: 256, KV: worker.KVOptions{Type: kernels.F16}}},
+		{"q8_0 and a window", &tabshardv1.Plan{ContextLength: 4096, KvType: tabshardv1.DType_D_TYPE_Q8_0, SlidingWindow: 1024},
+			worker.Options{Positions: 4096, KV: worker.KVOptions{Type: kernels.Q8_0, Window: 1024}}},
+	} {
+		if got := sequenceOptions(c.plan); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestRunnerStoresThePlansKVType: a runner given an F16 plan's options
+// keeps its sessions' caches in F16, the type the plan budgeted.
+func TestRunnerStoresThePlansKVType(t *testing.T) {
+	r := newRunner(t, stories(t), &memBus{}, 0, worker.Range{Begin: 0, End: 5, First: true, Last: true})
+	r.Options = sequenceOptions(&tabshardv1.Plan{ContextLength: 512, KvType: tabshardv1.DType_D_TYPE_F16})
+	if err := r.Handle(context.Background(), &tabshardv1.Activation{SessionId: "s", Epoch: 1, TokenCount: 1, Tokens: []uint32{1}}, 1); err != nil {
+		t.Fatal(err)
+	}
+	kv, ok := r.sessions["s"].kv.(*worker.KVCache)
+	if !ok {
+		t.Fatalf("cache %T", r.sessions["s"].kv)
+	}
+	if kv.Type() != kernels.F16 {
+		t.Fatalf("cache type %s, want F16", kv.Type())
+	}
+}
