@@ -8,7 +8,7 @@ import (
 
 // DefaultRoundWait is Config.RoundWait's default: the most a first stage
 // waits, per batch, for the steps of its active sessions on their way.
-const DefaultRoundWait = time.Second
+const DefaultRoundWait = 2 * time.Second
 
 // restWait is the most a stage past the first waits for the rest of the
 // batch its previous stage sent: those inputs are already on the wire.
@@ -29,10 +29,10 @@ const restWait = 20 * time.Millisecond
 // ever. Only the first stage waits: a stage past it runs what its previous
 // stage sent as one batch (see rest), so no two stages wait on each other.
 //
-// A session is expected while it is on time: its last step here ran at
-// most 1.5 loops ago. One that does not come back by then (it ended on a
-// stop token, its client left) is no longer waited for. Not safe for
-// concurrent use.
+// A session is waited for while it is on time: its last step here ran at
+// most 1.5 loops ago, and it is expected back (one loop after) within the
+// bound. One that does not come back by then (it ended on a stop token,
+// its client left) is no longer waited for. Not safe for concurrent use.
 type rounds struct {
 	max  time.Duration        // the most one gather waits; <= 0: never
 	rest time.Duration        // the most a later stage waits for its previous stage's batch (0: restWait)
@@ -77,9 +77,19 @@ func (g *rounds) reset() { g.seen, g.loop = nil, 0 }
 // due is when session's next step is late: 1.5 loops after its last ran.
 func (g *rounds) due(last time.Time) time.Time { return last.Add(g.loop + g.loop/2) }
 
+// waitsFor says whether a gather that began at first waits for a session
+// whose last step ran at last, at now: it is not late, and it is expected
+// (one loop after its last) within the bound. A session expected past the
+// bound is not waited for at all: a wait cut short by the bound would
+// only delay the batch (two groups further apart than the bound, each
+// waiting for the other, would keep apart and lose the bound each round).
+func (g *rounds) waitsFor(last, first, now time.Time) bool {
+	return g.due(last).After(now) && !last.Add(g.loop).After(first.Add(g.max))
+}
+
 // until is how long a gather that began at first and holds the sessions
-// gathered waits at now: until the last of the sessions expected is due,
-// at most max after first. The zero time: run now (no session is
+// gathered waits at now: until the last of the sessions it waits for is
+// due, at most max after first. The zero time: run now (no session is
 // expected, the stage does not wait, or the deadline passed).
 func (g *rounds) until(gathered map[string]bool, first, now time.Time) time.Time {
 	if g.max <= 0 || g.loop <= 0 {
@@ -87,7 +97,7 @@ func (g *rounds) until(gathered map[string]bool, first, now time.Time) time.Time
 	}
 	var until time.Time
 	for id, last := range g.seen {
-		if due := g.due(last); !gathered[id] && due.After(until) {
+		if due := g.due(last); !gathered[id] && g.waitsFor(last, first, now) && due.After(until) {
 			until = due
 		}
 	}
@@ -98,11 +108,12 @@ func (g *rounds) until(gathered map[string]bool, first, now time.Time) time.Time
 	return until
 }
 
-// expected counts the sessions the gather waits for at now.
-func (g *rounds) expected(gathered map[string]bool, now time.Time) int {
+// expected counts the sessions a gather that began at first waits for at
+// now.
+func (g *rounds) expected(gathered map[string]bool, first, now time.Time) int {
 	n := 0
 	for id, last := range g.seen {
-		if !gathered[id] && g.due(last).After(now) {
+		if !gathered[id] && g.max > 0 && g.loop > 0 && g.waitsFor(last, first, now) {
 			n++
 		}
 	}

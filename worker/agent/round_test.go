@@ -64,7 +64,7 @@ func TestRoundsWaitForTheSessionsOnTheirWay(t *testing.T) {
 	if got, want := g.until(set("a"), now, now), last.Add(loop+loop/2); !got.Equal(want) {
 		t.Fatalf("a alone waits until %v, want %v", got, want)
 	}
-	if n := g.expected(set("a"), now); n != 2 {
+	if n := g.expected(set("a"), now, now); n != 2 {
 		t.Fatalf("%d sessions expected, want b and c", n)
 	}
 	// b arrives: c still on its way.
@@ -82,15 +82,46 @@ func TestRoundsWaitForTheSessionsOnTheirWay(t *testing.T) {
 }
 
 func TestRoundsWaitIsBounded(t *testing.T) {
-	const loop = 10 * time.Second // far longer than the bound
+	const loop = time.Second
 	g := &rounds{max: 300 * time.Millisecond}
 	last := loopOf(g, loop, "a", "b")
-	first := last.Add(time.Second)
+	// b is expected 100 ms after a: a waits, until b is due (1.5 loops)
+	// but no more than the bound after a came.
+	first := last.Add(loop - 100*time.Millisecond)
 	if got, want := g.until(set("a"), first, first), first.Add(300*time.Millisecond); !got.Equal(want) {
 		t.Fatalf("waits until %v, want at most max after the first arrival: %v", got, want)
 	}
 	if got := g.until(set("a"), first, first.Add(300*time.Millisecond)); !got.IsZero() {
 		t.Fatalf("waits until %v past the bound", got)
+	}
+	// b expected 400 ms after a, past the bound: no wait at all.
+	first = last.Add(loop - 400*time.Millisecond)
+	if got := g.until(set("a"), first, first); !got.IsZero() {
+		t.Fatalf("waits until %v for a session expected past the bound", got)
+	}
+	if n := g.expected(set("a"), first, first); n != 0 {
+		t.Fatalf("%d sessions expected past the bound", n)
+	}
+}
+
+// Two groups further apart (both ways) than the bound: neither waits for
+// the other, so none loses the bound each round.
+func TestRoundsDoNotWaitInVain(t *testing.T) {
+	const loop = time.Second
+	g := &rounds{max: 300 * time.Millisecond}
+	g.ran(step("a", 1, 0), t0, t0)
+	g.ran(step("b", 1, 0), t0.Add(loop/2), t0.Add(loop/2))
+	for k := 1; k < 10; k++ {
+		for _, id := range []string{"a", "b"} {
+			at := t0.Add(time.Duration(k) * loop)
+			if id == "b" {
+				at = at.Add(loop / 2)
+			}
+			if got := g.until(set(id), at, at); !got.IsZero() {
+				t.Fatalf("round %d: %s waits until %v for a group half a loop away", k, id, got)
+			}
+			g.ran(step(id, uint32(1+k), 0), at, at)
+		}
 	}
 }
 
@@ -117,7 +148,7 @@ func TestRoundsForgetSessionsThatWontCome(t *testing.T) {
 	last := loopOf(g, loop, "a", "b", "c")
 	g.ran(step("b", 30, 32), last, last) // its token is at 31, the last position: no next step
 	now := last.Add(loop)
-	if n := g.expected(set("a"), now); n != 1 {
+	if n := g.expected(set("a"), now, now); n != 1 {
 		t.Fatalf("%d expected, want only c", n)
 	}
 	g.forget([]string{"c"})
