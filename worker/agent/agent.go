@@ -666,10 +666,7 @@ func (m *member) gatherRound(ctx context.Context, first inbound, acts chan inbou
 	m.mu.Lock()
 	r := m.runner
 	m.mu.Unlock()
-	clk := m.clock
-	if clk == nil {
-		clk = realClock{}
-	}
+	clk := m.clockOrReal()
 	start, waited := clk.Now(), false
 	defer func() {
 		if waited {
@@ -679,7 +676,7 @@ func (m *member) gatherRound(ctx context.Context, first inbound, acts chan inbou
 	for {
 		now := clk.Now()
 		until := m.waitUntil(r, first, got, n, now)
-		if until.IsZero() {
+		if until.IsZero() || len(got) >= maxGather {
 			return got, cut{}
 		}
 		waited = true
@@ -702,6 +699,15 @@ func (m *member) gatherRound(ctx context.Context, first inbound, acts chan inbou
 		}
 	}
 }
+
+func (m *member) clockOrReal() clock {
+	if m.clock == nil {
+		return realClock{}
+	}
+	return m.clock
+}
+
+func (m *member) now() time.Time { return m.clockOrReal().Now() }
 
 // cut is what ended a round's gathering early.
 type cut struct {
@@ -739,7 +745,7 @@ func (m *member) onInbound(ctx context.Context, got []inbound, arrived time.Time
 	r := m.runner
 	m.mu.Unlock()
 	if r != nil && r.Stage.Range().First {
-		started := time.Now()
+		started := m.now()
 		for _, in := range got {
 			if in.a.GetStage() == r.Index && in.a.GetEpoch() == m.epoch && !m.ended[in.a.GetSessionId()] {
 				m.round.ran(in.a, in.at, started)
