@@ -288,7 +288,7 @@ func (s *Stage) kvBatch(ctx context.Context, kv *KV, split bool) (*kvBatch, erro
 		default:
 			err = b.ops.Rope(ctx, p, shape, s.qkv, s.q, kv.k[li], kv.v[li], s.cs)
 			if err == nil {
-				err = b.ops.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
+				err = s.prefillAttention(ctx, b.ops, p, shape, kv, li)
 			}
 		}
 		if err != nil {

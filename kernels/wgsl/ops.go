@@ -15,7 +15,7 @@ func RMSNorm() string { return join(src("step.wgsl"), src("rmsnorm.wgsl")) }
 // Rope: 0 q, k and v side by side per position, 1 rotated q, 2 key cache,
 // 3 value cache, 4 cos/sin pairs, 5 Rope params, 6 Step. 64 invocations
 // per workgroup, one per (position, head, pair).
-func Rope() string { return join(src("step.wgsl"), src("rope.wgsl")) }
+func Rope() string { return join(src("step.wgsl"), src("rope_rot.wgsl"), src("rope.wgsl")) }
 
 // AttentionWorkgroup is the invocations of an attention workgroup, and
 // the keys of a split of split attention.
@@ -71,13 +71,40 @@ func AttentionSplitRope(headDim int, bias bool, positions int) (string, error) {
 		in = src("attn_rope_bias.wgsl")
 	}
 	return join(attnHeader(headDim), header(false, "NK", positions), src("attn_common.wgsl"), in,
-		src("attn_part_rope.wgsl"), src("attn_part.wgsl")), nil
+		src("rope_rot.wgsl"), src("attn_part_rope.wgsl"), src("attn_part.wgsl")), nil
 }
 
 // RopePartBytes is the workgroup memory AttentionSplitRope's first pass
 // declares for heads of headDim values and positions a dispatch.
 func RopePartBytes(headDim, positions int) int {
 	return 16*max(headDim/4, 1)*(positions+1) + 8*AttentionWorkgroup
+}
+
+// AttentionSplitGroup is split attention's first pass for many positions
+// (prefill): bindings and partials as AttentionSplit's part, one
+// workgroup per (position, group of group query heads that share a KV
+// head, split), each head's partial bit for bit the part pass's. group
+// must divide the query heads a KV head serves (the caller checks).
+func AttentionSplitGroup(headDim, group int) (string, error) {
+	if _, _, err := AttentionSplit(headDim); err != nil {
+		return "", err
+	}
+	if group < 1 || group > MaxAttentionGroup {
+		return "", fmt.Errorf("%w: split attention over %d heads a workgroup", ErrUnsupported, group)
+	}
+	return join(attnHeader(headDim), header(false, "GQ", group), src("attn_common.wgsl"), src("attn_part_group.wgsl")), nil
+}
+
+// MaxAttentionGroup is the most query heads AttentionSplitGroup takes a
+// workgroup.
+const MaxAttentionGroup = 8
+
+// AttentionGroupBytes is the workgroup memory AttentionSplitGroup's
+// kernel declares for heads of headDim values, group a workgroup (its
+// queries, weights and reductions), not counting the shared reductions
+// of attn_common.wgsl that it does not use.
+func AttentionGroupBytes(headDim, group int) int {
+	return group * (16*max(headDim/4, 1) + 8*AttentionWorkgroup)
 }
 
 // MergePrep is split attention's merge pass that also lays each position's
