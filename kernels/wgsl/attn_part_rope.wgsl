@@ -10,7 +10,7 @@
 // whose split holds its own position's key stores that key, rotated, and
 // value in the caches: each new entry has one writer, and no workgroup
 // of the dispatch reads the slots written (a windowed cache has room for
-// a batch past the window). The rotation is rope.wgsl's arithmetic.
+// a batch past the window). The rotation is rope.wgsl's (rope_rot.wgsl).
 struct RopeIn {
   rot: u32,
   neox: u32,
@@ -41,13 +41,9 @@ fn rotated(src: u32, e: u32, row: u32) -> f32 {
   }
   let cs = CS[row * R.rot + i];
   if (lead) {
-    let x0 = qkv(src + e);
-    let x1 = qkv(src + partner);
-    return x0 * cs.x - x1 * cs.y;
+    return rotate(qkv(src + e), qkv(src + partner), cs).x;
   }
-  let x0 = qkv(src + partner);
-  let x1 = qkv(src + e);
-  return x0 * cs.y + x1 * cs.x;
+  return rotate(qkv(src + partner), qkv(src + e), cs).y;
 }
 
 fn rotated4(src: u32, d4: u32, row: u32) -> vec4<f32> {

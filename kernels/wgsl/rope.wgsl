@@ -56,8 +56,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let x0 = QKV[src + a];
     let x1 = QKV[src + b];
     if (i < P.rot) {
-      Q[dst + a] = x0 * cs.x - x1 * cs.y;
-      Q[dst + b] = x0 * cs.y + x1 * cs.x;
+      let r = rotate(x0, x1, cs);
+      Q[dst + a] = r.x;
+      Q[dst + b] = r.y;
     } else {
       Q[dst + a] = x0;
       Q[dst + b] = x1;
@@ -71,8 +72,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let x0 = QKV[src + a];
   let x1 = QKV[src + b];
   if (i < P.rot) {
-    KC[dst + a] = x0 * cs.x - x1 * cs.y;
-    KC[dst + b] = x0 * cs.y + x1 * cs.x;
+    let r = rotate(x0, x1, cs);
+    KC[dst + a] = r.x;
+    KC[dst + b] = r.y;
   } else {
     KC[dst + a] = x0;
     KC[dst + b] = x1;
