@@ -236,7 +236,8 @@ func (d *Device) Has(f string) bool { return d.enabled[f] }
 
 // WGSL is what shader assembly needs to know of the device.
 func (d *Device) WGSL() wgsl.Device {
-	return wgsl.Device{Subgroups: d.Has("subgroups") && !d.NoSubgroups, SubgroupMaxSize: d.Info.SubgroupMaxSize}
+	return wgsl.Device{Subgroups: d.Has("subgroups") && !d.NoSubgroups, SubgroupMaxSize: d.Info.SubgroupMaxSize,
+		WorkgroupStorage: d.Limits.MaxComputeWorkgroupStorageSize}
 }
 
 // Close destroys the device and everything on it.

@@ -10,6 +10,7 @@ import (
 	"math"
 
 	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/wgsl"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -36,7 +37,12 @@ type Options struct {
 	// q, k, v, gate and up as matrices apart, RMSNorm, SwiGLU and the
 	// planar layout of x as dispatches of their own.
 	Unfused bool
-	Logger  *slog.Logger
+	// BatchKernel is the batched matvec kernel the stage's batches and
+	// prefill run (wgsl.BatchTile by default; wgsl.BatchRows for A/B
+	// measurements): either gives each vector the matvec's result bit
+	// for bit.
+	BatchKernel wgsl.BatchKernel
+	Logger      *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -335,6 +341,7 @@ func (s *Stage) allocate() error {
 	}
 	s.ops = s.d.NewOps(s.step)
 	s.ops.Batch = n
+	s.ops.BatchKernel = s.opt.BatchKernel
 	return err
 }
 

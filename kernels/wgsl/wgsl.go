@@ -126,6 +126,9 @@ type Device struct {
 	Subgroups bool
 	// SubgroupMaxSize is the adapter's largest subgroup size (0 unknown).
 	SubgroupMaxSize int
+	// WorkgroupStorage is the device's maxComputeWorkgroupStorageSize
+	// (0: WebGPU's guaranteed 16 KiB).
+	WorkgroupStorage int
 }
 
 // header declares module constants.
