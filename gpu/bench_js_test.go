@@ -127,9 +127,10 @@ func BenchmarkMatVec(b *testing.B) {
 // the time per matvec and per vector. TABSHARD_NOBATCH=1 runs one matvec
 // per vector instead (the comparison); TABSHARD_BATCH_KERNEL=old runs the
 // earlier batched kernel (wgsl.BatchRows) instead of the tiled one;
-// TABSHARD_BATCH=RT,CB[,WG[,nostage]] overrides the batched shape (rows
-// an invocation, vectors a workgroup, invocations a workgroup, x loaded
-// by each invocation instead of staged).
+// TABSHARD_BATCH=RT,CB[,WG[,nostage][,pf]] overrides the batched shape
+// (rows an invocation, vectors a workgroup, invocations a workgroup or 0
+// for the default; the tiled kernel's x loaded by each invocation instead
+// of staged, or the next chunk to stage loaded ahead).
 func BenchmarkMatVecBatch(b *testing.B) {
 	read := baseline(b)
 	shapes := []benchShape{{8192, 8192}, {28672, 8192}, {8192, 28672}}
@@ -176,15 +177,15 @@ func BenchmarkMatVecBatch(b *testing.B) {
 	}
 }
 
-// batchShapeOverride parses TABSHARD_BATCH (RT,CB[,WG[,nostage]]; ""
-// is none).
+// batchShapeOverride parses TABSHARD_BATCH (RT,CB[,WG[,flag…]], flags
+// nostage and pf; WG 0 keeps the default; "" is no override).
 func batchShapeOverride(v string) (*wgsl.BatchShape, error) {
 	if v == "" {
 		return nil, nil
 	}
 	f := strings.Split(v, ",")
-	bad := fmt.Errorf("TABSHARD_BATCH=%q: want RT,CB[,WG[,nostage]]", v)
-	if len(f) < 2 || len(f) > 4 || (len(f) == 4 && f[3] != "nostage") {
+	bad := fmt.Errorf("TABSHARD_BATCH=%q: want RT,CB[,WG[,nostage][,pf]]", v)
+	if len(f) < 2 {
 		return nil, bad
 	}
 	var n [3]int
@@ -194,7 +195,18 @@ func batchShapeOverride(v string) (*wgsl.BatchShape, error) {
 			return nil, bad
 		}
 	}
-	return &wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{WG: n[2], RT: n[0]}, CB: n[1], NoStage: len(f) == 4}, nil
+	s := &wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{WG: n[2], RT: n[0]}, CB: n[1]}
+	for _, flag := range f[min(len(f), 3):] {
+		switch flag {
+		case "nostage":
+			s.NoStage = true
+		case "pf":
+			s.Prefetch = true
+		default:
+			return nil, bad
+		}
+	}
+	return s, nil
 }
 
 // BenchmarkPrefill times a 512-token prompt through the seven matrices

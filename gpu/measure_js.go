@@ -202,8 +202,8 @@ type MatVecBench struct {
 	X wgsl.XMode
 	// N is the vectors each matvec takes (0: 1): from 2, the batched
 	// matvec (BatchKernel's), unless NoBatch (one matvec per vector);
-	// BatchShape overrides its shape's RT and CB, its WG when not 0 and
-	// its NoStage.
+	// BatchShape overrides its shape's RT, CB, NoStage and Prefetch,
+	// and its WG when not 0.
 	N           int
 	NoBatch     bool
 	BatchKernel wgsl.BatchKernel
@@ -242,7 +242,7 @@ func (d *Device) MeasureMatVec(ctx context.Context, b MatVecBench, rounds int) (
 		bs := *b.BatchShape
 		o.BatchShape = func(mv wgsl.MatVecShape) wgsl.BatchShape {
 			s := wgsl.DefaultBatchShape(mv, b.BatchKernel)
-			s.RT, s.CB, s.NoStage = bs.RT, bs.CB, bs.NoStage
+			s.RT, s.CB, s.NoStage, s.Prefetch = bs.RT, bs.CB, bs.NoStage, bs.Prefetch
 			if bs.WG != 0 {
 				s.WG = bs.WG
 			}

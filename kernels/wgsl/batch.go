@@ -14,7 +14,9 @@ import (
 // all of them. Kernel picks the kernel: BatchTile (matvec_tile.wgsl,
 // whose WG may exceed the matvec's: more rows a workgroup share each x
 // value staged) or BatchRows (matvec_batch.wgsl). NoStage has the tile
-// kernel's invocations load x themselves (measurements).
+// kernel's invocations load x themselves, and Prefetch (of the tile
+// kernel) has them load the next chunk of x to stage before the current
+// one's arithmetic (measurements).
 type BatchShape struct {
 	MatVecShape
 	CB      int
@@ -46,15 +48,17 @@ func (s BatchShape) Validate() error {
 	return nil
 }
 
-// DefaultBatchShape is kernel k's shape beside the matvec shape mv, up
-// to 16 columns a workgroup. The tile kernel's: the same TPR, 4 rows an
-// invocation and workgroups of at least 8 rows' invocations (up to 256),
-// so that each x unit staged serves 32 rows of TPR 32. The rows
-// kernel's: the same WG and TPR, at most 2 rows interleaved, within the
-// reduction's workgroup memory.
+// DefaultBatchShape is kernel k's shape beside the matvec shape mv. The
+// tile kernel's: the same TPR, 4 rows an invocation, 8 columns a
+// workgroup (32 accumulators: about 110 registers with Q4_0, two
+// workgroups an NVIDIA SM, one's barriers hidden by the other's work),
+// and workgroups of 8 rows' invocations (up to 256), so that each x unit
+// staged serves 32 rows at TPR 32. The rows kernel's: the same WG and
+// TPR, at most 2 rows interleaved and 16 columns, within the reduction's
+// workgroup memory.
 func DefaultBatchShape(mv MatVecShape, k BatchKernel) BatchShape {
 	if k == BatchTile {
-		return BatchShape{MatVecShape: MatVecShape{WG: max(mv.WG, min(256, 8*mv.TPR)), TPR: mv.TPR, RT: 4}, CB: 16}
+		return BatchShape{MatVecShape: MatVecShape{WG: max(mv.WG, min(256, 8*mv.TPR)), TPR: mv.TPR, RT: 4}, CB: 8}
 	}
 	s := BatchShape{MatVecShape: MatVecShape{WG: mv.WG, TPR: mv.TPR, RT: min(mv.RT, 2)}, CB: 16, Kernel: k}
 	for 4*s.WG*s.RT*s.CB > maxBatchShared {

@@ -36,7 +36,7 @@ func TestAssembleBatch(t *testing.T) {
 					t.Fatal(err)
 				}
 				last := fmt.Sprintf("a%d_%d", bs.RT-1, bs.CB-1)
-				for _, want := range []string{"fn unit_dot", "fn load_x", "fn main", last, "const CB: u32 = 16u;"} {
+				for _, want := range []string{"fn unit_dot", "fn load_x", "fn main", last, fmt.Sprintf("const CB: u32 = %du;", bs.CB)} {
 					if !strings.Contains(src, want) {
 						t.Errorf("%v %s batched matvec (%+v) lacks %q", k, typ, d, want)
 					}

@@ -24,6 +24,29 @@
 //     once, not once per column group.
 // Columns past S.n (the last group's) read the last column again and
 // store nothing, so that control flow stays uniform for the barriers.
+//
+// Counts per (weight unit, row, vector), Q4_0 int8 (a unit: 32 values,
+// 16 code bytes + a 4-byte scale word; x: 5 planes of 16 bytes), the
+// defaults on an NVIDIA GPU (TPR 32):
+//                        matvec_batch (WG 64,    matvec_tile (WG 256,
+//                        RT 2, CB 16)            RT 4, CB 8)
+//   x from L2 / DRAM     80 B / 4 rows = 20 B    80 B / 32 rows = 2.5 B
+//   x load instructions  5 / 2 rows = 2.5        5 / 32 rows = 0.16
+//   x workgroup loads    0                       5 / 4 rows = 1.25 (20 B)
+//   x workgroup stores   0                       0.16 (2.5 B)
+//   weight loads         2 / 16 vectors          2 / 8 vectors
+//   dot4I8Packed         16                      16
+//   int-to-float         2 (quarter rate)        0: 2 integer and 2 float
+//                                                adds instead (i2f.wgsl,
+//                                                now in both kernels)
+//   other float          ~5                      ~5
+//   barriers             none                    2 per TPR units and
+//                                                staged chunk of columns
+// and the weights: matvec_batch's workgroups take all rows of a column
+// group before the next, so at B = 32 (2 groups) a matrix larger than L2
+// leaves DRAM twice; here once. What stays is the arithmetic: 16
+// dot4I8Packed per unit, row and vector (two int8 levels of x), the
+// bound at large B.
 // The assembler (tile.go) writes the unrolled per-row and per-column code
 // in place of the marker lines.
 struct MatVec {

@@ -183,7 +183,7 @@ func planarBlock(t kernels.DType, m XMode) string {
 	if m == XPlanar {
 		f = planarFiles[t][0]
 	}
-	return join(lo, src("x_planar.wgsl"), layout, src(f))
+	return join(lo, src("i2f.wgsl"), src("x_planar.wgsl"), layout, src(f))
 }
 
 // SplitRows rearranges whole rows of t (GGUF block layout, rows of cols
@@ -213,4 +213,25 @@ func SplitRows(t kernels.DType, cols int, data []byte) error {
 		copy(r, row)
 	}
 	return nil
+}
+
+// I2FCheck is a kernel that counts, in the one atomic u32 of binding 0,
+// the integers i of [from, from+count) whose i2f (i2f.wgsl) differs from
+// f32(i) in any bit: 256 invocations a workgroup, one per integer,
+// workgroups numbered across x and y.
+func I2FCheck(from int32, count uint32) string {
+	return join(src("i2f.wgsl"), fmt.Sprintf(`@group(0) @binding(0) var<storage, read_write> bad: array<atomic<u32>, 1>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let k = (wid.x + wid.y * nwg.x) * 256u + li;
+  if (k >= %du) {
+    return;
+  }
+  let i = %di + i32(k);
+  if (bitcast<u32>(i2f(i)) != bitcast<u32>(f32(i))) {
+    atomicAdd(&bad[0], 1u);
+  }
+}
+`, count, from))
 }

@@ -140,13 +140,18 @@ const tileStage = `// xs holds units k·TPR … k·TPR+TPR-1 of CS columns: elem
 // unit k·TPR+i of column c0+c.
 var<workgroup> xs: array<XU, CS * TPR>;
 
+// fetch is element e of xs for step k and columns c0 …; units past the
+// row's end and columns past S.n are clamped (loaded, never used).
+fn fetch(k: u32, c0: u32, e: u32) -> XU {
+  let col = min(c0 + e / TPR, S.n - 1u);
+  return load_x(min(k * TPR + e % TPR, P.units - 1u), P.x_off + col * P.x_stride);
+}
+
 // stage fills xs for step k and columns c0 …, the workgroup's invocations
-// taking one (unit, column) each in turn; units past the row's end and
-// columns past S.n are clamped (loaded, never used).
+// taking one (unit, column) each in turn.
 fn stage(k: u32, c0: u32, li: u32) {
   for (var e = li; e < CS * TPR; e += WG) {
-    let col = min(c0 + e / TPR, S.n - 1u);
-    xs[e] = load_x(min(k * TPR + e % TPR, P.units - 1u), P.x_off + col * P.x_stride);
+    xs[e] = fetch(k, c0, e);
   }
 }
 `
@@ -188,6 +193,16 @@ func tileBody(s BatchShape, plan tilePlan, sg bool) string {
 		}
 		p("}")
 	} else {
+		// With Prefetch each invocation holds its elements of the next
+		// chunk (of this step or the next) in registers, loaded before
+		// this chunk's arithmetic and stored after it.
+		per := (plan.cs*s.TPR + s.WG - 1) / s.WG
+		exact := plan.cs*s.TPR%s.WG == 0
+		if s.Prefetch {
+			for e := range per {
+				p("var p%d = fetch(0u, col0, li + %du);", e, e*s.WG)
+			}
+		}
 		p("let steps = (P.units + TPR - 1u) / TPR;")
 		p("for (var k = 0u; k < steps; k++) {")
 		p("  let u = k * TPR + lane;")
@@ -197,8 +212,26 @@ func tileBody(s BatchShape, plan tilePlan, sg bool) string {
 		}
 		for c0 := 0; c0 < s.CB; c0 += plan.cs {
 			p("  workgroupBarrier();")
-			p("  stage(k, col0 + %du, li);", c0)
-			p("  workgroupBarrier();")
+			if !s.Prefetch {
+				p("  stage(k, col0 + %du, li);", c0)
+				p("  workgroupBarrier();")
+			} else {
+				for e := range per {
+					if exact {
+						p("  xs[li + %du] = p%d;", e*s.WG, e)
+					} else {
+						p("  if (li + %du < CS * TPR) { xs[li + %du] = p%d; }", e*s.WG, e*s.WG, e)
+					}
+				}
+				p("  workgroupBarrier();")
+				next, kn := c0+plan.cs, "k"
+				if next == s.CB {
+					next, kn = 0, "k + 1u"
+				}
+				for e := range per {
+					p("  p%d = fetch(%s, col0 + %du, li + %du);", e, kn, next, e*s.WG)
+				}
+			}
 			p("  if (u < P.units) {")
 			for c := c0; c < c0+plan.cs; c++ {
 				dots(c, fmt.Sprintf("xs[%du * TPR + lane]", c-c0))
