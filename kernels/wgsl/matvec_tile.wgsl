@@ -95,5 +95,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let first = (l / cgroups) * RPW + (li / TPR) * RT;
   let last = P.rows - 1u;
   let lane = li % TPR;
+  // A unit may cover SPAN of the prepared x layout's units (P.units
+  // counts those; matvec.wgsl's loop).
+  let units = P.units / SPAN;
 TILE_BODY
 }

@@ -93,9 +93,9 @@ func planTile(s BatchShape, xu int, sg bool, budget int) (tilePlan, error) {
 	return p, nil
 }
 
-// stagedUnitBytes is the size of the XU a tile kernel of t in mode m
-// stages: a planar unit's planes (PrepPlanes), or 0 where x is read
-// directly (not staged).
+// stagedUnitBytes is the size of the prepared x unit of t in mode m
+// (its PrepPlanes); a kernel unit's XU spans SPAN of them (weightBlock).
+// 0 where x is read directly (not staged).
 func stagedUnitBytes(t kernels.DType, m XMode) int {
 	if m == XDirect {
 		return 0
@@ -105,7 +105,7 @@ func stagedUnitBytes(t kernels.DType, m XMode) int {
 
 // matVecTile is MatVecBatch's tile kernel (matvec_tile.wgsl).
 func matVecTile(t kernels.DType, cols int, split bool, x XMode, s BatchShape, d Device) (string, error) {
-	block, err := weightBlock(t, cols, split, x)
+	block, span, err := weightBlock(t, cols, split, x)
 	if err != nil {
 		return "", err
 	}
@@ -118,7 +118,7 @@ func matVecTile(t kernels.DType, cols int, split bool, x XMode, s BatchShape, d 
 	if budget <= 0 {
 		budget = minWorkgroupStorage
 	}
-	plan, err := planTile(s, stagedUnitBytes(t, mode), sg, budget)
+	plan, err := planTile(s, span*stagedUnitBytes(t, mode), sg, budget)
 	if err != nil {
 		return "", err
 	}
@@ -130,7 +130,7 @@ func matVecTile(t kernels.DType, cols int, split bool, x XMode, s BatchShape, d 
 		stage = tileStage
 	}
 	body := strings.NewReplacer("TILE_STAGE", stage, "TILE_BODY", tileBody(s, plan, sg), "SUBGROUP_ARGS", args).Replace(src("matvec_tile.wgsl"))
-	return join(header(sg, "WG", s.WG, "TPR", s.TPR, "RT", s.RT, "CB", s.CB, "CS", plan.cs, "RED", plan.red),
+	return join(header(sg, "WG", s.WG, "TPR", s.TPR, "RT", s.RT, "CB", s.CB, "CS", plan.cs, "RED", plan.red, "SPAN", span),
 		src("weights.wgsl"), src("common.wgsl"), block, src("step.wgsl"), body), nil
 }
 
@@ -144,7 +144,7 @@ var<workgroup> xs: array<XU, CS * TPR>;
 // row's end and columns past S.n are clamped (loaded, never used).
 fn fetch(k: u32, c0: u32, e: u32) -> XU {
   let col = min(c0 + e / TPR, S.n - 1u);
-  return load_x(min(k * TPR + e % TPR, P.units - 1u), P.x_off + col * P.x_stride);
+  return load_x(min(k * TPR + e % TPR, P.units / SPAN - 1u), P.x_off + col * P.x_stride);
 }
 
 // stage fills xs for step k and columns c0 …, the workgroup's invocations
@@ -184,7 +184,7 @@ func tileBody(s BatchShape, plan tilePlan, sg bool) string {
 		for c := range s.CB {
 			p("let xr%d = P.x_off + min(col0 + %du, S.n - 1u) * P.x_stride;", c, c)
 		}
-		p("for (var u = lane; u < P.units; u += TPR) {")
+		p("for (var u = lane; u < units; u += TPR) {")
 		for r := range s.RT {
 			p("  let w%d = unit_load(wb%d, u);", r, r)
 		}
@@ -203,10 +203,10 @@ func tileBody(s BatchShape, plan tilePlan, sg bool) string {
 				p("var p%d = fetch(0u, col0, li + %du);", e, e*s.WG)
 			}
 		}
-		p("let steps = (P.units + TPR - 1u) / TPR;")
+		p("let steps = (units + TPR - 1u) / TPR;")
 		p("for (var k = 0u; k < steps; k++) {")
 		p("  let u = k * TPR + lane;")
-		p("  let uw = min(u, P.units - 1u);")
+		p("  let uw = min(u, units - 1u);")
 		for r := range s.RT {
 			p("  let w%d = unit_load(wb%d, uw);", r, r)
 		}
@@ -232,7 +232,7 @@ func tileBody(s BatchShape, plan tilePlan, sg bool) string {
 					p("  p%d = fetch(%s, col0 + %du, li + %du);", e, kn, next, e*s.WG)
 				}
 			}
-			p("  if (u < P.units) {")
+			p("  if (u < units) {")
 			for c := c0; c < c0+plan.cs; c++ {
 				dots(c, fmt.Sprintf("xs[%du * TPR + lane]", c-c0))
 			}

@@ -330,19 +330,27 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 // when the step asks for it, the next step straight to the first stage,
 // then the token to the coordinators, which commit it.
 func (r *Runner) sendToken(ctx context.Context, s *sequence, a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64) error {
+	if next := r.tokenSent(s, a, tok, epoch, time.Now()); next != nil {
+		if err := r.Out.SendActivation(ctx, next); err != nil {
+			return err
+		}
+	}
+	return r.Out.SendToken(ctx, tok)
+}
+
+// tokenSent records tok, the token the last stage sampled for input a,
+// as sent at now, and returns the first stage's next input to send before
+// it (nil: none).
+func (r *Runner) tokenSent(s *sequence, a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64, now time.Time) *tabshardv1.Activation {
 	s.lastTok, s.lastNext = tok, nextStep(a, tok, epoch, r.WorkerID)
-	now := time.Now()
 	if !s.sentAt.IsZero() { // since the step this stage sent: one loop
 		tok.LoopMicros = toMicros(now.Sub(s.sentAt))
 	}
 	s.sentAt = time.Time{}
 	if s.lastNext != nil {
 		s.sentAt = now
-		if err := r.Out.SendActivation(ctx, s.lastNext); err != nil {
-			return err
-		}
 	}
-	return r.Out.SendToken(ctx, tok)
+	return s.lastNext
 }
 
 // nextStep is the first stage's input after tok, the token the last stage
@@ -368,9 +376,15 @@ func nextStep(a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64, wor
 	}
 }
 
-// prefillChunk is the PrefillChunk workers use: pieces a GPU stage runs
-// in a few submissions (its batch is 64 in a browser, 256 in a Node tab).
-const prefillChunk = 256
+// prefillChunk is the PrefillChunk workers use: the plan's prefill batch,
+// the positions the stage runs a submission (so that a piece is one
+// submission on a GPU stage), or 256 for a plan that names none.
+func prefillChunk(batch int) int {
+	if batch <= 0 {
+		return 256
+	}
+	return batch
+}
 
 // pieceSize is how many positions of a step of n go in one piece: at most
 // MaxPositions (the bus's message limit) and PrefillChunk.
