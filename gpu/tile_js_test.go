@@ -48,8 +48,9 @@ func i2fMismatches(t *testing.T, from int32, count uint32) uint32 {
 
 // TestTileShapes: the tiled batched matvec agrees with the matvec bit for
 // bit with 256 invocations a workgroup (8 rows of TPR 32 sharing each x
-// unit staged), several rows an invocation, x staged in two chunks of
-// columns (Q4_K's 8 columns take 36 KiB, SwiftShader has 32), the next
+// unit staged), several rows an invocation, x staged in chunks of
+// columns (Q4_K's 8 columns of 128-value units take 72 KiB, SwiftShader
+// has 32: four chunks), the next
 // chunk loaded ahead (Prefetch), x loaded by each invocation (NoStage),
 // and the earlier kernel (BatchRows) too, for
 // planar types of different unit sizes and a direct one. (A GPU's
@@ -64,8 +65,8 @@ func TestTileShapes(t *testing.T) {
 		shape wgsl.BatchShape
 	}{
 		{kernels.Q4_0, tile(256, 4, 4, false, false)},
-		{kernels.Q4_K, tile(256, 1, 8, false, false)}, // two chunks
-		{kernels.Q4_K, tile(256, 1, 8, false, true)},  // two chunks, each loaded ahead (half the invocations load one)
+		{kernels.Q4_K, tile(256, 1, 8, false, false)}, // chunks of columns
+		{kernels.Q4_K, tile(256, 1, 8, false, true)},  // chunks, each loaded ahead (a quarter of the invocations load one)
 		{kernels.Q8_0, tile(64, 1, 4, false, true)},   // two elements an invocation loaded ahead
 		{kernels.Q6_K, tile(256, 2, 4, true, false)},
 		{kernels.F16, tile(256, 4, 4, false, false)},
