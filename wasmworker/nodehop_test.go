@@ -39,14 +39,20 @@ import (
 // TABSHARD_HOP_N hops per size (default 300), TABSHARD_HOP_SIZES (default
 // 16384,32768), TABSHARD_HOP_AFTER what the sender does after each
 // publish (see cmd/hopbench), TABSHARD_HOPBENCH_WASM another build's
-// hopbench.wasm (to compare on one machine).
+// hopbench.wasm (to compare on one machine), TABSHARD_HOP_FLOORS=0 skips
+// the native and plain-JavaScript floors, TABSHARD_HOP_GPU=1 opens a Dawn
+// device in each Node.js process (as tab workers do),
+// TABSHARD_HOP_PUBLISH=plain publishes with nc.Publish (no log
+// acknowledgement) instead of bus.AsyncLog.Send. GPU_NODE is the node
+// binary (default: node on PATH), TABSHARD_WASM_EXEC Go's
+// wasm_exec_node.js where there is no Go (scripts/bench-node-hop).
 func TestNodeHop(t *testing.T) {
 	if os.Getenv("TABSHARD_BENCH") != "1" {
 		t.Skip("a benchmark: make bench-node-hop runs it (TABSHARD_BENCH=1)")
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("no node on PATH")
+	node := cmp.Or(os.Getenv("GPU_NODE"), "node") // the GPU machine's (.gpu/setup.sh)
+	if _, err := exec.LookPath(node); err != nil {
+		t.Skip("no node on PATH and no GPU_NODE")
 	}
 	n := envInt("TABSHARD_HOP_N", 300)
 	sizes := cmp.Or(os.Getenv("TABSHARD_HOP_SIZES"), "16384,32768")
@@ -59,11 +65,14 @@ func TestNodeHop(t *testing.T) {
 			t.Fatalf("building hopbench: %v\n%s", err, out)
 		}
 	}
-	goroot, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		t.Fatal(err)
+	execJS := os.Getenv("TABSHARD_WASM_EXEC") // wasm_exec_node.js, where there is no Go
+	if execJS == "" {
+		goroot, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		execJS = filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec_node.js")
 	}
-	execJS := filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec_node.js")
 
 	trust, err := bus.DeriveTrust(make([]byte, bus.SecretBytes))
 	if err != nil {
@@ -94,6 +103,12 @@ func TestNodeHop(t *testing.T) {
 	var served []hopEvent
 	sub, err := nc.Subscribe(subj.Activations(), func(m *nats.Msg) {
 		at := wallMS()
+		if strings.Contains(m.Subject, ".act.floor.") { // jsFloor's: the sequence, then zeros
+			mu.Lock()
+			served = append(served, hopEvent{Kind: "server", T: at, N: len(m.Data), Seq: int(binary.LittleEndian.Uint32(m.Data)), From: m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]})
+			mu.Unlock()
+			return
+		}
 		a := &tabshardv1.Activation{}
 		if proto.Unmarshal(m.Data, a) == nil {
 			mu.Lock()
@@ -107,7 +122,11 @@ func TestNodeHop(t *testing.T) {
 	defer sub.Unsubscribe()
 	nc.Flush()
 
-	nodeArgs := []string{"--experimental-websocket", "--stack-size=8192", "--import", "./cmd/hopbench/trace.mjs"}
+	nodeArgs := []string{"--stack-size=8192", "--import", "./cmd/hopbench/trace.mjs"}
+	if exec.Command(node, "-e", `process.exit(typeof WebSocket === "function" ? 0 : 1)`).Run() != nil {
+		nodeArgs = append([]string{"--experimental-websocket"}, nodeArgs...) // Node.js 20
+	}
+	floorArgs := slices.Clone(nodeArgs)
 	if x := os.Getenv("HOP_EXTRA_IMPORT"); x != "" {
 		nodeArgs = append(nodeArgs, "--import", x)
 	}
@@ -119,13 +138,18 @@ func TestNodeHop(t *testing.T) {
 		jwt, seed := workerCreds(t, trust, subj, "hop-"+role)
 		cmd := exec.Command(node, append(nodeArgs, execJS, wasm)...)
 		cmd.Env = append(os.Environ(), "HOP_ROLE="+role, "HOP_ID=hop-"+role, "HOP_CLUSTER="+cluster, "HOP_WS="+srv.WebSocketURL(),
-			"HOP_JWT="+jwt, "HOP_SEED="+seed, "HOP_SIZES="+sizes, "HOP_N="+strconv.Itoa(n), "HOP_AFTER="+os.Getenv("TABSHARD_HOP_AFTER"))
+			"HOP_JWT="+jwt, "HOP_SEED="+seed, "HOP_SIZES="+sizes, "HOP_N="+strconv.Itoa(n), "HOP_AFTER="+os.Getenv("TABSHARD_HOP_AFTER"), "HOP_PUBLISH="+os.Getenv("TABSHARD_HOP_PUBLISH"))
 		return cmd
 	})
 	mu.Lock()
 	fmt.Fprintf(&report, "Go wasm tab workers under Node.js, over NATS WebSocket (bus.AsyncLog.Send, a subscription):\n%s", breakdown(evs["ping"], evs["pong"], served, n, sizes))
 	served = nil
 	mu.Unlock()
+	if os.Getenv("TABSHARD_HOP_FLOORS") == "0" {
+		t.Logf("Node.js %s, load %s:\n%s", nodeVersion(node), loadAvg(), report.String())
+		fmt.Print(report.String())
+		return
+	}
 	for _, l := range []struct{ name, url string }{{"WebSocket", srv.WebSocketURL()}, {"TCP", srv.ClientURL()}} {
 		evs := runPair(t, dir, func(role string) *exec.Cmd {
 			jwt, seed := workerCreds(t, trust, subj, "hop-"+role)
@@ -139,7 +163,22 @@ func TestNodeHop(t *testing.T) {
 		served = nil
 		mu.Unlock()
 	}
-	report.WriteString(jsFloor(t, dir, node, nodeArgs[:4], sizes, n))
+	evs = runPair(t, dir, func(role string) *exec.Cmd {
+		jwt, seed := workerCreds(t, trust, subj, "hop-"+role)
+		in, out := uint32(2), uint32(1)
+		if role == "pong" {
+			in, out = 1, 2
+		}
+		cmd := exec.Command(node, append(slices.Clone(floorArgs), "./cmd/hopbench/floor.mjs")...)
+		cmd.Env = append(os.Environ(), "HOP_ROLE="+role, "HOP_WS="+srv.WebSocketURL(), "HOP_SIZES="+sizes, "HOP_N="+strconv.Itoa(n),
+			"HOP_JWT="+jwt, "HOP_SEED="+seed, "HOP_PUB="+subj.Activation("floor", out, "hop-"+role), "HOP_SUB="+subj.StageInputs("floor", in))
+		return cmd
+	})
+	mu.Lock()
+	fmt.Fprintf(&report, "plain JavaScript under Node.js through the same server (plain publishes the log captures; no Go, no protobuf, no acknowledgements):\n%s", breakdown(evs["ping"], evs["pong"], served, n, sizes))
+	served = nil
+	mu.Unlock()
+	report.WriteString(jsFloor(t, dir, node, floorArgs, sizes, n))
 	t.Logf("Node.js %s, load %s:\n%s", nodeVersion(node), loadAvg(), report.String())
 	fmt.Print(report.String())
 }
@@ -239,12 +278,16 @@ func jsFloor(t *testing.T, dir, node string, nodeArgs []string, sizes string, n 
 	nc.Flush()
 	evs := runPair(t, dir, func(role string) *exec.Cmd {
 		cmd := exec.Command(node, append(slices.Clone(nodeArgs), "./cmd/hopbench/floor.mjs")...)
-		cmd.Env = append(os.Environ(), "HOP_ROLE="+role, "HOP_WS="+ns.WebsocketURL(), "HOP_SIZES="+sizes, "HOP_N="+strconv.Itoa(n))
+		pub, sub := "hop.b", "hop.a"
+		if role == "pong" {
+			pub, sub = sub, pub
+		}
+		cmd.Env = append(os.Environ(), "HOP_ROLE="+role, "HOP_WS="+ns.WebsocketURL(), "HOP_SIZES="+sizes, "HOP_N="+strconv.Itoa(n), "HOP_PUB="+pub, "HOP_SUB="+sub)
 		return cmd
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	return "the floor: plain JavaScript under Node.js, NATS protocol over WebSocket, a bare server:\n" + breakdown(evs["ping"], evs["pong"], served, n, sizes)
+	return "plain JavaScript under Node.js through a bare nats-server (no auth, no JetStream):\n" + breakdown(evs["ping"], evs["pong"], served, n, sizes)
 }
 
 // hopEvent is one of cmd/hopbench's events (see there), or the server's.
@@ -262,7 +305,6 @@ var hopSteps = []struct{ name, what string }{
 	{"publish", "Go: AsyncLog.Send called"},
 	{"write", "Go: nats.go's flusher writes the bytes to the wsConn"},
 	{"send", "JS: WebSocket.send called"},
-	{"sent", "JS: WebSocket.send returned"},
 	{"server", "server delivered it (native subscriber)"},
 	{"data", "Node: the receiver's socket read the last bytes of it"},
 	{"message", "JS: the receiver's last message event of it"},
@@ -287,7 +329,7 @@ func breakdown(ping, pong, served []hopEvent, n int, sizesList string) string {
 	for si, size := range sizes {
 		first, last := si*(n+10)+10, (si+1)*(n+10) // the measured seqs
 		seg := make([][]float64, len(hopSteps))
-		var calls []float64 // the Send call itself
+		var calls, sends []float64 // the Send call; WebSocket.send (the receiver may have the message before it returns)
 		for _, dir := range [][2]string{{"hop-ping", "hop-pong"}, {"hop-pong", "hop-ping"}} {
 			from, to := byProc[dir[0]], byProc[dir[1]]
 			for seq := first; seq < last; seq++ {
@@ -303,6 +345,11 @@ func breakdown(ping, pong, served []hopEvent, n int, sizesList string) string {
 				if done, ok := find(from, func(e hopEvent) bool { return e.Kind == "published" && e.Seq == seq }); ok {
 					calls = append(calls, done.T-pub.T)
 				}
+				send, ok1 := find(from, func(e hopEvent) bool { return e.Kind == "send" && e.N >= 1024 && e.T >= pub.T })
+				sent, ok2 := find(from, func(e hopEvent) bool { return e.Kind == "sent" && e.N >= 1024 && e.T >= pub.T })
+				if ok1 && ok2 {
+					sends = append(sends, sent.T-send.T)
+				}
 			}
 		}
 		fmt.Fprintf(&b, "%d-byte payload, %d hops (both directions):\n", size, len(seg[0]))
@@ -312,6 +359,7 @@ func breakdown(ping, pong, served []hopEvent, n int, sizesList string) string {
 		}
 		fmt.Fprintf(&b, "| **hop: publish → handler** | %s |\n", stats(seg[0]))
 		fmt.Fprintf(&b, "| (the sender's Send call) | %s |\n", stats(calls))
+		fmt.Fprintf(&b, "| (the sender's WebSocket.send call) | %s |\n", stats(sends))
 	}
 	return b.String()
 }
@@ -335,7 +383,7 @@ func hopTimes(from, to, served []hopEvent, producer string, seq int) ([]float64,
 		switch st.name {
 		case "server":
 			e, ok = find(served, func(e hopEvent) bool { return e.Seq == seq && e.From == producer })
-		case "write", "send", "sent": // the sender's first of the message
+		case "write", "send": // the sender's first of the message
 			if !slices.ContainsFunc(from, func(e hopEvent) bool { return e.Kind == st.name }) {
 				e, ok = hopEvent{T: ts[len(ts)-1]}, true
 				break

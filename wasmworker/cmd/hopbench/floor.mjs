@@ -1,9 +1,12 @@
 // The floor of a Node.js hop over NATS WebSocket: hopbench's ping-pong in
-// plain JavaScript (no Go, no protobuf, no activation log), speaking the
-// NATS protocol over Node's WebSocket to a server without auth. Run with
-// --import trace.mjs by TestNodeHop. Environment: HOP_ROLE, HOP_WS,
-// HOP_SIZES, HOP_N, HOP_OUT. A message's first 4 bytes are its sequence.
+// plain JavaScript (no Go, no protobuf), speaking the NATS protocol over
+// Node's WebSocket: plain publishes on HOP_PUB, a subscription to
+// HOP_SUB. Run with --import trace.mjs by TestNodeHop. Environment:
+// HOP_ROLE, HOP_WS, HOP_SIZES, HOP_N, HOP_OUT, HOP_PUB, HOP_SUB, and
+// HOP_JWT and HOP_SEED for a server that wants credentials. A message's
+// first 4 bytes are its sequence.
 import { writeFileSync } from 'node:fs';
+import { createPrivateKey, sign } from 'node:crypto';
 
 const role = process.env.HOP_ROLE;
 const n = Number(process.env.HOP_N);
@@ -12,13 +15,34 @@ const warmup = 10;
 const now = () => performance.timeOrigin + performance.now();
 const events = [];
 const enc = new TextEncoder();
-const [inSubj, outSubj] = role === 'pong' ? ['hop.b', 'hop.a'] : ['hop.a', 'hop.b'];
+const [inSubj, outSubj] = [process.env.HOP_SUB, process.env.HOP_PUB];
+
+// connectOptions signs the server's nonce with the user's nkey seed
+// (base32 of 2 prefix bytes, the 32-byte ed25519 seed, a CRC).
+function connectOptions(info) {
+  const opts = { verbose: false, pedantic: false, protocol: 1 };
+  if (!process.env.HOP_JWT) return opts;
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0, value = 0;
+  const out = [];
+  for (const c of process.env.HOP_SEED) {
+    value = (value << 5) | alphabet.indexOf(c);
+    bits += 5;
+    if (bits >= 8) { out.push((value >>> (bits - 8)) & 255); bits -= 8; }
+  }
+  const seed = Buffer.from(out.slice(2, 34));
+  const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+  opts.jwt = process.env.HOP_JWT;
+  opts.sig = sign(null, Buffer.from(info.nonce), key).toString('base64url');
+  return opts;
+}
 
 const ws = new WebSocket(process.env.HOP_WS);
 ws.binaryType = 'arraybuffer';
 let buf = new Uint8Array(0);
 let onPayload = null;
 let ready;
+let sentConnect = false;
 const connected = new Promise((r) => { ready = r; });
 
 function publish(payload) {
@@ -49,8 +73,10 @@ function parse() {
       continue;
     }
     buf = buf.subarray(eol + 1);
-    if (line.startsWith('INFO ')) {
-      ws.send(enc.encode(`CONNECT {"verbose":false,"pedantic":false,"protocol":1}\r\nSUB ${inSubj} 1\r\nPING\r\n`));
+    if (line.startsWith('INFO ') && !sentConnect) { // later ones are updates
+      sentConnect = true;
+      const opts = connectOptions(JSON.parse(line.slice(5)));
+      ws.send(enc.encode(`CONNECT ${JSON.stringify(opts)}\r\nSUB ${inSubj} 1\r\nPING\r\n`));
     } else if (line === 'PING') {
       ws.send(enc.encode('PONG\r\n'));
     } else if (line === 'PONG') {

@@ -16,7 +16,9 @@
 // sender does right after each publish: "" nothing, "sleep" a goroutine
 // that sleeps 1 ms as gpu.Stage.prepareNext does, "busy" 2 ms of work
 // before blocking, as a stage that records its next command buffer at
-// once would).
+// once would), HOP_PUBLISH=plain to publish with nc.Publish (no log
+// acknowledgement, as before the log was taken off the path it was
+// awaited) instead of bus.AsyncLog.Send.
 package main
 
 import (
@@ -116,10 +118,16 @@ func run() error {
 		return err
 	}
 	after := afterPublish(os.Getenv("HOP_AFTER"))
+	publish := out.Send
+	if os.Getenv("HOP_PUBLISH") == "plain" {
+		publish = func(_ context.Context, a *tabshardv1.Activation) error {
+			return bus.Publish(nc, subj.Activation(a.GetSessionId(), a.GetStage(), a.GetProducerWorkerId()), a)
+		}
+	}
 	send := func(a *tabshardv1.Activation) error {
 		a.Stage, a.ProducerWorkerId = to, id
 		record("publish", len(a.GetPayload()), int(a.GetFirstPosition()))
-		if err := out.Send(ctx, a); err != nil {
+		if err := publish(ctx, a); err != nil {
 			return err
 		}
 		record("published", len(a.GetPayload()), int(a.GetFirstPosition()))
