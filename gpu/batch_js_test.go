@@ -26,7 +26,7 @@ import (
 // int8 planar path and the direct one), with and without accumulation,
 // over several chunks, with subgroup and workgroup-memory reductions.
 func TestMatVecBatchInvariance(t *testing.T) {
-	types := []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K, kernels.F16, kernels.F32}
+	types := append(append([]kernels.DType{}, planarTypes...), kernels.F16, kernels.F32)
 	cases := []linearCase{
 		{rows: 67, cols: 512, chunkRows: 30, accumulate: true},
 		{rows: 40, cols: 4096}, // long rows: the matvec's RT 4, prefetching shape

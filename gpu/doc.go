@@ -18,6 +18,11 @@
 // input (RMSNorm, SwiGLU, attention's merge) lay it out for the planar
 // int8 matvec themselves.
 //
+// Every weight type of kernels/wgsl runs here (F32, F16, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0, the K-quants Q2_K … Q6_K, IQ4_NL and IQ4_XS), the quantized
+// ones through the planar int8 matvec (dot4I8Packed); BF16 has no kernel,
+// and NewWeights refuses it (wgsl.ErrUnsupported).
+//
 // Several vectors at once (decode batches, prefill) take the batched
 // matvec, which reads each weight unit once for up to 16 of them with,
 // per vector, the matvec's own arithmetic: a vector's result is bit for
