@@ -45,7 +45,9 @@ import (
 // TABSHARD_HOP_PUBLISH=plain publishes with nc.Publish (no log
 // acknowledgement) instead of bus.AsyncLog.Send. GPU_NODE is the node
 // binary (default: node on PATH), TABSHARD_WASM_EXEC Go's
-// wasm_exec_node.js where there is no Go (scripts/bench-node-hop).
+// wasm_exec_node.js where there is no Go (scripts/bench-node-hop),
+// HOP_USER_AGENT the WebSocket handshake's User-Agent (a browser's makes
+// the server send 4 KiB messages).
 func TestNodeHop(t *testing.T) {
 	if os.Getenv("TABSHARD_BENCH") != "1" {
 		t.Skip("a benchmark: make bench-node-hop runs it (TABSHARD_BENCH=1)")

@@ -8,6 +8,13 @@ const now = () => performance.timeOrigin + performance.now();
 const Base = process.env.HOP_WS_MODULE ? (await import(process.env.HOP_WS_MODULE)).default : globalThis.WebSocket;
 class TracedWebSocket extends Base {
   #onmessage = null;
+  // HOP_USER_AGENT: the User-Agent of the handshake (undici's headers
+  // option), e.g. a browser's, for which nats-server cuts its writes into
+  // 4 KiB WebSocket messages.
+  constructor(url, protocols) {
+    const ua = process.env.HOP_USER_AGENT;
+    super(url, ua ? { protocols, headers: { 'User-Agent': ua } } : protocols);
+  }
   send(data) {
     const n = data.byteLength ?? data.length;
     trace.push(['send', now(), n]);
