@@ -22,7 +22,8 @@ import (
 // ffn_gate/up, 128256×8192 output head); -short or TABSHARD_BENCH_SMALL=1
 // selects small ones (SwiftShader). TABSHARD_MATVEC=WG,TPR,RT[,PF]
 // overrides the matvec work split (PF 1: prefetch), TABSHARD_XMODE how
-// the matvecs read x.
+// the matvecs read x, TABSHARD_KUNIT the values per unit of the int8
+// Q4_K and Q5_K matvecs (wgsl.KUnit: 64, 128 or 256).
 
 func smallBench() bool { return testing.Short() || os.Getenv("TABSHARD_BENCH_SMALL") != "" }
 
@@ -87,10 +88,28 @@ func xModeOverride(b *testing.B) wgsl.XMode {
 	return m
 }
 
-var benchTypes = []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.Q8_0, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K, kernels.F16, kernels.F32}
+// kUnitOverride sets wgsl.KUnit from TABSHARD_KUNIT, if given, and
+// returns what restores it.
+func kUnitOverride(b *testing.B) func() {
+	v := os.Getenv("TABSHARD_KUNIT")
+	if v == "" {
+		return func() {}
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || (n != 64 && n != 128 && n != 256) {
+		b.Fatalf("TABSHARD_KUNIT=%q: want 64, 128 or 256", v)
+	}
+	old := wgsl.KUnit
+	wgsl.KUnit = n
+	return func() { wgsl.KUnit = old }
+}
+
+var benchTypes = []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.Q8_0, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K,
+	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS, kernels.F16, kernels.F32}
 
 func BenchmarkMatVec(b *testing.B) {
 	read := baseline(b)
+	defer kUnitOverride(b)()
 	for _, typ := range benchTypes {
 		for _, s := range matvecShapes() {
 			b.Run(fmt.Sprintf("%s/%dx%d", typ, s.rows, s.cols), func(b *testing.B) {
@@ -141,7 +160,8 @@ func BenchmarkMatVecBatch(b *testing.B) {
 		}
 		bs = &wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{RT: rt}, CB: cb}
 	}
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K} {
+	defer kUnitOverride(b)()
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K, kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS} {
 		for _, s := range shapes {
 			for _, n := range []int{1, 8, 16, 32} {
 				b.Run(fmt.Sprintf("%s/%dx%d/B%d", typ, s.rows, s.cols, n), func(b *testing.B) {

@@ -18,10 +18,28 @@
 // input (RMSNorm, SwiGLU, attention's merge) lay it out for the planar
 // int8 matvec themselves.
 //
+// Every weight type of kernels/wgsl runs here (F32, F16, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0, the K-quants Q2_K … Q6_K, IQ4_NL and IQ4_XS), the quantized
+// ones through the planar int8 matvec (dot4I8Packed); BF16 has no kernel,
+// and NewWeights refuses it (wgsl.ErrUnsupported).
+//
 // Several vectors at once (decode batches, prefill) take the batched
 // matvec, which reads each weight unit once for up to 16 of them with,
 // per vector, the matvec's own arithmetic: a vector's result is bit for
 // bit the same alone or in any batch. Stage.ForwardBatch (agent.Batcher)
 // runs several sequences' steps as one pass over the weights, RoPE and
 // attention per sequence over its own cache (batch_js.go).
+//
+// Attention is split over the keys: a workgroup per run of 64 keys a
+// position sees, then a merge of the runs' partial softmaxes. Decoding
+// takes a workgroup per (position, head, run) (attn_part.wgsl); a prefill
+// takes the query heads that share a KV head in one workgroup
+// (attn_part_group.wgsl), in passes of as many positions as the stage's
+// partials buffer holds (64 MiB at most, shared by every cache). Each
+// head's partial is the same arithmetic either way, so a prompt's hidden
+// states are bit for bit those of decoding it one token at a time
+// (TestPrefillMatchesDecoding). Options.OnePassPrefill records the
+// one-pass attention prefill ran before (a workgroup per position and
+// head walking every key), for comparison. A stage runs the plan's
+// prefill batch of positions a submission (Loader, MaxBatchFor).
 package gpu

@@ -4,12 +4,17 @@ package gpu
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"syscall/js"
 	"testing"
 
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/wgsl"
+	"github.com/tabshard/tabshard/model/gguf"
 )
 
 // matvecTol is the matvec and matmul tolerance: |gpu − ref| ≤ 1e-4 ×
@@ -66,7 +71,7 @@ func TestMatMul(t *testing.T) {
 // types that have several (the default is TestMatVec's); direct reads
 // need unsplit weights.
 func TestMatVecModes(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K} {
+	for _, typ := range planarTypes {
 		for _, m := range []wgsl.XMode{wgsl.XDirect, wgsl.XPlanar, wgsl.XInt8} {
 			for _, c := range linearCases(typ) {
 				t.Run(fmt.Sprintf("%s/%v/%dx%d/n%d/chunk%d", typ, m, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
@@ -79,6 +84,64 @@ func TestMatVecModes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// planarTypes are the types with a planar int8 matvec: Q5_K, Q5_0, Q5_1,
+// Q4_1, IQ4_NL and IQ4_XS have no other (their direct and f32 planar
+// modes resolve to int8).
+var planarTypes = []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K,
+	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS}
+
+// TestKUnits holds the int8 Q4_K and Q5_K matvecs to the reference with
+// each unit (wgsl.KUnit: 64 values, half and a whole super-block), and
+// their batched matvecs to them bit for bit, with subgroup and
+// workgroup reductions.
+func TestKUnits(t *testing.T) {
+	for _, typ := range []kernels.DType{kernels.Q4_K, kernels.Q5_K} {
+		for _, unit := range []int{64, 128, 256} {
+			withKUnit(t, unit, func() {
+				for _, c := range linearCases(typ) {
+					t.Run(fmt.Sprintf("%s/unit%d/%dx%d/n%d/chunk%d", typ, unit, c.rows, c.cols, c.n, c.chunkRows), func(t *testing.T) {
+						testLinearWith(t, typ, c, false, nil, wgsl.XInt8)
+					})
+				}
+				for _, sub := range []bool{true, false} {
+					for _, c := range []linearCase{{rows: 67, cols: 768, chunkRows: 30, accumulate: true}, {rows: 40, cols: 4096}} {
+						t.Run(fmt.Sprintf("%s/unit%d/batch/%dx%d/subgroups=%v", typ, unit, c.rows, c.cols, sub), func(t *testing.T) {
+							dev.NoSubgroups = !sub
+							defer func() { dev.NoSubgroups = false }()
+							testBatchInvariance(t, typ, c, []int{1, 3, 17}, nil)
+						})
+					}
+				}
+			})
+		}
+	}
+	withKUnit(t, 96, func() {
+		data := randWeights(t, rand.New(rand.NewPCG(1, 2)), kernels.Q4_K, 4, 256)
+		w, err := dev.UploadWeights(kernels.Q4_K, 4, 256, data, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Destroy()
+		step := newStep(t)
+		o := dev.NewOps(step)
+		defer o.Destroy()
+		y := storage(t, nil, 4)
+		err = o.Linear(context.Background(), dev.NewProgram(step), w, Vec{Buf: storage(t, nil, 256), Stride: 256}, Vec{Buf: y, Stride: 4}, false, false)
+		if !errors.Is(err, wgsl.ErrUnsupported) {
+			t.Errorf("a Q4_K unit of 96: %v, want ErrUnsupported", err)
+		}
+	})
+}
+
+// withKUnit runs f with wgsl.KUnit set to unit.
+func withKUnit(t *testing.T, unit int, f func()) {
+	t.Helper()
+	old := wgsl.KUnit
+	wgsl.KUnit = unit
+	defer func() { wgsl.KUnit = old }()
+	f()
 }
 
 func testLinear(t *testing.T, typ kernels.DType, c linearCase, matmul bool) {
@@ -229,7 +292,7 @@ func TestPreparedReuse(t *testing.T) {
 // that reads the layout, against the Go reference; a matvec of another
 // type after RMSNormFor prepares its own layout from the f32 output.
 func TestFusedPrep(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K} {
+	for _, typ := range planarTypes {
 		t.Run(typ.String(), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(typ), 8))
 			n, rows, cols := 3, 40, 512
@@ -304,5 +367,79 @@ func TestFusedPrep(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMatVecGGMLVectors runs the matvec of every type over ggml's own
+// quantizer output (testdata/ggml/quant-vectors.gguf, FORMATS.txt: 6 rows
+// of 512 values, among them outliers, zeros, values near 1e-6 and fp16's
+// extremes) and holds it to ggml's dequantization of the same bytes dotted
+// with x in float64, at the matvec tolerance: the block layouts as ggml
+// writes them, not only as the Go quantizer does; Q4_K and Q5_K with each
+// unit.
+// Under Node.js only: a browser tab has no file system to read them from.
+func TestMatVecGGMLVectors(t *testing.T) {
+	// wasm_exec.js stubs process in a page; Node.js has process.versions.
+	if p := js.Global().Get("process"); p.IsUndefined() || p.Get("versions").IsUndefined() {
+		t.Skip("a browser tab has no file system (make test-gpu-node reads the vectors)")
+	}
+	f, osf, err := gguf.Open("../testdata/ggml/quant-vectors.gguf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer osf.Close()
+	read := func(name string) []byte {
+		t.Helper()
+		ti, ok := f.Tensor(name)
+		if !ok {
+			t.Fatalf("no tensor %s", name)
+		}
+		data, err := f.ReadTensor(osf, ti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	rows, cols, n := 6, 512, 3
+	xs := randVec(rand.New(rand.NewPCG(5, 6)), n*cols, 1)
+	for _, typ := range wgsl.Types() {
+		units := []int{wgsl.KUnit}
+		if typ == kernels.Q4_K || typ == kernels.Q5_K {
+			units = []int{64, 128, 256}
+		}
+		for _, unit := range units {
+			name := typ.String()
+			if len(units) > 1 {
+				name += fmt.Sprintf("/unit%d", unit)
+			}
+			t.Run(name, func(t *testing.T) {
+				withKUnit(t, unit, func() {
+					data := read(typ.String() + ".q")
+					deq := read(typ.String() + ".deq")
+					want, bound := make([]float32, n*rows), make([]float32, n*rows)
+					for i := range n {
+						for r := range rows {
+							var s, b float64
+							for j := range cols {
+								p := float64(math.Float32frombits(binary.LittleEndian.Uint32(deq[4*(r*cols+j):]))) * float64(xs[i*cols+j])
+								s, b = s+p, b+math.Abs(p)
+							}
+							want[i*rows+r], bound[i*rows+r] = float32(s), float32(b)
+						}
+					}
+					w, err := dev.UploadWeights(typ, rows, cols, data, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer w.Destroy()
+					x, y := storage(t, xs, 0), storage(t, nil, n*rows)
+					program(t, n, 0, func(ctx context.Context, o *Ops, p *Program) error {
+						o.Batch = n
+						return o.Linear(ctx, p, w, Vec{Buf: x, Stride: cols}, Vec{Buf: y, Stride: rows}, false, false)
+					})
+					closeTo(t, "y", readF32(t, y, n*rows), want, bound, matvecTol)
+				})
+			})
+		}
 	}
 }

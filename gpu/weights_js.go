@@ -29,10 +29,15 @@ type Weights struct {
 }
 
 // NewWeights allocates the buffers of a rows × cols tensor of type t in
-// chunks of at most maxChunk bytes (0: the device's binding limit).
+// chunks of at most maxChunk bytes (0: the device's binding limit). A
+// type no kernel reads (BF16) is refused before anything is allocated
+// (wgsl.ErrUnsupported).
 func (d *Device) NewWeights(t kernels.DType, rows, cols int, maxChunk int64) (*Weights, error) {
 	rb, err := t.RowBytes(int64(cols))
 	if err != nil {
+		return nil, err
+	}
+	if _, err := wgsl.Units(t, cols); err != nil {
 		return nil, err
 	}
 	limit := d.Limits.MaxStorageBufferBindingSize

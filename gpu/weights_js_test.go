@@ -2,7 +2,14 @@
 
 package gpu
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/wgsl"
+)
 
 // A tensor stacked at a row of a chunked buffer is cut into pieces that
 // cover its rows once, in order, each at its byte offset in its chunk and
@@ -28,5 +35,24 @@ func TestWeightPieces(t *testing.T) {
 	}
 	if next != rows {
 		t.Fatalf("pieces cover %d rows, want %d", next, rows)
+	}
+}
+
+// A tensor of a type no kernel reads is refused before any buffer is
+// made, with the type named; the types of the planar int8 path are
+// taken.
+func TestWeightsRefuseUnsupportedTypes(t *testing.T) {
+	for _, typ := range []kernels.DType{kernels.BF16} {
+		w, err := dev.NewWeights(typ, 4, 256, 0)
+		if !errors.Is(err, wgsl.ErrUnsupported) || w != nil || !strings.Contains(err.Error(), typ.String()) {
+			t.Errorf("%s: %v, %v; want ErrUnsupported naming it", typ, w, err)
+		}
+	}
+	for _, typ := range []kernels.DType{kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS} {
+		w, err := dev.NewWeights(typ, 4, 256, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		w.Destroy()
 	}
 }

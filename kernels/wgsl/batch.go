@@ -55,7 +55,7 @@ func MatVecBatch(t kernels.DType, cols int, split bool, x XMode, s BatchShape, d
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
-	block, err := weightBlock(t, cols, split, x)
+	block, span, err := weightBlock(t, cols, split, x)
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +66,7 @@ func MatVecBatch(t kernels.DType, cols int, split bool, x XMode, s BatchShape, d
 		args = ",\n        @builtin(subgroup_size) sgs: u32, @builtin(subgroup_invocation_id) sgi: u32"
 	}
 	body = strings.Replace(body, "SUBGROUP_ARGS", args, 1)
-	return join(header(sg, "WG", s.WG, "TPR", s.TPR, "RT", s.RT, "CB", s.CB),
+	return join(header(sg, "WG", s.WG, "TPR", s.TPR, "RT", s.RT, "CB", s.CB, "SPAN", span),
 		src("weights.wgsl"), src("common.wgsl"), block, src("step.wgsl"), body), nil
 }
 
@@ -91,7 +91,7 @@ func batchBody(s BatchShape, sg bool) string {
 		p("let wb%d = min(first + %du, last) * P.row_bytes;", r, r)
 	}
 	each(func(r, c, _ int) { p("var a%d_%d = 0.0;", r, c) })
-	p("for (var u = lane; u < P.units; u += TPR) {")
+	p("for (var u = lane; u < P.units / SPAN; u += TPR) {")
 	for r := range s.RT {
 		p("  let w%d = unit_load(wb%d, u);", r, r)
 	}

@@ -1,4 +1,4 @@
-// Planar matvec of Q4_K (q4_k_scales.wgsl), x as f32 planes (xprep.wgsl,
+// Planar matvec of Q4_K (q4_k_unit.wgsl, kq_scales.wgsl), x as f32 planes (xprep.wgsl,
 // INT 0): 16 planes of values, then the two sub-blocks' sums.
 const UNIT: u32 = 64u;
 

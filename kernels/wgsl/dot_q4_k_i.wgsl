@@ -1,26 +1,6 @@
-// Planar matvec of Q4_K (q4_k_scales.wgsl), x as int8 codes (xprep.wgsl,
-// INT 1): the low nibbles meet the unit's first 32-value group, the high
-// nibbles its second.
-const UNIT: u32 = 64u;
-
-struct XU {
-  ha0: vec4<u32>,
-  ha1: vec4<u32>,
-  hb0: vec4<u32>,
-  hb1: vec4<u32>,
-  la0: vec4<u32>,
-  la1: vec4<u32>,
-  lb0: vec4<u32>,
-  lb1: vec4<u32>,
-  m: vec4<f32>,
-}
-
-fn load_x(u: u32, xr: u32) -> XU {
-  return XU(xq(plane(xr, 0u, u)), xq(plane(xr, 1u, u)), xq(plane(xr, 2u, u)), xq(plane(xr, 3u, u)),
-            xq(plane(xr, 4u, u)), xq(plane(xr, 5u, u)), xq(plane(xr, 6u, u)), xq(plane(xr, 7u, u)),
-            xf(plane(xr, 8u, u)));
-}
-
+// Planar matvec of Q4_K (q4_k_unit.wgsl, kq_scales.wgsl), x as int8 codes (kq_x64.wgsl):
+// the low nibbles meet the unit's first 32-value group, the high nibbles
+// its second.
 fn unit_dot(w: WU, u: u32, x: XU) -> f32 {
   let m = vec4<u32>(0x0f0f0f0fu);
   let four = vec4<u32>(4u);

@@ -74,7 +74,7 @@ func MatVec(t kernels.DType, cols int, split bool, x XMode, s MatVecShape, d Dev
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
-	block, err := weightBlock(t, cols, split, x)
+	block, span, err := weightBlock(t, cols, split, x)
 	if err != nil {
 		return "", err
 	}
@@ -89,7 +89,10 @@ func MatVec(t kernels.DType, cols int, split bool, x XMode, s MatVecShape, d Dev
 	} else {
 		body = strings.NewReplacer("SUBGROUP_ARGS", "", "SUBGROUP_SIZE", "0u", "SUBGROUP_ID", "0u").Replace(body)
 	}
-	return join(header(sg, "WG", s.WG, "TPR", s.TPR, "RT", s.RT, "PF", b2i(s.Prefetch)),
+	// A unit of several prepared units keeps enough loads in flight on its
+	// own: prefetching a second would double its registers.
+	pf := s.Prefetch && span == 1
+	return join(header(sg, "WG", s.WG, "TPR", s.TPR, "RT", s.RT, "PF", b2i(pf), "SPAN", span),
 		src("weights.wgsl"), src("common.wgsl"), block, src("step.wgsl"), reduce, unroll(body, s.RT)), nil
 }
 
@@ -150,7 +153,19 @@ func Embed(t kernels.DType, cols int, split bool) (string, error) {
 // split layout's helpers when split.
 func deqSrc(file string, split bool) string {
 	if split {
-		return join(src("split.wgsl"), src(file))
+		return join(src("split.wgsl"), typeSrc(file))
+	}
+	return typeSrc(file)
+}
+
+// typeDeps are the helper files a type file needs before it.
+var typeDeps = map[string]string{"type_q4_k.wgsl": "kq_scales.wgsl", "type_q5_k.wgsl": "kq_scales.wgsl",
+	"type_iq4_nl.wgsl": "iq4_lut.wgsl", "type_iq4_xs.wgsl": "iq4_lut.wgsl"}
+
+// typeSrc is a type file with its helpers.
+func typeSrc(file string) string {
+	if dep, ok := typeDeps[file]; ok {
+		return join(src(dep), src(file))
 	}
 	return src(file)
 }
@@ -164,18 +179,23 @@ func b2i(b bool) int {
 
 // weightBlock is the WGSL that reads rows of cols values of type t, held
 // split or not, with x read in the mode ResolveXMode gives for x: the
-// type's block and x's, or the planar int8 block.
-func weightBlock(t kernels.DType, cols int, split bool, x XMode) (string, error) {
+// type's block and x's, or the planar int8 block; and how many prepared
+// x units each of its units covers (SPAN, 1 but for KUnit).
+func weightBlock(t kernels.DType, cols int, split bool, x XMode) (string, int, error) {
 	file, vec4, err := typeBlock(t, cols, split)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	mode, err := ResolveXMode(t, cols, split, x)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if mode != XDirect {
-		return planarBlock(t, mode), nil
+		n, err := span(t, mode)
+		if err != nil {
+			return "", 0, err
+		}
+		return planarBlock(t, mode, n), n, nil
 	}
-	return join(xBlock(vec4), src(file)), nil
+	return join(xBlock(vec4), typeSrc(file)), 1, nil
 }

@@ -53,8 +53,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let xr = P.x_off + tok * P.x_stride;
   let lane = li % TPR;
   //@DECL var acc$ = 0.0; let wb$ = min(first + $u, last) * P.row_bytes;
+  // A unit may cover SPAN of the prepared x layout's units (P.units counts
+  // those).
+  let units = P.units / SPAN;
   if (PF == 0u) {
-    for (var u = lane; u < P.units; u += TPR) {
+    for (var u = lane; u < units; u += TPR) {
       let xu = load_x(u, xr);
       //@LOAD let w$ = unit_load(wb$, u);
       //@DOT acc$ += unit_dot(w$, u, xu);
@@ -63,11 +66,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // Software pipelining: the next unit's loads are issued before this
     // unit's arithmetic, so each invocation keeps two units in flight.
     // Past the row's end the clamped index reloads its last unit (cached).
-    let u0 = min(lane, P.units - 1u);
+    let u0 = min(lane, units - 1u);
     var xu = load_x(u0, xr);
     //@PRE var w$ = unit_load(wb$, u0);
-    for (var u = lane; u < P.units; u += TPR) {
-      let un = min(u + TPR, P.units - 1u);
+    for (var u = lane; u < units; u += TPR) {
+      let un = min(u + TPR, units - 1u);
       let xn = load_x(un, xr);
       //@NEXT let n$ = unit_load(wb$, un);
       //@DOT acc$ += unit_dot(w$, u, xu);

@@ -2,6 +2,8 @@ package wgsl
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/tabshard/tabshard/kernels"
 )
@@ -58,12 +60,54 @@ var DefaultXMode = XInt8
 
 // planarFiles are each planar type's dot files, f32 and int8 x ("": none).
 var planarFiles = map[kernels.DType][2]string{
-	kernels.Q4_0: {"dot_q4_0s_f.wgsl", "dot_q4_0s_i.wgsl"},
-	kernels.Q8_0: {"dot_q8_0s_f.wgsl", "dot_q8_0s_i.wgsl"},
-	kernels.Q4_K: {"dot_q4_k_f.wgsl", "dot_q4_k_i.wgsl"},
-	kernels.Q2_K: {"", "dot_q2_k_i.wgsl"},
-	kernels.Q3_K: {"", "dot_q3_k_i.wgsl"},
-	kernels.Q6_K: {"", "dot_q6_k_i.wgsl"},
+	kernels.Q4_0:   {"dot_q4_0s_f.wgsl", "dot_q4_0s_i.wgsl"},
+	kernels.Q8_0:   {"dot_q8_0s_f.wgsl", "dot_q8_0s_i.wgsl"},
+	kernels.Q4_K:   {"dot_q4_k_f.wgsl", "dot_q4_k_i.wgsl"},
+	kernels.Q2_K:   {"", "dot_q2_k_i.wgsl"},
+	kernels.Q3_K:   {"", "dot_q3_k_i.wgsl"},
+	kernels.Q6_K:   {"", "dot_q6_k_i.wgsl"},
+	kernels.Q5_K:   {"", "dot_q5_k_i.wgsl"},
+	kernels.Q5_0:   {"", "dot_q5_0_i.wgsl"},
+	kernels.Q5_1:   {"", "dot_q5_1_i.wgsl"},
+	kernels.Q4_1:   {"", "dot_q4_1_i.wgsl"},
+	kernels.IQ4_NL: {"", "dot_iq4_nl_i.wgsl"},
+	kernels.IQ4_XS: {"", "dot_iq4_xs_i.wgsl"},
+}
+
+// planarOnly reports whether t has no direct matvec: its tensors are
+// always read planar, in an int8 mode.
+func planarOnly(t kernels.DType) bool {
+	switch t {
+	case kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS:
+		return true
+	}
+	return false
+}
+
+// KUnit is the values per unit of the int8 Q4_K and Q5_K matvecs: 64
+// (one run of codes, the header loaded and its scales decoded per unit:
+// dot_q4_k_i.wgsl, dot_q5_k_i.wgsl), 128 or 256 (half or a whole super-
+// block, the header, Q5_K's fifth bits and the scales loaded and decoded
+// once: dot_q4_k_sb_i.wgsl, dot_q5_k_sb_i.wgsl). The x layout is the same
+// for all three, so it is a property of the matvec alone (benchmarks set
+// it: TABSHARD_KUNIT). A unit of 128 divides the rows of Llama-3-70B's
+// matrices (8192 and 28672 values) evenly among a row's 32 invocations.
+var KUnit = 128
+
+// ErrKUnit is a KUnit value other than 64, 128 and 256.
+var ErrKUnit = fmt.Errorf("%w: K-quant unit (64, 128 or 256)", ErrUnsupported)
+
+// span is how many of the prepared x layout's units one matvec unit of t
+// in mode m covers (matvec.wgsl's loop takes units/SPAN of them).
+func span(t kernels.DType, m XMode) (int, error) {
+	if (t != kernels.Q4_K && t != kernels.Q5_K) || (m != XInt8 && m != XInt8Coarse) {
+		return 1, nil
+	}
+	switch KUnit {
+	case 64, 128, 256:
+		return KUnit / 64, nil
+	}
+	return 0, fmt.Errorf("%w: %d", ErrKUnit, KUnit)
 }
 
 // Split reports whether a tensor of t with rows of cols values is held on
@@ -79,15 +123,19 @@ func planar(t kernels.DType, cols int, split bool) bool {
 	switch t {
 	case kernels.Q4_0, kernels.Q8_0:
 		return split && Split(t, cols)
-	case kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K:
+	case kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K, kernels.Q5_K, kernels.IQ4_XS:
 		return cols > 0 && cols%256 == 0
+	case kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL:
+		return cols > 0 && cols%32 == 0
 	}
 	return false
 }
 
 // ResolveXMode is the mode a matvec of the tensor uses when want is asked
 // for: XDirect where no planar kernel applies, DefaultXMode for XAuto. A
-// split tensor has no direct kernel.
+// split tensor has no direct kernel; the types that have only the int8
+// kernel (Q5_K, Q5_0, Q5_1, Q4_1, IQ4_NL, IQ4_XS) take XInt8 for XDirect
+// and XPlanar.
 func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, error) {
 	if split && !Split(t, cols) {
 		return XAuto, fmt.Errorf("%w: %s rows of %d values are never split", ErrUnsupported, t, cols)
@@ -95,14 +143,21 @@ func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, err
 	if !planar(t, cols, split) {
 		return XDirect, nil
 	}
+	if want == XAuto {
+		want = DefaultXMode
+	}
 	switch want {
-	case XAuto:
-		return DefaultXMode, nil
 	case XDirect:
+		if planarOnly(t) {
+			return XInt8, nil
+		}
 		if split {
 			return XAuto, fmt.Errorf("%w: no direct matvec reads split %s", ErrUnsupported, t)
 		}
 	case XPlanar:
+		if planarOnly(t) {
+			return XInt8, nil
+		}
 		if planarFiles[t][0] == "" {
 			return XDirect, nil
 		}
@@ -115,7 +170,7 @@ func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, err
 
 // unitOf is the unit of the planar kernel of t.
 func unitOf(t kernels.DType) int {
-	if t == kernels.Q4_K {
+	if t == kernels.Q4_K || t == kernels.Q5_K {
 		return 64
 	}
 	return 32
@@ -166,24 +221,69 @@ func prepHeader(t kernels.DType, m XMode, consts ...any) (string, error) {
 	return header(false, append([]any{"UNIT", unitOf(t), "INT", isInt, "PLANES", PrepPlanes(t, m) - 1}, consts...)...), nil
 }
 
-// planarBlock is the x block and type files of a planar matvec.
-func planarBlock(t kernels.DType, m XMode) string {
+// planarBlock is the x block and type files of a planar matvec whose
+// units each cover span prepared units.
+func planarBlock(t kernels.DType, m XMode, span int) string {
 	lo := "const LO: bool = true;\n"
 	if m == XInt8Coarse {
 		lo = "const LO: bool = false;\n"
-	}
-	layout := src("split.wgsl")
-	switch t {
-	case kernels.Q4_K:
-		layout = src("q4_k_scales.wgsl")
-	case kernels.Q2_K, kernels.Q3_K, kernels.Q6_K:
-		layout = src("kq_x32.wgsl")
 	}
 	f := planarFiles[t][1]
 	if m == XPlanar {
 		f = planarFiles[t][0]
 	}
-	return join(lo, src("x_planar.wgsl"), layout, src(f))
+	if span > 1 { // Q4_K, Q5_K by super-blocks
+		sb := map[kernels.DType]string{kernels.Q4_K: "dot_q4_k_sb_i.wgsl", kernels.Q5_K: "dot_q5_k_sb_i.wgsl"}[t]
+		return join(lo, src("x_planar.wgsl"), src("kq_scales.wgsl"), groups(join(src("kq_x64_sb.wgsl"), src(sb)), span))
+	}
+	var layout []string
+	switch t {
+	case kernels.Q4_0, kernels.Q8_0:
+		layout = []string{"split.wgsl"}
+	case kernels.Q4_K:
+		layout = []string{"kq_scales.wgsl", "q4_k_unit.wgsl"}
+		if m != XPlanar {
+			layout = append([]string{"kq_x64.wgsl"}, layout...)
+		}
+	case kernels.Q5_K:
+		layout = []string{"kq_x64.wgsl", "kq_scales.wgsl"}
+	case kernels.Q5_0, kernels.Q5_1:
+		layout = []string{"kq_x32.wgsl", "q5_bits.wgsl"}
+	case kernels.IQ4_NL, kernels.IQ4_XS:
+		layout = []string{"kq_x32.wgsl", "iq4_lut.wgsl"}
+	default: // Q2_K, Q3_K, Q6_K, Q4_1
+		layout = []string{"kq_x32.wgsl"}
+	}
+	parts := []string{lo, src("x_planar.wgsl")}
+	for _, l := range layout {
+		parts = append(parts, src(l))
+	}
+	return join(append(parts, src(f))...)
+}
+
+// groups expands kq_x64_sb.wgsl's and its dot files' marked lines for a unit of span
+// 64-value groups: each line marked //@G once per group g ($ g, #H its
+// half of the decoded scales, #A and #B its two sub-blocks' places
+// there), each marked //@H once per decoded half ($ its index).
+func groups(body string, span int) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		i := strings.Index(l, "//@")
+		if i < 0 {
+			out = append(out, l)
+			continue
+		}
+		tag, code, _ := strings.Cut(l[i+3:], " ")
+		n := span
+		if tag == "H" {
+			n = span / 2
+		}
+		for g := range n {
+			r := strings.NewReplacer("$", strconv.Itoa(g), "#H", strconv.Itoa(g/2), "#A", strconv.Itoa(2*(g%2)), "#B", strconv.Itoa(2*(g%2)+1))
+			out = append(out, l[:i]+r.Replace(code))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // SplitRows rearranges whole rows of t (GGUF block layout, rows of cols

@@ -3,6 +3,7 @@ package wgsl
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -30,6 +31,15 @@ func TestResolveXMode(t *testing.T) {
 		{kernels.Q3_K, 8192, false, XPlanar, XDirect, false}, // no f32 planar kernel
 		{kernels.Q2_K, 8192, false, XDirect, XDirect, false},
 		{kernels.F32, 8192, false, XAuto, XDirect, false},
+		{kernels.Q5_K, 8192, false, XAuto, DefaultXMode, false},
+		{kernels.Q5_K, 8192, false, XDirect, XInt8, false}, // the int8 kernel alone
+		{kernels.Q5_0, 96, false, XPlanar, XInt8, false},
+		{kernels.Q5_1, 96, false, XInt8Coarse, XInt8Coarse, false},
+		{kernels.Q4_1, 8192, true, XAuto, XAuto, true}, // never split
+		{kernels.Q4_1, 8192, false, XDirect, XInt8, false},
+		{kernels.IQ4_XS, 8192, false, XPlanar, XInt8, false},
+		{kernels.IQ4_NL, 96, false, XAuto, DefaultXMode, false},
+		{kernels.BF16, 8192, false, XAuto, XDirect, false}, // no kernel at all: MatVec refuses it
 	}
 	for _, c := range cases {
 		got, err := ResolveXMode(c.typ, c.cols, c.split, c.want)
@@ -43,7 +53,8 @@ func TestResolveXMode(t *testing.T) {
 }
 
 func TestAssemblePlanar(t *testing.T) {
-	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K} {
+	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q2_K, kernels.Q3_K, kernels.Q6_K,
+		kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS} {
 		for _, m := range []XMode{XPlanar, XInt8, XInt8Coarse} {
 			if r, _ := ResolveXMode(typ, 8192, Split(typ, 8192), m); r != m {
 				continue
@@ -106,5 +117,67 @@ func TestSplitRows(t *testing.T) {
 	}
 	if err := SplitRows(kernels.Q4_0, 96, make([]byte, 54)); err == nil {
 		t.Error("split rows of 96 values")
+	}
+}
+
+// TestKUnit checks the assembly of the Q4_K and Q5_K matvecs of each
+// unit: the old kernels for 64 values, the super-block ones for 128 and
+// 256 with their marked lines written once per group (and per decoded
+// half of the scales), their loop over a SPAN-th of the prepared units,
+// no prefetch; other units are refused.
+func TestKUnit(t *testing.T) {
+	defer func(u int) { KUnit = u }(KUnit)
+	for _, typ := range []kernels.DType{kernels.Q4_K, kernels.Q5_K} {
+		for _, c := range []struct{ unit, span, halves int }{{64, 1, 0}, {128, 2, 1}, {256, 4, 2}} {
+			KUnit = c.unit
+			sh := MatVecShape{WG: 64, TPR: 32, RT: 4, Prefetch: true}
+			src, err := MatVec(typ, 8192, false, XInt8, sh, Device{Subgroups: true, SubgroupMaxSize: 32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(src, "//@") || strings.Contains(src, "k#H") || strings.Contains(src, "[#A]") {
+				t.Errorf("%s unit %d: unexpanded markers", typ, c.unit)
+			}
+			if want := fmt.Sprintf("const SPAN: u32 = %du;", c.span); !strings.Contains(src, want) {
+				t.Errorf("%s unit %d lacks %q", typ, c.unit, want)
+			}
+			if want := fmt.Sprintf("const PF: u32 = %du;", b2i(c.span == 1)); !strings.Contains(src, want) {
+				t.Errorf("%s unit %d lacks %q", typ, c.unit, want)
+			}
+			if c.span == 1 {
+				if !strings.Contains(src, "scales2(w.h.yzw, ") {
+					t.Errorf("%s unit 64 is not the per-group kernel", typ)
+				}
+				continue
+			}
+			if n := strings.Count(src, "sd += k"); n != c.span {
+				t.Errorf("%s unit %d: %d groups in unit_dot, want %d", typ, c.unit, n, c.span)
+			}
+			if n := strings.Count(src, "= half_scales("); n != c.halves {
+				t.Errorf("%s unit %d: %d scale decodes, want %d", typ, c.unit, n, c.halves)
+			}
+			if want := fmt.Sprintf("m_%d: vec4<f32>", c.span-1); !strings.Contains(src, want) {
+				t.Errorf("%s unit %d lacks %q", typ, c.unit, want)
+			}
+			b, err := MatVecBatch(typ, 8192, false, XInt8, DefaultBatchShape(sh), Device{})
+			if err != nil || !strings.Contains(b, "u < P.units / SPAN") || strings.Count(b, "sd += k") != c.span {
+				t.Errorf("%s unit %d batched: %v", typ, c.unit, err)
+			}
+		}
+	}
+	// The other modes and types keep one unit.
+	KUnit = 256
+	for _, c := range []struct {
+		typ kernels.DType
+		m   XMode
+	}{{kernels.Q4_K, XPlanar}, {kernels.Q4_K, XDirect}, {kernels.Q6_K, XInt8}, {kernels.Q4_0, XInt8}} {
+		src, err := MatVec(c.typ, 8192, Split(c.typ, 8192), c.m, MatVecShape{WG: 64, TPR: 32, RT: 4}, Device{})
+		if err != nil || !strings.Contains(src, "const SPAN: u32 = 1u;") {
+			t.Errorf("%s %v: SPAN not 1 (%v)", c.typ, c.m, err)
+		}
+	}
+	KUnit = 96
+	if _, err := MatVec(kernels.Q5_K, 8192, false, XInt8, MatVecShape{WG: 64, TPR: 32, RT: 4}, Device{}); !errors.Is(err, ErrKUnit) {
+		t.Errorf("a unit of 96: %v", err)
 	}
 }

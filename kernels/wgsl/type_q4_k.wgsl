@@ -5,21 +5,6 @@
 // high nibbles sub-block 2g+1 (64 consecutive values).
 const UNIT: u32 = 64u;
 
-// kbyte is byte k of the 12 scale bytes held in s.
-fn kbyte(s: vec3<u32>, k: u32) -> u32 {
-  return (s[k >> 2u] >> ((k & 3u) << 3u)) & 0xffu;
-}
-
-// scale_min is the 6-bit scale and min of sub-block j.
-fn scale_min(s: vec3<u32>, j: u32) -> vec2<f32> {
-  if (j < 4u) {
-    return vec2<f32>(f32(kbyte(s, j) & 63u), f32(kbyte(s, j + 4u) & 63u));
-  }
-  let sc = (kbyte(s, j + 4u) & 15u) | ((kbyte(s, j - 4u) >> 6u) << 4u);
-  let m = (kbyte(s, j + 4u) >> 4u) | ((kbyte(s, j) >> 6u) << 4u);
-  return vec2<f32>(f32(sc), f32(m));
-}
-
 // XU holds a unit's x values in registers (see type_q4_0.wgsl): the low
 // nibbles' 32 values, the high nibbles' 32, and their sums.
 struct XU {

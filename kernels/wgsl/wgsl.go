@@ -16,13 +16,19 @@
 // row chunk) and, but for one case, their GGUF byte layout: Q4_0 and Q8_0
 // rows of a multiple of 256 values are held split, scales first
 // (SplitRows, split.wgsl), so that block codes are aligned 16-byte loads.
-// Blocks that are not 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K unsplit) are
-// read as whole words and shifted; see common.wgsl and the type files.
-// Q4_0, Q8_0, Q4_K, Q6_K, Q3_K and Q2_K matvecs read x prepared by the
-// Prep kernel, in planes and as int8 codes (planar.go, xprep.wgsl,
-// dot_*.wgsl); the layout is also written by the kernels that produce x
-// where a stage fuses it: RMSNorm (NormPrep), SwiGLU (Prep with SWIGLU)
-// and split attention's merge (MergePrep).
+// Blocks that are not 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K unsplit,
+// Q5_0) are read as whole words and shifted; see common.wgsl and the type
+// files. Q4_0, Q8_0, Q4_K, Q6_K, Q3_K, Q2_K, Q5_K, Q5_0, Q5_1, Q4_1,
+// IQ4_NL and IQ4_XS matvecs read x prepared by the Prep kernel, in planes
+// and as int8 codes (planar.go, xprep.wgsl, dot_*.wgsl); the last six have
+// no other matvec
+// (their type files hold deq alone, for the embedding and the tiled
+// matmul). The int8 Q4_K and Q5_K matvecs take units of KUnit values
+// (half a super-block by default, its header read and its scales decoded
+// once).
+// The layout is also written by the kernels that produce x where a stage
+// fuses it: RMSNorm (NormPrep), SwiGLU (Prep with SWIGLU) and split
+// attention's merge (MergePrep).
 //
 // Every function here is pure: it returns WGSL text. The gpu package
 // compiles it; the conformance suite there holds each kernel to the Go
@@ -55,7 +61,8 @@ func src(name string) string {
 
 // Types lists the weight types the kernels read, in ggml id order.
 func Types() []kernels.DType {
-	return []kernels.DType{kernels.F32, kernels.F16, kernels.Q4_0, kernels.Q8_0, kernels.Q2_K, kernels.Q3_K, kernels.Q4_K, kernels.Q6_K}
+	return []kernels.DType{kernels.F32, kernels.F16, kernels.Q4_0, kernels.Q4_1, kernels.Q5_0, kernels.Q5_1, kernels.Q8_0,
+		kernels.Q2_K, kernels.Q3_K, kernels.Q4_K, kernels.Q5_K, kernels.Q6_K, kernels.IQ4_NL, kernels.IQ4_XS}
 }
 
 // typeBlock names the type file for rows of cols values of t (held split
@@ -98,6 +105,18 @@ func typeBlock(t kernels.DType, cols int, split bool) (file string, vec4 bool, e
 		return "type_q4_k.wgsl", true, nil
 	case kernels.Q6_K:
 		return "type_q6_k.wgsl", true, nil
+	case kernels.Q5_K:
+		return "type_q5_k.wgsl", false, nil
+	case kernels.Q5_0:
+		return "type_q5_0.wgsl", false, nil
+	case kernels.Q5_1:
+		return "type_q5_1.wgsl", false, nil
+	case kernels.Q4_1:
+		return "type_q4_1.wgsl", false, nil
+	case kernels.IQ4_NL:
+		return "type_iq4_nl.wgsl", false, nil
+	case kernels.IQ4_XS:
+		return "type_iq4_xs.wgsl", false, nil
 	}
 	return "", false, fmt.Errorf("%w: no WGSL kernel reads %s", ErrUnsupported, t)
 }
@@ -107,6 +126,9 @@ var unitElems = map[string]int{
 	"type_f32.wgsl": 4, "type_f32_x1.wgsl": 1, "type_f16.wgsl": 8, "type_f16_x1.wgsl": 1,
 	"type_q4_0.wgsl": 32, "type_q8_0.wgsl": 32, "type_q2_k.wgsl": 32, "type_q3_k.wgsl": 32,
 	"type_q4_k.wgsl": 64, "type_q6_k.wgsl": 32,
+	// dequantization only: the units of their planar matvec
+	"type_q5_k.wgsl": 64, "type_q5_0.wgsl": 32, "type_q5_1.wgsl": 32, "type_q4_1.wgsl": 32,
+	"type_iq4_nl.wgsl": 32, "type_iq4_xs.wgsl": 32,
 }
 
 // Units is how many unit_dot units a row of cols values of t holds: the

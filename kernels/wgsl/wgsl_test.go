@@ -42,8 +42,10 @@ func TestAssembleEveryType(t *testing.T) {
 }
 
 func TestRejects(t *testing.T) {
-	if _, err := MatVec(kernels.Q4_1, 32, false, XAuto, MatVecShape{WG: 64, TPR: 4, RT: 1}, Device{}); err == nil {
-		t.Error("Q4_1 accepted")
+	for _, typ := range []kernels.DType{kernels.BF16} {
+		if _, err := MatVec(typ, 256, false, XAuto, MatVecShape{WG: 64, TPR: 4, RT: 1}, Device{}); err == nil {
+			t.Errorf("%s accepted", typ)
+		}
 	}
 	if _, err := MatVec(kernels.Q4_K, 100, false, XAuto, MatVecShape{WG: 64, TPR: 4, RT: 1}, Device{}); err == nil {
 		t.Error("a Q4_K row of 100 values accepted")
@@ -61,6 +63,8 @@ func TestUnitsAndShapes(t *testing.T) {
 	}{
 		{kernels.F32, 172, 43}, {kernels.F32, 37, 37}, {kernels.F16, 64, 8}, {kernels.F16, 172, 172},
 		{kernels.Q4_0, 8192, 256}, {kernels.Q8_0, 8192, 256}, {kernels.Q4_K, 8192, 128}, {kernels.Q6_K, 8192, 256},
+		{kernels.Q5_K, 8192, 128}, {kernels.Q5_0, 8192, 256}, {kernels.Q5_1, 96, 3}, {kernels.Q4_1, 8192, 256},
+		{kernels.IQ4_NL, 8192, 256}, {kernels.IQ4_XS, 8192, 256},
 	}
 	for _, c := range cases {
 		u, err := Units(c.typ, c.cols)
