@@ -131,6 +131,10 @@ test-unit: test-deps
 bench-browser: ## activation hops inside headless Chromium: BroadcastChannel, WebRTC, NATS over WebSocket (root: a netns)
 	TABSHARD_BENCH=1 $(GO) test -count=1 -run '^TestLinkBench$$' -v ./e2e/browser/
 
+.PHONY: test-wasm-node
+test-wasm-node: ## GOOS=js tests of non-GPU packages under Node.js (bus: a tab's publish is written before Send returns)
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./bus/
+
 .PHONY: bench-node-hop
 bench-node-hop: ## where a NATS WebSocket hop between two Go wasm tab workers under Node.js goes, step by step, against native and plain-JavaScript floors (scripts/bench-node-hop; --build-only to carry it to the GPU machine)
 	scripts/bench-node-hop
