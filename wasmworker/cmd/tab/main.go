@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/gpu"
+	"github.com/tabshard/tabshard/kernels/wgsl"
+	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/wasmworker"
 	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -50,7 +52,9 @@ func main() {
 // TABSHARD_PREFILL_ATTN=onepass records a prefill's attention in one pass
 // as before split attention (gpu.Options.OnePassPrefill), and split1 split
 // attention one query head a workgroup (gpu.Options.PrefillHeadsPerWorkgroup),
-// so that scripts/bench-pipeline can compare them.
+// so that scripts/bench-pipeline can compare them; TABSHARD_BATCH_KERNEL=old
+// runs batches through the earlier batched matvec (gpu.Options.BatchKernel;
+// a name it does not know fails every stage load with the reason).
 func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
 	o := gpu.Options{Source: src, Logger: log}
 	switch os.Getenv("TABSHARD_PREFILL_ATTN") {
@@ -59,6 +63,13 @@ func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
 	case "split1":
 		o.PrefillHeadsPerWorkgroup = 1
 	}
+	k, err := wgsl.ParseBatchKernel(os.Getenv("TABSHARD_BATCH_KERNEL"))
+	if err != nil {
+		return func(context.Context, *model.Model, worker.Range, int) (agent.Compute, error) {
+			return nil, fmt.Errorf("TABSHARD_BATCH_KERNEL: %w", err)
+		}
+	}
+	o.BatchKernel = k
 	return gpu.Loader(o)
 }
 
