@@ -98,6 +98,9 @@ type Options struct {
 	// loopback the bundled model runs a 60-token stream in about 30 ms:
 	// faster than a fault scheduled at a token can land while it runs.
 	LinkDelay time.Duration
+	// RoundWait is the workers' agent.Config.RoundWait (0: its default,
+	// negative: never wait).
+	RoundWait time.Duration
 }
 
 func (o *Options) defaults() {

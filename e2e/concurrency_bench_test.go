@@ -27,7 +27,9 @@ import (
 // 8-token prompt and generates TABSHARD_STREAM_TOKENS (default 32) tokens
 // past end-of-text. The cluster admits 64 sessions at once.
 // TABSHARD_BENCH_POLICY (a `tabshard quantize` policy such as q8_0)
-// quantizes the synthetic model first.
+// quantizes the synthetic model first. TABSHARD_ROUND_WAIT sets the
+// workers' --round-wait (a duration; 0: never wait, every group runs as it
+// comes).
 //
 //	go test -run '^$' -bench ConcurrentStreams -benchtime 1x ./e2e/
 func BenchmarkConcurrentStreams(b *testing.B) {
@@ -60,10 +62,21 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 		}
 		tokens = n
 	}
+	var roundWait time.Duration
+	if s := os.Getenv("TABSHARD_ROUND_WAIT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			b.Fatalf("TABSHARD_ROUND_WAIT=%q: %v", s, err)
+		}
+		roundWait = d
+		if d <= 0 {
+			roundWait = -1
+		}
+	}
 	ctx := context.Background()
 	c, err := Start(ctx, Options{Coordinators: 1, Stages: 3, Standbys: 0, ModelPath: path, MaxSessions: 64, Context: 256,
 		WorkerMemory: 4 << 30, Lease: 3 * time.Second, Heartbeat: 200 * time.Millisecond, StepTimeout: 10 * time.Second,
-		LinkDelay: -1}) // throughput, not faults: loopback as it is
+		LinkDelay: -1, RoundWait: roundWait}) // throughput, not faults: loopback as it is
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,8 +89,10 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 		b.Fatal(err)
 	}
 	var single float64
+	metrics0 := scrapeText(ctx, url)
 	for _, n := range streams {
 		cpu0 := cpuTime()
+		waits0, waited0 := roundWaits(c)
 		rate, err := concurrentRate(ctx, url, n, tokens)
 		if err != nil {
 			b.Fatalf("%d streams: %v", n, err)
@@ -92,8 +107,11 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 		if single > 0 {
 			speedup = fmt.Sprintf(" (%.1f× one stream)", rate/single)
 		}
-		b.Logf("%2d streams × %d tokens: %.1f tokens/s aggregate, %.1f per stream%s; %.1f CPU ms per token (the whole process: coordinator, NATS, 3 workers); stages' mean batch (time) so far: %s",
-			n, tokens, rate, rate/float64(n), speedup, float64(cpuPerToken.Microseconds())/1000, meanBatches(ctx, url))
+		metrics := scrapeText(ctx, url)
+		waits, waited := roundWaits(c)
+		b.Logf("%2d streams × %d tokens: %.1f tokens/s aggregate, %.1f per stream%s; %.1f CPU ms per token (the whole process: coordinator, NATS, 3 workers); stages' mean batch (time) this run: %s; %d round waits, %.0f ms",
+			n, tokens, rate, rate/float64(n), speedup, float64(cpuPerToken.Microseconds())/1000, meanBatches(metrics0, metrics), waits-waits0, float64((waited-waited0).Microseconds())/1000)
+		metrics0 = metrics
 	}
 }
 
@@ -180,7 +198,8 @@ func complete(ctx context.Context, url string, i, tokens int) (int, error) {
 // meanBatches reads tabshard_stage_batch_size and
 // tabshard_stage_latency_seconds from /metrics: each stage's mean batch
 // and mean time of a batch so far, and a step's mean time.
-func meanBatches(ctx context.Context, url string) string {
+// scrapeText is the coordinator's /metrics text (an error's text if none).
+func scrapeText(ctx context.Context, url string) string {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -189,8 +208,23 @@ func meanBatches(ctx context.Context, url string) string {
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	buf.ReadFrom(resp.Body)
-	text := buf.String()
-	batch, lat := means(text, "tabshard_stage_batch_size"), means(text, "tabshard_stage_latency_seconds")
+	return buf.String()
+}
+
+// roundWaits sums the workers' round waits (agent.Metrics) and their time.
+func roundWaits(c *Cluster) (uint64, time.Duration) {
+	var n, d uint64
+	for _, w := range c.Workers() {
+		n += w.Metrics.RoundWaits.Load()
+		d += w.Metrics.RoundWaitNanos.Load()
+	}
+	return n, time.Duration(d)
+}
+
+// meanBatches says each stage's mean batch and latency, and the step's,
+// between two scrapes of /metrics.
+func meanBatches(before, after string) string {
+	batch, lat := means(before, after, "tabshard_stage_batch_size"), means(before, after, "tabshard_stage_latency_seconds")
 	var out []string
 	for i := 0; ; i++ {
 		st := strconv.Itoa(i)
@@ -202,9 +236,23 @@ func meanBatches(ctx context.Context, url string) string {
 	return strings.Join(out, ", ") + fmt.Sprintf("; step %.1f ms", 1000*lat["step"])
 }
 
-// means is the mean of each stage label of histogram name.
-func means(text, name string) map[string]float64 {
-	sums, counts := map[string]float64{}, map[string]float64{}
+// means is the mean of each stage label of histogram name between the
+// scrapes before and after.
+func means(before, after, name string) map[string]float64 {
+	sums0, counts0 := sumsCounts(before, name)
+	sums, counts := sumsCounts(after, name)
+	out := map[string]float64{}
+	for st, c := range counts {
+		if c -= counts0[st]; c > 0 {
+			out[st] = (sums[st] - sums0[st]) / c
+		}
+	}
+	return out
+}
+
+// sumsCounts reads the sum and count of each stage label of histogram name.
+func sumsCounts(text, name string) (sums, counts map[string]float64) {
+	sums, counts = map[string]float64{}, map[string]float64{}
 	for _, line := range strings.Split(text, "\n") {
 		for _, kind := range []string{"sum", "count"} {
 			if rest, ok := strings.CutPrefix(line, name+"_"+kind+"{stage=\""); ok {
@@ -218,11 +266,5 @@ func means(text, name string) map[string]float64 {
 			}
 		}
 	}
-	out := map[string]float64{}
-	for st, c := range counts {
-		if c > 0 {
-			out[st] = sums[st] / c
-		}
-	}
-	return out
+	return sums, counts
 }

@@ -84,6 +84,7 @@ func (w *Worker) run(ctx context.Context) {
 			NATSOptions:  []nats.Option{nats.SetCustomDialer(w.link)},
 			OnEvent:      w.onEvent,
 			Metrics:      &w.Metrics,
+			RoundWait:    w.c.opts.RoundWait,
 		}
 		err := agent.Run(ctx, cfg)
 		if ctx.Err() == nil {

@@ -7,12 +7,22 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/tabshard/tabshard/planner"
 	"github.com/tabshard/tabshard/worker/agent"
 )
 
 func numCPU() int { return runtime.NumCPU() }
+
+// roundWaitConfig is --round-wait as agent.Config.RoundWait: 0 or less
+// there is never (negative), not the default.
+func roundWaitConfig(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
 
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
@@ -24,6 +34,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	backend := fs.String("backend", "cpu", "compute backend: cpu (WebGPU runs in browser tabs)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	metricsAddr := fs.String("metrics", "", "serve the worker's metrics (steps' compute and host time, log acknowledgements, rejections) at ADDR/metrics, e.g. 127.0.0.1:9100; empty: none")
+	roundWait := fs.Duration("round-wait", agent.DefaultRoundWait, "the most the first stage waits to gather its sessions' steps still on their way into one batch per round (right when stages share a host's cores or GPU); 0: never, every group runs as it comes (best when each stage has a machine of its own)")
 	rest, err := parseFlags(fs, e, args)
 	if err != nil {
 		return err
@@ -63,7 +74,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	}
 	err = agent.Run(ctx, agent.Config{
 		Coordinator: *coord, JoinToken: tok, Name: *name, Capabilities: localCapabilities(mem),
-		Logger: logger, Metrics: metrics,
+		Logger: logger, Metrics: metrics, RoundWait: roundWaitConfig(*roundWait),
 	})
 	if errors.Is(err, context.Canceled) {
 		return nil

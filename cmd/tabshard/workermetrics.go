@@ -29,6 +29,8 @@ func workerRegistry(m *agent.Metrics) *prometheus.Registry {
 	count("steps_total", "Steps the worker's stage ran and sent on.", &m.Steps)
 	seconds("compute_seconds_total", "Those steps' compute.", &m.ComputeNanos)
 	seconds("host_seconds_total", "Those steps' time outside compute: queueing, decoding, encoding.", &m.HostNanos)
+	count("round_waits_total", "Batches the first stage held for more of its sessions' steps on their way (--round-wait).", &m.RoundWaits)
+	seconds("round_wait_seconds_total", "Those holds' time.", &m.RoundWaitNanos)
 	count("log_acks_total", "Outputs the activation log acknowledged.", &m.LogAcks)
 	seconds("log_ack_seconds_total", "Their waits from send to acknowledgement (off the token's path).", &m.LogAckNanos)
 	count("log_retries_total", "Outputs sent to the log again after a failure.", &m.LogRetries)

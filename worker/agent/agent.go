@@ -79,6 +79,14 @@ type Config struct {
 	// stage's worker over the link the plan names for that hop (a tab's
 	// BroadcastChannel or WebRTC); see Link.
 	Link Link
+	// RoundWait is the most the first stage's primary waits, per batch,
+	// for the steps of its active sessions still on their way, to run
+	// them all as one batch per round (see rounds): right where the
+	// stages share fewer cores (or one GPU) than there are stages, as
+	// local workers and tabs of one machine do. Zero: DefaultRoundWait.
+	// Negative: never wait; each group of steps runs as it comes, which
+	// keeps every stage busy when each has a machine of its own.
+	RoundWait time.Duration
 }
 
 // Event is something a worker did: joined, loaded, became primary, ...
@@ -110,6 +118,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxHeldBytes <= 0 {
 		c.MaxHeldBytes = DefaultMaxHeldBytes
+	}
+	if c.RoundWait == 0 {
+		c.RoundWait = DefaultRoundWait
 	}
 	if c.Capabilities == nil {
 		c.Capabilities = &tabshardv1.Capabilities{Backend: tabshardv1.Backend_BACKEND_CPU}
@@ -252,6 +263,8 @@ type member struct {
 	actStage int
 	twins    twins // link deliveries awaiting their NATS copies
 	pending  held  // from newer epochs, until their announcement
+	round    rounds
+	clock    clock // a round's waits; nil: the real one
 
 	primaries    []*tabshardv1.PrimaryChange // who produced each stage's outputs, by epoch
 	ended        map[string]bool             // sessions the last announcement listed as ended
@@ -270,7 +283,7 @@ func runOnce(ctx context.Context, cfg Config, info joinInfo, nc *nats.Conn, repl
 		return err
 	}
 	m := &member{cfg: cfg, info: info, nc: nc, subj: subj, log: alog, out: alog.Async(bus.AsyncOptions{Observer: cfg.Metrics, Logger: cfg.Logger}), id: reply.GetWorkerId(), loaded: -1, loading: -1, actStage: -1,
-		pending: held{max: cfg.MaxHeld, maxBytes: cfg.MaxHeldBytes, metrics: cfg.Metrics, log: cfg.Logger}}
+		pending: held{max: cfg.MaxHeld, maxBytes: cfg.MaxHeldBytes, metrics: cfg.Metrics, log: cfg.Logger}, round: rounds{max: cfg.RoundWait}}
 	cfg.grants.joined(m.id)
 	m.joinModelURL = info.ModelURL
 	if sameOrigin(reply.GetModelUrl(), cfg.Coordinator) || sameOrigin(reply.GetModelUrl(), info.ModelURL) {
@@ -344,7 +357,16 @@ func (m *member) loop(ctx context.Context, beat time.Duration) error {
 			m.onLoaded(ctx, l)
 		case in := <-acts:
 			m.drainLinked(ctx, linked) // a link copy waiting is older than this twin
-			m.onActivationsArrived(ctx, m.gather(in.a, acts), in.at)
+			got, cut := m.gatherRound(ctx, in, acts, linked, epochs)
+			m.onInbound(ctx, got, in.at)
+			switch { // what came while the round gathered, after the inputs before it
+			case cut.ann != nil:
+				if err := m.onEpoch(ctx, cut.ann, acts, loads); err != nil {
+					return err
+				}
+			case cut.linked != nil:
+				m.onLinked(ctx, cut.linked)
+			}
 		case a := <-linked:
 			m.onLinked(ctx, a)
 		}
@@ -447,6 +469,7 @@ func (m *member) onEpoch(ctx context.Context, ann *tabshardv1.EpochAnnouncement,
 		return nil
 	}
 	m.epoch, m.plan, m.primaries = ann.GetEpoch(), ann.GetPlan(), ann.GetPrimaries()
+	m.round.reset()
 	m.useModelURL(ann.GetModelUrl())
 	stage, primary := role(m.plan, m.id)
 	m.cfg.Logger.Info("new epoch", "worker", m.id, "epoch", m.epoch, "stage", stage, "primary", primary)
@@ -535,6 +558,7 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 		return
 	}
 	m.loaded, m.progress = l.stage, 1
+	m.round.reset()
 	m.closeRunner()
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.maxSessions(),
@@ -609,26 +633,126 @@ func (m *member) unsubscribe() {
 // run together.
 const maxGather = 1024
 
-// gather returns a and the inputs queued behind it (up to maxGather), less
-// the NATS twins of inputs a link delivered: the stage runs them as
-// batches.
-func (m *member) gather(a *tabshardv1.Activation, acts chan inbound) []*tabshardv1.Activation {
-	var out []*tabshardv1.Activation
+// gather returns in and the inputs queued behind it (up to maxGather),
+// less the NATS twins of inputs a link delivered: the stage runs them as
+// batches. n counts every input taken, twins included.
+func (m *member) gather(in inbound, acts chan inbound, n *int) []inbound {
+	var out []inbound
 	now := time.Now()
 	for {
-		if !m.twins.isTwin(a, now) {
-			out = append(out, a)
+		*n++
+		if !m.twins.isTwin(in.a, now) {
+			out = append(out, in)
 		}
 		if len(out) >= maxGather {
 			return out
 		}
 		select {
-		case in := <-acts:
-			a = in.a
+		case in = <-acts:
 		default:
 			return out
 		}
 	}
+}
+
+// gatherRound gathers first and the inputs queued behind it, then, while
+// the stage expects more of this round (see waitUntil), waits for them.
+// An epoch announcement or a link delivery that comes meanwhile ends the
+// wait: it is returned, to be handled after the inputs gathered (a link
+// delivery's NATS twin must not be gathered before it is recorded).
+func (m *member) gatherRound(ctx context.Context, first inbound, acts chan inbound, linked chan *tabshardv1.Activation, epochs chan *tabshardv1.EpochAnnouncement) ([]inbound, cut) {
+	n := 0
+	got := m.gather(first, acts, &n)
+	m.mu.Lock()
+	r := m.runner
+	m.mu.Unlock()
+	clk := m.clockOrReal()
+	start, waited := clk.Now(), false
+	defer func() {
+		if waited {
+			m.cfg.Metrics.roundWait(clk.Now().Sub(start))
+		}
+	}()
+	for {
+		now := clk.Now()
+		until := m.waitUntil(r, first, got, n, now)
+		if until.IsZero() || len(got) >= maxGather {
+			return got, cut{}
+		}
+		waited = true
+		fired, stop := clk.Timer(until.Sub(now))
+		select {
+		case <-ctx.Done():
+			stop()
+			return got, cut{}
+		case ann := <-epochs:
+			stop()
+			return got, cut{ann: ann}
+		case a := <-linked:
+			stop()
+			return got, cut{linked: a}
+		case <-fired:
+			return got, cut{}
+		case in := <-acts:
+			stop()
+			got = append(got, m.gather(in, acts, &n)...)
+		}
+	}
+}
+
+func (m *member) clockOrReal() clock {
+	if m.clock == nil {
+		return realClock{}
+	}
+	return m.clock
+}
+
+func (m *member) now() time.Time { return m.clockOrReal().Now() }
+
+// cut is what ended a round's gathering early.
+type cut struct {
+	ann    *tabshardv1.EpochAnnouncement
+	linked *tabshardv1.Activation
+}
+
+// waitUntil is how long runner r's stage waits at now for more inputs,
+// having gathered got (n inputs taken, twins included) since first: the
+// first stage for the steps of its active sessions still on their way
+// (rounds.until), a later stage for the rest of the batch its previous
+// stage sent (rounds.restUntil). The zero time: run now.
+func (m *member) waitUntil(r *Runner, first inbound, got []inbound, n int, now time.Time) time.Time {
+	if r == nil || first.a.GetStage() != r.Index || first.a.GetEpoch() != m.epoch {
+		return time.Time{}
+	}
+	if !r.Stage.Range().First {
+		return m.round.restUntil(first.a, n, first.at, now)
+	}
+	gathered := make(map[string]bool, len(got))
+	for _, in := range got {
+		gathered[in.a.GetSessionId()] = true
+	}
+	return m.round.until(gathered, first.at, now)
+}
+
+// onInbound runs inputs gathered (see onActivationsArrived) and, on the
+// first stage, records when each session's step ran (rounds.ran).
+func (m *member) onInbound(ctx context.Context, got []inbound, arrived time.Time) {
+	as := make([]*tabshardv1.Activation, len(got))
+	for i, in := range got {
+		as[i] = in.a
+	}
+	m.mu.Lock()
+	r := m.runner
+	m.mu.Unlock()
+	if r != nil && r.Stage.Range().First {
+		started := m.now()
+		for _, in := range got {
+			if in.a.GetStage() == r.Index && in.a.GetEpoch() == m.epoch && !m.ended[in.a.GetSessionId()] {
+				m.round.ran(in.a, in.at, started)
+			}
+		}
+	}
+	m.onActivationsArrived(ctx, as, arrived)
 }
 
 // onActivation checks an input and runs it (see onActivations).
@@ -710,6 +834,7 @@ func (m *member) free(ctx context.Context, ended []string) {
 	m.mu.Lock()
 	r := m.runner
 	m.mu.Unlock()
+	m.round.forget(ended)
 	if r == nil || r.Free(ended) == 0 || len(m.pending.as) == 0 {
 		return
 	}

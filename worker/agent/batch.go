@@ -193,11 +193,24 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 			return err
 		}
 	}
-	var sendErr error
+	// The first stage's next inputs go first, all at once, so that the
+	// round reaches it together; then the tokens (each session's next
+	// input before its token, as sendToken sends them).
+	var nexts []*tabshardv1.Activation
+	now := time.Now()
 	for k, i := range picked {
 		tok := toks[k]
 		tok.StageMicros, tok.StageBatch, tok.StageHostMicros = times.stamp(items[i].a, len(items))
-		if err := r.sendToken(ctx, items[i].s, items[i].a, tok, epoch); err != nil && sendErr == nil {
+		if next := r.tokenSent(items[i].s, items[i].a, tok, epoch, now); next != nil {
+			nexts = append(nexts, next)
+		}
+	}
+	if err := r.sendAll(ctx, nexts); err != nil {
+		return err // the tokens wait for a re-issue, which re-sends both
+	}
+	var sendErr error
+	for _, tok := range toks {
+		if err := r.Out.SendToken(ctx, tok); err != nil && sendErr == nil {
 			sendErr = err
 		}
 	}

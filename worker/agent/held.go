@@ -43,6 +43,18 @@ type Metrics struct {
 	// ComputeNanos their compute and HostNanos their time outside it
 	// (queueing, decoding, encoding), summed.
 	Steps, ComputeNanos, HostNanos atomic.Uint64
+	// RoundWaits are the gathers that waited for more of a round's steps
+	// (Config.RoundWait), RoundWaitNanos their waits, summed.
+	RoundWaits, RoundWaitNanos atomic.Uint64
+}
+
+// roundWait counts a gather's wait.
+func (m *Metrics) roundWait(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.RoundWaits.Add(1)
+	m.RoundWaitNanos.Add(uint64(d.Nanoseconds()))
 }
 
 // step counts a step's times (more of them, for a step's later pieces:

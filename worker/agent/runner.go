@@ -330,19 +330,27 @@ func (r *Runner) run(ctx context.Context, s *sequence, a *tabshardv1.Activation,
 // when the step asks for it, the next step straight to the first stage,
 // then the token to the coordinators, which commit it.
 func (r *Runner) sendToken(ctx context.Context, s *sequence, a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64) error {
+	if next := r.tokenSent(s, a, tok, epoch, time.Now()); next != nil {
+		if err := r.Out.SendActivation(ctx, next); err != nil {
+			return err
+		}
+	}
+	return r.Out.SendToken(ctx, tok)
+}
+
+// tokenSent records tok, the token the last stage sampled for input a,
+// as sent at now, and returns the first stage's next input to send before
+// it (nil: none).
+func (r *Runner) tokenSent(s *sequence, a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64, now time.Time) *tabshardv1.Activation {
 	s.lastTok, s.lastNext = tok, nextStep(a, tok, epoch, r.WorkerID)
-	now := time.Now()
 	if !s.sentAt.IsZero() { // since the step this stage sent: one loop
 		tok.LoopMicros = toMicros(now.Sub(s.sentAt))
 	}
 	s.sentAt = time.Time{}
 	if s.lastNext != nil {
 		s.sentAt = now
-		if err := r.Out.SendActivation(ctx, s.lastNext); err != nil {
-			return err
-		}
 	}
-	return r.Out.SendToken(ctx, tok)
+	return s.lastNext
 }
 
 // nextStep is the first stage's input after tok, the token the last stage
