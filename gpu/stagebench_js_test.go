@@ -25,7 +25,7 @@ import (
 // a submission, default Options.MaxBatch; TABSHARD_STAGE_CONTEXT cache
 // slots, default the positions used; TABSHARD_STAGE_UNFUSED=1 records the
 // layer unfused, Options.Unfused; TABSHARD_KUNIT the Q4_K and Q5_K matvec
-// unit, wgsl.KUnit). It
+// unit, wgsl.KUnit; TABSHARD_NOSPLIT=1 weights in their GGUF layout). It
 // reports the median of 32 tokens of Forward as a worker calls it (upload
 // x, one submission, read x back), the same submission's host time from
 // submit to done and its GPU time (timestamps), and the stage's weights
@@ -33,6 +33,7 @@ import (
 // (prefill of TABSHARD_STAGE_POS positions).
 func BenchmarkStageDecode(b *testing.B) {
 	defer kUnitOverride(b)()
+	defer noSplitOverride()()
 	spec, layers := "llama-3-70b:q4_0", 10
 	if smallBench() {
 		spec, layers = "stories15m:q4_0", 6
