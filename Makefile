@@ -103,7 +103,7 @@ test-browser: ## run the real-browser tests alone (headless Chromium; TABSHARD_S
 
 test-gpu-node: ## WebGPU conformance suite under Node.js + Dawn (SwiftShader here)
 	scripts/install-test-deps.sh
-	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec $(CURDIR)/scripts/wasm-webgpu-exec ./gpu/
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -timeout 30m -exec $(CURDIR)/scripts/wasm-webgpu-exec ./gpu/
 
 test-gpu-chromium: ## the same suite in headless Chromium (WebGPU on SwiftShader)
 	scripts/install-test-deps.sh

@@ -171,6 +171,10 @@ type Config struct {
 	// of the memory, CPU workers only: a WebGPU stage stores F32 and
 	// refuses the others).
 	KVType kernels.DType
+	// ActivationType is the type the plan has hidden states travel
+	// between stages as: F32 (the zero value: exact) or F16 (half the
+	// bytes, rounded at every hop: a prompt's pieces cost half).
+	ActivationType kernels.DType
 	// ResumeWindow is how long a session whose client went away before
 	// its end waits for a client to follow it again (GET
 	// /v1/sessions/<id>/events at this coordinator) before it is
@@ -245,6 +249,8 @@ func (c *Config) Validate() error {
 		return bad("negative session retention, log age or log size")
 	case c.KVType != kernels.F32 && c.KVType != kernels.F16 && c.KVType != kernels.Q8_0:
 		return bad("KV cache type %s (want f32, f16 or q8_0)", c.KVType)
+	case c.ActivationType != kernels.F32 && c.ActivationType != kernels.F16:
+		return bad("activation type %s (want f32 or f16)", c.ActivationType)
 	case c.ModelServerURL != "" && len(c.ModelKey) < modelauth.MinKeyBytes:
 		return bad("a model server (%s) needs a signing key of at least %d bytes", c.ModelServerURL, modelauth.MinKeyBytes)
 	}

@@ -343,6 +343,7 @@ func (c *Coordinator) placement() state.Placement {
 			o.Stages = c.cfg.Stages
 			o.Sessions = c.cfg.MaxSessions
 			o.KVType = c.cfg.KVType
+			o.ActivationType = c.cfg.ActivationType
 			if o.Stages > 0 {
 				return planner.Plan(pm, devices, o)
 			}

@@ -280,7 +280,7 @@ func (s *Stage) kvBatch(ctx context.Context, kv *KV, split bool) (*kvBatch, erro
 		if err == nil && split {
 			err = b.ops.AttentionSplit(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att)
 		} else if err == nil {
-			err = b.ops.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
+			err = s.prefillAttention(ctx, b.ops, p, shape, kv, li)
 		}
 		if err != nil {
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/kernels/wgsl"
 	"github.com/tabshard/tabshard/model"
+	"github.com/tabshard/tabshard/model/preset"
 	"github.com/tabshard/tabshard/model/synth"
 	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -389,5 +390,138 @@ func TestPipelineRejectsBadShader(t *testing.T) {
 	}
 	if err := dev.Err(); err != nil {
 		t.Fatalf("the device reported %v after a refused shader", err)
+	}
+}
+
+// TestPrefillMatchesDecoding: a prompt run as prefill pieces (split
+// attention over passes of a few positions, a KV head's query heads a
+// workgroup) gives every position's hidden state bit for bit as decoding
+// the prompt one token at a time does, through two GPU stages; so does a
+// stage whose partials buffer holds 3 positions (several passes a piece)
+// and one taking one query head a workgroup; a head count that does not
+// divide a KV head's is refused.
+// One-pass attention (Options.OnePassPrefill) differs from it past the
+// first 64 keys (one split is one pass's arithmetic), within the
+// tolerance.
+func TestPrefillMatchesDecoding(t *testing.T) {
+	m, data := batchModel(t)
+	prompt := make([]int, 100) // pieces of 16 and a last of 4 (MatMulMin: all prefill), keys in two splits
+	for i := range prompt {
+		prompt[i] = 1 + (i*37)%300
+	}
+	chain := func(o Options) []*Stage {
+		var out []*Stage
+		for i, r := range []worker.Range{{Begin: 0, End: 1, First: true}, {Begin: 1, End: 2, Last: true}} {
+			o.Device, o.Source, o.MaxBatch = dev, bytes.NewReader(data), 16
+			s, err := NewStage(context.Background(), m, r, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.Close)
+			if i == 0 && !o.OnePassPrefill && s.prefillPart == nil {
+				t.Fatal("no prefill partials buffer")
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	run := func(ch []*Stage, piece int) []float32 {
+		t.Helper()
+		c := ch[0].Config()
+		kvs := make([]agent.KV, len(ch))
+		for i, s := range ch {
+			kvs[i] = s.kvFor(t)
+		}
+		var out []float32
+		for at := 0; at < len(prompt); at += piece {
+			toks := prompt[at:min(at+piece, len(prompt))]
+			x := make([]float32, len(toks)*c.Dim)
+			if err := ch[0].Embed(x, toks); err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range ch {
+				if err := s.ForwardBatch([]agent.Step{{KV: kvs[i], Pos: at, N: len(toks)}}, x); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out = append(out, x...)
+		}
+		return out
+	}
+	decoded := run(chain(Options{}), 1)
+	differs := func(got []float32) int {
+		for i, v := range got {
+			if math.Float32bits(v) != math.Float32bits(decoded[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	if i := differs(run(chain(Options{}), len(prompt))); i >= 0 {
+		t.Fatalf("prefill: position %d value %d differs from decoding one by one", i/m.Config.Dim, i%m.Config.Dim)
+	}
+	small := chain(Options{PrefillPartBytes: 3 * 4 * int64(m.Config.Heads*wgsl.SplitPartValues(m.Config.HeadDim, 128))})
+	if r := small[0].prefillRows(small[0].kvFor(t)); r != 3 {
+		t.Fatalf("%d positions a pass, want 3", r)
+	}
+	if i := differs(run(small, len(prompt))); i >= 0 {
+		t.Fatalf("prefill, 3 positions a pass: position %d value %d differs from decoding one by one", i/m.Config.Dim, i%m.Config.Dim)
+	}
+	if i := differs(run(chain(Options{PrefillHeadsPerWorkgroup: 1}), len(prompt))); i >= 0 {
+		t.Fatalf("prefill, one head a workgroup: position %d value %d differs from decoding one by one", i/m.Config.Dim, i%m.Config.Dim)
+	}
+	if _, err := NewStage(context.Background(), m, worker.Range{Begin: 0, End: 1, First: true},
+		Options{Device: dev, Source: bytes.NewReader(data), PrefillHeadsPerWorkgroup: 3}); !errors.Is(err, ErrLimits) {
+		t.Errorf("3 heads a workgroup for 2 a KV head: %v", err)
+	}
+	onePass := run(chain(Options{OnePassPrefill: true}), len(prompt))
+	if differs(onePass) < 0 {
+		t.Error("one-pass prefill gives decoding's bits: the test does not see which attention runs")
+	}
+	closeTo(t, "one-pass prefill", onePass, decoded, headMagnitudes(decoded, m.Config.Dim), 1e-3) // of each position's largest value
+}
+
+// kvFor is a cache of 128 positions on s, released when the test ends.
+func (s *Stage) kvFor(t *testing.T) *KV {
+	t.Helper()
+	kv, err := s.NewKV(worker.Options{Positions: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kv.(*KV).Release)
+	return kv.(*KV)
+}
+
+// TestLoaderTakesPlanBatch: a worker's stage runs the plan's prefill
+// batch a submission (Loader), lowered where the device cannot bind that
+// many positions' activations: Llama-3-70B's logits (513 KB a position)
+// under a 64 MiB binding, 130 on the last stage, the feed-forward halves
+// (229 KB) 292 elsewhere.
+func TestLoaderTakesPlanBatch(t *testing.T) {
+	m, data := batchModel(t)
+	load := Loader(Options{Device: dev, Source: bytes.NewReader(data)})
+	for _, batch := range []int{24, 0} {
+		c, err := load(context.Background(), m, worker.Range{Begin: 0, End: 2, First: true, Last: true}, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := c.(*Stage)
+		want := batch
+		if batch == 0 {
+			want = 64 // the default
+		}
+		if s.MaxBatch() != want {
+			t.Errorf("plan batch %d: the stage runs %d a submission, want %d", batch, s.MaxBatch(), want)
+		}
+		s.Close()
+	}
+	p, _, err := preset.Parse("llama-3-70b:q4_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Limits{MaxBufferSize: 256 << 20, MaxStorageBufferBindingSize: 64 << 20}
+	last, mid := MaxBatchFor(l, p.Config(), worker.Range{Begin: 70, End: 80, Last: true}), MaxBatchFor(l, p.Config(), worker.Range{Begin: 0, End: 10})
+	if last != 130 || mid != 292 {
+		t.Errorf("a 64 MiB binding holds %d positions on the last stage, %d on another; want 130 and 292", last, mid)
 	}
 }

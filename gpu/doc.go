@@ -29,4 +29,17 @@
 // bit the same alone or in any batch. Stage.ForwardBatch (agent.Batcher)
 // runs several sequences' steps as one pass over the weights, RoPE and
 // attention per sequence over its own cache (batch_js.go).
+//
+// Attention is split over the keys: a workgroup per run of 64 keys a
+// position sees, then a merge of the runs' partial softmaxes. Decoding
+// takes a workgroup per (position, head, run) (attn_part.wgsl); a prefill
+// takes the query heads that share a KV head in one workgroup
+// (attn_part_group.wgsl), in passes of as many positions as the stage's
+// partials buffer holds (64 MiB at most, shared by every cache). Each
+// head's partial is the same arithmetic either way, so a prompt's hidden
+// states are bit for bit those of decoding it one token at a time
+// (TestPrefillMatchesDecoding). Options.OnePassPrefill records the
+// one-pass attention prefill ran before (a workgroup per position and
+// head walking every key), for comparison. A stage runs the plan's
+// prefill batch of positions a submission (Loader, MaxBatchFor).
 package gpu

@@ -214,7 +214,7 @@ func (s *Stage) record(ctx context.Context, p *Program, kv *KV, li int, matmul b
 			if !matmul && kv.part != nil { // a few queries: spread each over the keys
 				return o.AttentionSplitFor(ctx, p, shape, s.q, kv.k[li], kv.v[li], kv.part, s.att, fuse(b.o))
 			}
-			return o.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
+			return s.prefillAttention(ctx, o, p, shape, kv, li) // many queries (or no room for decoding's partials)
 		},
 		func() error { return o.Linear(ctx, p, b.o, vec(s.att, qd), vec(s.x, d), true, matmul) },
 		func() error {

@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/tabshard/tabshard/kernels"
@@ -115,4 +116,53 @@ func (s *Stage) NewKV(o worker.Options) (agent.KV, error) {
 		kv.part = part
 	}
 	return kv, s.d.Err()
+}
+
+// defaultPrefillPartBytes is the most a stage's prefill attention
+// partials take unless Options say otherwise: Llama-3-70B's 64 heads
+// over a 1024-position cache need 532 KB a position, so 126 positions a
+// pass; at 8192 positions, 15.
+const defaultPrefillPartBytes = 64 << 20
+
+// prefillPartBytes is the size of the buffer a prefill's split attention
+// writes its partials to, shared by every cache of the stage (their
+// passes run one after another): enough for MaxBatch positions of the
+// model's context, at most Options.PrefillPartBytes (64 MiB by default)
+// and the device's binding limit; 0 where prefill runs one-pass
+// attention.
+func (s *Stage) prefillPartBytes() int64 {
+	c := &s.cfg
+	if s.opt.OnePassPrefill || c.HeadDim%4 != 0 || len(s.blocks) == 0 {
+		return 0
+	}
+	most := s.opt.PrefillPartBytes
+	if most <= 0 {
+		most = defaultPrefillPartBytes
+	}
+	most = min(most, s.d.Limits.MaxStorageBufferBindingSize, s.d.Limits.MaxBufferSize)
+	need := 4 * int64(s.opt.MaxBatch) * int64(c.Heads) * int64(wgsl.SplitPartValues(c.HeadDim, c.ContextLength))
+	return min(most, need)
+}
+
+// prefillRows is how many positions of a prefill on kv one pass of split
+// attention takes (its partials fill the stage's buffer), at most
+// MaxBatch; 0 where kv's prefill runs one-pass attention (no buffer, or
+// not one position's partials).
+func (s *Stage) prefillRows(kv *KV) int {
+	if s.prefillPart == nil {
+		return 0
+	}
+	per := 4 * int64(s.cfg.Heads) * int64(wgsl.SplitPartValues(s.cfg.HeadDim, kv.slots))
+	return int(min(s.prefillPart.Size/per, int64(s.opt.MaxBatch)))
+}
+
+// prefillAttention records attention for a prefill program of kv's block
+// li: split over the keys where kv's partials fit the stage's buffer,
+// else (or with Options.OnePassPrefill) one pass.
+func (s *Stage) prefillAttention(ctx context.Context, o *Ops, p *Program, shape RopeShape, kv *KV, li int) error {
+	rows := s.prefillRows(kv)
+	if rows == 0 {
+		return o.Attention(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.att)
+	}
+	return o.AttentionPrefill(ctx, p, shape, s.q, kv.k[li], kv.v[li], s.prefillPart, s.att, rows, s.opt.MaxBatch, s.attnGroup)
 }

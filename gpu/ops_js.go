@@ -453,7 +453,7 @@ func (o *Ops) Attention(ctx context.Context, p *Program, s RopeShape, q, kc, vc,
 	if err != nil {
 		return err
 	}
-	par, err := o.params.Put(s.attnWords(0))
+	par, err := o.params.Put(s.attnWords(0, 0, 0))
 	if err != nil {
 		return err
 	}
@@ -509,7 +509,7 @@ func (o *Ops) AttentionSplitFor(ctx context.Context, p *Program, s RopeShape, q,
 		return err
 	}
 	slots := (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
-	par, err := o.params.Put(s.attnWords(slots))
+	par, err := o.params.Put(s.attnWords(slots, 0, 0))
 	if err != nil {
 		return err
 	}
@@ -532,6 +532,68 @@ func (o *Ops) AttentionSplitFor(ctx context.Context, p *Program, s RopeShape, q,
 	return nil
 }
 
+// AttentionPrefill records split attention for a prefill of up to batch
+// positions: the keys each position sees in runs of
+// wgsl.AttentionWorkgroup over many workgroups, then merged, as
+// AttentionSplit does, but rows positions a pair of dispatches (part
+// holds wgsl.SplitPartValues(HeadDim, Slots) floats per (position, head)
+// for rows positions: one buffer, whatever the batch, serves them all in
+// turn), and the part pass taking group query heads of a KV head a
+// workgroup (wgsl.AttentionSplitGroup; 1 is attn_part.wgsl itself). Each
+// position's output is bit for bit AttentionSplit's for it.
+func (o *Ops) AttentionPrefill(ctx context.Context, p *Program, s RopeShape, q, kc, vc, part, out *Buffer, rows, batch, group int) error {
+	if rows <= 0 || batch <= 0 || group <= 0 || s.Heads%group != 0 || (s.Heads/s.KVHeads)%group != 0 {
+		return fmt.Errorf("gpu: prefill attention of %d rows a pass, %d in all, %d heads a workgroup for %d/%d heads", rows, batch, group, s.Heads, s.KVHeads)
+	}
+	partSrc, mergeSrc, err := wgsl.AttentionSplit(s.HeadDim)
+	if err == nil && group > 1 {
+		partSrc, err = wgsl.AttentionSplitGroup(s.HeadDim, group)
+	}
+	pp, err := o.d.compile(ctx, fmt.Sprintf("attention-part (%d heads a workgroup)", group), partSrc, err)
+	if err != nil {
+		return err
+	}
+	mp, err := o.d.compile(ctx, "attention-merge", mergeSrc, nil)
+	if err != nil {
+		return err
+	}
+	slots := (s.Slots + wgsl.AttentionWorkgroup - 1) / wgsl.AttentionWorkgroup
+	heads := s.Heads
+	for row0 := 0; row0 < batch; row0 += rows {
+		par, err := o.params.Put(s.attnWords(slots, row0, rows))
+		if err != nil {
+			return err
+		}
+		take := func(n int) int { return max(0, min(rows, n-row0)) }
+		p.add(pp, o.d.BindGroup(pp, q.Whole(), kc.Whole(), vc.Whole(), part.Whole(), par, o.step.Whole()),
+			flatAt(func(n, pos int) int {
+				k := take(n)
+				if k == 0 {
+					return 0
+				}
+				return k * heads / group * s.splits(k, pos+row0)
+			}))
+		p.add(mp, o.d.BindGroup(mp, part.Whole(), out.Whole(), par, o.step.Whole()),
+			flat(func(n int) int { return take(n) * heads }))
+	}
+	return nil
+}
+
+// AttentionGroup is the most query heads of one KV head (at most
+// wgsl.MaxAttentionGroup, a divisor of those a KV head serves) whose
+// queries, weights and reductions fit the workgroup memory the device
+// allows, with room to spare.
+func (d *Device) AttentionGroup(heads, kvHeads, headDim int) int {
+	per := heads / max(kvHeads, 1)
+	room := int(d.Limits.MaxComputeWorkgroupStorageSize) - 4*wgsl.AttentionWorkgroup
+	for g := min(per, wgsl.MaxAttentionGroup); g > 1; g-- {
+		if per%g == 0 && wgsl.AttentionGroupBytes(headDim, g) <= room {
+			return g
+		}
+	}
+	return 1
+}
+
 // splits is how many runs of wgsl.AttentionWorkgroup keys split attention
 // takes for a batch of n positions from pos: those the last position sees
 // (attn_part.wgsl computes the same).
@@ -544,9 +606,11 @@ func (s RopeShape) splits(n, pos int) int {
 }
 
 // attnWords are the Attn parameters of the attention kernels.
-func (s RopeShape) attnWords(splits int) []uint32 {
+// A split attention dispatch takes rows of the batch's positions from
+// row0 (rows 0: all).
+func (s RopeShape) attnWords(splits, row0, rows int) []uint32 {
 	return []uint32{uint32(s.Heads), uint32(s.KVHeads), uint32(s.HeadDim), uint32(s.Heads * s.HeadDim),
-		uint32(s.KVHeads * s.HeadDim), uint32(s.Slots), uint32(s.Window), f2u(s.Scale), uint32(splits), 0, 0, 0}
+		uint32(s.KVHeads * s.HeadDim), uint32(s.Slots), uint32(s.Window), f2u(s.Scale), uint32(splits), uint32(row0), uint32(rows), 0}
 }
 
 // elementwise records one of the kernels over width values per position,

@@ -189,7 +189,10 @@ func TestRopeAttention(t *testing.T) {
 		{8, 2, 128, 64, false, 0, 300, 1}, // decoding far into the context: many splits
 		{4, 1, 64, 32, false, 100, 250, 3},
 		{2, 2, 8, 4, false, 0, 64, 1},
-		{4, 2, 6, 3, false, 0, 70, 2}, // heads of 6 values: keys read one value at a time
+		{4, 2, 6, 3, false, 0, 70, 2},     // heads of 6 values: keys read one value at a time
+		{8, 2, 32, 16, false, 0, 0, 40},   // a prompt: prefill's passes of a few positions, 4 heads a workgroup
+		{6, 2, 16, 8, true, 24, 30, 37},   // a prompt past a sliding window, 3 heads a workgroup
+		{8, 1, 64, 32, false, 0, 100, 21}, // a later piece of a prompt, 8 heads a workgroup (one KV head)
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("h%d-kv%d-hd%d-rot%d-neox%v-w%d-pos%d-n%d", c.heads, c.kvHeads, c.hd, c.rot, c.neox, c.window, c.pos, c.n), func(t *testing.T) {
@@ -250,9 +253,17 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 	out := storage(t, nil, n*qd)
 	sh := RopeShape{Heads: heads, KVHeads: kvHeads, HeadDim: hd, Rot: rot, NeoX: neox, Slots: slots, Window: window, Scale: scale}
 	var split, part *Buffer // split attention too, where heads allow it
+	// and prefill's, 3 positions a pass, one head a workgroup and as many
+	// as a KV head serves.
+	const prefillRows = 3
+	var prefill [2]*Buffer
+	var prefillPart *Buffer
+	group := heads / kvHeads
 	if hd%4 == 0 {
 		split = storage(t, nil, n*qd)
 		part = storage(t, nil, n*heads*wgsl.SplitPartValues(hd, slots))
+		prefill = [2]*Buffer{storage(t, nil, n*qd), storage(t, nil, n*qd)}
+		prefillPart = storage(t, nil, prefillRows*heads*wgsl.SplitPartValues(hd, slots))
 	}
 	program(t, n, pos, func(ctx context.Context, o *Ops, p *Program) error {
 		if err := o.Rope(ctx, p, sh, qkvb, qb, kc, vc, cs); err != nil {
@@ -264,7 +275,16 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 		if split == nil {
 			return nil
 		}
-		return o.AttentionSplit(ctx, p, sh, qb, kc, vc, part, split)
+		if err := o.AttentionSplit(ctx, p, sh, qb, kc, vc, part, split); err != nil {
+			return err
+		}
+		for i, g := range []int{1, group} {
+			// room for a pass more than the batch needs: it dispatches nothing
+			if err := o.AttentionPrefill(ctx, p, sh, qb, kc, vc, prefillPart, prefill[i], prefillRows, n+prefillRows, g); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	closeTo(t, "rotated q", readF32(t, qb, n*qd), wantQ, headMagnitudes(wantQ, hd), elemTol)
 	gotK := readF32(t, kc, slots*kvd)
@@ -274,8 +294,20 @@ func testRopeAttention(t *testing.T, heads, kvHeads, hd, rot int, neox bool, win
 		closeTo(t, fmt.Sprintf("cached key %d", p), gotK[s*kvd:(s+1)*kvd], wantK[p*kvd:(p+1)*kvd], headMagnitudes(wantK[p*kvd:(p+1)*kvd], hd), elemTol)
 	}
 	closeTo(t, "attention", readF32(t, out, n*qd), want, nil, attnTol)
-	if split != nil {
-		closeTo(t, "split attention", readF32(t, split, n*qd), want, nil, attnTol)
+	if split == nil {
+		return
+	}
+	splitOut := readF32(t, split, n*qd)
+	closeTo(t, "split attention", splitOut, want, nil, attnTol)
+	// Prefill's split attention is decoding's, bit for bit, whatever its
+	// passes and heads a workgroup.
+	for i, g := range []int{1, group} {
+		for j, v := range readF32(t, prefill[i], n*qd) {
+			if math.Float32bits(v) != math.Float32bits(splitOut[j]) {
+				t.Fatalf("prefill attention, %d heads a workgroup: value %d (position %d head %d) is %g, split attention's %g",
+					g, j, pos+j/qd, j%qd/hd, v, splitOut[j])
+			}
+		}
 	}
 }
 

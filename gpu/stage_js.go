@@ -10,6 +10,7 @@ import (
 	"math"
 
 	"github.com/tabshard/tabshard/kernels"
+	"github.com/tabshard/tabshard/kernels/wgsl"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/worker"
 	"github.com/tabshard/tabshard/worker/agent"
@@ -25,6 +26,9 @@ type Options struct {
 	Source io.ReaderAt
 	// MaxBatch is the most positions one submission runs (activation
 	// buffers are sized for it); longer calls are split. Zero means 64.
+	// A worker's stage gets the plan's prefill batch (Loader). NewStage
+	// lowers it to what the device's binding limit allows of each
+	// activation buffer (MaxBatchFor).
 	MaxBatch int
 	// MaxChunkBytes caps a weight chunk below the device's binding limit
 	// (tests use it to get several chunks); zero means no cap.
@@ -36,7 +40,21 @@ type Options struct {
 	// q, k, v, gate and up as matrices apart, RMSNorm, SwiGLU and the
 	// planar layout of x as dispatches of their own.
 	Unfused bool
-	Logger  *slog.Logger
+	// OnePassPrefill records a prefill's attention as before split
+	// attention served it (measurements): one pass, a workgroup per
+	// (position, head) walking every key the position sees.
+	OnePassPrefill bool
+	// PrefillHeadsPerWorkgroup, when positive, is how many query heads of
+	// a KV head a workgroup of prefill's split attention takes (1: one, as
+	// decoding's; measurements); zero takes the most the device's
+	// workgroup memory holds (Device.AttentionGroup). It must divide the
+	// query heads a KV head serves.
+	PrefillHeadsPerWorkgroup int
+	// PrefillPartBytes caps the buffer of a prefill's split attention
+	// partials (tests use it to get several passes); zero means 64 MiB
+	// (see prefillPartBytes).
+	PrefillPartBytes int64
+	Logger           *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -53,9 +71,11 @@ func (o *Options) defaults() {
 
 // Loader returns the agent.Loader of the WebGPU backend: it opens the
 // device on first use (unless opts.Device is set) and keeps it for later
-// stages.
+// stages. The plan's prefill batch, when it names one, is the stage's
+// MaxBatch (capped where the device cannot bind that many positions'
+// activations: see NewStage).
 func Loader(opts Options) agent.Loader {
-	return func(ctx context.Context, m *model.Model, r worker.Range) (agent.Compute, error) {
+	return func(ctx context.Context, m *model.Model, r worker.Range, batch int) (agent.Compute, error) {
 		if opts.Device == nil {
 			d, err := Open(ctx, opts.Logger)
 			if err != nil {
@@ -63,7 +83,11 @@ func Loader(opts Options) agent.Loader {
 			}
 			opts.Device = d
 		}
-		return NewStage(ctx, m, r, opts)
+		o := opts
+		if batch > 0 {
+			o.MaxBatch = batch
+		}
+		return NewStage(ctx, m, r, o)
 	}
 }
 
@@ -102,6 +126,8 @@ type Stage struct {
 
 	step                               *Buffer
 	x, xb, qkv, q, att, hb, logits, cs *Buffer
+	prefillPart                        *Buffer // a prefill's split attention partials (nil: one-pass)
+	attnGroup                          int     // query heads a workgroup of prefill's split attention takes
 	tokens, picks, coins               *Buffer
 	ops                                *Ops
 	embedProg, headProg, greedyProg    *Program
@@ -125,6 +151,11 @@ func NewStage(ctx context.Context, m *model.Model, r worker.Range, opts Options)
 	}
 	if opts.Device == nil {
 		return nil, fmt.Errorf("%w: no device", ErrNoWebGPU)
+	}
+	if most := MaxBatchFor(opts.Device.Limits, c, r); opts.MaxBatch > most {
+		opts.Logger.Warn("prefill batch lowered to what the device binds", "asked", opts.MaxBatch, "batch", most,
+			"binding_limit", min(opts.Device.Limits.MaxStorageBufferBindingSize, opts.Device.Limits.MaxBufferSize))
+		opts.MaxBatch = most
 	}
 	s := &Stage{d: opts.Device, cfg: *c, rng: r, opt: opts, scale: float32(math.Sqrt(float64(c.HeadDim)))}
 	rows, err := RowsOf(m, opts.Source)
@@ -327,6 +358,16 @@ func (s *Stage) allocate() error {
 		s.att = s.buffer(n*c.QDim(), &err)
 		s.hb = s.buffer(n*2*c.FFNDim, &err)
 		s.cs = s.buffer(n*len(s.freqs)*2, &err)
+		if size := s.prefillPartBytes(); size > 0 && err == nil {
+			s.prefillPart = s.buffer(int(size/4), &err)
+			s.attnGroup = s.d.AttentionGroup(c.Heads, c.KVHeads, c.HeadDim)
+			if g := s.opt.PrefillHeadsPerWorkgroup; g > 0 {
+				if per := c.Heads / c.KVHeads; per%g != 0 || g > wgsl.MaxAttentionGroup {
+					return fmt.Errorf("%w: %d heads a workgroup for %d query heads a KV head", ErrLimits, g, per)
+				}
+				s.attnGroup = g
+			}
+		}
 	}
 	if s.rng.Last {
 		s.logits = s.buffer(n*c.Vocab, &err)
@@ -354,4 +395,19 @@ func (s *Stage) WeightBytes() int64 {
 		n += w.Bytes()
 	}
 	return n
+}
+
+// MaxBatch is the most positions one submission runs.
+func (s *Stage) MaxBatch() int { return s.opt.MaxBatch }
+
+// MaxBatchFor is the most positions a stage of r can run a submission on
+// a device of limits: each activation buffer is one binding of MaxBatch
+// rows (the largest the last stage's logits or the feed-forward halves),
+// as the planner's prefill batch reckons (planner.MaxPrefillBatch).
+func MaxBatchFor(l Limits, c *model.Config, r worker.Range) int {
+	row := max(c.Dim, c.QDim()+2*c.KVDim(), 2*c.FFNDim)
+	if r.Last {
+		row = max(row, c.Vocab)
+	}
+	return int(max(1, min(l.MaxStorageBufferBindingSize, l.MaxBufferSize)/(4*int64(row))))
 }

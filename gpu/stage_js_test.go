@@ -42,7 +42,7 @@ func newPair(t *testing.T, m *model.Model, src []byte, splits []int, opts Option
 	p := &stagePair{}
 	for i := 0; i+1 < len(bounds); i++ {
 		r := worker.Range{Begin: bounds[i], End: bounds[i+1], First: i == 0, Last: i+2 == len(bounds)}
-		c, err := agent.CPU(ctx, m, r)
+		c, err := agent.CPU(ctx, m, r, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,13 +10,14 @@ import (
 func (s *solver) build(stages []stageRef) *tabshardv1.Plan {
 	p := s.p
 	plan := &tabshardv1.Plan{
-		Model:         p.name,
-		BlockCount:    uint32(p.blocks),
-		ContextLength: uint32(p.context),
-		KvType:        tabshardv1.DType(p.opts.KVType + 1),
-		SlidingWindow: uint32(p.window),
-		PrefillBatch:  uint32(p.opts.Batch),
-		MaxSessions:   uint32(p.sessions()),
+		Model:          p.name,
+		BlockCount:     uint32(p.blocks),
+		ContextLength:  uint32(p.context),
+		KvType:         tabshardv1.DType(p.opts.KVType + 1),
+		SlidingWindow:  uint32(p.window),
+		PrefillBatch:   uint32(p.opts.Batch),
+		ActivationType: tabshardv1.DType(p.opts.ActivationType + 1),
+		MaxSessions:    uint32(p.sessions()),
 	}
 	used := map[int]bool{}
 	for i, r := range stages {

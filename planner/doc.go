@@ -20,9 +20,27 @@
 // worker.NewKVCache allocates them (a windowed batch runs at most 64
 // positions). Activation buffers are sized for a prefill batch of B
 // positions in f32: the hidden state, its normalised copy, Q, K, V, the
-// attention output, the two feed-forward halves, the attention scores of
-// every head over the attended positions, the f16 activation received
-// from the previous stage, and on the last stage one row of logits.
+// attention output, the two feed-forward halves, split attention's
+// partials (per head and run of 64 cached keys: its maximum, sum and
+// head-sized output) for as many of the B positions as
+// MaxPrefillPartBytes holds (prefill's attention runs in passes of that
+// many) and for DecodeSplitRows positions per session (decoding), the
+// f16 activation received from the previous stage, and on the last
+// stage B rows of logits.
+//
+// # The prefill batch
+//
+// B is one number from the plan to every stage: a WebGPU stage runs B
+// positions a submission and sizes its buffers for them, and a worker
+// cuts a prompt into pieces of B. Options.Batch sets it; left at 0 the
+// planner chooses MaxPrefillBatch (256: a submission's fixed costs, about
+// a millisecond of host round trip and a hundred dispatches a layer,
+// become a few percent of it), fewer where a WebGPU device could not bind
+// one of its activation buffers — each a single buffer of B rows, the
+// largest the logits (Vocab×4 bytes a position) or the two feed-forward
+// halves (FFNDim×8) — under min(maxStorageBufferBindingSize,
+// maxBufferSize), and halved again while no plan fits the devices'
+// memory. The plan's notes say when and why it is below 256.
 //
 // # Buffers and bindings
 //

@@ -12,6 +12,14 @@ import (
 // ErrInfeasible) when no plan fits, and errors wrapping ErrModel,
 // ErrDevice or ErrOptions for bad input.
 func Plan(m *Model, devices []*tabshardv1.Device, o Options) (*tabshardv1.Plan, error) {
+	if o.Batch == 0 {
+		return planAutoBatch(m, devices, o)
+	}
+	return planWith(m, devices, o)
+}
+
+// planWith is Plan with o's prefill batch as it is.
+func planWith(m *Model, devices []*tabshardv1.Device, o Options) (*tabshardv1.Plan, error) {
 	s, err := prepare(m, devices, o)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tabshard/tabshard/kernels"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/worker"
 )
@@ -46,7 +47,8 @@ type profile struct {
 	kvBlock int64    // K+V bytes of one block
 	// embedRow is what the first stage reads per token of the embedding.
 	embedRow int64
-	// msgBytes is an activation message: the f16 hidden state of a token.
+	// msgBytes is an activation message: a token's hidden state in the
+	// activation type.
 	msgBytes int64
 }
 
@@ -223,11 +225,46 @@ func (p *profile) sizeActivations() {
 		{"act.attention", b, f32(c.QDim())},
 		{"act.ffn_gate", b, f32(c.FFNDim)},
 		{"act.ffn_up", b, f32(c.FFNDim)},
-		{"act.scores", b * int64(c.Heads), 4 * p.attended()},
-		{"act.received", b, 2 * int64(c.Dim)},
+		{"act.attention_parts", p.prefillPartRows() * int64(c.Heads), p.partBytes()},
+		{"act.decode_parts", p.sessions() * int64(min(DecodeSplitRows, p.opts.Batch)) * int64(c.Heads), p.partBytes()},
+		{"act.received", b, p.msgRow()},
 	}
-	p.logits = []buffer{{"act.logits", 1, f32(c.Vocab)}}
-	p.msgBytes = 2 * int64(c.Dim)
+	p.logits = []buffer{{"act.logits", b, f32(c.Vocab)}} // a WebGPU stage's head runs a batch at once
+	p.msgBytes = p.msgRow()
+}
+
+// msgRow is one position's hidden state in the activation type.
+func (p *profile) msgRow() int64 {
+	if p.opts.ActivationType == kernels.F16 {
+		return 2 * int64(p.cfg.Dim)
+	}
+	return 4 * int64(p.cfg.Dim)
+}
+
+// MaxPrefillPartBytes caps a WebGPU stage's buffer of a prefill's split
+// attention partials (the gpu package's default): prefill's attention
+// runs in passes of as many positions as it holds.
+const MaxPrefillPartBytes = 64 << 20
+
+// DecodeSplitRows is how many positions a session's split attention
+// partials hold for decoding (batches below the GPU stage's MatMulMin,
+// 4, take split attention with them).
+const DecodeSplitRows = 3
+
+// partBytes is what split attention's partials take per (position,
+// head): a run of 64 keys' maximum, sum and head-sized output for every
+// run the cache's slots make.
+func (p *profile) partBytes() int64 {
+	runs := (p.slots() + 63) / 64
+	return 4 * runs * int64(p.cfg.HeadDim+2)
+}
+
+// prefillPartRows is how many positions a pass of prefill's split
+// attention takes: the batch, at most what MaxPrefillPartBytes holds,
+// at least one.
+func (p *profile) prefillPartRows() int64 {
+	perPos := int64(p.cfg.Heads) * p.partBytes()
+	return max(1, min(int64(p.opts.Batch), MaxPrefillPartBytes/perPos))
 }
 
 // prefixes sums block weights and per-token reads for O(1) range costs.
@@ -275,6 +312,7 @@ func (p *profile) withSessions(n int) (*profile, error) {
 	if err := q.sizeKV(); err != nil {
 		return nil, err
 	}
+	q.sizeActivations() // each session's decoding partials
 	q.prefixes()
 	return &q, nil
 }

@@ -21,9 +21,10 @@ func sessionsText(n uint32) string {
 // tensor splits, the notes and a summary line.
 func Table(plan *tabshardv1.Plan) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d blocks on %d of %d devices; context %d%s, KV %s%s, prefill batch %d\n",
+	fmt.Fprintf(&b, "%s: %d blocks on %d of %d devices; context %d%s, KV %s%s, prefill batch %d%s\n",
 		plan.GetModel(), plan.GetBlockCount(), len(plan.GetStages()), len(plan.GetStages())+len(plan.GetUnusedDeviceIds()),
-		plan.GetContextLength(), sessionsText(plan.GetMaxSessions()), kvName(plan.GetKvType()), windowText(plan.GetSlidingWindow()), plan.GetPrefillBatch())
+		plan.GetContextLength(), sessionsText(plan.GetMaxSessions()), kvName(plan.GetKvType()), windowText(plan.GetSlidingWindow()), plan.GetPrefillBatch(),
+		activationText(plan.GetActivationType()))
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "STAGE\tLAYERS\tDEVICE\tWEIGHTS\tKV\tPEAK\tBUDGET\tBINDING\tMS/TOKEN\tSTANDBY")
 	for _, st := range plan.GetStages() {
@@ -52,6 +53,14 @@ func Summary(plan *tabshardv1.Plan) string {
 		plan.GetTotalWeightBytes(), FormatBytes(int64(plan.GetTotalWeightBytes())), FormatBytes(int64(plan.GetTotalKvBytes())),
 		FormatBytes(int64(plan.GetTotalPeakBytes())), bn.GetIndex(), bn.GetPredictedMsPerToken(),
 		plan.GetPredictedTokensPerSecond(), 1000/plan.GetPredictedLatencyMsPerToken())
+}
+
+// activationText names the activation type where it is not F32.
+func activationText(t tabshardv1.DType) string {
+	if t == tabshardv1.DType_D_TYPE_UNSPECIFIED || t == tabshardv1.DType_D_TYPE_F32 {
+		return ""
+	}
+	return ", activations " + kvName(t)
 }
 
 func kvName(t tabshardv1.DType) string {

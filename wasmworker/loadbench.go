@@ -100,7 +100,7 @@ func MeasureLoad(ctx context.Context, modelURL string, r worker.Range, backend f
 		r = worker.Range{Begin: 0, End: m.Config.Layers, First: true, Last: true}
 	}
 	restore := collectOftenWhileLoading()
-	c, err := backend(src)(ctx, m, r)
+	c, err := backend(src)(ctx, m, r, 0) // the backend's own batch: this measures the load
 	restore()
 	if err != nil {
 		return LoadReport{}, fmt.Errorf("%w: %w", ErrLoadBench, err)

@@ -462,7 +462,7 @@ func (w *Worker) onEvent(e agent.Event) {
 // meteredLoader wraps a Loader so that the page sees the bytes of the
 // stage arrive and the steps it runs.
 func (w *Worker) meteredLoader(load agent.Loader) agent.Loader {
-	return func(ctx context.Context, m *model.Model, r worker.Range) (agent.Compute, error) {
+	return func(ctx context.Context, m *model.Model, r worker.Range, batch int) (agent.Compute, error) {
 		fetched, cached := w.transport.Bytes()
 		base := fetched + cached
 		w.status.update(func(s *Status) {
@@ -472,7 +472,7 @@ func (w *Worker) meteredLoader(load agent.Loader) agent.Loader {
 		stop := w.progressEvery(ctx, 100*time.Millisecond, loadStart, cachedStart)
 		restore := collectOftenWhileLoading()
 		began := w.status.now()
-		c, err := load(ctx, m, r)
+		c, err := load(ctx, m, r, batch)
 		took := w.status.now().Sub(began)
 		restore()
 		stop()

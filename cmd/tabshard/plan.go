@@ -22,11 +22,11 @@ import (
 
 // planFlags are the flags of `tabshard plan`.
 type planFlags struct {
-	model, devices, kvType string
-	context, window        int
-	standby, batch, stages int
-	sessions               int
-	json                   bool
+	model, devices, kvType, actType string
+	context, window                 int
+	standby, batch, stages          int
+	sessions                        int
+	json                            bool
 }
 
 func runPlan(_ context.Context, e *env, args []string) error {
@@ -77,11 +77,12 @@ func parsePlanFlags(e *env, args []string) (*planFlags, error) {
 	fs.StringVar(&f.devices, "devices", "", "the devices in pipeline order: NxSIZE[:cpu][:bw=RATE][:binding=SIZE][:buffer=SIZE][:lat=MS][:link=RATE],…\n(e.g. 8x4GiB or 4x8GiB,2x2GiB:cpu) or a JSON file of tabshard.v1 devices")
 	fs.IntVar(&f.context, "context", 0, "positions the KV cache holds (0: the model's context length, at most 4096)")
 	fs.IntVar(&f.sessions, "max-sessions", 1, "sessions whose KV caches each stage holds at once (each of --context positions)")
+	fs.StringVar(&f.actType, "activation-type", "f32", "type hidden states travel between stages as: f32 (exact) or f16 (half the bytes)")
 	fs.StringVar(&f.kvType, "kv-type", "f32", "KV cache type: f32 (every backend), or f16 / q8_0 (half or about a quarter of the memory; CPU workers only)")
 	fs.IntVar(&f.window, "sliding-window", 0, "attend to the last N positions only, which shrinks the KV cache (0: the model's window)")
 	fs.IntVar(&f.standby, "standby", 0, "standby devices for every stage")
 	fs.IntVar(&f.stages, "stages", 0, "exactly this many stages (0: as many as the fastest plan uses)")
-	fs.IntVar(&f.batch, "batch", planner.DefaultOptions().Batch, "positions a stage runs at once in prefill (sizes the activation buffers)")
+	fs.IntVar(&f.batch, "batch", planner.DefaultOptions().Batch, "positions a stage runs at once in prefill (sizes the activation buffers; 0: the planner chooses, 256 or fewer as the devices' limits require)")
 	fs.BoolVar(&f.json, "json", false, "print the tabshard.v1.Plan as JSON")
 	rest, err := parseFlags(fs, e, args)
 	switch {
@@ -104,6 +105,9 @@ func (f *planFlags) options() (planner.Options, error) {
 	if err != nil {
 		return o, err
 	}
+	if o.ActivationType, err = parseActivationType(f.actType); err != nil {
+		return o, err
+	}
 	o.KVType, o.Context, o.SlidingWindow, o.Standby, o.Batch, o.Stages, o.Sessions = t, f.context, f.window, f.standby, f.batch, f.stages, f.sessions
 	if err := o.Validate(); err != nil {
 		return o, usageErr("%v", err)
@@ -118,6 +122,16 @@ func parseKVType(s string) (kernels.DType, error) {
 	t, err := kernels.ParseDType(s)
 	if err != nil {
 		return t, usageErr("--kv-type %q: want f32, f16 or q8_0", s)
+	}
+	return t, nil
+}
+
+// parseActivationType reads --activation-type (checked against the
+// types allowed later, as --kv-type is).
+func parseActivationType(s string) (kernels.DType, error) {
+	t, err := kernels.ParseDType(s)
+	if err != nil {
+		return t, usageErr("--activation-type %q: want f32 or f16", s)
 	}
 	return t, nil
 }

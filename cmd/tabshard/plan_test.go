@@ -18,7 +18,7 @@ func TestPlanTable(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"STAGE", "LAYERS", "DEVICE", "WEIGHTS", "KV", "PEAK", "BUDGET", "BINDING", "MS/TOKEN",
-		"[0,6) +embd", "+head", "d11", "split: stage 11: output.weight into 5 chunks", "39690993664 bytes of weights", "tokens/s"} {
+		"[0,7) +embd", "+head", "d11", "split: stage 11: output.weight into 5 chunks", "39690993664 bytes of weights", "tokens/s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -90,7 +90,7 @@ func TestPlanInfeasible(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
-	_, errOut, code = tabshard(t, "plan", "--model", "stories260k:f32", "--devices", "3x1MiB")
+	_, errOut, code = tabshard(t, "plan", "--model", "stories260k:f32", "--devices", "3x512KiB")
 	if code != 2 || !strings.Contains(errOut, "a context of at most") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -55,6 +55,7 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.Context, "context", 0, "positions each session may use (0: the model's context length)")
 	fs.IntVar(&cfg.MaxSessions, "max-sessions", cfg.MaxSessions, "sessions generating at once: every stage holds a KV cache for each, never evicted")
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 (every backend), or f16 / q8_0 (half or about a quarter of the memory; CPU workers only, WebGPU tabs store f32)")
+	actType := fs.String("activation-type", "f32", "type hidden states travel between stages as: f32 (exact) or f16 (half the bytes, rounded at every hop)")
 	fs.IntVar(&cfg.MaxQueued, "max-queued", cfg.MaxQueued, "sessions waiting for a slot, in FIFO order; past them a request gets 429 with Retry-After")
 	fs.DurationVar(&cfg.QueueWait, "queue-wait", cfg.QueueWait, "the longest a session waits for a slot before a 429")
 	fs.DurationVar(&cfg.ResumeWindow, "resume-window", coordinator.DefaultResumeWindow, "how long a session whose client went away waits for it to resume before it is cancelled")
@@ -70,6 +71,9 @@ func runUp(ctx context.Context, e *env, args []string) error {
 		return usageErr("unexpected argument %q", rest[0])
 	}
 	if cfg.KVType, err = parseKVType(*kvType); err != nil {
+		return err
+	}
+	if cfg.ActivationType, err = parseActivationType(*actType); err != nil {
 		return err
 	}
 	if *peers != "" {

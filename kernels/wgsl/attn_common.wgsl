@@ -10,8 +10,8 @@ struct Attn {
   window: u32,
   scale: f32,
   splits: u32, // split attention: room for splits of AWG keys per (position, head)
-  pad0: u32,
-  pad1: u32,
+  row0: u32,   // split attention: the first of the batch's positions this dispatch takes
+  rows: u32,   // and how many at most (0: all from row0)
   pad2: u32,
 }
 
@@ -54,4 +54,18 @@ fn visible(p: u32) -> vec2<u32> {
     first = p + 1u - P.window;
   }
   return vec2<u32>(first, p + 1u - first);
+}
+
+// batch_rows is how many of the batch's S.n positions a split attention
+// dispatch takes: those from P.row0, at most P.rows of them (a prefill's
+// attention runs in several dispatches whose partials share one buffer).
+fn batch_rows() -> u32 {
+  if (S.n <= P.row0) {
+    return 0u;
+  }
+  var k = S.n - P.row0;
+  if (P.rows > 0u) {
+    k = min(k, P.rows);
+  }
+  return k;
 }

@@ -11,11 +11,11 @@
 @compute @workgroup_size(AWG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let th = wid.x + wid.y * nwg.x;
-  let tok = th / P.heads;
-  if (tok >= S.n) {
+  let th = wid.x + wid.y * nwg.x; // (position within the dispatch, head)
+  if (th / P.heads >= batch_rows()) {
     return;
   }
+  let tok = P.row0 + th / P.heads;
   let h = th % P.heads;
   let hd = P.head_dim;
   let used = (visible(S.pos + tok).y + AWG - 1u) / AWG;

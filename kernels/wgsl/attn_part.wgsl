@@ -19,16 +19,18 @@ var<workgroup> ps: array<f32, AWG>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let l = wid.x + wid.y * nwg.x;
-  // The dispatch has as many splits per (position, head) as the batch's
-  // last position sees keys (ops' RopeShape.splits); P.splits, the most
-  // the cache holds, spaces the partials.
-  let splits = (visible(S.pos + S.n - 1u).y + AWG - 1u) / AWG;
+  // The dispatch takes rows positions from P.row0, with as many splits
+  // per (position, head) as the last of them sees keys (ops'
+  // RopeShape.splits); P.splits, the most the cache holds, spaces the
+  // partials.
+  let rows = batch_rows();
+  let splits = (visible(S.pos + P.row0 + rows - 1u).y + AWG - 1u) / AWG;
   let split = l % splits;
-  let th = l / splits; // (position, head)
-  let tok = th / P.heads;
-  if (tok >= S.n) {
+  let th = l / splits; // (position within the dispatch, head)
+  if (th / P.heads >= rows) {
     return;
   }
+  let tok = P.row0 + th / P.heads;
   let h = th % P.heads;
   let kh = h / (P.heads / P.kv_heads);
   let hd = P.head_dim;

@@ -48,6 +48,33 @@ func AttentionSplit(headDim int) (part, merge string, err error) {
 		join(h, src("attn_common.wgsl"), src("attn_merge_plain.wgsl"), src("attn_merge.wgsl")), nil
 }
 
+// AttentionSplitGroup is split attention's first pass for many positions
+// (prefill): bindings and partials as AttentionSplit's part, one
+// workgroup per (position, group of group query heads that share a KV
+// head, split), each head's partial bit for bit the part pass's. group
+// must divide the query heads a KV head serves (the caller checks).
+func AttentionSplitGroup(headDim, group int) (string, error) {
+	if _, _, err := AttentionSplit(headDim); err != nil {
+		return "", err
+	}
+	if group < 1 || group > MaxAttentionGroup {
+		return "", fmt.Errorf("%w: split attention over %d heads a workgroup", ErrUnsupported, group)
+	}
+	return join(attnHeader(headDim), header(false, "GQ", group), src("attn_common.wgsl"), src("attn_part_group.wgsl")), nil
+}
+
+// MaxAttentionGroup is the most query heads AttentionSplitGroup takes a
+// workgroup.
+const MaxAttentionGroup = 8
+
+// AttentionGroupBytes is the workgroup memory AttentionSplitGroup's
+// kernel declares for heads of headDim values, group a workgroup (its
+// queries, weights and reductions), not counting the shared reductions
+// of attn_common.wgsl that it does not use.
+func AttentionGroupBytes(headDim, group int) int {
+	return group * (16*max(headDim/4, 1) + 8*AttentionWorkgroup)
+}
+
 // MergePrep is split attention's merge pass that also lays each position's
 // output out for the planar matvec of t in mode m (as Prep does), for
 // heads of headDim values, a multiple of the matvec's unit. Bindings as

@@ -303,6 +303,7 @@ func (m *member) event(kind string, stage int) {
 // loaded is a finished weight load.
 type loaded struct {
 	stage int
+	batch int // the plan's prefill batch the stage was built for
 	st    Compute
 	err   error
 }
@@ -521,17 +522,18 @@ func (m *member) ensureLoaded(ctx context.Context, stage int, loads chan loaded)
 		return
 	}
 	spec := m.plan.GetStages()[stage]
+	batch := int(m.plan.GetPrefillBatch())
 	m.loading, m.progress = stage, 0
 	url := m.info.ModelURL // the loop goroutine owns m.info
 	m.cfg.grants.atEpoch(m.epoch)
 	go func() {
-		st, err := m.load(ctx, url, spec)
-		loads <- loaded{stage: stage, st: st, err: err}
+		st, err := m.load(ctx, url, spec, batch)
+		loads <- loaded{stage: stage, batch: batch, st: st, err: err}
 	}()
 }
 
 // load fetches exactly the stage's tensors over HTTP Range.
-func (m *member) load(ctx context.Context, url string, spec *tabshardv1.Stage) (Compute, error) {
+func (m *member) load(ctx context.Context, url string, spec *tabshardv1.Stage, batch int) (Compute, error) {
 	m.cfg.grants.model(url)
 	src, err := openRange(ctx, m.cfg.HTTP, url)
 	if err != nil {
@@ -542,7 +544,7 @@ func (m *member) load(ctx context.Context, url string, spec *tabshardv1.Stage) (
 		return nil, fmt.Errorf("model header: %w", err)
 	}
 	r := worker.Range{Begin: int(spec.GetLayerBegin()), End: int(spec.GetLayerEnd()), First: spec.GetEmbedding(), Last: spec.GetOutputHead()}
-	return m.cfg.Load(ctx, mod, r)
+	return m.cfg.Load(ctx, mod, r, batch)
 }
 
 func (m *member) onLoaded(ctx context.Context, l loaded) {
@@ -562,11 +564,11 @@ func (m *member) onLoaded(ctx context.Context, l loaded) {
 	m.closeRunner()
 	m.runner = &Runner{
 		Stage: l.st, Index: uint32(l.stage), WorkerID: m.id, Log: m.cfg.Logger, MaxSessions: m.maxSessions(),
-		Options: sequenceOptions(m.plan),
-		Out:     natsOutbox{m: m, ctx: ctx}, Metrics: m.cfg.Metrics,
+		Options: sequenceOptions(m.plan), Wire: planWire(m.plan),
+		Out: natsOutbox{m: m, ctx: ctx}, Metrics: m.cfg.Metrics,
 	}
 	m.runner.MaxPositions = maxPositions(m.nc.MaxPayload(), m.runner.PositionBytes())
-	m.runner.PrefillChunk = prefillChunk
+	m.runner.PrefillChunk = prefillChunk(l.batch)
 	m.mu.Unlock()
 	m.cfg.Logger.Info("stage loaded", "worker", m.id, "stage", l.stage)
 	m.event("loaded", l.stage)
@@ -593,6 +595,15 @@ func sequenceOptions(plan *tabshardv1.Plan) worker.Options {
 	}
 	o.KV.Window = int(plan.GetSlidingWindow())
 	return o
+}
+
+// planWire is the type a stage sends hidden states as: the plan's
+// activation type, F16 or F32 (also for a plan that names none).
+func planWire(plan *tabshardv1.Plan) kernels.DType {
+	if plan.GetActivationType() == tabshardv1.DType_D_TYPE_F16 {
+		return kernels.F16
+	}
+	return kernels.F32
 }
 
 // inbound is an input and when its message arrived.

@@ -47,11 +47,14 @@ type Step struct {
 type KV interface{ Positions() int }
 
 // Loader builds a stage's Compute from a model whose tensors are read on
-// demand (over HTTP Range in a worker).
-type Loader func(ctx context.Context, m *model.Model, r worker.Range) (Compute, error)
+// demand (over HTTP Range in a worker). batch is the plan's prefill
+// batch, the most positions the stage runs at once (a WebGPU stage sizes
+// its buffers and submissions for it; the runner cuts prompts into
+// pieces of it); 0 leaves it to the backend.
+type Loader func(ctx context.Context, m *model.Model, r worker.Range, batch int) (Compute, error)
 
-// CPU is the Loader of the Go CPU backend.
-func CPU(_ context.Context, m *model.Model, r worker.Range) (Compute, error) {
+// CPU is the Loader of the Go CPU backend (which needs no batch).
+func CPU(_ context.Context, m *model.Model, r worker.Range, _ int) (Compute, error) {
 	s, err := worker.NewStage(m, r)
 	if err != nil {
 		return nil, err

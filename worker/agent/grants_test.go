@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/model/bundled"
 	"github.com/tabshard/tabshard/modelauth"
 	tabshardv1 "github.com/tabshard/tabshard/proto/tabshard/v1"
@@ -130,7 +131,7 @@ func TestLoadFromGuardedModelServer(t *testing.T) {
 	g.set(func() { g.stageOf["w1"] = 1 })
 	m := g.member(t, "w1", joinInfo{ModelURL: g.modelURL, ModelGrantURL: g.grantURL})
 	ctx := context.Background()
-	st, err := m.load(ctx, g.modelURL, stages[1])
+	st, err := m.load(ctx, g.modelURL, stages[1], 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestLoadFromGuardedModelServer(t *testing.T) {
 		t.Errorf("%d grants asked for, %d ranges served; want 1 grant and ranges", g.grants.Load(), g.ranges.Load())
 	}
 	local, _ := bundled.Open()
-	want, err := CPU(ctx, local, worker.Range{Begin: 2, End: 4})
+	want, err := CPU(ctx, local, worker.Range{Begin: 2, End: 4}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestLoadFromGuardedModelServer(t *testing.T) {
 
 	// Promoted to the last stage: the load asks for a grant of its own.
 	g.set(func() { g.stageOf["w1"] = 2 })
-	if _, err := m.load(ctx, g.modelURL, stages[2]); err != nil {
+	if _, err := m.load(ctx, g.modelURL, stages[2], 0); err != nil {
 		t.Fatalf("after a move to stage 2: %v", err)
 	}
 	if n := g.grants.Load(); n != 2 {
@@ -201,7 +202,7 @@ func TestGuardedModelServerRefusals(t *testing.T) {
 			g := startGuarded(t)
 			g.set(func() { g.stageOf["w1"] = 0 })
 			m := g.member(t, "w1", c.setup(g))
-			_, err := m.load(ctx, g.modelURL, stages[0])
+			_, err := m.load(ctx, g.modelURL, stages[0], 0)
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), g.modelURL) {
 				t.Fatalf("load: %v\nwant %v saying %q about %s", err, c.want, c.says, g.modelURL)
 			}
@@ -248,5 +249,38 @@ func TestTabTransportKeepsItsGrants(t *testing.T) {
 	got := withModelGrants(Config{HTTP: client}, joinInfo{ModelGrantURL: "http://c/api/model-grant"})
 	if got.HTTP == client || got.grants == nil || client.Transport != nil {
 		t.Errorf("a native worker's client does not add grants, or the caller's client changed")
+	}
+}
+
+// TestLoadGetsPlanBatch: the stage a worker loads is built for the plan's
+// prefill batch (the Loader gets it), and the runner cuts prompts into
+// pieces of it; a plan that names none leaves the backend its default
+// and the pieces at 256.
+func TestLoadGetsPlanBatch(t *testing.T) {
+	if prefillChunk(48) != 48 || prefillChunk(0) != 256 {
+		t.Fatalf("pieces of %d for a batch of 48, %d for none", prefillChunk(48), prefillChunk(0))
+	}
+	g := startGuarded(t)
+	g.set(func() { g.stageOf["w1"] = 1 })
+	m := g.member(t, "w1", joinInfo{ModelURL: g.modelURL, ModelGrantURL: g.grantURL})
+	m.info.ModelURL = g.modelURL
+	var asked []int
+	m.cfg.Load = func(ctx context.Context, mod *model.Model, r worker.Range, batch int) (Compute, error) {
+		asked = append(asked, batch)
+		return CPU(ctx, mod, r, batch)
+	}
+	m.loaded, m.loading = -1, -1
+	loads := make(chan loaded, 1)
+	for _, batch := range []uint32{48, 0} {
+		m.plan = &tabshardv1.Plan{Stages: stages, PrefillBatch: batch}
+		m.ensureLoaded(context.Background(), 1, loads)
+		l := <-loads
+		if l.err != nil {
+			t.Fatal(l.err)
+		}
+		if l.batch != int(batch) || asked[len(asked)-1] != int(batch) {
+			t.Fatalf("plan batch %d: the Loader got %v, the load carries %d", batch, asked, l.batch)
+		}
+		m.loading = -1
 	}
 }

@@ -376,9 +376,15 @@ func nextStep(a *tabshardv1.Activation, tok *tabshardv1.Token, epoch uint64, wor
 	}
 }
 
-// prefillChunk is the PrefillChunk workers use: pieces a GPU stage runs
-// in a few submissions (its batch is 64 in a browser, 256 in a Node tab).
-const prefillChunk = 256
+// prefillChunk is the PrefillChunk workers use: the plan's prefill batch,
+// the positions the stage runs a submission (so that a piece is one
+// submission on a GPU stage), or 256 for a plan that names none.
+func prefillChunk(batch int) int {
+	if batch <= 0 {
+		return 256
+	}
+	return batch
+}
 
 // pieceSize is how many positions of a step of n go in one piece: at most
 // MaxPositions (the bus's message limit) and PrefillChunk.

@@ -65,7 +65,7 @@ func stories(t *testing.T) *model.Model {
 
 func newRunner(t *testing.T, m *model.Model, bus *memBus, index uint32, r worker.Range) *Runner {
 	t.Helper()
-	s, err := CPU(context.Background(), m, r)
+	s, err := CPU(context.Background(), m, r, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,5 +523,46 @@ func TestRunnerStoresThePlansKVType(t *testing.T) {
 	}
 	if kv.Type() != kernels.F16 {
 		t.Fatalf("cache type %s, want F16", kv.Type())
+	}
+}
+
+// TestRunnerSendsThePlansActivationType: a runner of an F16 plan sends a
+// prompt's pieces (and every step) as F16, half the bytes of F32, which
+// the next stage decodes; a plan that names none sends F32.
+func TestRunnerSendsThePlansActivationType(t *testing.T) {
+	for _, c := range []struct {
+		plan tabshardv1.DType
+		want tabshardv1.DType
+	}{
+		{tabshardv1.DType_D_TYPE_F16, tabshardv1.DType_D_TYPE_F16},
+		{tabshardv1.DType_D_TYPE_UNSPECIFIED, tabshardv1.DType_D_TYPE_F32},
+	} {
+		bus := &memBus{}
+		r := newRunner(t, stories(t), bus, 0, worker.Range{Begin: 0, End: 2, First: true})
+		r.Wire = planWire(&tabshardv1.Plan{ActivationType: c.plan})
+		r.PrefillChunk = 4
+		toks := []uint32{1, 2, 3, 4, 5, 6}
+		if err := r.Handle(context.Background(), &tabshardv1.Activation{SessionId: "s", Epoch: 1, TokenCount: uint32(len(toks)), Tokens: toks}, 1); err != nil {
+			t.Fatal(err)
+		}
+		outs := bus.queue
+		if len(outs) != 2 {
+			t.Fatalf("plan %s: %d activations for 6 positions in pieces of 4", c.plan, len(outs))
+		}
+		for _, a := range outs {
+			if a.GetDtype() != c.want {
+				t.Errorf("plan %s: a piece sent as %s", c.plan, a.GetDtype())
+			}
+			per := 4 * 64
+			if c.want == tabshardv1.DType_D_TYPE_F16 {
+				per = 2 * 64
+			}
+			if len(a.GetPayload()) != int(a.GetTokenCount())*per {
+				t.Errorf("plan %s: %d payload bytes for %d positions", c.plan, len(a.GetPayload()), a.GetTokenCount())
+			}
+			if _, err := decodeHidden(a, 64); err != nil {
+				t.Errorf("plan %s: the next stage cannot read a piece: %v", c.plan, err)
+			}
+		}
 	}
 }

@@ -530,7 +530,9 @@ type Plan struct {
 	KvType        DType  `protobuf:"varint,4,opt,name=kv_type,json=kvType,proto3,enum=tabshard.v1.DType" json:"kv_type,omitempty"`
 	// sliding_window caps attention to the last N positions; 0 means none.
 	SlidingWindow uint32 `protobuf:"varint,5,opt,name=sliding_window,json=slidingWindow,proto3" json:"sliding_window,omitempty"`
-	// prefill_batch is the positions a stage runs at once; it sizes buffers.
+	// prefill_batch is the positions a stage runs at once: a WebGPU stage's
+	// submissions (it sizes the activation buffers) and a worker's prompt
+	// pieces. The planner chooses it unless told (planner.Options.Batch).
 	PrefillBatch     uint32   `protobuf:"varint,6,opt,name=prefill_batch,json=prefillBatch,proto3" json:"prefill_batch,omitempty"`
 	Stages           []*Stage `protobuf:"bytes,7,rep,name=stages,proto3" json:"stages,omitempty"`
 	TotalWeightBytes uint64   `protobuf:"varint,8,opt,name=total_weight_bytes,json=totalWeightBytes,proto3" json:"total_weight_bytes,omitempty"`
@@ -553,9 +555,14 @@ type Plan struct {
 	// max_sessions is how many sessions' KV caches each stage holds at once
 	// (each of context_length positions): the leader admits at most this
 	// many sessions and queues the rest; a worker never evicts one of them.
-	MaxSessions   uint32 `protobuf:"varint,16,opt,name=max_sessions,json=maxSessions,proto3" json:"max_sessions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxSessions uint32 `protobuf:"varint,16,opt,name=max_sessions,json=maxSessions,proto3" json:"max_sessions,omitempty"`
+	// activation_type is the type hidden states travel between stages as:
+	// F32 (exact; UNSPECIFIED means F32) or F16 (half the bytes, each value
+	// rounded to f16 at every hop: a prompt's pieces of 256 positions of
+	// Llama-3-70B are 4 MiB instead of 8).
+	ActivationType DType `protobuf:"varint,17,opt,name=activation_type,json=activationType,proto3,enum=tabshard.v1.DType" json:"activation_type,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -700,6 +707,13 @@ func (x *Plan) GetMaxSessions() uint32 {
 	return 0
 }
 
+func (x *Plan) GetActivationType() DType {
+	if x != nil {
+		return x.ActivationType
+	}
+	return DType_D_TYPE_UNSPECIFIED
+}
+
 var File_tabshard_v1_plan_proto protoreflect.FileDescriptor
 
 const file_tabshard_v1_plan_proto_rawDesc = "" +
@@ -750,7 +764,7 @@ const file_tabshard_v1_plan_proto_rawDesc = "" +
 	"\x14compute_ms_per_token\x18\x12 \x01(\x01R\x11computeMsPerToken\x12'\n" +
 	"\x10hop_ms_per_token\x18\x13 \x01(\x01R\rhopMsPerToken\x123\n" +
 	"\x16predicted_ms_per_token\x18\x14 \x01(\x01R\x13predictedMsPerToken\x12%\n" +
-	"\x04link\x18\x15 \x01(\x0e2\x11.tabshard.v1.LinkR\x04link\"\x9a\x05\n" +
+	"\x04link\x18\x15 \x01(\x0e2\x11.tabshard.v1.LinkR\x04link\"\xd7\x05\n" +
 	"\x04Plan\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x1f\n" +
 	"\vblock_count\x18\x02 \x01(\rR\n" +
@@ -769,7 +783,8 @@ const file_tabshard_v1_plan_proto_rawDesc = "" +
 	"\x1epredicted_latency_ms_per_token\x18\r \x01(\x01R\x1apredictedLatencyMsPerToken\x12*\n" +
 	"\x11unused_device_ids\x18\x0e \x03(\tR\x0funusedDeviceIds\x12\x14\n" +
 	"\x05notes\x18\x0f \x03(\tR\x05notes\x12!\n" +
-	"\fmax_sessions\x18\x10 \x01(\rR\vmaxSessionsB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
+	"\fmax_sessions\x18\x10 \x01(\rR\vmaxSessions\x12;\n" +
+	"\x0factivation_type\x18\x11 \x01(\x0e2\x12.tabshard.v1.DTypeR\x0eactivationTypeB;Z9github.com/tabshard/tabshard/proto/tabshard/v1;tabshardv1b\x06proto3"
 
 var (
 	file_tabshard_v1_plan_proto_rawDescOnce sync.Once
@@ -803,11 +818,12 @@ var file_tabshard_v1_plan_proto_depIdxs = []int32{
 	7, // 4: tabshard.v1.Stage.link:type_name -> tabshard.v1.Link
 	8, // 5: tabshard.v1.Plan.kv_type:type_name -> tabshard.v1.DType
 	4, // 6: tabshard.v1.Plan.stages:type_name -> tabshard.v1.Stage
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8, // 7: tabshard.v1.Plan.activation_type:type_name -> tabshard.v1.DType
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_tabshard_v1_plan_proto_init() }

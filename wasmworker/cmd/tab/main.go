@@ -44,15 +44,22 @@ func main() {
 	}
 }
 
-// prefillBatch is the positions a stage runs in one submission. The
-// machines that run many tab processes have GPU memory to spare (at 256,
-// Llama-3-70B's activation buffers take ~60 MB more than at 64), and a
-// 512-token prompt through ten 70B blocks takes 0.60 s instead of 1.10
-// (BENCHMARKS.md); a browser tab keeps the default.
-const prefillBatch = 256
-
+// webGPU is the WebGPU backend: a stage runs the plan's prefill batch of
+// positions a submission (planner.MaxPrefillBatch unless the devices'
+// limits ask for fewer), as a browser tab's does.
+// TABSHARD_PREFILL_ATTN=onepass records a prefill's attention in one pass
+// as before split attention (gpu.Options.OnePassPrefill), and split1 split
+// attention one query head a workgroup (gpu.Options.PrefillHeadsPerWorkgroup),
+// so that scripts/bench-pipeline can compare them.
 func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
-	return gpu.Loader(gpu.Options{Source: src, Logger: log, MaxBatch: prefillBatch})
+	o := gpu.Options{Source: src, Logger: log}
+	switch os.Getenv("TABSHARD_PREFILL_ATTN") {
+	case "onepass":
+		o.OnePassPrefill = true
+	case "split1":
+		o.PrefillHeadsPerWorkgroup = 1
+	}
+	return gpu.Loader(o)
 }
 
 // readBandwidth prints the bandwidth of the plain read kernel (the one
