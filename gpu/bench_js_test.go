@@ -23,7 +23,9 @@ import (
 // selects small ones (SwiftShader). TABSHARD_MATVEC=WG,TPR,RT[,PF]
 // overrides the matvec work split (PF 1: prefetch), TABSHARD_XMODE how
 // the matvecs read x, TABSHARD_KUNIT the values per unit of the int8
-// Q4_K and Q5_K matvecs (wgsl.KUnit: 64, 128 or 256).
+// Q4_K and Q5_K matvecs (wgsl.KUnit: 64, 128 or 256), TABSHARD_NOSPLIT=1
+// keeps weights in their GGUF layout (Device.NoSplit: Q6_K's int8 matvec
+// as before its split layout; Q4_0 and Q8_0 then read x directly).
 
 func smallBench() bool { return testing.Short() || os.Getenv("TABSHARD_BENCH_SMALL") != "" }
 
@@ -104,12 +106,23 @@ func kUnitOverride(b *testing.B) func() {
 	return func() { wgsl.KUnit = old }
 }
 
+// noSplitOverride sets dev.NoSplit from TABSHARD_NOSPLIT, if given, and
+// returns what restores it.
+func noSplitOverride() func() {
+	if os.Getenv("TABSHARD_NOSPLIT") == "" {
+		return func() {}
+	}
+	dev.NoSplit = true
+	return func() { dev.NoSplit = false }
+}
+
 var benchTypes = []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.Q8_0, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K,
 	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS, kernels.F16, kernels.F32}
 
 func BenchmarkMatVec(b *testing.B) {
 	read := baseline(b)
 	defer kUnitOverride(b)()
+	defer noSplitOverride()()
 	for _, typ := range benchTypes {
 		for _, s := range matvecShapes() {
 			b.Run(fmt.Sprintf("%s/%dx%d", typ, s.rows, s.cols), func(b *testing.B) {
@@ -166,6 +179,7 @@ func BenchmarkMatVecBatch(b *testing.B) {
 	}
 	b.Logf("batched kernel %v, shape override %+v", kernel, bs)
 	defer kUnitOverride(b)()
+	defer noSplitOverride()()
 	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K, kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS} {
 		for _, s := range shapes {
 			for _, n := range []int{1, 8, 16, 32} {
