@@ -38,7 +38,7 @@ run: ## start the coordinator with 3 local workers on the bundled model (tabshar
 	@echo "make run: building tabshard (the first build on a cold Go cache takes a few minutes)"
 	$(GO) run ./cmd/tabshard up
 
-test: lint check-proto test-unit test-gpu-node test-gpu-chromium fuzz ## everything CI runs: lint, proto check, race tests (browser tests included), WebGPU conformance, bounded fuzzing
+test: lint check-proto test-unit test-gpu-node test-wasm-node test-gpu-chromium fuzz ## everything CI runs: lint, proto check, race tests (browser tests included), WebGPU conformance, wasm tests under Node, bounded fuzzing
 
 test-unit: ## go test -race over every package
 	$(GO) test -race -count=1 ./...
@@ -130,5 +130,14 @@ test-unit: test-deps
 .PHONY: bench-browser
 bench-browser: ## activation hops inside headless Chromium: BroadcastChannel, WebRTC, NATS over WebSocket (root: a netns)
 	TABSHARD_BENCH=1 $(GO) test -count=1 -run '^TestLinkBench$$' -v ./e2e/browser/
+
+.PHONY: test-wasm-node
+test-wasm-node: ## GOOS=js tests of non-GPU packages under Node.js (bus: a tab's publish is written before Send returns)
+	scripts/install-test-deps.sh
+	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./bus/
+
+.PHONY: bench-node-hop
+bench-node-hop: ## where a NATS WebSocket hop between two Go wasm tab workers under Node.js goes, step by step, against native and plain-JavaScript floors (scripts/bench-node-hop; --build-only to carry it to the GPU machine)
+	scripts/bench-node-hop
 
 bench: bench-browser

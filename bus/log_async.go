@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -94,6 +95,28 @@ func (noObserver) Lost(error)          {}
 // or with ctx's error while MaxOutstanding publishes await their
 // acknowledgement.
 func (al *AsyncLog) Send(ctx context.Context, a *tabshardv1.Activation) error {
+	if err := al.send(ctx, a); err != nil {
+		return err
+	}
+	yieldToFlusher()
+	return nil
+}
+
+// yieldToFlusher lets nats.go's flusher write what was just published
+// before the caller goes on. Go's wasm runtime (a tab worker) runs one
+// goroutine at a time and never preempts: a message under the
+// connection's buffer size (32 KiB) would otherwise sit in the buffer
+// for as long as the sender keeps running after its publish (recording
+// its next command buffer, sending a token, its bookkeeping), and the
+// next stage waits that much longer. Native workers run the flusher
+// beside the sender: nothing to do there.
+func yieldToFlusher() {
+	if runtime.GOARCH == "wasm" {
+		runtime.Gosched()
+	}
+}
+
+func (al *AsyncLog) send(ctx context.Context, a *tabshardv1.Activation) error {
 	if err := checkActivation(a); err != nil {
 		return err
 	}
@@ -118,10 +141,12 @@ func (al *AsyncLog) Send(ctx context.Context, a *tabshardv1.Activation) error {
 	return nil
 }
 
-// SendAll sends each of acts (see Send).
+// SendAll sends each of acts (see Send); the connection writes them
+// together.
 func (al *AsyncLog) SendAll(ctx context.Context, acts []*tabshardv1.Activation) error {
+	defer yieldToFlusher() // what was published before an error too
 	for _, a := range acts {
-		if err := al.Send(ctx, a); err != nil {
+		if err := al.send(ctx, a); err != nil {
 			return err
 		}
 	}

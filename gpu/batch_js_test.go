@@ -130,22 +130,33 @@ func testBatchInvariance(t *testing.T, typ kernels.DType, c linearCase, batches 
 	closeTo(t, "y", got, want, bound, matvecTol)
 }
 
-// TestBatchVariants runs the variants a GPU gets (4, 8 and 16 columns a
-// workgroup, by the batch's size) whatever this adapter is: each batch
-// size takes one of them and every column stays the matvec's.
+// TestBatchVariants runs the variants a GPU gets (4 and 8 columns a
+// workgroup of the tile kernel, 4, 8 and 16 of the earlier one, by the
+// batch's size) whatever this adapter is: each batch size takes one of
+// them and every column stays the matvec's.
 func TestBatchVariants(t *testing.T) {
 	c := linearCase{rows: 40, cols: 512, accumulate: true}
-	testBatchInvariance(t, kernels.Q4_0, c, []int{2, 4, 5, 8, 9, 16, 20}, func(o *Ops) { o.BatchColumns = []int{4, 8, 16} })
+	for _, k := range []wgsl.BatchKernel{wgsl.BatchTile, wgsl.BatchRows} {
+		t.Run(k.String(), func(t *testing.T) {
+			testBatchInvariance(t, kernels.Q4_0, c, []int{2, 4, 5, 8, 9, 16, 20}, func(o *Ops) {
+				o.BatchColumns = []int{4, 8, 16}
+				o.BatchKernel = k
+			})
+		})
+	}
 }
 
-// TestBatchShapes checks that the batched matvec agrees with the matvec
+// TestBatchShapes checks that the batched matvecs agree with the matvec
 // in shapes other than this adapter's default: few columns, and two rows
-// an invocation.
+// an invocation, of the tiled kernel and the earlier one (TestTileShapes
+// has the tiled kernel's larger shapes).
 func TestBatchShapes(t *testing.T) {
 	c := linearCase{rows: 45, cols: 768}
 	for _, s := range []wgsl.BatchShape{
 		{MatVecShape: wgsl.MatVecShape{WG: 64, TPR: 16, RT: 1}, CB: 4},
-		{MatVecShape: wgsl.MatVecShape{WG: 64, TPR: 16, RT: 2}, CB: 8}, // rows interleaved, as on GPUs (the INVARIANCE step of scripts/bench-gpu-all runs their defaults there)
+		{MatVecShape: wgsl.MatVecShape{WG: 128, TPR: 16, RT: 2}, CB: 8},
+		{MatVecShape: wgsl.MatVecShape{WG: 64, TPR: 16, RT: 1}, CB: 4, Kernel: wgsl.BatchRows},
+		{MatVecShape: wgsl.MatVecShape{WG: 64, TPR: 16, RT: 2}, CB: 8, Kernel: wgsl.BatchRows}, // rows interleaved, as on GPUs (the INVARIANCE step of scripts/bench-gpu-all runs their defaults there)
 	} {
 		t.Run(fmt.Sprintf("%+v", s), func(t *testing.T) {
 			testBatchInvariance(t, kernels.Q8_0, c, []int{2, 9}, func(o *Ops) {

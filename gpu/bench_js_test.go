@@ -23,7 +23,9 @@ import (
 // selects small ones (SwiftShader). TABSHARD_MATVEC=WG,TPR,RT[,PF]
 // overrides the matvec work split (PF 1: prefetch), TABSHARD_XMODE how
 // the matvecs read x, TABSHARD_KUNIT the values per unit of the int8
-// Q4_K and Q5_K matvecs (wgsl.KUnit: 64, 128 or 256).
+// Q4_K and Q5_K matvecs (wgsl.KUnit: 64, 128 or 256), TABSHARD_NOSPLIT=1
+// keeps weights in their GGUF layout (Device.NoSplit: Q6_K's int8 matvec
+// as before its split layout; Q4_0 and Q8_0 then read x directly).
 
 func smallBench() bool { return testing.Short() || os.Getenv("TABSHARD_BENCH_SMALL") != "" }
 
@@ -104,12 +106,23 @@ func kUnitOverride(b *testing.B) func() {
 	return func() { wgsl.KUnit = old }
 }
 
+// noSplitOverride sets dev.NoSplit from TABSHARD_NOSPLIT, if given, and
+// returns what restores it.
+func noSplitOverride() func() {
+	if os.Getenv("TABSHARD_NOSPLIT") == "" {
+		return func() {}
+	}
+	dev.NoSplit = true
+	return func() { dev.NoSplit = false }
+}
+
 var benchTypes = []kernels.DType{kernels.Q4_0, kernels.Q4_K, kernels.Q8_0, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K,
 	kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS, kernels.F16, kernels.F32}
 
 func BenchmarkMatVec(b *testing.B) {
 	read := baseline(b)
 	defer kUnitOverride(b)()
+	defer noSplitOverride()()
 	for _, typ := range benchTypes {
 		for _, s := range matvecShapes() {
 			b.Run(fmt.Sprintf("%s/%dx%d", typ, s.rows, s.cols), func(b *testing.B) {
@@ -144,23 +157,29 @@ func BenchmarkMatVec(b *testing.B) {
 // 32) through one matrix, reporting GB/s of weights read (each weight
 // unit is read once per CB vectors), the fraction of the read kernel, and
 // the time per matvec and per vector. TABSHARD_NOBATCH=1 runs one matvec
-// per vector instead (the comparison); TABSHARD_BATCH=RT,CB overrides
-// the batched shape (rows interleaved, vectors per workgroup).
+// per vector instead (the comparison); TABSHARD_BATCH_KERNEL=old runs the
+// earlier batched kernel (wgsl.BatchRows) instead of the tiled one;
+// TABSHARD_BATCH=RT,CB[,WG[,nostage][,pf]] overrides the batched shape
+// (rows an invocation, vectors a workgroup, invocations a workgroup or 0
+// for the default; the tiled kernel's x loaded by each invocation instead
+// of staged, or the next chunk to stage loaded ahead).
 func BenchmarkMatVecBatch(b *testing.B) {
 	read := baseline(b)
 	shapes := []benchShape{{8192, 8192}, {28672, 8192}, {8192, 28672}}
 	if smallBench() {
 		shapes = []benchShape{{256, 512}, {512, 1024}}
 	}
-	var bs *wgsl.BatchShape
-	if v := os.Getenv("TABSHARD_BATCH"); v != "" {
-		var rt, cb int
-		if _, err := fmt.Sscanf(v, "%d,%d", &rt, &cb); err != nil {
-			b.Fatalf("TABSHARD_BATCH=%q: want RT,CB", v)
-		}
-		bs = &wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{RT: rt}, CB: cb}
+	kernel, err := wgsl.ParseBatchKernel(os.Getenv("TABSHARD_BATCH_KERNEL"))
+	if err != nil {
+		b.Fatalf("TABSHARD_BATCH_KERNEL: %v", err)
 	}
+	bs, err := batchShapeOverride(os.Getenv("TABSHARD_BATCH"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("batched kernel %v, shape override %+v", kernel, bs)
 	defer kUnitOverride(b)()
+	defer noSplitOverride()()
 	for _, typ := range []kernels.DType{kernels.Q4_0, kernels.Q8_0, kernels.Q4_K, kernels.Q6_K, kernels.Q3_K, kernels.Q2_K, kernels.Q5_K, kernels.Q5_0, kernels.Q5_1, kernels.Q4_1, kernels.IQ4_NL, kernels.IQ4_XS} {
 		for _, s := range shapes {
 			for _, n := range []int{1, 8, 16, 32} {
@@ -174,7 +193,7 @@ func BenchmarkMatVecBatch(b *testing.B) {
 					var bw float64
 					for b.Loop() {
 						v, err := dev.MeasureMatVec(context.Background(), MatVecBench{Type: typ, Rows: s.rows, Cols: s.cols, Reps: reps, Copies: copies,
-							N: n, NoBatch: os.Getenv("TABSHARD_NOBATCH") != "", BatchShape: bs}, 3)
+							N: n, NoBatch: os.Getenv("TABSHARD_NOBATCH") != "", BatchKernel: kernel, BatchShape: bs}, 3)
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -192,11 +211,48 @@ func BenchmarkMatVecBatch(b *testing.B) {
 	}
 }
 
+// batchShapeOverride parses TABSHARD_BATCH (RT,CB[,WG[,flag…]], flags
+// nostage and pf; WG 0 keeps the default; "" is no override).
+func batchShapeOverride(v string) (*wgsl.BatchShape, error) {
+	if v == "" {
+		return nil, nil
+	}
+	f := strings.Split(v, ",")
+	bad := fmt.Errorf("TABSHARD_BATCH=%q: want RT,CB[,WG[,nostage][,pf]]", v)
+	if len(f) < 2 {
+		return nil, bad
+	}
+	var n [3]int
+	for i := range min(len(f), 3) {
+		var err error
+		if n[i], err = strconv.Atoi(f[i]); err != nil {
+			return nil, bad
+		}
+	}
+	s := &wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{WG: n[2], RT: n[0]}, CB: n[1]}
+	for _, flag := range f[min(len(f), 3):] {
+		switch flag {
+		case "nostage":
+			s.NoStage = true
+		case "pf":
+			s.Prefetch = true
+		default:
+			return nil, bad
+		}
+	}
+	return s, nil
+}
+
 // BenchmarkPrefill times a 512-token prompt through the seven matrices
 // of one Llama-3-70B layer (the batched int8 matvec where the type has
 // one, else the tiled matmul; TABSHARD_NOBATCH=1: the tiled matmul for
-// all) and reports TFLOP/s and the layer's time.
+// all; TABSHARD_BATCH_KERNEL=old: the earlier batched kernel) and
+// reports TFLOP/s and the layer's time.
 func BenchmarkPrefill(b *testing.B) {
+	kernel, err := wgsl.ParseBatchKernel(os.Getenv("TABSHARD_BATCH_KERNEL"))
+	if err != nil {
+		b.Fatalf("TABSHARD_BATCH_KERNEL: %v", err)
+	}
 	dim, kv, ffn, n := 8192, 1024, 28672, 512
 	if smallBench() {
 		dim, kv, ffn, n = 256, 64, 512, 64
@@ -218,7 +274,7 @@ func BenchmarkPrefill(b *testing.B) {
 			defer y.Destroy()
 			o := dev.NewOps(step)
 			defer o.Destroy()
-			o.Batch, o.NoBatchKernel = n, os.Getenv("TABSHARD_NOBATCH") != ""
+			o.Batch, o.NoBatchKernel, o.BatchKernel = n, os.Getenv("TABSHARD_NOBATCH") != "", kernel
 			p := dev.NewProgram(step)
 			var flops float64
 			for _, m := range mats {

@@ -58,7 +58,8 @@ type Device struct {
 	NoSubgroups bool
 	// NoSplit keeps weights allocated from now on in their GGUF layout
 	// even where the split layout applies (wgsl.Split), so that the
-	// direct matvec reads them (benchmarks of that kernel).
+	// kernels of that layout read them (benchmarks: the direct matvec of
+	// Q4_0 and Q8_0, Q6_K's int8 matvec before its split layout).
 	NoSplit bool
 
 	mu        sync.Mutex
@@ -236,7 +237,8 @@ func (d *Device) Has(f string) bool { return d.enabled[f] }
 
 // WGSL is what shader assembly needs to know of the device.
 func (d *Device) WGSL() wgsl.Device {
-	return wgsl.Device{Subgroups: d.Has("subgroups") && !d.NoSubgroups, SubgroupMaxSize: d.Info.SubgroupMaxSize}
+	return wgsl.Device{Subgroups: d.Has("subgroups") && !d.NoSubgroups, SubgroupMaxSize: d.Info.SubgroupMaxSize,
+		WorkgroupStorage: d.Limits.MaxComputeWorkgroupStorageSize}
 }
 
 // Close destroys the device and everything on it.

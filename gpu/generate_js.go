@@ -65,9 +65,13 @@ func (d *Device) generate(ctx context.Context, w *Weights, at, rows int, ti *ggu
 		return err
 	}
 	p := d.NewProgram(step)
-	split := uint32(0)
+	split, nb := uint32(0), uint32(0)
 	if w.Split {
-		split = 1
+		l, err := w.Type.Layout()
+		if err != nil {
+			return err
+		}
+		split, nb = 1, uint32(w.Cols/l.BlockElems)
 	}
 	ts := seeded.TensorSeed(seed, ti.Name)
 	for _, sp := range w.spans(at, rows) {
@@ -79,7 +83,7 @@ func (d *Device) generate(ctx context.Context, w *Weights, at, rows int, ti *ggu
 		}
 		par, err := o.params.Put([]uint32{words, uint32(bytes), uint32(w.RowBytes), uint32(sp.begin), ts,
 			rec.Kind, rec.BlockBytes, split, rec.Fields[0], rec.Fields[1], rec.Exps[0], rec.Exps[1], rec.Sign,
-			uint32(w.Cols / 32), uint32(sp.off / 4), 0})
+			nb, uint32(sp.off / 4), uint32(wgsl.SplitScaleOffset(w.Type))})
 		if err != nil {
 			return err
 		}

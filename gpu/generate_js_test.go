@@ -29,6 +29,7 @@ func TestGenerateWeights(t *testing.T) {
 		{kernels.Q8_0, 21, 256, 2 << 10}, // split
 		{kernels.Q4_K, 13, 512, 1 << 10},
 		{kernels.Q6_K, 11, 256, 1 << 10}, // rows of 210 bytes
+		{kernels.Q6_K, 9, 2048, 4 << 10}, // split, its scale last in a block
 		{kernels.Q3_K, 7, 1024, 0},
 		{kernels.Q2_K, 9, 256, 0},
 		{kernels.F16, 5, 300, 0},

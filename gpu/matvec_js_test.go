@@ -43,6 +43,9 @@ func linearCases(typ kernels.DType) []linearCase {
 	if typ == kernels.F32 || typ == kernels.F16 {
 		cs = append(cs, linearCase{rows: 13, cols: 172, n: 1}, linearCase{rows: 5, cols: 37, n: 2})
 	}
+	if typ == kernels.Q6_K { // split rows (wgsl.Split): 8 super-blocks and more
+		cs = append(cs, linearCase{rows: 9, cols: 2048, n: 2}, linearCase{rows: 20, cols: 4096, n: 1, chunkRows: 7, accumulate: true})
+	}
 	return cs
 }
 

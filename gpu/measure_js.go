@@ -201,11 +201,13 @@ type MatVecBench struct {
 	// the weights unsplit so that the direct kernel can read them.
 	X wgsl.XMode
 	// N is the vectors each matvec takes (0: 1): from 2, the batched
-	// matvec, unless NoBatch (one matvec per vector); BatchShape
-	// overrides its shape's RT and CB.
-	N          int
-	NoBatch    bool
-	BatchShape *wgsl.BatchShape
+	// matvec (BatchKernel's), unless NoBatch (one matvec per vector);
+	// BatchShape overrides its shape's RT, CB, NoStage and Prefetch,
+	// and its WG when not 0.
+	N           int
+	NoBatch     bool
+	BatchKernel wgsl.BatchKernel
+	BatchShape  *wgsl.BatchShape
 }
 
 // MeasureMatVec returns the bandwidth (weight bytes read per second) of
@@ -235,11 +237,16 @@ func (d *Device) MeasureMatVec(ctx context.Context, b MatVecBench, rounds int) (
 	o := d.NewOps(step)
 	defer o.Destroy()
 	o.XMode = b.X
-	o.Batch, o.NoBatchKernel = b.N, b.NoBatch
+	o.Batch, o.NoBatchKernel, o.BatchKernel = b.N, b.NoBatch, b.BatchKernel
 	if b.BatchShape != nil {
 		bs := *b.BatchShape
 		o.BatchShape = func(mv wgsl.MatVecShape) wgsl.BatchShape {
-			return wgsl.BatchShape{MatVecShape: wgsl.MatVecShape{WG: mv.WG, TPR: mv.TPR, RT: bs.RT}, CB: bs.CB}
+			s := wgsl.DefaultBatchShape(mv, b.BatchKernel)
+			s.RT, s.CB, s.NoStage, s.Prefetch = bs.RT, bs.CB, bs.NoStage, bs.Prefetch
+			if bs.WG != 0 {
+				s.WG = bs.WG
+			}
+			return s
 		}
 	}
 	if b.X == wgsl.XDirect {

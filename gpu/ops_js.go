@@ -33,8 +33,11 @@ type Ops struct {
 	// wgsl.BatchShape.CB vectors, bit for bit as the matvec computes
 	// each.
 	NoBatchKernel bool
-	// BatchShape, when set, overrides the batched matvec's shape
-	// (benchmarks); its TPR must be the matvec's.
+	// BatchKernel is the batched matvec kernel (wgsl.BatchTile by
+	// default; wgsl.BatchRows, the earlier one, for A/B measurements).
+	BatchKernel wgsl.BatchKernel
+	// BatchShape, when set, overrides the batched matvec's shape, kernel
+	// included (benchmarks); its TPR must be the matvec's.
 	BatchShape func(mv wgsl.MatVecShape) wgsl.BatchShape
 	// BatchColumns, when set, are the columns of the batched variants
 	// (see batchVariants) whatever the adapter (tests).
@@ -177,9 +180,9 @@ type batchVariant struct {
 	shape wgsl.BatchShape
 }
 
-// batchVariants are the batched matvecs that run beside the matvec of
-// shape for w, fewest columns first (none with NoBatchKernel): 4, 8 and
-// 16 columns a workgroup on a GPU, so that a small batch computes few
+// batchVariants are the batched matvecs (BatchKernel's) that run beside
+// the matvec of shape for w, fewest columns first (none with
+// NoBatchKernel): 4, 8 and 16 columns a workgroup on a GPU, so that a small batch computes few
 // idle columns, 4 on a CPU adapter (SwiftShader: its compiler needs
 // seconds for 16, and the weights' reuse buys it nothing measurable),
 // only BatchShape's when set. Each gives a vector the matvec's result bit
@@ -188,21 +191,23 @@ func (o *Ops) batchVariants(ctx context.Context, w *Weights, mode wgsl.XMode, sh
 	if o.NoBatchKernel {
 		return nil, nil
 	}
-	def := wgsl.DefaultBatchShape(shape)
+	def := wgsl.DefaultBatchShape(shape, o.BatchKernel)
 	var shapes []wgsl.BatchShape
 	cols := o.BatchColumns
 	switch {
 	case o.BatchShape != nil:
 		shapes = []wgsl.BatchShape{o.BatchShape(shape)}
 	case cols == nil && o.d.Info.Architecture == "swiftshader":
-		shapes = []wgsl.BatchShape{{MatVecShape: wgsl.MatVecShape{WG: shape.WG, TPR: shape.TPR, RT: 1}, CB: 4}}
+		shapes = []wgsl.BatchShape{{MatVecShape: wgsl.MatVecShape{WG: shape.WG, TPR: shape.TPR, RT: 1}, CB: 4, Kernel: o.BatchKernel}}
 	default:
 		if cols == nil {
 			cols = []int{4, 8, def.CB}
 		}
 		for _, cb := range cols {
 			if cb <= def.CB && (len(shapes) == 0 || cb > shapes[len(shapes)-1].CB) {
-				shapes = append(shapes, wgsl.BatchShape{MatVecShape: def.MatVecShape, CB: cb})
+				v := def
+				v.CB = cb
+				shapes = append(shapes, v)
 			}
 		}
 	}

@@ -129,37 +129,47 @@ func TestSwiGLUAddBias(t *testing.T) {
 
 func TestEmbed(t *testing.T) {
 	for _, typ := range wgsl.Types() {
-		t.Run(typ.String(), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(uint64(typ), 5))
-			rows, cols := 50, colsFor(typ, 512)
-			data := randWeights(t, r, typ, rows, cols)
-			rb, _ := typ.RowBytes(int64(cols))
-			w, err := dev.UploadWeights(typ, rows, cols, data, rb*7+4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Destroy()
-			ids := []uint32{0, 49, 7, 13, 14, 27}
-			want := make([]float32, len(ids)*cols)
-			c, _ := typ.Codec()
-			for i, id := range ids {
-				c.Dequantize(want[i*cols:(i+1)*cols], data[int64(id)*rb:int64(id+1)*rb])
-			}
-			tok, err := dev.NewStorage(4 * int64(len(ids)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tok.Destroy()
-			dev.WriteU32(tok, 0, ids)
-			y := storage(t, nil, len(want))
-			program(t, len(ids), 0, func(ctx context.Context, o *Ops, p *Program) error { return o.Embed(ctx, p, w, tok, y) })
-			got := readF32(t, y, len(want))
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && got[i] != want[i] {
-					t.Fatalf("value %d (row %d, column %d): GPU %g, reference %g", i, ids[i/cols], i%cols, got[i], want[i])
-				}
-			}
-		})
+		widths := []int{colsFor(typ, 512)}
+		if typ == kernels.Q6_K {
+			widths = append(widths, 2048) // split rows
+		}
+		for _, cols := range widths {
+			t.Run(fmt.Sprintf("%s/%d", typ, cols), func(t *testing.T) {
+				testEmbed(t, typ, cols)
+			})
+		}
+	}
+}
+
+func testEmbed(t *testing.T, typ kernels.DType, cols int) {
+	r := rand.New(rand.NewPCG(uint64(typ), 5))
+	rows := 50
+	data := randWeights(t, r, typ, rows, cols)
+	rb, _ := typ.RowBytes(int64(cols))
+	w, err := dev.UploadWeights(typ, rows, cols, data, rb*7+4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Destroy()
+	ids := []uint32{0, 49, 7, 13, 14, 27}
+	want := make([]float32, len(ids)*cols)
+	c, _ := typ.Codec()
+	for i, id := range ids {
+		c.Dequantize(want[i*cols:(i+1)*cols], data[int64(id)*rb:int64(id+1)*rb])
+	}
+	tok, err := dev.NewStorage(4 * int64(len(ids)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tok.Destroy()
+	dev.WriteU32(tok, 0, ids)
+	y := storage(t, nil, len(want))
+	program(t, len(ids), 0, func(ctx context.Context, o *Ops, p *Program) error { return o.Embed(ctx, p, w, tok, y) })
+	got := readF32(t, y, len(want))
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) && got[i] != want[i] {
+			t.Fatalf("value %d (row %d, column %d): GPU %g, reference %g", i, ids[i/cols], i%cols, got[i], want[i])
+		}
 	}
 }
 

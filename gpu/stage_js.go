@@ -69,7 +69,12 @@ type Options struct {
 	// partials (tests use it to get several passes); zero means 64 MiB
 	// (see prefillPartBytes).
 	PrefillPartBytes int64
-	Logger           *slog.Logger
+	// BatchKernel is the batched matvec kernel the stage's batches and
+	// prefill run (wgsl.BatchTile by default; wgsl.BatchRows for A/B
+	// measurements): either gives each vector the matvec's result bit
+	// for bit.
+	BatchKernel wgsl.BatchKernel
+	Logger      *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -428,6 +433,7 @@ func (s *Stage) allocate() error {
 	}
 	s.ops = s.d.NewOps(s.step)
 	s.ops.Batch = n
+	s.ops.BatchKernel = s.opt.BatchKernel
 	return err
 }
 

@@ -30,13 +30,17 @@ import (
 // layer unfused, Options.Unfused; TABSHARD_STAGE_ROPE_APART=1 records RoPE
 // as a dispatch of its own, Options.RopeApart; TABSHARD_PREFILL_ATTN=onepass
 // runs the prompt's attention in one pass, Options.OnePassPrefill, and
-// split1 split one head a workgroup, Options.PrefillHeadsPerWorkgroup). It
+// split1 split one head a workgroup, Options.PrefillHeadsPerWorkgroup;
+// TABSHARD_KUNIT the Q4_K and Q5_K matvec unit, wgsl.KUnit;
+// TABSHARD_NOSPLIT=1 weights in their GGUF layout). It
 // reports the median of 32 tokens of Forward as a worker calls it (upload
 // x, one submission, read x back), the same submission's host time from
 // submit to done and its GPU time (timestamps), and the stage's weights
 // over the Forward time in GB/s; and the time of the prompt's Forward
 // (prefill of TABSHARD_STAGE_POS positions).
 func BenchmarkStageDecode(b *testing.B) {
+	defer kUnitOverride(b)()
+	defer noSplitOverride()()
 	spec, layers := "llama-3-70b:q4_0", 10
 	if smallBench() {
 		spec, layers = "stories15m:q4_0", 6

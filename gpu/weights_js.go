@@ -17,8 +17,9 @@ import (
 
 // Weights is a 2-D tensor in GPU memory in its stored type, split into
 // row chunks, one buffer each. Rows keep their size; Split rows (Q4_0 and
-// Q8_0 with a multiple of 256 values) hold their blocks' scales first and
-// their codes after (wgsl.SplitRows), every other row its GGUF bytes.
+// Q8_0 with a multiple of 256 values, Q6_K with a multiple of 2048: see
+// wgsl.Split) hold their blocks' scales first and the rest of their
+// blocks after (wgsl.SplitRows), every other row its GGUF bytes.
 type Weights struct {
 	Type       kernels.DType
 	Rows, Cols int

@@ -7,14 +7,21 @@ import (
 	"github.com/tabshard/tabshard/kernels"
 )
 
-// BatchShape is how the batched matvec (matvec_batch.wgsl) spreads its
-// work: a MatVecShape, whose TPR must be the matvec's for the same tensor
-// (a column's per-invocation sums and their reduction are then the
-// matvec's, bit for bit), and CB columns per workgroup, each weight unit
-// loaded once for all of them.
+// BatchShape is how a batched matvec spreads its work: a MatVecShape,
+// whose TPR must be the matvec's for the same tensor (a column's
+// per-invocation sums and their reduction are then the matvec's, bit for
+// bit), and CB columns per workgroup, each weight unit loaded once for
+// all of them. Kernel picks the kernel: BatchTile (matvec_tile.wgsl,
+// whose WG may exceed the matvec's: more rows a workgroup share each x
+// value staged) or BatchRows (matvec_batch.wgsl). NoStage has the tile
+// kernel's invocations load x themselves, and Prefetch (of the tile
+// kernel) has them load the next chunk of x to stage before the current
+// one's arithmetic (measurements).
 type BatchShape struct {
 	MatVecShape
-	CB int
+	CB      int
+	Kernel  BatchKernel
+	NoStage bool
 }
 
 // maxBatchShared is the workgroup memory the batched matvec's reduction
@@ -26,17 +33,34 @@ func (s BatchShape) Validate() error {
 	if err := s.MatVecShape.Validate(); err != nil {
 		return err
 	}
-	if s.CB < 1 || s.CB > 32 || 4*s.WG*s.RT*s.CB > maxBatchShared {
-		return fmt.Errorf("%w: batched matvec of WG %d, RT %d, CB %d", ErrUnsupported, s.WG, s.RT, s.CB)
+	bad := s.CB < 1 || s.CB > 32
+	switch s.Kernel {
+	case BatchRows:
+		bad = bad || 4*s.WG*s.RT*s.CB > maxBatchShared
+	case BatchTile:
+		bad = bad || s.RT*s.CB > maxTileAccumulators
+	default:
+		bad = true
+	}
+	if bad {
+		return fmt.Errorf("%w: %v batched matvec of WG %d, RT %d, CB %d", ErrUnsupported, s.Kernel, s.WG, s.RT, s.CB)
 	}
 	return nil
 }
 
-// DefaultBatchShape is the batched matvec's shape beside the matvec shape
-// mv: the same WG and TPR, at most 2 rows interleaved and up to 16
-// columns, within the reduction's workgroup memory.
-func DefaultBatchShape(mv MatVecShape) BatchShape {
-	s := BatchShape{MatVecShape: MatVecShape{WG: mv.WG, TPR: mv.TPR, RT: min(mv.RT, 2)}, CB: 16}
+// DefaultBatchShape is kernel k's shape beside the matvec shape mv. The
+// tile kernel's: the same TPR, 4 rows an invocation, 8 columns a
+// workgroup (32 accumulators: about 110 registers with Q4_0, two
+// workgroups an NVIDIA SM, one's barriers hidden by the other's work),
+// and workgroups of 8 rows' invocations (up to 256), so that each x unit
+// staged serves 32 rows at TPR 32. The rows kernel's: the same WG and
+// TPR, at most 2 rows interleaved and 16 columns, within the reduction's
+// workgroup memory.
+func DefaultBatchShape(mv MatVecShape, k BatchKernel) BatchShape {
+	if k == BatchTile {
+		return BatchShape{MatVecShape: MatVecShape{WG: max(mv.WG, min(256, 8*mv.TPR)), TPR: mv.TPR, RT: 4}, CB: 8}
+	}
+	s := BatchShape{MatVecShape: MatVecShape{WG: mv.WG, TPR: mv.TPR, RT: min(mv.RT, 2)}, CB: 16, Kernel: k}
 	for 4*s.WG*s.RT*s.CB > maxBatchShared {
 		if s.RT > 1 {
 			s.RT /= 2
@@ -49,11 +73,15 @@ func DefaultBatchShape(mv MatVecShape) BatchShape {
 
 // MatVecBatch is the batched matvec for rows of cols values of type t,
 // held split or not, reading x in mode x (see ResolveXMode) as MatVec
-// does: the same type blocks, bindings and parameters, workgroups
-// numbered across rows and then groups of s.CB columns.
+// does: the same type blocks, bindings and parameters; workgroups
+// numbered across s.RowsPerWorkgroup() rows and groups of s.CB columns
+// (which of the two first is the kernel's business).
 func MatVecBatch(t kernels.DType, cols int, split bool, x XMode, s BatchShape, d Device) (string, error) {
 	if err := s.Validate(); err != nil {
 		return "", err
+	}
+	if s.Kernel == BatchTile {
+		return matVecTile(t, cols, split, x, s, d)
 	}
 	block, span, err := weightBlock(t, cols, split, x)
 	if err != nil {

@@ -4,23 +4,15 @@
 // of u, j = u mod 4: nibble j/2 of ql[64n + 32(j mod 2) + l] and the
 // crumb at shift 2j of qh[32n + l], in value order, make codes c+32 in
 // 0..63 for dot4I8Packed; Σ c·x = Σ (c+32)·x − 32 Σ x. Scales 8n+2j and
-// 8n+2j+1 belong to the halves.
+// 8n+2j+1 belong to the halves. unit_load comes from q6_k_load.wgsl (GGUF
+// layout) or q6_k_split.wgsl (split layout).
 struct WU {
   a: vec4<u32>,
   b: vec4<u32>,
   ha: vec4<u32>,
   hb: vec4<u32>,
   s: u32, // the halves' int8 scales, in the low 16 bits
-  d: u32,
-}
-
-fn unit_load(wb: u32, u: u32) -> WU {
-  let o = wb + (u >> 3u) * 210u; // 210-byte blocks: 2-byte aligned
-  let n = (u >> 2u) & 1u;
-  let j = u & 3u;
-  let q = o + 64u * n + 32u * (j & 1u);
-  let qh = o + 128u + 32u * n;
-  return WU(words4(q), words4(q + 16u), words4(qh), words4(qh + 16u), u16at(o + 192u + 8u * n + 2u * j), u16at(o + 208u));
+  d: f32,
 }
 
 fn unit_dot(w: WU, u: u32, x: XU) -> f32 {
@@ -33,7 +25,7 @@ fn unit_dot(w: WU, u: u32, x: XU) -> f32 {
   let cb = ((w.b >> ns) & m4) | (((w.hb >> hs) & m2) << vec4<u32>(4u));
   let s0 = f32(bitcast<i32>(w.s << 24u) >> 24u);
   let s1 = f32(bitcast<i32>(w.s << 16u) >> 24u);
-  let d = unpack2x16float(w.d).x;
+  let d = w.d;
   let xa = x.m.z;
   let xb = x.m.y - x.m.z;
   return d * (s0 * (x.m.x * idot1(ca, x.h0, x.l0) - 32.0 * xa) + s1 * (x.m.x * idot1(cb, x.h1, x.l1) - 32.0 * xb));

@@ -1,7 +1,7 @@
 // Seeded weights made in place (package model/seeded defines them; this is
 // the same integer arithmetic): one invocation per word of a run of
-// rows as the GPU holds them — GGUF bytes, or the split layout of Q4_0 and
-// Q8_0 (a row's block scales first, then its code runs).
+// rows as the GPU holds them — GGUF bytes, or the split layout of Q4_0,
+// Q8_0 and Q6_K (a row's block scales first, then the rest of each block).
 struct Gen {
   words: u32,       // words to write, from word base of the chunk
   bytes: u32,       // bytes of the rows they hold; past them, zeros
@@ -18,7 +18,7 @@ struct Gen {
   sign: u32,        // f16/f32: keep the random sign bit
   nb: u32,          // blocks per row (split)
   base: u32,        // the first word written (tensors stacked in a chunk)
-  _p1: u32,
+  scale_at: u32,    // the block scale's offset in a GGUF block (split)
 }
 
 @group(0) @binding(0) var<storage, read_write> W: array<u32>;
@@ -60,11 +60,12 @@ fn stored_byte(o: u32, rs: u32) -> u32 {
   }
   let bs = P.block_bytes;
   if (o < 2u * P.nb) {
-    return gguf_byte((o >> 1u) * bs + (o & 1u), rs);
+    return gguf_byte((o >> 1u) * bs + P.scale_at + (o & 1u), rs);
   }
   let c = o - 2u * P.nb;
   let cb = bs - 2u;
-  return gguf_byte((c / cb) * bs + 2u + c % cb, rs);
+  let k = c % cb;
+  return gguf_byte((c / cb) * bs + select(k, k + 2u, k >= P.scale_at), rs);
 }
 
 @compute @workgroup_size(256)

@@ -195,7 +195,7 @@ func weightBlock(t kernels.DType, cols int, split bool, x XMode) (string, int, e
 		if err != nil {
 			return "", 0, err
 		}
-		return planarBlock(t, mode, n), n, nil
+		return planarBlock(t, split, mode, n), n, nil
 	}
 	return join(xBlock(vec4), typeSrc(file)), 1, nil
 }

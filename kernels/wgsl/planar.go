@@ -112,10 +112,26 @@ func span(t kernels.DType, m XMode) (int, error) {
 
 // Split reports whether a tensor of t with rows of cols values is held on
 // the GPU in the split layout (split.wgsl; SplitRows makes it): Q4_0 and
-// Q8_0 rows of a multiple of 256 values, so that every row and every
-// block's codes start 16-byte aligned.
+// Q8_0 rows of a multiple of 256 values, Q6_K rows of a multiple of 8
+// super-blocks, so that every row and every block's codes start 16-byte
+// aligned.
 func Split(t kernels.DType, cols int) bool {
-	return (t == kernels.Q4_0 || t == kernels.Q8_0) && cols > 0 && cols%256 == 0
+	switch t {
+	case kernels.Q4_0, kernels.Q8_0:
+		return cols > 0 && cols%256 == 0
+	case kernels.Q6_K:
+		return cols > 0 && cols%(8*256) == 0
+	}
+	return false
+}
+
+// SplitScaleOffset is where a split type's block scale (f16) sits in its
+// GGUF block: first (Q4_0, Q8_0) or last (Q6_K, at 208).
+func SplitScaleOffset(t kernels.DType) int {
+	if t == kernels.Q6_K {
+		return 208
+	}
+	return 0
 }
 
 // planar reports whether the planar kernels read the tensor.
@@ -155,7 +171,7 @@ func ResolveXMode(t kernels.DType, cols int, split bool, want XMode) (XMode, err
 			return XAuto, fmt.Errorf("%w: no direct matvec reads split %s", ErrUnsupported, t)
 		}
 	case XPlanar:
-		if planarOnly(t) {
+		if planarOnly(t) || (split && planarFiles[t][0] == "") {
 			return XInt8, nil
 		}
 		if planarFiles[t][0] == "" {
@@ -221,9 +237,9 @@ func prepHeader(t kernels.DType, m XMode, consts ...any) (string, error) {
 	return header(false, append([]any{"UNIT", unitOf(t), "INT", isInt, "PLANES", PrepPlanes(t, m) - 1}, consts...)...), nil
 }
 
-// planarBlock is the x block and type files of a planar matvec whose
-// units each cover span prepared units.
-func planarBlock(t kernels.DType, m XMode, span int) string {
+// planarBlock is the x block and type files of a planar matvec of t, held
+// split or not, whose units each cover span prepared units.
+func planarBlock(t kernels.DType, split bool, m XMode, span int) string {
 	lo := "const LO: bool = true;\n"
 	if m == XInt8Coarse {
 		lo = "const LO: bool = false;\n"
@@ -234,7 +250,7 @@ func planarBlock(t kernels.DType, m XMode, span int) string {
 	}
 	if span > 1 { // Q4_K, Q5_K by super-blocks
 		sb := map[kernels.DType]string{kernels.Q4_K: "dot_q4_k_sb_i.wgsl", kernels.Q5_K: "dot_q5_k_sb_i.wgsl"}[t]
-		return join(lo, src("x_planar.wgsl"), src("kq_scales.wgsl"), groups(join(src("kq_x64_sb.wgsl"), src(sb)), span))
+		return join(lo, src("i2f.wgsl"), src("x_planar.wgsl"), src("kq_scales.wgsl"), groups(join(src("kq_x64_sb.wgsl"), src(sb)), span))
 	}
 	var layout []string
 	switch t {
@@ -251,10 +267,15 @@ func planarBlock(t kernels.DType, m XMode, span int) string {
 		layout = []string{"kq_x32.wgsl", "q5_bits.wgsl"}
 	case kernels.IQ4_NL, kernels.IQ4_XS:
 		layout = []string{"kq_x32.wgsl", "iq4_lut.wgsl"}
-	default: // Q2_K, Q3_K, Q6_K, Q4_1
+	case kernels.Q6_K:
+		layout = []string{"kq_x32.wgsl", "q6_k_load.wgsl"}
+		if split {
+			layout = []string{"kq_x32.wgsl", "split.wgsl", "q6_k_split.wgsl"}
+		}
+	default: // Q2_K, Q3_K, Q4_1
 		layout = []string{"kq_x32.wgsl"}
 	}
-	parts := []string{lo, src("x_planar.wgsl")}
+	parts := []string{lo, src("i2f.wgsl"), src("x_planar.wgsl")}
 	for _, l := range layout {
 		parts = append(parts, src(l))
 	}
@@ -288,7 +309,8 @@ func groups(body string, span int) string {
 
 // SplitRows rearranges whole rows of t (GGUF block layout, rows of cols
 // values back to back) into the split layout, in place: each row's block
-// scales first, then its blocks' codes.
+// scales first, then the rest of each block (its codes; Q6_K's scales
+// and codes), in order.
 func SplitRows(t kernels.DType, cols int, data []byte) error {
 	if !Split(t, cols) {
 		return fmt.Errorf("%w: %s rows of %d values are not split", ErrUnsupported, t, cols)
@@ -300,17 +322,44 @@ func SplitRows(t kernels.DType, cols int, data []byte) error {
 	if int64(len(data))%rb != 0 {
 		return fmt.Errorf("%w: %d bytes are not whole rows of %d", kernels.ErrShape, len(data), rb)
 	}
-	nb := cols / 32
-	bs := int(rb) / nb
+	l, err := t.Layout()
+	if err != nil {
+		return err
+	}
+	nb, bs := cols/l.BlockElems, l.BlockBytes
+	at := SplitScaleOffset(t)
 	row := make([]byte, rb)
 	for off := 0; off < len(data); off += int(rb) {
 		r := data[off : off+int(rb)]
 		for b := range nb {
 			blk := r[b*bs : (b+1)*bs]
-			copy(row[2*b:], blk[:2])
-			copy(row[2*nb+(bs-2)*b:], blk[2:])
+			copy(row[2*b:], blk[at:at+2])
+			rest := row[2*nb+(bs-2)*b:]
+			copy(rest, blk[:at])
+			copy(rest[at:], blk[at+2:])
 		}
 		copy(r, row)
 	}
 	return nil
+}
+
+// I2FCheck is a kernel that counts, in the one atomic u32 of binding 0,
+// the integers i of [from, from+count) whose i2f (i2f.wgsl) differs from
+// f32(i) in any bit: 256 invocations a workgroup, one per integer,
+// workgroups numbered across x and y.
+func I2FCheck(from int32, count uint32) string {
+	return join(src("i2f.wgsl"), fmt.Sprintf(`@group(0) @binding(0) var<storage, read_write> bad: array<atomic<u32>, 1>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let k = (wid.x + wid.y * nwg.x) * 256u + li;
+  if (k >= %du) {
+    return;
+  }
+  let i = %di + i32(k);
+  if (bitcast<u32>(i2f(i)) != bitcast<u32>(f32(i))) {
+    atomicAdd(&bad[0], 1u);
+  }
+}
+`, count, from))
 }

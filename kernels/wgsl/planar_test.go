@@ -40,6 +40,9 @@ func TestResolveXMode(t *testing.T) {
 		{kernels.IQ4_XS, 8192, false, XPlanar, XInt8, false},
 		{kernels.IQ4_NL, 96, false, XAuto, DefaultXMode, false},
 		{kernels.BF16, 8192, false, XAuto, XDirect, false}, // no kernel at all: MatVec refuses it
+		{kernels.Q6_K, 8192, true, XPlanar, XInt8, false},  // split: int8 only
+		{kernels.Q6_K, 8192, true, XDirect, XAuto, true},
+		{kernels.Q6_K, 768, true, XAuto, XAuto, true}, // 3 super-blocks: never split
 	}
 	for _, c := range cases {
 		got, err := ResolveXMode(c.typ, c.cols, c.split, c.want)
@@ -115,8 +118,31 @@ func TestSplitRows(t *testing.T) {
 			}
 		}
 	}
+	// Q6_K's scale is the last 2 bytes of its 210: the rest keeps its order.
+	cols, rows := 2048, 2
+	rb, _ := kernels.Q6_K.RowBytes(int64(cols))
+	data := make([]byte, int(rb)*rows)
+	for i := range data {
+		data[i] = byte(i*11 + i/7)
+	}
+	orig := bytes.Clone(data)
+	if err := SplitRows(kernels.Q6_K, cols, data); err != nil {
+		t.Fatal(err)
+	}
+	for r := range rows {
+		row, src := data[r*int(rb):], orig[r*int(rb):]
+		for b := range cols / 256 {
+			blk := src[b*210 : (b+1)*210]
+			if !bytes.Equal(row[2*b:2*b+2], blk[208:]) || !bytes.Equal(row[2*(cols/256)+208*b:][:208], blk[:208]) {
+				t.Fatalf("Q6_K row %d block %d misplaced", r, b)
+			}
+		}
+	}
 	if err := SplitRows(kernels.Q4_0, 96, make([]byte, 54)); err == nil {
 		t.Error("split rows of 96 values")
+	}
+	if err := SplitRows(kernels.Q6_K, 1792, make([]byte, 7*210)); err == nil {
+		t.Error("split Q6_K rows of 7 super-blocks")
 	}
 }
 
@@ -159,9 +185,11 @@ func TestKUnit(t *testing.T) {
 			if want := fmt.Sprintf("m_%d: vec4<f32>", c.span-1); !strings.Contains(src, want) {
 				t.Errorf("%s unit %d lacks %q", typ, c.unit, want)
 			}
-			b, err := MatVecBatch(typ, 8192, false, XInt8, DefaultBatchShape(sh), Device{})
-			if err != nil || !strings.Contains(b, "u < P.units / SPAN") || strings.Count(b, "sd += k") != c.span {
-				t.Errorf("%s unit %d batched: %v", typ, c.unit, err)
+			for k, loop := range map[BatchKernel]string{BatchRows: "u < P.units / SPAN", BatchTile: "let units = P.units / SPAN;"} {
+				b, err := MatVecBatch(typ, 8192, false, XInt8, DefaultBatchShape(sh, k), Device{})
+				if err != nil || !strings.Contains(b, loop) || strings.Count(b, "sd += k") != c.span {
+					t.Errorf("%s unit %d batched (%v): %v", typ, c.unit, k, err)
+				}
 			}
 		}
 	}

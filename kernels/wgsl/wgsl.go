@@ -14,8 +14,9 @@
 // rows, and the RT unit_loads are issued before any unit_dot uses them.
 // Weights keep their size on the GPU (plus at most 3 bytes of padding per
 // row chunk) and, but for one case, their GGUF byte layout: Q4_0 and Q8_0
-// rows of a multiple of 256 values are held split, scales first
-// (SplitRows, split.wgsl), so that block codes are aligned 16-byte loads.
+// rows of a multiple of 256 values and Q6_K rows of a multiple of 2048 are
+// held split, scales first (SplitRows, split.wgsl), so that block codes
+// are aligned 16-byte loads.
 // Blocks that are not 4-byte aligned (Q8_0, Q4_0, Q6_K, Q3_K unsplit,
 // Q5_0) are read as whole words and shifted; see common.wgsl and the type
 // files. Q4_0, Q8_0, Q4_K, Q6_K, Q3_K, Q2_K, Q5_K, Q5_0, Q5_1, Q4_1,
@@ -80,7 +81,7 @@ func typeBlock(t kernels.DType, cols int, split bool) (file string, vec4 bool, e
 		if !Split(t, cols) {
 			return "", false, fmt.Errorf("%w: %s rows of %d values are never split", ErrUnsupported, t, cols)
 		}
-		return map[kernels.DType]string{kernels.Q4_0: "type_q4_0s.wgsl", kernels.Q8_0: "type_q8_0s.wgsl"}[t], false, nil
+		return map[kernels.DType]string{kernels.Q4_0: "type_q4_0s.wgsl", kernels.Q8_0: "type_q8_0s.wgsl", kernels.Q6_K: "type_q6_ks.wgsl"}[t], false, nil
 	}
 	switch t {
 	case kernels.F32:
@@ -148,6 +149,9 @@ type Device struct {
 	Subgroups bool
 	// SubgroupMaxSize is the adapter's largest subgroup size (0 unknown).
 	SubgroupMaxSize int
+	// WorkgroupStorage is the device's maxComputeWorkgroupStorageSize
+	// (0: WebGPU's guaranteed 16 KiB).
+	WorkgroupStorage int
 }
 
 // header declares module constants.

@@ -20,11 +20,11 @@ fn idot(a: vec4<u32>, b: vec4<u32>) -> i32 {
 // levels (hi words h, lo words l), in units of the group's scale. LO false
 // drops the lo level (a coarser, faster variant for measurements).
 fn idot2(q0: vec4<u32>, q1: vec4<u32>, h0: vec4<u32>, h1: vec4<u32>, l0: vec4<u32>, l1: vec4<u32>) -> f32 {
-  let hi = f32(idot(q0, h0) + idot(q1, h1));
+  let hi = i2f(idot(q0, h0) + idot(q1, h1));
   if (!LO) {
     return hi;
   }
-  return hi + f32(idot(q0, l0) + idot(q1, l1)) * (1.0 / 254.0);
+  return hi + i2f(idot(q0, l0) + idot(q1, l1)) * (1.0 / 254.0);
 }
 
 // plane is the index of unit u's plane k in the vector at xr.
@@ -36,9 +36,9 @@ fn plane(xr: u32, k: u32, u: u32) -> u32 {
 // (hi words h, lo words l), in units of their group's scale: the K-quants'
 // sub-blocks of 16 values each have a scale of their own.
 fn idot1(q: vec4<u32>, h: vec4<u32>, l: vec4<u32>) -> f32 {
-  let hi = f32(idot(q, h));
+  let hi = i2f(idot(q, h));
   if (!LO) {
     return hi;
   }
-  return hi + f32(idot(q, l)) * (1.0 / 254.0);
+  return hi + i2f(idot(q, l)) * (1.0 / 254.0);
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/tabshard/tabshard/gpu"
+	"github.com/tabshard/tabshard/kernels/wgsl"
 	"github.com/tabshard/tabshard/model"
 	"github.com/tabshard/tabshard/wasmworker"
 	"github.com/tabshard/tabshard/worker"
@@ -50,9 +51,12 @@ func main() {
 // limits ask for fewer), as a browser tab's does.
 // TABSHARD_PREFILL_ATTN=onepass records a prefill's attention in one pass
 // as before split attention (gpu.Options.OnePassPrefill), and split1 split
-// attention one query head a workgroup (gpu.Options.PrefillHeadsPerWorkgroup);
+// attention one query head a workgroup (gpu.Options.PrefillHeadsPerWorkgroup),
+// so that scripts/bench-pipeline can compare them; TABSHARD_BATCH_KERNEL=old
+// runs batches through the earlier batched matvec (gpu.Options.BatchKernel;
+// a name it does not know fails every stage load with the reason);
 // TABSHARD_GPU_APART names decoding's fusions to leave apart
-// (gpu.Options.SetApart), so that scripts/bench-pipeline can compare them.
+// (gpu.Options.SetApart; likewise).
 func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
 	o := gpu.Options{Source: src, Logger: log}
 	switch os.Getenv("TABSHARD_PREFILL_ATTN") {
@@ -61,8 +65,17 @@ func webGPU(src io.ReaderAt, log *slog.Logger) agent.Loader {
 	case "split1":
 		o.PrefillHeadsPerWorkgroup = 1
 	}
+	k, err := wgsl.ParseBatchKernel(os.Getenv("TABSHARD_BATCH_KERNEL"))
+	if err != nil {
+		return func(context.Context, *model.Model, worker.Range, int) (agent.Compute, error) {
+			return nil, fmt.Errorf("TABSHARD_BATCH_KERNEL: %w", err)
+		}
+	}
+	o.BatchKernel = k
 	if err := o.SetApart(os.Getenv("TABSHARD_GPU_APART")); err != nil {
-		return func(context.Context, *model.Model, worker.Range, int) (agent.Compute, error) { return nil, err }
+		return func(context.Context, *model.Model, worker.Range, int) (agent.Compute, error) {
+			return nil, fmt.Errorf("TABSHARD_GPU_APART: %w", err)
+		}
 	}
 	return gpu.Loader(o)
 }
