@@ -15,6 +15,8 @@ var (
 	// ErrDevice is an error the device reported (validation, out of
 	// memory, device lost).
 	ErrDevice = errors.New("gpu: device error")
+	// ErrOption is an option the backend does not know (Options.SetApart).
+	ErrOption = errors.New("gpu: unknown option")
 )
 
 // Chunk is a run of whole rows of a tensor held in one GPU buffer.

@@ -106,7 +106,7 @@ func (o *Options) SetApart(list string) error {
 		case "embed":
 			o.EmbedApart = true
 		default:
-			return fmt.Errorf("gpu: %q is none of unfused, rope, head, embed", name)
+			return fmt.Errorf("%w: %q is none of unfused, rope, head, embed", ErrOption, name)
 		}
 	}
 	return nil

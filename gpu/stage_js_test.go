@@ -332,7 +332,7 @@ func TestSetApart(t *testing.T) {
 		t.Errorf("rope, head,embed: %+v, %v", o, err)
 	}
 	o = Options{}
-	if err := o.SetApart("unfused,norm"); err == nil || o.RopeApart {
+	if err := o.SetApart("unfused,norm"); !errors.Is(err, ErrOption) || o.RopeApart {
 		t.Errorf("an unknown name was accepted: %+v", o)
 	}
 	if err := o.SetApart(""); err != nil {
