@@ -1,12 +1,14 @@
 package wasmworker
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tabshard/tabshard/model/bundled"
 	"github.com/tabshard/tabshard/worker"
+	"github.com/tabshard/tabshard/worker/agent"
 )
 
 func TestTrackerRate(t *testing.T) {
@@ -70,5 +72,46 @@ func TestStageBytes(t *testing.T) {
 	}
 	if got := describeRange(worker.Range{Begin: 4, End: 4, Last: true}); got != "no blocks + output head" {
 		t.Error(got)
+	}
+}
+
+// TestMeteredComputeKeepsBatches: the page's metering wrapper leaves the
+// stage a Batcher to the runner (agent.As) and counts each session's step
+// of a batch.
+func TestMeteredComputeKeepsBatches(t *testing.T) {
+	m, err := bundled.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu, err := agent.CPU(context.Background(), m, worker.Range{Begin: 0, End: 5, First: true, Last: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTracker("t", nil)
+	var c agent.Compute = meteredCompute{Compute: cpu, t: tr}
+	b, ok := agent.As[agent.Batcher](c)
+	if !ok {
+		t.Fatal("a metered CPU stage is no Batcher")
+	}
+	if _, ok := agent.As[agent.Greedy](c); ok {
+		t.Fatal("a metered CPU stage claims Greedy")
+	}
+	var steps []agent.Step
+	for range 3 {
+		kv, err := cpu.NewKV(worker.Options{Positions: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, agent.Step{KV: kv, Pos: 0, N: 1})
+	}
+	x := make([]float32, 3*m.Config.Dim)
+	if err := cpu.Embed(x, []int{1, 1, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ForwardBatch(steps, x); err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.Get(); s.DecodeSteps != 3 || s.Positions != 3 {
+		t.Fatalf("metered %d decode steps over %d positions, want 3 and 3", s.DecodeSteps, s.Positions)
 	}
 }

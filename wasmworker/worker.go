@@ -596,16 +596,52 @@ func StageBytes(m *model.Model, r worker.Range) int64 {
 	return n
 }
 
-// meteredCompute counts a stage's steps for the page.
+// meteredCompute counts a stage's steps for the page. The runner finds
+// the wrapped stage's other abilities (agent.Greedy, a Close method)
+// through Unwrap; the ones that run steps it meters too, and the runner
+// calls them only where the wrapped stage has them (agent.As).
 type meteredCompute struct {
 	agent.Compute
 	t *tracker
 }
 
+var (
+	_ agent.Unwrapper    = meteredCompute{}
+	_ agent.Batcher      = meteredCompute{}
+	_ agent.EmbedForward = meteredCompute{}
+)
+
+func (c meteredCompute) Unwrap() agent.Compute { return c.Compute }
+
 func (c meteredCompute) Forward(kv agent.KV, x []float32, pos, n int) error {
 	start := time.Now()
 	err := c.Compute.Forward(kv, x, pos, n)
 	c.t.step(n, time.Since(start))
+	return err
+}
+
+func (c meteredCompute) ForwardBatch(steps []agent.Step, x []float32) error {
+	b, ok := agent.As[agent.Batcher](c.Compute)
+	if !ok {
+		return fmt.Errorf("%w: the stage runs no batches", errors.ErrUnsupported)
+	}
+	start := time.Now()
+	err := b.ForwardBatch(steps, x)
+	took := time.Since(start)
+	for _, s := range steps {
+		c.t.step(s.N, took) // each session's step: a decoding one is one position
+	}
+	return err
+}
+
+func (c meteredCompute) EmbedForward(kv agent.KV, x []float32, tokens []int, pos int) error {
+	ef, ok := agent.As[agent.EmbedForward](c.Compute)
+	if !ok {
+		return fmt.Errorf("%w: the stage looks up no tokens in its pass", errors.ErrUnsupported)
+	}
+	start := time.Now()
+	err := ef.EmbedForward(kv, x, tokens, pos)
+	c.t.step(len(tokens), time.Since(start))
 	return err
 }
 

@@ -77,7 +77,7 @@ func (r *Runner) HandleArrived(ctx context.Context, acts []*tabshardv1.Activatio
 // and make one output piece.
 func (r *Runner) batchable(a *tabshardv1.Activation) (batchItem, bool, error) {
 	n := int(a.GetTokenCount())
-	if _, ok := r.Stage.(Batcher); !ok || a.GetStage() != r.Index || n == 0 || r.pieceSize(n) < n {
+	if _, ok := As[Batcher](r.Stage); !ok || a.GetStage() != r.Index || n == 0 || r.pieceSize(n) < n {
 		return batchItem{}, false, nil
 	}
 	s, err := r.sequence(a.GetSessionId())
@@ -87,7 +87,7 @@ func (r *Runner) batchable(a *tabshardv1.Activation) (batchItem, bool, error) {
 	if a.GetFirstPosition() != s.next || int(s.next)+n > s.kv.Positions() {
 		return batchItem{}, false, nil
 	}
-	if _, ok := r.Stage.(EmbedForward); ok && r.Stage.Range().First && n == 1 {
+	if _, ok := As[EmbedForward](r.Stage); ok && r.Stage.Range().First && n == 1 {
 		toks, err := r.tokens(a)
 		return batchItem{a: a, s: s, toks: toks}, err == nil, err
 	}
@@ -106,7 +106,8 @@ func (r *Runner) forwardBatch(items []batchItem, steps []Step, times *stepTimes)
 	if len(items) == 1 && items[0].toks != nil {
 		x := make([]float32, len(items[0].toks)*dim)
 		err := times.compute(func() error {
-			return r.Stage.(EmbedForward).EmbedForward(steps[0].KV, x, items[0].toks, steps[0].Pos)
+			ef, _ := As[EmbedForward](r.Stage)
+			return ef.EmbedForward(steps[0].KV, x, items[0].toks, steps[0].Pos)
 		})
 		return x, err
 	}
@@ -120,7 +121,8 @@ func (r *Runner) forwardBatch(items []batchItem, steps []Step, times *stepTimes)
 		}
 		x = append(x, it.x...)
 	}
-	err := times.compute(func() error { return r.Stage.(Batcher).ForwardBatch(steps, x) })
+	b, _ := As[Batcher](r.Stage)
+	err := times.compute(func() error { return b.ForwardBatch(steps, x) })
 	return x, err
 }
 
@@ -196,7 +198,7 @@ func (r *Runner) sampleBatch(ctx context.Context, items []batchItem, picked []in
 	}
 	toks := make([]*tabshardv1.Token, len(picked))
 	var greedy, drawn []int // indices into picked
-	g, canGreedy := r.Stage.(Greedy)
+	g, canGreedy := As[Greedy](r.Stage)
 	for k, i := range picked {
 		a := items[i].a
 		sm := a.GetSampling()

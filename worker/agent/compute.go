@@ -51,6 +51,36 @@ type Step struct {
 	Pos, N int
 }
 
+// Unwrapper is a Compute that wraps another (a page metering its steps):
+// the runner looks through it for the optional interfaces (Batcher,
+// Greedy, EmbedForward, a Close method) of the Compute it wraps, which a
+// wrapper's embedding would otherwise hide.
+type Unwrapper interface{ Unwrap() Compute }
+
+// As is c as a T where the innermost Compute under c's wrappers is one:
+// c's own method when c has it (a wrapper that delegates, and meters),
+// else the innermost Compute's. ok is false when the innermost Compute is
+// no T, whatever a wrapper's methods say.
+func As[T any](c Compute) (T, bool) {
+	inner := c
+	for {
+		u, ok := inner.(Unwrapper)
+		if !ok {
+			break
+		}
+		inner = u.Unwrap()
+	}
+	var zero T
+	if _, ok := inner.(T); !ok {
+		return zero, false
+	}
+	if t, ok := c.(T); ok {
+		return t, true
+	}
+	t, _ := inner.(T)
+	return t, true
+}
+
 // KV is one sequence's KV cache on a backend.
 type KV interface{ Positions() int }
 

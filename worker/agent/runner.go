@@ -193,7 +193,7 @@ func (r *Runner) Close() {
 	for id := range r.sessions {
 		r.drop(id)
 	}
-	if c, ok := r.Stage.(interface{ Close() }); ok {
+	if c, ok := As[interface{ Close() }](r.Stage); ok {
 		c.Close()
 	}
 }
@@ -438,7 +438,7 @@ func (r *Runner) tokens(a *tabshardv1.Activation) ([]int, error) {
 // stage that embeds and runs its blocks in one go (EmbedForward), a
 // decoding step's x is left for that call to fill.
 func (r *Runner) stepInput(a *tabshardv1.Activation) ([]float32, func(kv KV, x []float32, pos, n int) error, error) {
-	ef, ok := r.Stage.(EmbedForward)
+	ef, ok := As[EmbedForward](r.Stage)
 	if !ok || !r.Stage.Range().First || a.GetTokenCount() != 1 {
 		x, err := r.input(a)
 		return x, r.Stage.Forward, err
@@ -461,7 +461,7 @@ func (r *Runner) sample(a *tabshardv1.Activation, x []float32, n int, epoch uint
 		RngState: sm.GetRngState(), ProducerWorkerId: r.WorkerID,
 	}
 	sampler := newSampler(sm)
-	if g, ok := r.Stage.(Greedy); ok && plainGreedy(sm, sampler) { // argmax draws nothing
+	if g, ok := As[Greedy](r.Stage); ok && plainGreedy(sm, sampler) { // argmax draws nothing
 		ids, err := g.Greedy(x[(n-1)*dim:], 1)
 		if err != nil {
 			return nil, err

@@ -608,3 +608,61 @@ func TestRunnerSendsThePlansActivationType(t *testing.T) {
 		}
 	}
 }
+
+// hidingWrapper wraps a stage as a page's metering does: its embedding
+// hides every optional interface of the stage; only Unwrap leads to them.
+type hidingWrapper struct{ Compute }
+
+func (w hidingWrapper) Unwrap() Compute { return w.Compute }
+
+// claimingWrapper says it batches whatever it wraps.
+type claimingWrapper struct{ hidingWrapper }
+
+func (claimingWrapper) ForwardBatch([]Step, []float32) error { return errors.New("not a batcher") }
+
+// TestAsLooksThroughWrappers: a wrapped stage keeps its abilities (a
+// wrapper once hid the WebGPU stage's batches and greedy picks from every
+// tab), and a wrapper cannot claim one its stage lacks.
+func TestAsLooksThroughWrappers(t *testing.T) {
+	cpu, err := CPU(context.Background(), stories(t), worker.Range{Begin: 0, End: 5, First: true, Last: true}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := hidingWrapper{hidingWrapper{cpu}}
+	if _, ok := Compute(wrapped).(Batcher); ok {
+		t.Fatal("the wrapper itself is a Batcher: the test shows nothing")
+	}
+	if _, ok := As[Batcher](wrapped); !ok {
+		t.Error("a wrapped CPU stage is no Batcher")
+	}
+	if _, ok := As[Greedy](wrapped); ok {
+		t.Error("a wrapped CPU stage claims Greedy")
+	}
+	if g, ok := As[Greedy](hidingWrapper{&greedyStage{Compute: cpu}}); !ok || g == nil {
+		t.Error("a wrapped greedy stage is not Greedy")
+	}
+	if _, ok := As[Batcher](claimingWrapper{hidingWrapper{&greedyStage{Compute: cpu}}}); ok {
+		t.Error("a wrapper's ForwardBatch over a stage that runs no batches counts")
+	}
+	if b, ok := As[Batcher](claimingWrapper{hidingWrapper{cpu}}); !ok || b.ForwardBatch(nil, nil) == nil {
+		t.Error("the wrapper's own ForwardBatch (which meters) is not the one used")
+	}
+}
+
+// TestWrappedLastStageUsesGreedy: behind a wrapper, the last stage still
+// asks its stage for greedy tokens, and the text is the oracle's.
+func TestWrappedLastStageUsesGreedy(t *testing.T) {
+	m := stories(t)
+	bus := &memBus{}
+	runners := pipeline(t, m, bus)
+	g := &greedyStage{Compute: runners[2].Stage}
+	runners[2].Stage = hidingWrapper{g}
+	prompt, steps := []uint32{1, 403, 407, 261, 378}, 64
+	got := drive(t, bus, runners, prompt, steps, &tabshardv1.Sampling{}, nil)
+	if want := oracleIDs(t, "once_upon_a_time_t0_n64.ids.txt"); !equal(got, want) {
+		t.Fatalf("%v\nrun.c %v", got, want)
+	}
+	if want := steps - len(prompt) + 1; g.calls != want {
+		t.Fatalf("%d calls to Greedy for %d tokens", g.calls, want)
+	}
+}
